@@ -1,0 +1,1 @@
+"""codedeploy-gateway: AWS CodeDeploy deployment-instance status behind REST and GraphQL."""

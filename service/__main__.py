@@ -1,0 +1,102 @@
+"""``python -m service``: run the gateway with uvicorn."""
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import uvicorn
+from pydantic import ValidationError
+
+from service.app import LOCAL_REGION, create_app
+from service.codedeploy import ConfigurationError, resolve_region
+from service.emulator import DataError, EmulatorData, load_data
+from service.settings import Settings
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m service",
+        description="CodeDeploy deployment-instance status over REST and GraphQL.",
+    )
+    parser.add_argument("--host", help="bind address (default: GATEWAY_HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default: GATEWAY_PORT or 8000)")
+    parser.add_argument(
+        "--local", action="store_true", help="serve from the embedded CodeDeploy emulator"
+    )
+    parser.add_argument("--local-data", type=Path, help="emulator data file for --local")
+    return parser.parse_args(argv)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {
+        name: value
+        for name, value in (
+            ("host", args.host),
+            ("port", args.port),
+            ("local", args.local or None),
+            ("local_data", args.local_data),
+        )
+        if value is not None
+    }
+    return Settings(**overrides)
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else "?"
+        variable = "AWS_REGION" if field == "AWS_REGION" else f"GATEWAY_{field.upper()}"
+        lines.append(f"{variable}: {item['msg']} (got {item.get('input')!r})")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    try:
+        settings = _settings(args)
+        local_data: EmulatorData | None = None
+        if settings.local:
+            local_data = load_data(settings.local_data)
+            region = settings.aws_region or LOCAL_REGION
+        else:
+            region = resolve_region(settings.aws_region)
+        settings = settings.model_copy(update={"aws_region": region})
+    except ValidationError as exc:
+        print(f"configuration error:\n{_describe(exc)}", file=sys.stderr)
+        return 2
+    except (ConfigurationError, DataError) as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    # botocore's debug output carries request headers, session tokens included.
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+    logging.getLogger("aiobotocore").setLevel(logging.WARNING)
+
+    base = f"http://{settings.host}:{settings.port}"
+    print(
+        f"codedeploy-gateway on {base}{' (local mode, demo data)' if settings.local else ''}\n"
+        f"  Swagger UI: {base}/docs\n"
+        f"  GraphiQL:   {base}/graphql\n"
+        + (
+            f"\n  Try:        curl {base}/v1/deployments/d-EXAMPLE01/instances/i-0a1b2c3d4e5f60002"
+            if settings.local
+            else ""
+        ),
+        flush=True,
+    )
+    uvicorn.run(
+        create_app(settings, local_data=local_data),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        server_header=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""The application factory: one lifespan owns the CodeDeploy client and the cache."""
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
+
+from service.codedeploy import UpstreamConfig, connect
+from service.emulator import Emulator, EmulatorData, load_data, serve_emulator
+from service.graphql.router import graphql_router
+from service.resolver import Resolver, instance_cache
+from service.rest import docs, routes
+from service.rest.problems import PROBLEM_JSON, add_exception_handlers
+from service.settings import Settings
+from service.state import State
+
+logger = logging.getLogger(__name__)
+
+STATIC = Path(__file__).with_name("static")
+# Local mode needs a region and a signature, not a real identity.
+LOCAL_REGION = "us-east-1"
+LOCAL_CREDENTIALS = ("local", "local")
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    local_data: EmulatorData | None = None,
+) -> FastAPI:
+    """The gateway for ``settings``; ``local_data`` spares local mode a second file read."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[State]:
+        async with AsyncExitStack() as stack:
+            config = UpstreamConfig(
+                max_attempts=settings.upstream_max_attempts,
+                timeout_seconds=settings.upstream_timeout_seconds,
+                max_connections=settings.upstream_max_connections,
+                region=settings.aws_region,
+            )
+            if settings.local:
+                emulator = Emulator(local_data or load_data(settings.local_data))
+                endpoint = await stack.enter_async_context(serve_emulator(emulator))
+                config = replace(
+                    config,
+                    region=settings.aws_region or LOCAL_REGION,
+                    endpoint_url=endpoint,
+                    static_credentials=LOCAL_CREDENTIALS,
+                )
+            codedeploy = await stack.enter_async_context(connect(config))
+            logger.info("CodeDeploy at %s (%s)", codedeploy.endpoint, codedeploy.region)
+            yield {"resolver": Resolver(codedeploy, instance_cache(settings, clock))}
+
+    app = FastAPI(
+        title="codedeploy-gateway",
+        version="0.1.0",
+        description=(
+            "AWS CodeDeploy deployment-instance status over REST and GraphQL "
+            "(GraphiQL at [/graphql](/graphql)). Every error is `application/problem+json`."
+        ),
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    add_exception_handlers(app)
+    app.include_router(routes.router)
+    app.include_router(graphql_router(), prefix="/graphql")
+    app.include_router(docs.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI files every response model under application/json; errors are problem+json."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        for path in schema["paths"].values():
+            for operation in path.values():
+                for status, response in operation.get("responses", {}).items():
+                    content = response.get("content", {})
+                    if status.startswith(("4", "5")) and PROBLEM_JSON in content:
+                        content[PROBLEM_JSON]["schema"] = content.pop("application/json")["schema"]
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -1,0 +1,122 @@
+"""The one table from CodeDeploy's error codes to the gateway's errors."""
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+    NoCredentialsError,
+    ParamValidationError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+)
+from botocore.parsers import ResponseParserError
+
+from service.errors import (
+    GatewayError,
+    InvalidRequest,
+    NotFound,
+    Throttled,
+    UnsupportedComputePlatform,
+    UpstreamAccessDenied,
+    UpstreamError,
+    UpstreamTimeout,
+)
+
+# Errors the caller caused: CodeDeploy's message is passed on as the detail.
+CALLER_ERRORS: dict[str, type[GatewayError]] = {
+    "DeploymentIdRequiredException": InvalidRequest,
+    "InstanceIdRequiredException": InvalidRequest,
+    "InvalidDeploymentIdException": InvalidRequest,
+    "InvalidInstanceNameException": InvalidRequest,
+    "DeploymentDoesNotExistException": NotFound,
+    "InstanceDoesNotExistException": NotFound,
+    "InvalidComputePlatformException": UnsupportedComputePlatform,
+}
+
+# The codes botocore's standard retry mode treats as throttling.
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+    }
+)
+
+# The gateway's own AWS identity was refused. AWS's text names the role and account,
+# so the caller gets a generic detail instead.
+IDENTITY_CODES = frozenset(
+    {
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+        "IncompleteSignature",
+        "MissingAuthenticationToken",
+        "MissingAuthenticationTokenException",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "RequestExpired",
+        "AuthFailure",
+    }
+)
+
+IDENTITY_DETAIL = (
+    "CodeDeploy refused the gateway's AWS identity; the operators have to fix its permissions."
+)
+UNAVAILABLE_DETAIL = "CodeDeploy could not be reached."
+
+
+def from_client_error(exc: ClientError) -> GatewayError:
+    """Translate an error CodeDeploy answered with."""
+    error = exc.response.get("Error", {})
+    code = error.get("Code") or "UpstreamError"
+    message = error.get("Message") or code
+    request_id = exc.response.get("ResponseMetadata", {}).get("RequestId")
+
+    caller_error = CALLER_ERRORS.get(code)
+    if caller_error is not None:
+        return caller_error(message, code=code, request_id=request_id)
+    if code in THROTTLING_CODES:
+        return Throttled(
+            "CodeDeploy is throttling the gateway; retry after a short wait.",
+            code=code,
+            request_id=request_id,
+        )
+    if code in IDENTITY_CODES or code.startswith("AccessDenied"):
+        return UpstreamAccessDenied(IDENTITY_DETAIL, code=code, request_id=request_id)
+    return UpstreamError(
+        f"CodeDeploy answered with an error the gateway does not know ({code}).",
+        code=code,
+        request_id=request_id,
+    )
+
+
+def from_botocore_error(exc: BotoCoreError) -> GatewayError:
+    """Translate a failure that happened before or instead of an answer."""
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return UpstreamAccessDenied(IDENTITY_DETAIL, code="NoCredentials")
+    if isinstance(exc, ParamValidationError):
+        return InvalidRequest(str(exc), code="InvalidParameter")
+    if isinstance(exc, ReadTimeoutError):
+        return UpstreamTimeout("CodeDeploy did not answer in time.")
+    if isinstance(exc, HTTPClientError):
+        return UpstreamError(UNAVAILABLE_DETAIL, code="UpstreamUnavailable")
+    if isinstance(exc, ResponseParserError):
+        return UpstreamError(
+            "CodeDeploy's reply could not be parsed.", code="UpstreamInvalidResponse"
+        )
+    # Credential providers (web identity, SSO, process) fail with their own classes.
+    if "Credential" in type(exc).__name__ or "Token" in type(exc).__name__:
+        return UpstreamAccessDenied(IDENTITY_DETAIL, code="CredentialsUnavailable")
+    return UpstreamError(UNAVAILABLE_DETAIL, code="UpstreamUnavailable")

@@ -1,0 +1,17 @@
+"""A small CodeDeploy emulator: local mode, tests and benchmarks run against it."""
+
+from service.emulator.app import AwsError, Emulator, Faults, create_emulator_app
+from service.emulator.data import DEMO_DATA, DataError, EmulatorData, load_data
+from service.emulator.server import serve_emulator
+
+__all__ = [
+    "DEMO_DATA",
+    "AwsError",
+    "DataError",
+    "Emulator",
+    "EmulatorData",
+    "Faults",
+    "create_emulator_app",
+    "load_data",
+    "serve_emulator",
+]

@@ -1,0 +1,90 @@
+"""The emulator's data file: deployments, their instances, and injected errors."""
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DEMO_DATA = Path(__file__).with_name("demo.json")
+
+_TIMESTAMP_FIELDS = ("lastUpdatedAt", "startTime", "endTime")
+
+
+class DataError(Exception):
+    """The data file cannot be used; the message says where."""
+
+
+class InjectedError(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    message: str = ""
+    status: int = Field(default=400, ge=400, le=599)
+
+
+class Deployment(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    compute_platform: str = Field(default="Server", alias="computePlatform")
+    status: str = "Succeeded"
+    instances: list[dict[str, Any]] = Field(default_factory=list)
+
+    def find_instance(self, instance_id: str) -> dict[str, Any] | None:
+        """By the id as given or by the last part of an instance ARN, as CodeDeploy does."""
+        for summary in self.instances:
+            stored = str(summary.get("instanceId", ""))
+            if instance_id in (stored, stored.rsplit("/", 1)[-1]):
+                return summary
+        return None
+
+
+class EmulatorData(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    deployments: dict[str, Deployment] = Field(default_factory=dict)
+    errors: dict[str, InjectedError] = Field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, raw: Any) -> "EmulatorData":
+        try:
+            data = cls.model_validate(raw)
+        except ValidationError as exc:
+            raise DataError(str(exc)) from exc
+        for deployment in data.deployments.values():
+            for summary in deployment.instances:
+                _epoch_timestamps(summary)
+        return data
+
+
+def load_data(path: Path | None = None) -> EmulatorData:
+    """The data in ``path``, or the built-in demo data."""
+    source = path or DEMO_DATA
+    try:
+        raw = json.loads(source.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{source}: {exc}") from exc
+    try:
+        return EmulatorData.from_json(raw)
+    except DataError as exc:
+        raise DataError(f"{source}: {exc}") from exc
+
+
+def _epoch_timestamps(node: Any) -> None:
+    """AWS's JSON protocol sends timestamps as epoch seconds; the file may use ISO-8601."""
+    if isinstance(node, list):
+        for item in node:
+            _epoch_timestamps(item)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key in _TIMESTAMP_FIELDS and isinstance(value, str):
+                try:
+                    moment = datetime.fromisoformat(value)
+                except ValueError as exc:
+                    raise DataError(f"{key}: {value!r} is not ISO-8601") from exc
+                if moment.tzinfo is None:
+                    moment = moment.replace(tzinfo=UTC)
+                node[key] = moment.timestamp()
+            else:
+                _epoch_timestamps(value)

@@ -1,0 +1,124 @@
+"""The one error hierarchy callers can see; REST and GraphQL both render these objects."""
+
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import ClassVar, Self
+
+
+@dataclass(frozen=True, slots=True)
+class CacheInfo:
+    """Where an answer came from and how long it stays fresh."""
+
+    hit: bool
+    max_age: int
+
+
+class GatewayError(Exception):
+    """Base of every error a caller can see.
+
+    Subclasses fix the HTTP status and the problem type; ``code`` names the CodeDeploy
+    error (or the gateway's own condition) and ``request_id`` the upstream request.
+    """
+
+    status: int = 500
+    slug: str = "internal-error"
+    title: str = "Internal Server Error"
+    default_code: str = "InternalError"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        code: str | None = None,
+        request_id: str | None = None,
+        cache: CacheInfo | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code or self.default_code
+        self.request_id = request_id
+        self.cache = cache
+
+    @property
+    def type(self) -> str:
+        return f"urn:codedeploy-gateway:problem:{self.slug}"
+
+    def headers(self) -> dict[str, str]:
+        """Extra response headers this error calls for."""
+        return {}
+
+    def replay(self, cache: CacheInfo) -> Self:
+        """A fresh copy for a cached answer, so a stored error is never raised twice."""
+        return type(self)(self.detail, code=self.code, request_id=self.request_id, cache=cache)
+
+
+class HTTPProblem(GatewayError):
+    """A plain HTTP condition with no CodeDeploy error behind it."""
+
+    slug = "http-error"
+
+    def __init__(self, status: int, detail: str) -> None:
+        phrase = HTTPStatus(status).phrase
+        super().__init__(detail, code=phrase.title().replace(" ", "").replace("-", ""))
+        self.status = status
+        self.title = phrase
+
+
+class InvalidRequest(GatewayError):
+    status = 400
+    slug = "invalid-request"
+    title = "Invalid Request"
+    default_code = "InvalidRequest"
+
+
+class NotFound(GatewayError):
+    status = 404
+    slug = "not-found"
+    title = "Not Found"
+    default_code = "NotFound"
+
+
+class MethodNotAllowed(GatewayError):
+    status = 405
+    slug = "method-not-allowed"
+    title = "Method Not Allowed"
+    default_code = "MethodNotAllowed"
+
+
+class UnsupportedComputePlatform(GatewayError):
+    status = 422
+    slug = "unsupported-compute-platform"
+    title = "Unsupported Compute Platform"
+    default_code = "InvalidComputePlatformException"
+
+
+class Throttled(GatewayError):
+    status = 429
+    slug = "throttled"
+    title = "Too Many Requests"
+    default_code = "ThrottlingException"
+    # CodeDeploy's read quotas refill per second; one second is the shortest useful wait.
+    retry_after_seconds: ClassVar[int] = 1
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class UpstreamError(GatewayError):
+    status = 502
+    slug = "upstream-error"
+    title = "Bad Gateway"
+    default_code = "UpstreamError"
+
+
+class UpstreamAccessDenied(UpstreamError):
+    slug = "upstream-access-denied"
+    title = "Upstream Access Denied"
+    default_code = "AccessDeniedException"
+
+
+class UpstreamTimeout(GatewayError):
+    status = 504
+    slug = "upstream-timeout"
+    title = "Gateway Timeout"
+    default_code = "UpstreamTimeout"

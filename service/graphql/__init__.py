@@ -1,0 +1,1 @@
+"""The GraphQL face: schema, types and the ``/graphql`` router."""

@@ -1,0 +1,1 @@
+"""The REST face: routes, problem+json errors, and the self-hosted Swagger UI."""

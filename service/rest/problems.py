@@ -1,0 +1,162 @@
+"""RFC 9457 problem details: every REST error, and its OpenAPI description."""
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.errors import (
+    GatewayError,
+    HTTPProblem,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    Throttled,
+    UnsupportedComputePlatform,
+    UpstreamError,
+    UpstreamTimeout,
+)
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem: what went wrong, and the CodeDeploy error behind it."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    type: str = Field(examples=["urn:codedeploy-gateway:problem:not-found"])
+    title: str = Field(examples=["Not Found"])
+    status: int = Field(examples=[404])
+    detail: str = Field(
+        examples=["The instance i-0123 does not belong to the deployment d-EXAMPLE01."]
+    )
+    code: str = Field(
+        description="The CodeDeploy error name, or the gateway's own condition.",
+        examples=["InstanceDoesNotExistException"],
+    )
+    request_id: str | None = Field(
+        default=None,
+        alias="requestId",
+        description="The upstream CodeDeploy request id, when a request was made.",
+    )
+    errors: list[dict[str, Any]] | None = Field(
+        default=None, description="Request validation failures, one per bad field."
+    )
+
+
+class RequestInvalid(InvalidRequest):
+    default_code = "RequestValidationError"
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__("The request is not valid; see errors.")
+        self.errors = errors
+
+
+def problem_response(error: GatewayError) -> JSONResponse:
+    problem = Problem(
+        type=error.type,
+        title=error.title,
+        status=error.status,
+        detail=error.detail,
+        code=error.code,
+        request_id=error.request_id,
+        errors=getattr(error, "errors", None),
+    )
+    headers = error.headers()
+    if error.cache is None:
+        headers["Cache-Control"] = "no-store"
+    else:
+        headers["X-Cache"] = "HIT" if error.cache.hit else "MISS"
+        headers["Cache-Control"] = f"max-age={error.cache.max_age}"
+    return JSONResponse(
+        problem.model_dump(by_alias=True, exclude_none=True),
+        status_code=error.status,
+        headers=headers,
+        media_type=PROBLEM_JSON,
+    )
+
+
+async def _gateway_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GatewayError)
+    return problem_response(exc)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    error: GatewayError
+    if exc.status_code == 404:
+        error = NotFound("No route matches this path.", code="RouteNotFound")
+    elif exc.status_code == 405:
+        error = MethodNotAllowed("This method is not allowed on this path.")
+    else:
+        error = HTTPProblem(exc.status_code, str(exc.detail))
+    response = problem_response(error)
+    response.headers.update(exc.headers or {})
+    return response
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
+        for err in exc.errors()
+    ]
+    return problem_response(RequestInvalid(errors))
+
+
+async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+    logger.error("unhandled error", exc_info=exc)
+    return problem_response(GatewayError("The gateway failed unexpectedly."))
+
+
+def add_exception_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(GatewayError, _gateway_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+
+
+_DOCUMENTED: dict[int, tuple[type[GatewayError], str, str]] = {
+    400: (InvalidRequest, "InvalidDeploymentIdException", "The id is not in a valid format."),
+    404: (NotFound, "InstanceDoesNotExistException", "The deployment or instance does not exist."),
+    422: (
+        UnsupportedComputePlatform,
+        "InvalidComputePlatformException",
+        "The deployment is not EC2/on-premises (Lambda or ECS).",
+    ),
+    429: (
+        Throttled,
+        "ThrottlingException",
+        "CodeDeploy throttled the gateway; see Retry-After.",
+    ),
+    502: (
+        UpstreamError,
+        "UpstreamUnavailable",
+        "CodeDeploy failed, refused or was unreachable.",
+    ),
+    504: (UpstreamTimeout, "UpstreamTimeout", "CodeDeploy did not answer before the deadline."),
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for a route, one problem+json example per status."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        error_class, code, description = _DOCUMENTED[status]
+        error = error_class(description, code=code)
+        example = Problem(
+            type=error.type, title=error.title, status=status, detail=description, code=code
+        ).model_dump(by_alias=True, exclude_none=True)
+        responses[status] = {
+            "description": description,
+            "model": Problem,
+            "content": {PROBLEM_JSON: {"example": example}},
+        }
+    return responses
