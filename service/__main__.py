@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"codedeploy-gateway on {base}{' (local mode, demo data)' if settings.local else ''}\n"
         f"  Swagger UI: {base}/docs\n"
-        f"  GraphiQL:   {base}/graphql\n"
+        f"  GraphiQL:   {base}/graphql"
         + (
             f"\n  Try:        curl {base}/v1/deployments/d-EXAMPLE01/instances/i-0a1b2c3d4e5f60002"
             if settings.local

@@ -19,13 +19,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every call")
     parser.add_argument("--throttle-rate", type=float, default=0.0, help="0..1 of calls throttled")
     parser.add_argument("--error-rate", type=float, default=0.0, help="0..1 of calls failing 500")
+    parser.add_argument(
+        "--malformed-rate", type=float, default=0.0, help="0..1 of calls answered with cut-off JSON"
+    )
     args = parser.parse_args(argv)
     try:
         data = load_data(args.data)
     except DataError as exc:
         print(f"emulator: cannot load data: {exc}", file=sys.stderr)
         return 2
-    faults = Faults(args.latency_ms / 1000, args.throttle_rate, args.error_rate)
+    faults = Faults(
+        args.latency_ms / 1000, args.throttle_rate, args.error_rate, args.malformed_rate
+    )
     app = create_emulator_app(Emulator(data, faults))
     print(
         f"CodeDeploy emulator on http://{args.host}:{args.port}\n"

@@ -34,13 +34,21 @@ class AwsError(Exception):
         self.status = status
 
 
+class MalformedReply(Exception):
+    """Answer 200 with a body cut off mid-JSON, as a broken proxy or connection would."""
+
+
 @dataclass(slots=True)
 class Faults:
-    """Knobs that make the emulator misbehave like a loaded or failing AWS endpoint."""
+    """Knobs that make the emulator misbehave like a loaded or failing AWS endpoint.
+
+    Rates are probabilities per call, rolled in this order: throttle, error, malformed.
+    """
 
     latency_seconds: float = 0.0
     throttle_rate: float = 0.0
     error_rate: float = 0.0
+    malformed_rate: float = 0.0
 
 
 class Emulator:
@@ -69,6 +77,8 @@ class Emulator:
             raise AwsError("ThrottlingException", "Rate exceeded")
         if self._random.random() < faults.error_rate:
             raise AwsError("InternalFailure", "We encountered an internal error.", 500)
+        if self._random.random() < faults.malformed_rate:
+            raise MalformedReply
         return await handler(params)
 
     async def get_deployment_instance(self, params: Params) -> Params:
@@ -141,6 +151,8 @@ def create_emulator_app(emulator: Emulator) -> Starlette:
         except AwsError as error:
             reply = {"__type": error.type, "message": error.message}
             status = error.status
+        except MalformedReply:
+            return Response(b'{"instanceSummary": {"deploymentId": "d-', media_type=CONTENT_TYPE)
         return Response(
             json.dumps(reply),
             status_code=status,

@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import uvicorn
 
@@ -11,11 +11,17 @@ from service.emulator.app import Emulator, create_emulator_app
 
 
 class _EmbeddedServer(uvicorn.Server):
-    """A uvicorn server that leaves signal handling to whoever runs the loop."""
+    """uvicorn without its process-level parts: no signal handlers, no start-up banner.
 
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+    Those belong to whoever runs the loop (the gateway's own uvicorn, or pytest).
+    """
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self.config.load()
+        self.lifespan = self.config.lifespan_class(self.config)
+        await self.startup(sockets=sockets)
+        await self.main_loop()
+        await self.shutdown(sockets=sockets)
 
 
 @contextlib.asynccontextmanager
@@ -26,8 +32,13 @@ async def serve_emulator(
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    # No log config or level: uvicorn would otherwise reset the host process's loggers.
     config = uvicorn.Config(
-        create_emulator_app(emulator), lifespan="off", log_level="warning", access_log=False
+        create_emulator_app(emulator),
+        lifespan="off",
+        log_config=None,
+        log_level=None,
+        access_log=False,
     )
     server = _EmbeddedServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))

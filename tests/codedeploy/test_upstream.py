@@ -1,0 +1,80 @@
+"""Where the client points: the standard AWS chain, untouched, plus AWS_REGION."""
+
+from pathlib import Path
+
+import pytest
+
+from service.codedeploy import ConfigurationError, UpstreamConfig, connect, resolve_region
+from service.settings import Settings
+from tests.conftest import FAILED, Upstream
+
+
+def config(**overrides: object) -> UpstreamConfig:
+    values: dict[str, object] = {
+        "max_attempts": 1,
+        "timeout_seconds": 2.0,
+        "max_connections": 4,
+        "region": Settings().aws_region,
+    }
+    values.update(overrides)
+    return UpstreamConfig(**values)  # type: ignore[arg-type]
+
+
+async def test_aws_region_alone_sets_the_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    async with connect(config()) as codedeploy:
+        assert codedeploy.region == "eu-west-1"
+        assert codedeploy.endpoint == "https://codedeploy.eu-west-1.amazonaws.com"
+
+
+async def test_aws_default_region_still_works(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-southeast-2")
+    async with connect(config()) as codedeploy:
+        assert codedeploy.region == "ap-southeast-2"
+
+
+async def test_aws_region_wins_over_aws_default_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-southeast-2")
+    async with connect(config()) as codedeploy:
+        assert codedeploy.region == "eu-west-1"
+
+
+def test_no_region_anywhere_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_REGION")
+    with pytest.raises(ConfigurationError, match="AWS_REGION"):
+        resolve_region(None)
+
+
+async def test_service_specific_endpoint_variable_is_honoured(upstream: Upstream) -> None:
+    async with connect(config()) as codedeploy:
+        summary = await codedeploy.get_deployment_instance(*FAILED)
+    assert codedeploy.endpoint == upstream.url
+    assert summary.status == "Failed"
+
+
+async def test_generic_endpoint_variable_is_honoured(
+    upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL_CODEDEPLOY")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", upstream.url)
+    async with connect(config()) as codedeploy:
+        await codedeploy.get_deployment_instance(*FAILED)
+    assert upstream.calls() == 1
+
+
+async def test_profile_from_the_shared_config_is_honoured(
+    upstream: Upstream, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "aws-config").write_text("[profile ops]\nregion = ca-central-1\n")
+    (tmp_path / "aws-credentials").write_text(
+        "[ops]\naws_access_key_id = AKIAPROFILE\naws_secret_access_key = profile-secret\n"
+    )
+    for name in ("AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_PROFILE", "ops")
+    async with connect(config(region=None)) as codedeploy:
+        await codedeploy.get_deployment_instance(*FAILED)
+    assert codedeploy.region == "ca-central-1"
+    assert upstream.calls() == 1

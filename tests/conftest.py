@@ -1,0 +1,122 @@
+"""Shared fixtures: a real emulator on a loopback port and gateways pointed at it.
+
+The gateway reaches the emulator through the standard ``AWS_ENDPOINT_URL_CODEDEPLOY``
+variable, over real HTTP, with the real aioboto3 client: nothing in botocore is mocked.
+"""
+
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from service.app import create_app
+from service.emulator import Emulator, load_data, serve_emulator
+from service.settings import Settings
+
+ACCESS_KEY_ID = "AKIATESTGATEWAY00001"
+SECRET_ACCESS_KEY = "test-secret-never-shown-0123456789abcdef"
+FAILED = ("d-EXAMPLE01", "i-0a1b2c3d4e5f60002")
+IN_PROGRESS = ("d-EXAMPLE01", "i-0a1b2c3d4e5f60003")
+
+
+class FakeClock:
+    """Time that moves only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class Upstream:
+    emulator: Emulator
+    url: str
+
+    def calls(self, operation: str = "GetDeploymentInstance") -> int:
+        return self.emulator.calls[operation]
+
+
+@pytest.fixture(autouse=True)
+def aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """A clean, offline AWS chain: test credentials, no host config, no metadata service."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "GATEWAY_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture
+async def upstream(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Upstream]:
+    emulator = Emulator(load_data(), seed=0)
+    async with serve_emulator(emulator) as url:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_CODEDEPLOY", url)
+        yield Upstream(emulator, url)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+GatewayFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@pytest.fixture
+def make_gateway(clock: FakeClock) -> GatewayFactory:
+    """Builds a gateway from the environment plus ``overrides``, lifespan and all."""
+
+    @asynccontextmanager
+    async def make(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+        app = create_app(Settings(**overrides), clock=clock)
+        async with (
+            LifespanManager(app) as manager,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=manager.app), base_url="http://gateway"
+            ) as client,
+        ):
+            yield client
+
+    return make
+
+
+@pytest.fixture
+async def gateway(
+    upstream: Upstream, make_gateway: GatewayFactory
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with make_gateway() as client:
+        yield client
+
+
+async def graphql(client: httpx.AsyncClient, query: str, **variables: Any) -> dict[str, Any]:
+    response = await client.post("/graphql", json={"query": query, "variables": variables})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+INSTANCE_QUERY = """
+query ($d: ID!, $i: ID!) {
+  deploymentInstance(deploymentId: $d, instanceId: $i) {
+    deploymentId instanceId status lastUpdatedAt instanceType
+    lifecycleEvents {
+      lifecycleEventName status startTime endTime
+      diagnostics { errorCode scriptName message logTail }
+    }
+  }
+}
+"""

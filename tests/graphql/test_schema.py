@@ -1,0 +1,101 @@
+"""The GraphQL face: same data as REST, GraphQL-style enums, one shared cache."""
+
+from pathlib import Path
+
+import httpx
+from strawberry.printer import print_schema
+
+from service.graphql.schema import schema
+from tests.conftest import FAILED, INSTANCE_QUERY, Upstream, graphql
+
+SCHEMA_FILE = Path(__file__).parents[2] / "schema.graphql"
+
+
+def test_schema_graphql_matches_the_code() -> None:
+    assert SCHEMA_FILE.read_text().rstrip("\n") == print_schema(schema).rstrip("\n"), (
+        "schema.graphql is stale: run `make schema`"
+    )
+
+
+async def test_instance_fields_in_graphql_style(gateway: httpx.AsyncClient) -> None:
+    body = await graphql(gateway, INSTANCE_QUERY, d=FAILED[0], i=FAILED[1])
+    instance = body["data"]["deploymentInstance"]
+    assert "errors" not in body
+    assert instance["deploymentId"] == "d-EXAMPLE01"
+    assert instance["instanceId"].endswith("/i-0a1b2c3d4e5f60002")
+    assert (instance["status"], instance["instanceType"]) == ("FAILED", None)
+    assert instance["lastUpdatedAt"].endswith("+00:00")
+    failed = instance["lifecycleEvents"][5]
+    assert failed["lifecycleEventName"] == "ApplicationStart"
+    assert failed["status"] == "FAILED"
+    assert failed["diagnostics"]["errorCode"] == "SCRIPT_FAILED"
+    assert "DATABASE_URL is not set" in failed["diagnostics"]["logTail"]
+    assert instance["lifecycleEvents"][6] == {
+        "lifecycleEventName": "ValidateService",
+        "status": "SKIPPED",
+        "startTime": None,
+        "endTime": instance["lifecycleEvents"][6]["endTime"],
+        "diagnostics": None,
+    }
+
+
+async def test_blue_green_instances_carry_their_type(gateway: httpx.AsyncClient) -> None:
+    query = """{
+      blue: deploymentInstance(deploymentId: "d-EXAMPLE02", instanceId: "i-0b1c2d3e4f5a60001") {
+        status instanceType }
+      green: deploymentInstance(deploymentId: "d-EXAMPLE02", instanceId: "i-0c1d2e3f4a5b60002") {
+        status instanceType }
+    }"""
+    data = (await graphql(gateway, query))["data"]
+    assert data == {
+        "blue": {"status": "READY", "instanceType": "BLUE"},
+        "green": {"status": "IN_PROGRESS", "instanceType": "GREEN"},
+    }
+
+
+async def test_values_aws_adds_later_fall_back_instead_of_failing(
+    gateway: httpx.AsyncClient, upstream: Upstream
+) -> None:
+    upstream.emulator.data.deployments["d-EXAMPLE01"].instances.append(
+        {
+            "instanceId": "i-future",
+            "status": "Paused",
+            "instanceType": "Purple",
+            "lifecycleEvents": [{"status": "Waiting", "diagnostics": {"errorCode": "Exploded"}}],
+        }
+    )
+    body = await graphql(gateway, INSTANCE_QUERY, d="d-EXAMPLE01", i="i-future")
+    instance = body["data"]["deploymentInstance"]
+    assert "errors" not in body
+    assert (instance["status"], instance["instanceType"]) == ("UNKNOWN", None)
+    [event] = instance["lifecycleEvents"]
+    assert (event["status"], event["diagnostics"]["errorCode"]) == ("UNKNOWN", "UNKNOWN_ERROR")
+
+
+async def test_one_failing_field_leaves_the_others(gateway: httpx.AsyncClient) -> None:
+    query = """{
+      ok: deploymentInstance(deploymentId: "d-EXAMPLE01", instanceId: "i-0a1b2c3d4e5f60001") {
+        status }
+      missing: deploymentInstance(deploymentId: "d-EXAMPLE01", instanceId: "i-gone") { status }
+    }"""
+    body = await graphql(gateway, query)
+    assert body["data"] == {"ok": {"status": "SUCCEEDED"}, "missing": None}
+    [error] = body["errors"]
+    assert error["path"] == ["missing"]
+    assert error["extensions"]["code"] == "InstanceDoesNotExistException"
+
+
+async def test_rest_and_graphql_share_one_cache_entry(
+    gateway: httpx.AsyncClient, upstream: Upstream
+) -> None:
+    await gateway.get("/v1/deployments/{}/instances/{}".format(*FAILED))
+    body = await graphql(gateway, INSTANCE_QUERY, d=FAILED[0], i=FAILED[1])
+    assert body["data"]["deploymentInstance"]["status"] == "FAILED"
+    assert upstream.calls() == 1
+
+
+async def test_invalid_documents_carry_a_code(gateway: httpx.AsyncClient) -> None:
+    body = await graphql(gateway, "{ deploymentInstance(deploymentId: 1) { nope } }")
+    assert body["errors"]
+    for error in body["errors"]:
+        assert error["extensions"] == {"code": "GRAPHQL_VALIDATION_FAILED", "status": 400}

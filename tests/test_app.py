@@ -1,0 +1,91 @@
+"""The assembled app: documentation pages, OpenAPI, local mode, problem+json everywhere."""
+
+import base64
+import hashlib
+import re
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from service.app import create_app
+from service.settings import Settings
+
+ASSET = re.compile(r'(?:src|href)="(/static/[^"]+)"(?:\s+integrity="([^"]+)")?')
+
+
+async def test_swagger_ui_is_served_without_a_cdn(gateway: httpx.AsyncClient) -> None:
+    page = await gateway.get("/docs")
+    assert page.status_code == 200
+    assert "https://" not in re.sub(r"<script>.*?</script>", "", page.text, flags=re.S)
+    assets = ASSET.findall(page.text)
+    assert {path.rsplit("/", 1)[-1] for path, _ in assets} >= {
+        "swagger-ui-bundle.js",
+        "swagger-ui.css",
+    }
+    for path, _ in assets:
+        assert (await gateway.get(path)).status_code == 200, path
+
+
+async def test_graphiql_assets_are_served_and_match_their_sri_hashes(
+    gateway: httpx.AsyncClient,
+) -> None:
+    page = await gateway.get("/graphql", headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    assert "unpkg.com" not in page.text
+    assert 'deploymentInstance(deploymentId: \\"d-EXAMPLE01\\"' in page.text
+    assets = ASSET.findall(page.text)
+    assert len(assets) == 7
+    for path, integrity in assets:
+        asset = await gateway.get(path)
+        digest = base64.b64encode(hashlib.sha384(asset.content).digest()).decode()
+        assert integrity == f"sha384-{digest}", path
+
+
+async def test_openapi_documents_every_error_as_problem_json(gateway: httpx.AsyncClient) -> None:
+    document = (await gateway.get("/openapi.json")).json()
+    assert set(document["paths"]) == {"/v1/deployments/{deploymentId}/instances/{instanceId}"}
+    operation = document["paths"]["/v1/deployments/{deploymentId}/instances/{instanceId}"]["get"]
+    responses = operation["responses"]
+    assert {"200", "304", "400", "404", "422", "429", "502", "504"} <= set(responses)
+    for status in ("400", "404", "422", "429", "502", "504"):
+        content = responses[status]["content"]
+        assert set(content) == {"application/problem+json"}
+        assert content["application/problem+json"]["example"]["status"] == int(status)
+        assert content["application/problem+json"]["schema"] == {
+            "$ref": "#/components/schemas/Problem"
+        }
+    assert responses["200"]["content"]["application/json"]["example"]["instanceSummary"]
+    parameters = {p["name"]: p for p in operation["parameters"]}
+    assert parameters["deploymentId"]["examples"]["in-place"]["value"] == "d-EXAMPLE01"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/nowhere", 404, "RouteNotFound"),
+        ("DELETE", "/v1/deployments/d-EXAMPLE01/instances/i-1", 405, "MethodNotAllowed"),
+    ],
+)
+async def test_routing_errors_are_problem_json(
+    gateway: httpx.AsyncClient, method: str, path: str, status: int, code: str
+) -> None:
+    response = await gateway.request(method, path)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == code
+
+
+async def test_local_mode_serves_the_demo_data_without_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"):
+        monkeypatch.delenv(name)
+    app = create_app(Settings(local=True))
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://t"
+        ) as client,
+    ):
+        response = await client.get("/v1/deployments/d-EXAMPLE01/instances/i-0a1b2c3d4e5f60002")
+    assert response.status_code == 200
+    assert response.json()["instanceSummary"]["status"] == "Failed"

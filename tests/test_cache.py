@@ -1,0 +1,142 @@
+"""ResultCache on its own: lifetimes, errors, single-flight, bounds."""
+
+import asyncio
+
+import pytest
+
+from service.cache import ResultCache
+from service.errors import GatewayError, NotFound, UpstreamError
+from tests.conftest import FakeClock
+
+
+class Loader:
+    """Counts loads; returns "value-N" or raises the error it is given."""
+
+    def __init__(self, error: GatewayError | None = None) -> None:
+        self.loads = 0
+        self.error = error
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def __call__(self) -> str:
+        self.loads += 1
+        await self.gate.wait()
+        if self.error is not None:
+            raise self.error
+        return f"value-{self.loads}"
+
+
+def make_cache(clock: FakeClock, max_entries: int = 10) -> ResultCache[str]:
+    return ResultCache(
+        max_entries=max_entries,
+        value_ttl=lambda value: 0.0 if value.startswith("nocache") else 10.0,
+        error_ttl=lambda error: 5.0 if isinstance(error, NotFound) else 0.0,
+        clock=clock,
+    )
+
+
+async def test_second_read_is_a_hit_with_remaining_max_age(clock: FakeClock) -> None:
+    cache, load = make_cache(clock), Loader()
+    first = await cache.get("k", load)
+    clock.advance(3)
+    second = await cache.get("k", load)
+    assert (first.cache.hit, first.cache.max_age) == (False, 10)
+    assert (second.value, second.cache.hit, second.cache.max_age) == ("value-1", True, 7)
+    assert load.loads == 1
+
+
+async def test_entry_expires_after_its_ttl(clock: FakeClock) -> None:
+    cache, load = make_cache(clock), Loader()
+    await cache.get("k", load)
+    clock.advance(10.01)
+    result = await cache.get("k", load)
+    assert (result.value, result.cache.hit) == ("value-2", False)
+
+
+async def test_not_found_is_cached_for_the_negative_ttl(clock: FakeClock) -> None:
+    cache, load = make_cache(clock), Loader(NotFound("gone", request_id="r-1"))
+    with pytest.raises(NotFound):
+        await cache.get("k", load)
+    clock.advance(4)
+    with pytest.raises(NotFound) as hit:
+        await cache.get("k", load)
+    assert load.loads == 1
+    assert hit.value.cache is not None
+    assert hit.value.cache.hit
+    assert hit.value.request_id == "r-1"
+    clock.advance(1.01)
+    with pytest.raises(NotFound):
+        await cache.get("k", load)
+    assert load.loads == 2
+
+
+async def test_upstream_failures_are_not_cached(clock: FakeClock) -> None:
+    cache, load = make_cache(clock), Loader(UpstreamError("down"))
+    for _ in range(2):
+        with pytest.raises(UpstreamError) as failure:
+            await cache.get("k", load)
+        assert failure.value.cache is None
+    assert load.loads == 2
+
+
+async def test_a_failed_refresh_keeps_the_stored_answer(clock: FakeClock) -> None:
+    cache, load = make_cache(clock), Loader()
+    await cache.get("k", load)
+    load.error = UpstreamError("down")
+    with pytest.raises(UpstreamError):
+        await cache.get("k", load, refresh=True)
+    load.error = None
+    assert (await cache.get("k", load)).value == "value-1"
+
+
+async def test_refresh_bypasses_and_replaces_the_entry(clock: FakeClock) -> None:
+    cache, load = make_cache(clock), Loader()
+    await cache.get("k", load)
+    refreshed = await cache.get("k", load, refresh=True)
+    after = await cache.get("k", load)
+    assert (refreshed.value, refreshed.cache.hit) == ("value-2", False)
+    assert (after.value, after.cache.hit) == ("value-2", True)
+
+
+async def test_concurrent_misses_share_one_load(clock: FakeClock) -> None:
+    cache, load = make_cache(clock), Loader()
+    load.gate.clear()
+    waiters = [asyncio.create_task(cache.get("k", load)) for _ in range(50)]
+    await asyncio.sleep(0)
+    load.gate.set()
+    results = await asyncio.gather(*waiters)
+    assert load.loads == 1
+    assert {result.value for result in results} == {"value-1"}
+
+
+async def test_a_cancelled_caller_does_not_cancel_the_shared_load(clock: FakeClock) -> None:
+    cache, load = make_cache(clock), Loader()
+    load.gate.clear()
+    first = asyncio.create_task(cache.get("k", load))
+    second = asyncio.create_task(cache.get("k", load))
+    await asyncio.sleep(0)
+    first.cancel()
+    load.gate.set()
+    assert (await second).value == "value-1"
+    assert first.cancelled()
+
+
+async def test_zero_ttl_answers_are_not_stored(clock: FakeClock) -> None:
+    cache = make_cache(clock)
+    loads = 0
+
+    async def load() -> str:
+        nonlocal loads
+        loads += 1
+        return "nocache"
+
+    await cache.get("k", load)
+    result = await cache.get("k", load)
+    assert (loads, result.cache.hit, result.cache.max_age) == (2, False, 0)
+
+
+async def test_size_is_bounded(clock: FakeClock) -> None:
+    cache, load = make_cache(clock, max_entries=2), Loader()
+    for key in ("a", "b", "c"):
+        await cache.get(key, load)
+    assert len(cache) == 2

@@ -1,0 +1,81 @@
+"""``python -m service`` as a user runs it: clear start-up errors, and local mode."""
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "service", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_bad_value_stops_start_up_naming_the_variable() -> None:
+    result = run(GATEWAY_UPSTREAM_MAX_ATTEMPTS="0")
+    assert result.returncode == 2
+    assert "GATEWAY_UPSTREAM_MAX_ATTEMPTS" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_no_region_stops_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_REGION")
+    result = run()
+    assert result.returncode == 2
+    assert "AWS_REGION" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unreadable_data_file_stops_local_mode(tmp_path: Path) -> None:
+    data = tmp_path / "data.json"
+    data.write_text('{"deployments": [')
+    result = run("--local", "--local-data", str(data))
+    assert result.returncode == 2
+    assert str(data) in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def test_local_mode_prints_urls_that_work() -> None:
+    port = _free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "service", "--local", "--port", str(port),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert process.stdout is not None
+    output: list[str] = []
+    try:
+        async with asyncio.timeout(30):
+            while not output or "Application startup complete" not in output[-1]:
+                output.append((await process.stdout.readline()).decode())
+        printed = "".join(output)
+        example = next(line.split("curl ", 1)[1].strip() for line in output if "curl " in line)
+        assert f"http://127.0.0.1:{port}/docs" in printed
+        assert f"http://127.0.0.1:{port}/graphql" in printed
+        async with httpx.AsyncClient() as client:
+            response = await client.get(example)
+            docs = await client.get(f"http://127.0.0.1:{port}/docs")
+        assert response.status_code == 200
+        assert response.json()["instanceSummary"]["status"] == "Failed"
+        assert docs.status_code == 200
+        assert "server" not in response.headers
+    finally:
+        process.terminate()
+        await process.wait()
