@@ -35,6 +35,7 @@ class ConfigurationError(Exception):
 class _Attempts:
     count: int = 0
     throttled: bool = False
+    """Whether the latest answer was a throttle: the deadline then ran out backing off."""
 
 
 # Filled by the response-received hook for the call running in the current task.
@@ -47,8 +48,7 @@ def _record_attempt(parsed_response: dict[str, Any] | None = None, **_: Any) -> 
         return
     attempts.count += 1
     code = (parsed_response or {}).get("Error", {}).get("Code")
-    if code in THROTTLING_CODES:
-        attempts.throttled = True
+    attempts.throttled = code in THROTTLING_CODES
 
 
 @dataclass(frozen=True, slots=True)

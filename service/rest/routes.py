@@ -40,7 +40,7 @@ _INSTANCE_EXAMPLE = {
         "deploymentId": "d-EXAMPLE01",
         "instanceId": "arn:aws:ec2:us-east-1:123456789012:instance/i-0a1b2c3d4e5f60002",
         "status": "Failed",
-        "lastUpdatedAt": "2026-11-23T08:00:42.600000Z",
+        "lastUpdatedAt": "2026-11-24T10:00:42.800000Z",
         "lifecycleEvents": [
             {
                 "lifecycleEventName": "ApplicationStart",
@@ -51,8 +51,8 @@ _INSTANCE_EXAMPLE = {
                     "run as user root failed with exit code 1",
                     "logTail": "[stderr]orders-api: error: DATABASE_URL is not set\n",
                 },
-                "startTime": "2026-11-23T08:00:11.500000Z",
-                "endTime": "2026-11-23T08:00:42.700000Z",
+                "startTime": "2026-11-24T10:00:11.500000Z",
+                "endTime": "2026-11-24T10:00:42.700000Z",
                 "status": "Failed",
             }
         ],
