@@ -21,6 +21,13 @@ from service.settings import Settings
 ACCESS_KEY_ID = "AKIATESTGATEWAY00001"
 SECRET_ACCESS_KEY = "test-secret-never-shown-0123456789abcdef"
 FAILED = ("d-EXAMPLE01", "i-0a1b2c3d4e5f60002")
+# An instance with enum values AWS may add one day.
+FUTURE_INSTANCE = {
+    "instanceId": "i-future",
+    "status": "Paused",
+    "instanceType": "Purple",
+    "lifecycleEvents": [{"status": "Waiting", "diagnostics": {"errorCode": "ScriptExploded"}}],
+}
 IN_PROGRESS = ("d-EXAMPLE01", "i-0a1b2c3d4e5f60003")
 
 

@@ -6,7 +6,7 @@ import httpx
 from strawberry.printer import print_schema
 
 from service.graphql.schema import schema
-from tests.conftest import FAILED, INSTANCE_QUERY, Upstream, graphql
+from tests.conftest import FAILED, FUTURE_INSTANCE, INSTANCE_QUERY, Upstream, graphql
 
 SCHEMA_FILE = Path(__file__).parents[2] / "schema.graphql"
 
@@ -56,14 +56,7 @@ async def test_blue_green_instances_carry_their_type(gateway: httpx.AsyncClient)
 async def test_values_aws_adds_later_fall_back_instead_of_failing(
     gateway: httpx.AsyncClient, upstream: Upstream
 ) -> None:
-    upstream.emulator.data.deployments["d-EXAMPLE01"].instances.append(
-        {
-            "instanceId": "i-future",
-            "status": "Paused",
-            "instanceType": "Purple",
-            "lifecycleEvents": [{"status": "Waiting", "diagnostics": {"errorCode": "Exploded"}}],
-        }
-    )
+    upstream.emulator.data.deployments["d-EXAMPLE01"].instances.append(FUTURE_INSTANCE)
     body = await graphql(gateway, INSTANCE_QUERY, d="d-EXAMPLE01", i="i-future")
     instance = body["data"]["deploymentInstance"]
     assert "errors" not in body
