@@ -33,7 +33,7 @@ async def test_graphiql_assets_are_served_and_match_their_sri_hashes(
     page = await gateway.get("/graphql", headers={"Accept": "text/html"})
     assert page.status_code == 200
     assert "unpkg.com" not in page.text
-    assert 'deploymentInstance(deploymentId: \\"d-EXAMPLE01\\"' in page.text
+    assert 'deploymentId: \\"d-EXAMPLE01\\"' in page.text
     assets = ASSET.findall(page.text)
     assert len(assets) == 7
     for path, integrity in assets:

@@ -14,7 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from service.codedeploy.errors import THROTTLING_CODES, from_botocore_error, from_client_error
-from service.errors import GatewayError, Throttled, UpstreamError, UpstreamTimeout
+from service.errors import Throttled, UpstreamError, UpstreamTimeout
 from service.models import GetDeploymentInstanceOutput, InstanceSummary
 
 if TYPE_CHECKING:
@@ -33,7 +33,6 @@ class ConfigurationError(Exception):
 
 @dataclass(slots=True)
 class _Attempts:
-    count: int = 0
     throttled: bool = False
     """Whether the latest answer was a throttle: the deadline then ran out backing off."""
 
@@ -46,7 +45,6 @@ def _record_attempt(parsed_response: dict[str, Any] | None = None, **_: Any) -> 
     attempts = _attempts.get()
     if attempts is None:
         return
-    attempts.count += 1
     code = (parsed_response or {}).get("Error", {}).get("Code")
     attempts.throttled = code in THROTTLING_CODES
 
@@ -118,8 +116,6 @@ class CodeDeploy:
             raise from_client_error(exc) from exc
         except BotoCoreError as exc:
             raise from_botocore_error(exc) from exc
-        except GatewayError:
-            raise
         except Exception as exc:
             # aiohttp or a credential provider failing in a way botocore does not wrap.
             logger.exception("unexpected failure calling CodeDeploy")

@@ -15,11 +15,14 @@ CDN = "https://unpkg.com/"
 VENDOR_PATH = "/static/vendor/"
 
 EXAMPLE_QUERY = """\
-# The failed instance of the demo deployment (make run serves it).
-# Run with Ctrl-Enter; try instanceId i-0a1b2c3d4e5f60003 (in progress)
-# or deploymentId d-EXAMPLE02 with i-0c1d2e3f4a5b60001 (blue/green).
+# The demo deployment's failed instance (make run serves it).
+# Ctrl-Enter runs it. Also try instanceId i-0a1b2c3d4e5f60003
+# (in progress), or d-EXAMPLE02 with i-0c1d2e3f4a5b60001 (blue/green).
 query FailedInstance {
-  deploymentInstance(deploymentId: "d-EXAMPLE01", instanceId: "i-0a1b2c3d4e5f60002") {
+  deploymentInstance(
+    deploymentId: "d-EXAMPLE01"
+    instanceId: "i-0a1b2c3d4e5f60002"
+  ) {
     instanceId
     status
     lastUpdatedAt
