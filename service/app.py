@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from service.codedeploy import UpstreamConfig, connect
 from service.emulator import Emulator, EmulatorData, load_data, serve_emulator
 from service.graphql.router import graphql_router
-from service.resolver import Resolver, instance_cache
+from service.resolver import Resolver, make_caches
 from service.rest import docs, routes
 from service.rest.problems import PROBLEM_JSON, add_exception_handlers
 from service.settings import Settings
@@ -44,6 +44,7 @@ def create_app(
                 max_attempts=settings.upstream_max_attempts,
                 timeout_seconds=settings.upstream_timeout_seconds,
                 max_connections=settings.upstream_max_connections,
+                api=settings.upstream_api,
                 region=settings.aws_region,
             )
             if settings.local:
@@ -57,7 +58,7 @@ def create_app(
                 )
             codedeploy = await stack.enter_async_context(connect(config))
             logger.info("CodeDeploy at %s (%s)", codedeploy.endpoint, codedeploy.region)
-            yield {"resolver": Resolver(codedeploy, instance_cache(settings, clock))}
+            yield {"resolver": Resolver(codedeploy, make_caches(settings, clock))}
 
     app = FastAPI(
         title="codedeploy-gateway",

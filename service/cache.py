@@ -8,7 +8,7 @@ on one event loop without locks.
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -17,6 +17,7 @@ from cachetools import TLRUCache
 from service.errors import CacheInfo, GatewayError
 
 V = TypeVar("V")
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,13 +48,23 @@ class ResultCache(Generic[V]):
         self._entries: TLRUCache[Hashable, _Entry[V]] = TLRUCache(
             maxsize=max_entries, ttu=lambda _key, entry, _now: entry.expires_at, timer=clock
         )
-        self._inflight: dict[Hashable, asyncio.Task[Cached[V]]] = {}
+        self._inflight: dict[Hashable, asyncio.Future[Cached[V]]] = {}
         self._value_ttl = value_ttl
         self._error_ttl = error_ttl
         self._clock = clock
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def _stored(self, key: Hashable) -> "Cached[V] | GatewayError | None":
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        info = CacheInfo(hit=True, max_age=int(entry.expires_at - self._clock()))
+        if entry.error is not None:
+            return entry.error.replay(info)
+        assert entry.value is not None
+        return Cached(entry.value, info)
 
     async def get(
         self, key: Hashable, load: Callable[[], Awaitable[V]], *, refresh: bool = False
@@ -62,14 +73,11 @@ class ResultCache(Generic[V]):
 
         ``refresh`` skips the stored entry (but still joins a load already under way).
         """
-        if not refresh:
-            entry = self._entries.get(key)
-            if entry is not None:
-                info = CacheInfo(hit=True, max_age=int(entry.expires_at - self._clock()))
-                if entry.error is not None:
-                    raise entry.error.replay(info)
-                assert entry.value is not None
-                return Cached(entry.value, info)
+        stored = None if refresh else self._stored(key)
+        if isinstance(stored, GatewayError):
+            raise stored
+        if stored is not None:
+            return stored
         task = self._inflight.get(key)
         if task is None:
             task = asyncio.create_task(self._load(key, load))
@@ -77,22 +85,101 @@ class ResultCache(Generic[V]):
         # One caller giving up must not cancel the load the others are waiting for.
         return await asyncio.shield(task)
 
+    async def get_many(
+        self,
+        keys: Sequence[K],
+        load_many: Callable[[list[K]], Awaitable[Mapping[K, V | GatewayError]]],
+    ) -> list[Cached[V] | GatewayError]:
+        """Answers for ``keys``, in order: stored ones first, loads already under way
+        joined, and the rest fetched by one ``load_many`` call that must answer every key.
+        """
+        answers: dict[K, Cached[V] | GatewayError] = {}
+        pending: dict[K, asyncio.Future[Cached[V]]] = {}
+        missing: list[K] = []
+        for key in dict.fromkeys(keys):
+            stored = self._stored(key)
+            if stored is not None:
+                answers[key] = stored
+            elif key in self._inflight:
+                pending[key] = self._inflight[key]
+            else:
+                missing.append(key)
+        if missing:
+            loop = asyncio.get_running_loop()
+            futures = {key: loop.create_future() for key in missing}
+            for key, future in futures.items():
+                future.add_done_callback(_retrieve)
+                self._inflight[key] = future
+                pending[key] = future
+            _background(asyncio.create_task(self._load_many(futures, load_many)))
+        for key, future in pending.items():
+            try:
+                answers[key] = await asyncio.shield(future)
+            except GatewayError as error:
+                answers[key] = error
+        return [answers[key] for key in keys]
+
+    async def _load_many(
+        self,
+        futures: "dict[K, asyncio.Future[Cached[V]]]",
+        load_many: Callable[[list[K]], Awaitable[Mapping[K, V | GatewayError]]],
+    ) -> None:
+        try:
+            outcomes: Mapping[K, V | GatewayError] = await load_many(list(futures))
+        except GatewayError as error:
+            outcomes = dict.fromkeys(futures, error)
+        except BaseException as error:
+            for future in futures.values():
+                future.set_exception(error)
+            raise
+        finally:
+            for key in futures:
+                del self._inflight[key]
+        for key, future in futures.items():
+            outcome = outcomes[key]
+            if isinstance(outcome, GatewayError):
+                self._store_error(key, outcome)
+                future.set_exception(outcome)
+            else:
+                future.set_result(self._store_value(key, outcome))
+
     async def _load(self, key: Hashable, load: Callable[[], Awaitable[V]]) -> Cached[V]:
         try:
             value = await load()
         except GatewayError as error:
-            # Errors with no TTL (throttling, 5xx, timeouts) leave a stored answer alone.
-            ttl = self._error_ttl(error)
-            if ttl > 0:
-                self._entries[key] = _Entry(None, error, self._clock() + ttl)
-                error.cache = CacheInfo(hit=False, max_age=int(ttl))
+            self._store_error(key, error)
             raise
         else:
-            ttl = self._value_ttl(value)
-            if ttl > 0:
-                self._entries[key] = _Entry(value, None, self._clock() + ttl)
-            else:
-                self._entries.pop(key, None)
-            return Cached(value, CacheInfo(hit=False, max_age=int(ttl)))
+            return self._store_value(key, value)
         finally:
             del self._inflight[key]
+
+    def _store_value(self, key: Hashable, value: V) -> Cached[V]:
+        ttl = self._value_ttl(value)
+        if ttl > 0:
+            self._entries[key] = _Entry(value, None, self._clock() + ttl)
+        else:
+            self._entries.pop(key, None)
+        return Cached(value, CacheInfo(hit=False, max_age=int(ttl)))
+
+    def _store_error(self, key: Hashable, error: GatewayError) -> None:
+        # Errors with no TTL (throttling, 5xx, timeouts) leave a stored answer alone.
+        ttl = self._error_ttl(error)
+        if ttl > 0:
+            self._entries[key] = _Entry(None, error, self._clock() + ttl)
+            error.cache = CacheInfo(hit=False, max_age=int(ttl))
+
+
+def _retrieve(future: "asyncio.Future[object]") -> None:
+    """Marks a failed future's error as seen, so asyncio does not log it as lost."""
+    if not future.cancelled():
+        future.exception()
+
+
+_tasks: set["asyncio.Task[None]"] = set()
+
+
+def _background(task: "asyncio.Task[None]") -> None:
+    # The loop keeps only weak references to tasks; hold a strong one until done.
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)

@@ -47,9 +47,11 @@ class GatewayError(Exception):
         """Extra response headers this error calls for."""
         return {}
 
-    def replay(self, cache: CacheInfo) -> Self:
-        """A fresh copy for a cached answer, so a stored error is never raised twice."""
-        return type(self)(self.detail, code=self.code, request_id=self.request_id, cache=cache)
+    def replay(self, cache: CacheInfo | None = None, code: str | None = None) -> Self:
+        """A fresh copy (for a cached answer, or under another code), never the same object."""
+        return type(self)(
+            self.detail, code=code or self.code, request_id=self.request_id, cache=cache
+        )
 
 
 class HTTPProblem(GatewayError):
@@ -90,6 +92,13 @@ class UnsupportedComputePlatform(GatewayError):
     slug = "unsupported-compute-platform"
     title = "Unsupported Compute Platform"
     default_code = "InvalidComputePlatformException"
+
+
+class DeploymentNotStarted(GatewayError):
+    status = 409
+    slug = "deployment-not-started"
+    title = "Deployment Not Started"
+    default_code = "DeploymentNotStartedException"
 
 
 class Throttled(GatewayError):

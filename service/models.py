@@ -7,9 +7,9 @@ need them (GraphQL, cache policy).
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -46,8 +46,22 @@ class InstanceType(StrEnum):
     GREEN = "Green"
 
 
+class DeploymentStatus(StrEnum):
+    CREATED = "Created"
+    QUEUED = "Queued"
+    IN_PROGRESS = "InProgress"
+    BAKING = "Baking"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    STOPPED = "Stopped"
+    READY = "Ready"
+
+
 TERMINAL_STATUSES = frozenset(
     {InstanceStatus.SUCCEEDED, InstanceStatus.FAILED, InstanceStatus.SKIPPED}
+)
+TERMINAL_DEPLOYMENT_STATUSES = frozenset(
+    {DeploymentStatus.SUCCEEDED, DeploymentStatus.FAILED, DeploymentStatus.STOPPED}
 )
 
 
@@ -70,10 +84,31 @@ def _open_enum(enum: type[StrEnum], example: str) -> object:
     )
 
 
+def _utc_everywhere(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _as_utc(value)
+    if isinstance(value, dict):
+        return {key: _utc_everywhere(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_utc_everywhere(item) for item in value]
+    return value
+
+
 class AwsModel(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, validate_by_name=True, frozen=True, extra="ignore"
     )
+
+
+class PassThroughModel(AwsModel):
+    """Typed where the gateway needs it; every other field CodeDeploy sends passes through."""
+
+    model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise_extra_timestamps(cls, data: Any) -> Any:
+        return _utc_everywhere(data)
 
 
 class Diagnostics(AwsModel):
@@ -113,8 +148,202 @@ class InstanceSummary(AwsModel):
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
 
+    @classmethod
+    def from_target(cls, target: "InstanceTarget") -> "InstanceSummary":
+        """The targets API's view of an EC2/on-premises instance, in the instances API's shape."""
+        return cls(
+            deployment_id=target.deployment_id,
+            instance_id=target.target_id,
+            status=target.status,
+            last_updated_at=target.last_updated_at,
+            lifecycle_events=target.lifecycle_events,
+            instance_type=target.instance_label,
+        )
+
 
 class GetDeploymentInstanceOutput(AwsModel):
     """GetDeploymentInstance's output shape."""
 
     instance_summary: InstanceSummary
+
+
+class BatchGetDeploymentInstancesOutput(AwsModel):
+    """BatchGetDeploymentInstances' output shape."""
+
+    instances_summary: list[InstanceSummary]
+    error_message: str | None = Field(
+        default=None, description="Which requested instances CodeDeploy could not return."
+    )
+
+
+class ListDeploymentInstancesOutput(AwsModel):
+    """ListDeploymentInstances' output shape: one page of instance ids."""
+
+    instances_list: list[str]
+    next_token: str | None = Field(
+        default=None, description="Pass as `nextToken` for the next page."
+    )
+
+
+class ListDeploymentInstanceSummariesOutput(AwsModel):
+    """One page of the list, each id batch-read into its summary."""
+
+    instances_summary: list[InstanceSummary]
+    next_token: str | None = None
+
+
+class IdPage(AwsModel):
+    """One page of ids from a List* call; ``next_token`` is CodeDeploy's, opaque."""
+
+    ids: list[str]
+    next_token: str | None = None
+
+
+# --- GetDeployment ---------------------------------------------------------------------
+
+
+class DeploymentOverview(BaseModel):
+    """Instance counts by status; CodeDeploy capitalises these keys."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    pending: int | None = Field(default=None, alias="Pending")
+    in_progress: int | None = Field(default=None, alias="InProgress")
+    succeeded: int | None = Field(default=None, alias="Succeeded")
+    failed: int | None = Field(default=None, alias="Failed")
+    skipped: int | None = Field(default=None, alias="Skipped")
+    ready: int | None = Field(default=None, alias="Ready")
+
+
+class DeploymentStyle(AwsModel):
+    deployment_type: str | None = Field(default=None, examples=["IN_PLACE"])
+    deployment_option: str | None = Field(default=None, examples=["WITHOUT_TRAFFIC_CONTROL"])
+
+
+class ErrorInformation(AwsModel):
+    code: str | None = Field(default=None, examples=["HEALTH_CONSTRAINTS"])
+    message: str | None = None
+
+
+class DeploymentInfo(PassThroughModel):
+    """A deployment as GetDeployment returns it; fields not named here pass through."""
+
+    deployment_id: str | None = Field(default=None, examples=["d-EXAMPLE01"])
+    application_name: str | None = None
+    deployment_group_name: str | None = None
+    deployment_config_name: str | None = None
+    status: str | None = _open_enum(DeploymentStatus, "Failed")  # type: ignore[assignment]
+    compute_platform: str | None = Field(default=None, examples=["Server"])
+    deployment_style: DeploymentStyle | None = None
+    create_time: UtcDatetime | None = None
+    start_time: UtcDatetime | None = None
+    complete_time: UtcDatetime | None = None
+    deployment_overview: DeploymentOverview | None = None
+    error_information: ErrorInformation | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_DEPLOYMENT_STATUSES
+
+
+class GetDeploymentOutput(AwsModel):
+    deployment_info: DeploymentInfo
+
+
+# --- Deployment targets ------------------------------------------------------------------
+
+
+class TargetBase(PassThroughModel):
+    deployment_id: str | None = None
+    target_id: str | None = None
+    status: str | None = _open_enum(InstanceStatus, "Succeeded")  # type: ignore[assignment]
+    last_updated_at: UtcDatetime | None = None
+    lifecycle_events: list[LifecycleEvent] = Field(default_factory=list)
+
+
+class InstanceTarget(TargetBase):
+    """An EC2/on-premises instance in a deployment."""
+
+    target_arn: str | None = None
+    instance_label: str | None = _open_enum(InstanceType, "Blue")  # type: ignore[assignment]
+
+
+class LambdaFunctionInfo(AwsModel):
+    function_name: str | None = None
+    function_alias: str | None = None
+    current_version: str | None = None
+    target_version: str | None = None
+    target_version_weight: float | None = None
+
+
+class LambdaTarget(TargetBase):
+    """A Lambda function's alias being shifted to a new version."""
+
+    target_arn: str | None = None
+    lambda_function_info: LambdaFunctionInfo | None = None
+
+
+class TargetGroup(AwsModel):
+    name: str | None = None
+
+
+class EcsTaskSet(AwsModel):
+    # "identifer" is CodeDeploy's own spelling.
+    identifer: str | None = None
+    desired_count: int | None = None
+    pending_count: int | None = None
+    running_count: int | None = None
+    status: str | None = None
+    traffic_weight: float | None = None
+    target_group: TargetGroup | None = None
+    task_set_label: str | None = None
+
+
+class EcsTarget(TargetBase):
+    """An Amazon ECS service's task sets."""
+
+    target_arn: str | None = None
+    task_sets_info: list[EcsTaskSet] = Field(default_factory=list)
+
+
+class CloudFormationTarget(TargetBase):
+    """A CloudFormation blue/green deployment's resource."""
+
+    resource_type: str | None = None
+    target_version_weight: float | None = None
+
+
+class DeploymentTarget(PassThroughModel):
+    """GetDeploymentTarget's ``deploymentTarget``: exactly one of the four kinds is set."""
+
+    deployment_target_type: str | None = Field(
+        default=None,
+        description="InstanceTarget, LambdaTarget, ECSTarget or CloudFormationTarget.",
+        examples=["LambdaTarget"],
+    )
+    instance_target: InstanceTarget | None = None
+    lambda_target: LambdaTarget | None = None
+    ecs_target: EcsTarget | None = None
+    cloud_formation_target: CloudFormationTarget | None = None
+
+    @property
+    def target(self) -> TargetBase | None:
+        return (
+            self.instance_target
+            or self.lambda_target
+            or self.ecs_target
+            or self.cloud_formation_target
+        )
+
+    @property
+    def is_terminal(self) -> bool:
+        target = self.target
+        return target is not None and target.status in TERMINAL_STATUSES
+
+
+class GetDeploymentTargetOutput(AwsModel):
+    deployment_target: DeploymentTarget
+
+
+class BatchGetDeploymentTargetsOutput(AwsModel):
+    deployment_targets: list[DeploymentTarget]

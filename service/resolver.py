@@ -1,58 +1,210 @@
 """The shared resolver layer: the one path from REST and GraphQL to CodeDeploy."""
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
 
 from service.cache import Cached, ResultCache
 from service.codedeploy import CodeDeploy
-from service.errors import GatewayError, NotFound
-from service.models import InstanceSummary
+from service.errors import GatewayError, InvalidRequest, NotFound
+from service.models import DeploymentInfo, DeploymentTarget, IdPage, InstanceSummary
 from service.settings import Settings
+
+Outcome = Cached[InstanceSummary] | GatewayError
+Key = tuple[object, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Caches:
+    """One bounded cache per kind of answer, so each stays typed."""
+
+    instances: ResultCache[InstanceSummary]
+    deployments: ResultCache[DeploymentInfo]
+    targets: ResultCache[DeploymentTarget]
+    pages: ResultCache[IdPage]
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Up to ``count`` ids from a paged list, each with the position a cursor can resume at."""
+
+    items: list[tuple[str | None, int, str]]
+    has_next: bool
 
 
 class Resolver:
-    """Answers both faces' questions from the cache, or from CodeDeploy on a miss."""
+    """Answers both faces' questions from the cache, or from CodeDeploy on a miss.
 
-    def __init__(self, codedeploy: CodeDeploy, cache: ResultCache[InstanceSummary]) -> None:
+    Batch and list reads fill the same per-instance entries single reads use.
+    """
+
+    def __init__(self, codedeploy: CodeDeploy, caches: Caches) -> None:
         self._codedeploy = codedeploy
-        self._cache = cache
+        self.caches = caches
 
-    @property
-    def cache(self) -> ResultCache[InstanceSummary]:
-        return self._cache
+    def _key(self, *parts: object) -> Key:
+        return (self._codedeploy.region, self._codedeploy.endpoint, *parts)
 
     async def deployment_instance(
         self, deployment_id: str, instance_id: str, *, refresh: bool = False
     ) -> Cached[InstanceSummary]:
-        key = (
-            self._codedeploy.region,
-            self._codedeploy.endpoint,
-            deployment_id,
-            instance_id,
-        )
-        return await self._cache.get(
-            key,
-            lambda: self._codedeploy.get_deployment_instance(deployment_id, instance_id),
+        _require(deployment_id=deployment_id, instance_id=instance_id)
+        return await self.caches.instances.get(
+            self._key(deployment_id, instance_id),
+            lambda: self._codedeploy.get_instance(deployment_id, instance_id),
             refresh=refresh,
         )
 
+    async def deployment_instances(
+        self, deployment_id: str, instance_ids: Sequence[str]
+    ) -> list[Outcome]:
+        """Each id's summary or error, in order; misses go upstream in batches of 25."""
+        _require(deployment_id=deployment_id)
+        keys = {self._key(deployment_id, instance_id): instance_id for instance_id in instance_ids}
 
-def instance_cache(
-    settings: Settings, clock: Callable[[], float] = time.monotonic
-) -> ResultCache[InstanceSummary]:
-    """The cache with the gateway's status-aware lifetimes."""
+        async def load(missing: list[Key]) -> dict[Key, InstanceSummary | GatewayError]:
+            ids = [keys[key] for key in missing]
+            outcomes: dict[str, InstanceSummary | GatewayError] = {
+                instance_id: _empty_id_error() for instance_id in ids if not instance_id
+            }
+            asked = [instance_id for instance_id in ids if instance_id]
+            if asked:
+                outcomes.update(await self._codedeploy.batch_get_instances(deployment_id, asked))
+            return {
+                self._key(deployment_id, instance_id): outcomes[instance_id] for instance_id in ids
+            }
 
-    def value_ttl(summary: InstanceSummary) -> float:
-        if summary.is_terminal:
+        return await self.caches.instances.get_many(list(keys), load)
+
+    async def instance_ids(
+        self,
+        deployment_id: str,
+        *,
+        statuses: Sequence[str] = (),
+        instance_types: Sequence[str] = (),
+        next_token: str | None = None,
+    ) -> Cached[IdPage]:
+        _require(deployment_id=deployment_id)
+        key = self._key(
+            "instance-ids", deployment_id, tuple(statuses), tuple(instance_types), next_token
+        )
+        return await self.caches.pages.get(
+            key,
+            lambda: self._codedeploy.list_instance_ids(
+                deployment_id,
+                statuses=statuses,
+                instance_types=instance_types,
+                next_token=next_token,
+            ),
+        )
+
+    async def deployment(
+        self, deployment_id: str, *, refresh: bool = False
+    ) -> Cached[DeploymentInfo]:
+        _require(deployment_id=deployment_id)
+        return await self.caches.deployments.get(
+            self._key(deployment_id),
+            lambda: self._codedeploy.get_deployment(deployment_id),
+            refresh=refresh,
+        )
+
+    async def deployment_target(
+        self, deployment_id: str, target_id: str, *, refresh: bool = False
+    ) -> Cached[DeploymentTarget]:
+        _require(deployment_id=deployment_id, target_id=target_id)
+        return await self.caches.targets.get(
+            self._key(deployment_id, target_id),
+            lambda: self._codedeploy.get_target(deployment_id, target_id),
+            refresh=refresh,
+        )
+
+    async def deployment_targets(
+        self, deployment_id: str, target_ids: Sequence[str]
+    ) -> list[Cached[DeploymentTarget] | GatewayError]:
+        _require(deployment_id=deployment_id)
+        keys = {self._key(deployment_id, target_id): target_id for target_id in target_ids}
+
+        async def load(missing: list[Key]) -> dict[Key, DeploymentTarget | GatewayError]:
+            ids = [keys[key] for key in missing]
+            outcomes = await self._codedeploy.batch_get_targets(deployment_id, ids)
+            return {self._key(deployment_id, target_id): outcomes[target_id] for target_id in ids}
+
+        return await self.caches.targets.get_many(list(keys), load)
+
+    async def target_ids(
+        self, deployment_id: str, *, next_token: str | None = None
+    ) -> Cached[IdPage]:
+        _require(deployment_id=deployment_id)
+        return await self.caches.pages.get(
+            self._key("target-ids", deployment_id, next_token),
+            lambda: self._codedeploy.list_target_ids(deployment_id, next_token=next_token),
+        )
+
+    async def window(
+        self,
+        page: Callable[[str | None], Awaitable[Cached[IdPage]]],
+        *,
+        token: str | None,
+        start: int,
+        count: int,
+    ) -> Window:
+        """``count`` ids from position ``start`` of the page at ``token`` onwards."""
+        items: list[tuple[str | None, int, str]] = []
+        while True:
+            ids = (await page(token)).value
+            taken = ids.ids[start : start + count - len(items)]
+            items.extend((token, start + offset, id_) for offset, id_ in enumerate(taken))
+            if start + len(taken) < len(ids.ids):
+                return Window(items, has_next=True)
+            if ids.next_token is None:
+                return Window(items, has_next=False)
+            if len(items) == count:
+                return Window(items, has_next=True)
+            token, start = ids.next_token, 0
+
+
+def _empty_id_error() -> GatewayError:
+    return InvalidRequest("Instance ID is required.", code="InstanceIdRequiredException")
+
+
+def _require(
+    *, deployment_id: str, instance_id: str | None = None, target_id: str | None = None
+) -> None:
+    """CodeDeploy's own answers for empty ids, without a call."""
+    if not deployment_id:
+        raise InvalidRequest("Deployment ID is required.", code="DeploymentIdRequiredException")
+    if instance_id == "":
+        raise _empty_id_error()
+    if target_id == "":
+        raise InvalidRequest("Target ID is required.", code="DeploymentTargetIdRequiredException")
+
+
+V = TypeVar("V")
+
+
+def make_caches(settings: Settings, clock: Callable[[], float] = time.monotonic) -> Caches:
+    """The caches with the gateway's status-aware lifetimes."""
+
+    def by_status(value: InstanceSummary | DeploymentInfo | DeploymentTarget) -> float:
+        if value.is_terminal:
             return settings.cache_terminal_ttl_seconds
         return settings.cache_ttl_seconds
 
     def error_ttl(error: GatewayError) -> float:
         return settings.cache_negative_ttl_seconds if isinstance(error, NotFound) else 0.0
 
-    return ResultCache(
-        max_entries=settings.cache_max_entries,
-        value_ttl=value_ttl,
-        error_ttl=error_ttl,
-        clock=clock,
-    )
+    def new(value_ttl: Callable[[V], float]) -> ResultCache[V]:
+        return ResultCache(
+            max_entries=settings.cache_max_entries,
+            value_ttl=value_ttl,
+            error_ttl=error_ttl,
+            clock=clock,
+        )
+
+    instances: ResultCache[InstanceSummary] = new(by_status)
+    deployments: ResultCache[DeploymentInfo] = new(by_status)
+    targets: ResultCache[DeploymentTarget] = new(by_status)
+    # A page lists a fleet whose statuses move: the short lifetime.
+    pages: ResultCache[IdPage] = new(lambda _: settings.cache_ttl_seconds)
+    return Caches(instances, deployments, targets, pages)

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     local: bool = False
     local_data: Path | None = None
 
+    upstream_api: Literal["instances", "targets"] = "instances"
+    """Which CodeDeploy calls answer instance reads: the deprecated instance calls, or targets."""
     upstream_max_attempts: int = Field(default=3, ge=1, le=10)
     """Total attempts per upstream call (botocore's ``standard`` retry mode), not retries."""
     upstream_timeout_seconds: PositiveSeconds = 5.0

@@ -12,6 +12,7 @@ from botocore.exceptions import (
 from botocore.parsers import ResponseParserError
 
 from service.errors import (
+    DeploymentNotStarted,
     GatewayError,
     InvalidRequest,
     NotFound,
@@ -28,9 +29,27 @@ CALLER_ERRORS: dict[str, type[GatewayError]] = {
     "InstanceIdRequiredException": InvalidRequest,
     "InvalidDeploymentIdException": InvalidRequest,
     "InvalidInstanceNameException": InvalidRequest,
+    "DeploymentTargetIdRequiredException": InvalidRequest,
+    "InvalidDeploymentTargetIdException": InvalidRequest,
+    "BatchLimitExceededException": InvalidRequest,
+    "DeploymentTargetListSizeExceededException": InvalidRequest,
+    "InvalidNextTokenException": InvalidRequest,
+    "InvalidInstanceStatusException": InvalidRequest,
+    "InvalidInstanceTypeException": InvalidRequest,
+    "InvalidDeploymentInstanceTypeException": InvalidRequest,
+    "InvalidTargetFilterNameException": InvalidRequest,
     "DeploymentDoesNotExistException": NotFound,
     "InstanceDoesNotExistException": NotFound,
+    "DeploymentTargetDoesNotExistException": NotFound,
+    "DeploymentNotStartedException": DeploymentNotStarted,
     "InvalidComputePlatformException": UnsupportedComputePlatform,
+}
+
+# In targets mode, instance-shaped answers keep the codes the instance routes document.
+TARGET_CODES_AS_INSTANCE_CODES = {
+    "DeploymentTargetDoesNotExistException": "InstanceDoesNotExistException",
+    "InvalidDeploymentTargetIdException": "InvalidInstanceNameException",
+    "DeploymentTargetIdRequiredException": "InstanceIdRequiredException",
 }
 
 # The codes botocore's standard retry mode treats as throttling.
@@ -75,6 +94,12 @@ IDENTITY_DETAIL = (
     "CodeDeploy refused the gateway's AWS identity; the operators have to fix its permissions."
 )
 UNAVAILABLE_DETAIL = "CodeDeploy could not be reached."
+
+
+def as_instance_error(error: GatewayError) -> GatewayError:
+    """A targets-API error under the instances API's code, where there is one."""
+    code = TARGET_CODES_AS_INSTANCE_CODES.get(error.code)
+    return error if code is None else error.replay(error.cache, code=code)
 
 
 def from_client_error(exc: ClientError) -> GatewayError:

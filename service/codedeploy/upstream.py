@@ -2,20 +2,44 @@
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import aioboto3
 from aiobotocore.config import AioConfig
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from service.codedeploy.errors import THROTTLING_CODES, from_botocore_error, from_client_error
-from service.errors import Throttled, UpstreamError, UpstreamTimeout
-from service.models import GetDeploymentInstanceOutput, InstanceSummary
+from service.codedeploy.errors import (
+    THROTTLING_CODES,
+    as_instance_error,
+    from_botocore_error,
+    from_client_error,
+)
+from service.errors import (
+    GatewayError,
+    NotFound,
+    Throttled,
+    UnsupportedComputePlatform,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from service.models import (
+    BatchGetDeploymentInstancesOutput,
+    BatchGetDeploymentTargetsOutput,
+    DeploymentInfo,
+    DeploymentTarget,
+    GetDeploymentInstanceOutput,
+    GetDeploymentOutput,
+    GetDeploymentTargetOutput,
+    IdPage,
+    InstanceSummary,
+    ListDeploymentInstancesOutput,
+)
 
 if TYPE_CHECKING:
     from types_aiobotocore_codedeploy import CodeDeployClient
@@ -49,6 +73,9 @@ def _record_attempt(parsed_response: dict[str, Any] | None = None, **_: Any) -> 
     attempts.throttled = code in THROTTLING_CODES
 
 
+UpstreamApi = Literal["instances", "targets"]
+
+
 @dataclass(frozen=True, slots=True)
 class UpstreamConfig:
     """How to reach CodeDeploy; everything else comes from the standard AWS chain."""
@@ -56,6 +83,7 @@ class UpstreamConfig:
     max_attempts: int
     timeout_seconds: float
     max_connections: int
+    api: UpstreamApi = "instances"
     region: str | None = None
     endpoint_url: str | None = None
     # Only local mode sets these: the emulator needs no real identity.
@@ -66,12 +94,16 @@ class CodeDeploy:
     """CodeDeploy's read operations, each bounded by one deadline and translated.
 
     Nothing botocore-shaped leaves this class: callers get domain models or a
-    ``GatewayError``.
+    ``GatewayError``. Instance-shaped reads come from the deprecated instance calls or,
+    with ``api="targets"``, from the target calls, answering in the same shape and codes.
     """
 
-    def __init__(self, client: "CodeDeployClient", *, timeout_seconds: float) -> None:
+    def __init__(
+        self, client: "CodeDeployClient", *, timeout_seconds: float, api: UpstreamApi
+    ) -> None:
         self._client = client
         self._timeout = timeout_seconds
+        self._api = api
 
     @property
     def region(self) -> str:
@@ -81,20 +113,142 @@ class CodeDeploy:
     def endpoint(self) -> str:
         return self._client.meta.endpoint_url
 
-    async def get_deployment_instance(
-        self, deployment_id: str, instance_id: str
-    ) -> InstanceSummary:
+    # --- instances, in either API ----------------------------------------------------
+
+    async def get_instance(self, deployment_id: str, instance_id: str) -> InstanceSummary:
+        if self._api == "targets":
+            try:
+                return _as_instance(await self.get_target(deployment_id, instance_id))
+            except GatewayError as error:
+                raise as_instance_error(error) from error
         reply = await self._call(
             self._client.get_deployment_instance(deploymentId=deployment_id, instanceId=instance_id)
         )
-        try:
-            return GetDeploymentInstanceOutput.model_validate(reply).instance_summary
-        except ValidationError as exc:
-            raise UpstreamError(
-                "CodeDeploy's reply did not have the documented shape.",
-                code="UpstreamInvalidResponse",
+        return _parse(GetDeploymentInstanceOutput, reply).instance_summary
+
+    async def batch_get_instances(
+        self, deployment_id: str, instance_ids: Sequence[str]
+    ) -> dict[str, InstanceSummary | GatewayError]:
+        """Any number of ids, in concurrent calls of at most 25; an outcome for each id."""
+        if self._api == "targets":
+            targets = await self.batch_get_targets(deployment_id, instance_ids)
+            return {target_id: _instance_outcome(outcome) for target_id, outcome in targets.items()}
+        return await _chunked(instance_ids, partial(self._batch_instances, deployment_id))
+
+    async def list_instance_ids(
+        self,
+        deployment_id: str,
+        *,
+        statuses: Sequence[str] = (),
+        instance_types: Sequence[str] = (),
+        next_token: str | None = None,
+    ) -> IdPage:
+        if self._api == "targets":
+            filters = {"TargetStatus": list(statuses), "ServerInstanceLabel": list(instance_types)}
+            try:
+                return await self.list_target_ids(
+                    deployment_id,
+                    next_token=next_token,
+                    filters={name: values for name, values in filters.items() if values},
+                )
+            except GatewayError as error:
+                raise as_instance_error(error) from error
+        params: dict[str, Any] = {"deploymentId": deployment_id}
+        if statuses:
+            params["instanceStatusFilter"] = list(statuses)
+        if instance_types:
+            params["instanceTypeFilter"] = list(instance_types)
+        if next_token:
+            params["nextToken"] = next_token
+        reply = await self._call(self._client.list_deployment_instances(**params))
+        output = _parse(ListDeploymentInstancesOutput, reply)
+        return IdPage(ids=output.instances_list, next_token=output.next_token)
+
+    async def _batch_instances(
+        self, deployment_id: str, instance_ids: list[str]
+    ) -> dict[str, InstanceSummary | GatewayError]:
+        reply = await self._call(
+            self._client.batch_get_deployment_instances(
+                deploymentId=deployment_id, instanceIds=instance_ids
+            )
+        )
+        found: dict[str, InstanceSummary] = {}
+        for summary in _parse(BatchGetDeploymentInstancesOutput, reply).instances_summary:
+            # CodeDeploy answers an EC2 instance with its ARN; callers ask with its id.
+            stored = summary.instance_id or ""
+            found[stored] = found[stored.rsplit("/", 1)[-1]] = summary
+        return {
+            instance_id: found.get(instance_id)
+            or NotFound(
+                f"The instance {instance_id} does not belong to the deployment {deployment_id}.",
+                code="InstanceDoesNotExistException",
                 request_id=_request_id(reply),
-            ) from exc
+            )
+            for instance_id in instance_ids
+        }
+
+    # --- deployments and targets -----------------------------------------------------
+
+    async def get_deployment(self, deployment_id: str) -> DeploymentInfo:
+        reply = await self._call(self._client.get_deployment(deploymentId=deployment_id))
+        return _parse(GetDeploymentOutput, reply).deployment_info
+
+    async def get_target(self, deployment_id: str, target_id: str) -> DeploymentTarget:
+        reply = await self._call(
+            self._client.get_deployment_target(deploymentId=deployment_id, targetId=target_id)
+        )
+        return _parse(GetDeploymentTargetOutput, reply).deployment_target
+
+    async def batch_get_targets(
+        self, deployment_id: str, target_ids: Sequence[str]
+    ) -> dict[str, DeploymentTarget | GatewayError]:
+        """Any number of ids, in concurrent calls of at most 25; an outcome for each id."""
+        return await _chunked(target_ids, partial(self._batch_targets, deployment_id))
+
+    async def list_target_ids(
+        self,
+        deployment_id: str,
+        *,
+        next_token: str | None = None,
+        filters: dict[str, list[str]] | None = None,
+    ) -> IdPage:
+        params: dict[str, Any] = {"deploymentId": deployment_id}
+        if filters:
+            params["targetFilters"] = filters
+        if next_token:
+            params["nextToken"] = next_token
+        reply = await self._call(self._client.list_deployment_targets(**params))
+        return _parse(
+            IdPage, {"ids": reply.get("targetIds", []), "nextToken": reply.get("nextToken")}
+        )
+
+    async def _batch_targets(
+        self, deployment_id: str, target_ids: list[str]
+    ) -> dict[str, DeploymentTarget | GatewayError]:
+        try:
+            reply = await self._call(
+                self._client.batch_get_deployment_targets(
+                    deploymentId=deployment_id, targetIds=target_ids
+                )
+            )
+        except NotFound as error:
+            if error.code != "DeploymentTargetDoesNotExistException" or len(target_ids) == 1:
+                raise
+            # CodeDeploy fails a whole batch for one unknown id: ask one by one to tell which.
+            return await _chunked(target_ids, partial(self._batch_targets, deployment_id), size=1)
+        by_id: dict[str, DeploymentTarget] = {}
+        for target in _parse(BatchGetDeploymentTargetsOutput, reply).deployment_targets:
+            if target.target is not None and target.target.target_id:
+                by_id[target.target.target_id] = target
+        return {
+            target_id: by_id.get(target_id)
+            or NotFound(
+                f"The target {target_id} does not belong to the deployment {deployment_id}.",
+                code="DeploymentTargetDoesNotExistException",
+                request_id=_request_id(reply),
+            )
+            for target_id in target_ids
+        }
 
     async def _call(self, call: Awaitable[Any]) -> dict[str, Any]:
         attempts = _Attempts()
@@ -122,6 +276,60 @@ class CodeDeploy:
             raise UpstreamError("CodeDeploy could not be reached.") from exc
         finally:
             _attempts.reset(token)
+
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+# CodeDeploy's BatchGet* calls take at most 25 ids each.
+BATCH_LIMIT = 25
+
+
+async def _chunked(
+    ids: Sequence[str],
+    fetch: Callable[[list[str]], Awaitable[dict[str, T | GatewayError]]],
+    size: int = BATCH_LIMIT,
+) -> dict[str, T | GatewayError]:
+    """Runs ``fetch`` on chunks of ``ids`` concurrently; a failed chunk fails its ids only."""
+
+    async def one(chunk: list[str]) -> dict[str, T | GatewayError]:
+        try:
+            return await fetch(chunk)
+        except GatewayError as error:
+            return dict.fromkeys(chunk, error)
+
+    unique = list(dict.fromkeys(ids))
+    parts = await asyncio.gather(*(one(unique[i : i + size]) for i in range(0, len(unique), size)))
+    return {key: outcome for part in parts for key, outcome in part.items()}
+
+
+def _parse(model: type[M], reply: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(reply)
+    except ValidationError as exc:
+        raise UpstreamError(
+            "CodeDeploy's reply did not have the documented shape.",
+            code="UpstreamInvalidResponse",
+            request_id=_request_id(reply),
+        ) from exc
+
+
+def _as_instance(target: DeploymentTarget) -> InstanceSummary:
+    if target.instance_target is None:
+        raise UnsupportedComputePlatform(
+            "The deployment is not EC2/on-premises; read its targets instead.",
+            code="InvalidComputePlatformException",
+        )
+    return InstanceSummary.from_target(target.instance_target)
+
+
+def _instance_outcome(outcome: DeploymentTarget | GatewayError) -> InstanceSummary | GatewayError:
+    if isinstance(outcome, GatewayError):
+        return as_instance_error(outcome)
+    try:
+        return _as_instance(outcome)
+    except GatewayError as error:
+        return error
 
 
 def _request_id(reply: dict[str, Any]) -> str | None:
@@ -159,4 +367,4 @@ async def connect(config: UpstreamConfig) -> AsyncIterator[CodeDeploy]:
         "codedeploy", config=client_config, endpoint_url=config.endpoint_url
     ) as client:
         client.meta.events.register("response-received.codedeploy", _record_attempt)
-        yield CodeDeploy(client, timeout_seconds=config.timeout_seconds)
+        yield CodeDeploy(client, timeout_seconds=config.timeout_seconds, api=config.api)

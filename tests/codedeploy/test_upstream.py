@@ -49,7 +49,7 @@ def test_no_region_anywhere_is_a_configuration_error(monkeypatch: pytest.MonkeyP
 
 async def test_service_specific_endpoint_variable_is_honoured(upstream: Upstream) -> None:
     async with connect(config()) as codedeploy:
-        summary = await codedeploy.get_deployment_instance(*FAILED)
+        summary = await codedeploy.get_instance(*FAILED)
     assert codedeploy.endpoint == upstream.url
     assert summary.status == "Failed"
 
@@ -60,7 +60,7 @@ async def test_generic_endpoint_variable_is_honoured(
     monkeypatch.delenv("AWS_ENDPOINT_URL_CODEDEPLOY")
     monkeypatch.setenv("AWS_ENDPOINT_URL", upstream.url)
     async with connect(config()) as codedeploy:
-        await codedeploy.get_deployment_instance(*FAILED)
+        await codedeploy.get_instance(*FAILED)
     assert upstream.calls() == 1
 
 
@@ -75,6 +75,6 @@ async def test_profile_from_the_shared_config_is_honoured(
         monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_PROFILE", "ops")
     async with connect(config(region=None)) as codedeploy:
-        await codedeploy.get_deployment_instance(*FAILED)
+        await codedeploy.get_instance(*FAILED)
     assert codedeploy.region == "ca-central-1"
     assert upstream.calls() == 1
