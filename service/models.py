@@ -136,9 +136,7 @@ class InstanceSummary(AwsModel):
     """An instance in a deployment, as CodeDeploy's GetDeploymentInstance returns it."""
 
     deployment_id: str | None = Field(default=None, examples=["d-EXAMPLE01"])
-    instance_id: str | None = Field(
-        default=None, examples=["arn:aws:ec2:us-east-1:123456789012:instance/i-0a1b2c3d4e5f60002"]
-    )
+    instance_id: str | None = Field(default=None, examples=["i-0a1b2c3d4e5f60002"])
     status: str | None = _open_enum(InstanceStatus, "Failed")  # type: ignore[assignment]
     last_updated_at: UtcDatetime | None = None
     lifecycle_events: list[LifecycleEvent] = Field(default_factory=list)

@@ -6,7 +6,7 @@ import random
 import re
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,9 +15,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from service.emulator.data import EmulatorData
+from service.emulator.data import Deployment, EmulatorData, target_body, target_id_of
+from service.models import InstanceStatus, InstanceType
 
 TARGET_PREFIX = "CodeDeploy_20141006."
+BATCH_LIMIT = 25
+INSTANCE_STATUSES = frozenset(status.value for status in InstanceStatus)
+INSTANCE_TYPES = frozenset(kind.value for kind in InstanceType)
+OVERVIEW_STATUSES = ("Pending", "InProgress", "Succeeded", "Failed", "Skipped", "Ready")
 CONTENT_TYPE = "application/x-amz-json-1.1"
 DEPLOYMENT_ID = re.compile(r"d-[A-Z0-9]{9}")
 
@@ -52,17 +57,31 @@ class Faults:
 
 
 class Emulator:
-    """CodeDeploy's state and operations; ``calls`` counts requests per operation."""
+    """CodeDeploy's state and operations; ``calls`` counts requests per operation.
+
+    List calls answer ``page_size`` ids a page, so a small one exercises ``nextToken``.
+    """
 
     def __init__(
-        self, data: EmulatorData, faults: Faults | None = None, seed: int | None = None
+        self,
+        data: EmulatorData,
+        faults: Faults | None = None,
+        seed: int | None = None,
+        page_size: int = 100,
     ) -> None:
         self.data = data
         self.faults = faults or Faults()
+        self.page_size = page_size
         self.calls: Counter[str] = Counter()
         self._random = random.Random(seed)
         self._operations: dict[str, Callable[[Params], Awaitable[Params]]] = {
             "GetDeploymentInstance": self.get_deployment_instance,
+            "BatchGetDeploymentInstances": self.batch_get_deployment_instances,
+            "ListDeploymentInstances": self.list_deployment_instances,
+            "GetDeployment": self.get_deployment,
+            "GetDeploymentTarget": self.get_deployment_target,
+            "BatchGetDeploymentTargets": self.batch_get_deployment_targets,
+            "ListDeploymentTargets": self.list_deployment_targets,
         }
 
     async def handle(self, operation: str, params: Params) -> Params:
@@ -81,14 +100,131 @@ class Emulator:
             raise MalformedReply
         return await handler(params)
 
+    # --- instances ---------------------------------------------------------------------
+
     async def get_deployment_instance(self, params: Params) -> Params:
         deployment_id = _string(params, "deploymentId")
         instance_id = _string(params, "instanceId")
-        self._raise_injected(deployment_id, instance_id)
+        self._raise_injected(deployment_id, [instance_id])
+        _require_instance_ids([instance_id])
+        deployment = self._server_deployment(deployment_id)
+        summary = deployment.find_instance(instance_id)
+        if summary is None:
+            raise AwsError(
+                "InstanceDoesNotExistException",
+                f"The instance {instance_id} does not belong to the deployment {deployment_id}.",
+            )
+        return {"instanceSummary": summary}
+
+    async def batch_get_deployment_instances(self, params: Params) -> Params:
+        deployment_id = _string(params, "deploymentId")
+        instance_ids = _strings(params, "instanceIds")
+        self._raise_injected(deployment_id, instance_ids)
+        if len(instance_ids) > BATCH_LIMIT:
+            raise AwsError("BatchLimitExceededException", "The maximum number of ids is 25.")
+        _require_instance_ids(instance_ids)
+        deployment = self._server_deployment(deployment_id)
+        found = [deployment.find_instance(instance_id) for instance_id in instance_ids]
+        missing = [i for i, summary in zip(instance_ids, found, strict=True) if summary is None]
+        reply: Params = {"instancesSummary": [summary for summary in found if summary]}
+        if missing:
+            reply["errorMessage"] = f"Instances not found in {deployment_id}: {', '.join(missing)}"
+        return reply
+
+    async def list_deployment_instances(self, params: Params) -> Params:
+        deployment_id = _string(params, "deploymentId")
+        self._raise_injected(deployment_id, [])
+        deployment = self._server_deployment(deployment_id)
+        self._require_started(deployment)
+        statuses = _filter(
+            params.get("instanceStatusFilter"), INSTANCE_STATUSES, "InvalidInstanceStatusException"
+        )
+        types = _filter(
+            params.get("instanceTypeFilter"), INSTANCE_TYPES, "InvalidInstanceTypeException"
+        )
+        ids = [
+            str(summary.get("instanceId", "")).rsplit("/", 1)[-1]
+            for summary in deployment.instances
+            if (not statuses or summary.get("status") in statuses)
+            and (not types or summary.get("instanceType") in types)
+        ]
+        page, next_token = self._page(ids, params.get("nextToken"))
+        return {"instancesList": page, **({"nextToken": next_token} if next_token else {})}
+
+    # --- deployments and targets -------------------------------------------------------
+
+    async def get_deployment(self, params: Params) -> Params:
+        deployment_id = _string(params, "deploymentId")
+        self._raise_injected(deployment_id, [])
+        deployment = self._deployment(deployment_id)
+        info: Params = {
+            "deploymentId": deployment_id,
+            **(deployment.model_extra or {}),
+            "status": deployment.status,
+            "computePlatform": deployment.compute_platform,
+        }
+        if "deploymentOverview" not in info:
+            counts = Counter(str(target_body(t).get("status")) for t in deployment.all_targets())
+            info["deploymentOverview"] = {status: counts[status] for status in OVERVIEW_STATUSES}
+        return {"deploymentInfo": info}
+
+    async def get_deployment_target(self, params: Params) -> Params:
+        deployment_id = _string(params, "deploymentId")
+        target_id = _string(params, "targetId")
+        self._raise_injected(deployment_id, [target_id])
+        deployment = self._started_deployment(deployment_id)
+        if not target_id:
+            raise AwsError("DeploymentTargetIdRequiredException", "A target ID is required.")
+        target = deployment.find_target(target_id)
+        if target is None:
+            raise _no_target(target_id, deployment_id)
+        return {"deploymentTarget": target}
+
+    async def batch_get_deployment_targets(self, params: Params) -> Params:
+        deployment_id = _string(params, "deploymentId")
+        target_ids = _strings(params, "targetIds")
+        self._raise_injected(deployment_id, target_ids)
+        deployment = self._started_deployment(deployment_id)
+        if not target_ids or not all(target_ids):
+            raise AwsError("DeploymentTargetIdRequiredException", "A target ID is required.")
+        if len(target_ids) > BATCH_LIMIT:
+            raise AwsError("DeploymentTargetListSizeExceededException", "At most 25 target IDs.")
+        targets = []
+        for target_id in target_ids:
+            target = deployment.find_target(target_id)
+            if target is None:
+                # Like CodeDeploy, one unknown id fails the whole batch.
+                raise _no_target(target_id, deployment_id)
+            targets.append(target)
+        return {"deploymentTargets": targets}
+
+    async def list_deployment_targets(self, params: Params) -> Params:
+        deployment_id = _string(params, "deploymentId")
+        self._raise_injected(deployment_id, [])
+        deployment = self._started_deployment(deployment_id)
+        filters = params.get("targetFilters") or {}
+        if not isinstance(filters, dict) or set(filters) - {"TargetStatus", "ServerInstanceLabel"}:
+            raise AwsError("InvalidTargetFilterNameException", "Unknown target filter.")
+        statuses = _filter(
+            filters.get("TargetStatus"), INSTANCE_STATUSES, "InvalidInstanceStatusException"
+        )
+        labels = _filter(
+            filters.get("ServerInstanceLabel"), INSTANCE_TYPES, "InvalidInstanceTypeException"
+        )
+        ids = [
+            target_id_of(target)
+            for target in deployment.all_targets()
+            if (not statuses or target_body(target).get("status") in statuses)
+            and (not labels or target_body(target).get("instanceLabel") in labels)
+        ]
+        page, next_token = self._page(ids, params.get("nextToken"))
+        return {"targetIds": page, **({"nextToken": next_token} if next_token else {})}
+
+    # --- shared checks -------------------------------------------------------------------
+
+    def _deployment(self, deployment_id: str) -> Deployment:
         if not deployment_id:
             raise AwsError("DeploymentIdRequiredException", "Deployment ID is required.")
-        if not instance_id:
-            raise AwsError("InstanceIdRequiredException", "Instance ID is required.")
         if not DEPLOYMENT_ID.fullmatch(deployment_id):
             raise AwsError(
                 "InvalidDeploymentIdException",
@@ -100,24 +236,71 @@ class Emulator:
                 "DeploymentDoesNotExistException",
                 f"The deployment {deployment_id} could not be found.",
             )
+        return deployment
+
+    def _server_deployment(self, deployment_id: str) -> Deployment:
+        deployment = self._deployment(deployment_id)
         if deployment.compute_platform != "Server":
             raise AwsError(
                 "InvalidComputePlatformException",
                 "The computePlatform is invalid. The computePlatform should be Server.",
             )
-        summary = deployment.find_instance(instance_id)
-        if summary is None:
-            raise AwsError(
-                "InstanceDoesNotExistException",
-                f"The instance {instance_id} does not belong to the deployment {deployment_id}.",
-            )
-        return {"instanceSummary": summary}
+        return deployment
 
-    def _raise_injected(self, deployment_id: str, instance_id: str) -> None:
-        for key in (f"{deployment_id}/{instance_id}", deployment_id):
+    def _started_deployment(self, deployment_id: str) -> Deployment:
+        deployment = self._deployment(deployment_id)
+        self._require_started(deployment)
+        return deployment
+
+    @staticmethod
+    def _require_started(deployment: Deployment) -> None:
+        if deployment.status in ("Created", "Queued"):
+            raise AwsError("DeploymentNotStartedException", "The deployment has not started.")
+
+    def _page(self, ids: list[str], token: object) -> tuple[list[str], str | None]:
+        start = 0
+        if token is not None:
+            if not isinstance(token, str) or not token.startswith("page:"):
+                raise AwsError("InvalidNextTokenException", "The next token is not valid.")
+            try:
+                start = int(token.removeprefix("page:"))
+            except ValueError as exc:
+                raise AwsError("InvalidNextTokenException", "The next token is not valid.") from exc
+        end = start + self.page_size
+        return ids[start:end], (f"page:{end}" if end < len(ids) else None)
+
+    def _raise_injected(self, deployment_id: str, ids: Sequence[str]) -> None:
+        for key in (*(f"{deployment_id}/{id_}" for id_ in ids), deployment_id):
             injected = self.data.errors.get(key)
             if injected is not None:
                 raise AwsError(injected.type, injected.message, injected.status)
+
+
+def _require_instance_ids(instance_ids: Sequence[str]) -> None:
+    if not instance_ids or not all(instance_ids):
+        raise AwsError("InstanceIdRequiredException", "Instance ID is required.")
+
+
+def _no_target(target_id: str, deployment_id: str) -> AwsError:
+    return AwsError(
+        "DeploymentTargetDoesNotExistException",
+        f"The target {target_id} does not belong to the deployment {deployment_id}.",
+    )
+
+
+def _filter(value: object, known: frozenset[str], error: str) -> set[str]:
+    if value is None:
+        return set()
+    if not isinstance(value, list) or not set(value) <= known:
+        raise AwsError(error, f"Unknown filter value in {value!r}")
+    return set(value)
+
+
+def _strings(params: Params, name: str) -> list[str]:
+    value = params.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise AwsError("SerializationException", f"{name} must be a list of strings")
+    return value
 
 
 def _string(params: Params, name: str) -> str:

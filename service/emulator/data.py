@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 DEMO_DATA = Path(__file__).with_name("demo.json")
 
-_TIMESTAMP_FIELDS = ("lastUpdatedAt", "startTime", "endTime")
+_TIMESTAMP_FIELDS = ("lastUpdatedAt", "startTime", "endTime", "createTime", "completeTime")
 
 
 class DataError(Exception):
@@ -25,19 +25,76 @@ class InjectedError(BaseModel):
 
 
 class Deployment(BaseModel):
+    """A deployment: its GetDeployment fields (any extra key passes through), its EC2 or
+    on-premises ``instances`` (InstanceSummary objects), and for other compute platforms
+    its ``targets`` (DeploymentTarget objects)."""
+
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     compute_platform: str = Field(default="Server", alias="computePlatform")
     status: str = "Succeeded"
     instances: list[dict[str, Any]] = Field(default_factory=list)
+    targets: list[dict[str, Any]] = Field(default_factory=list)
 
     def find_instance(self, instance_id: str) -> dict[str, Any] | None:
         """By the id as given or by the last part of an instance ARN, as CodeDeploy does."""
         for summary in self.instances:
-            stored = str(summary.get("instanceId", ""))
-            if instance_id in (stored, stored.rsplit("/", 1)[-1]):
+            if _matches(str(summary.get("instanceId", "")), instance_id):
                 return summary
         return None
+
+    def all_targets(self) -> list[dict[str, Any]]:
+        """Explicit targets, or for EC2/on-premises the instances seen as InstanceTargets."""
+        return self.targets or [_instance_target(summary) for summary in self.instances]
+
+    def find_target(self, target_id: str) -> dict[str, Any] | None:
+        for target in self.all_targets():
+            if _matches(target_id_of(target), target_id):
+                return target
+        return None
+
+
+def _matches(stored: str, asked: str) -> bool:
+    return asked in (stored, stored.rsplit("/", 1)[-1])
+
+
+TARGET_BODIES = {
+    "InstanceTarget": "instanceTarget",
+    "LambdaTarget": "lambdaTarget",
+    "ECSTarget": "ecsTarget",
+    "CloudFormationTarget": "cloudFormationTarget",
+}
+
+
+def target_body(target: dict[str, Any]) -> dict[str, Any]:
+    """The one of instanceTarget, lambdaTarget, ... that ``deploymentTargetType`` names."""
+    body: dict[str, Any] = target.get(
+        TARGET_BODIES.get(target.get("deploymentTargetType", ""), ""), {}
+    )
+    return body
+
+
+def target_id_of(target: dict[str, Any]) -> str:
+    return str(target_body(target).get("targetId", ""))
+
+
+def _instance_target(summary: dict[str, Any]) -> dict[str, Any]:
+    instance_id = str(summary.get("instanceId", ""))
+    target = {
+        "deploymentId": summary.get("deploymentId"),
+        "targetId": instance_id,
+        "targetArn": instance_id
+        if instance_id.startswith("arn:")
+        else f"arn:aws:ec2:us-east-1:123456789012:instance/{instance_id}",
+        "status": summary.get("status"),
+        "lastUpdatedAt": summary.get("lastUpdatedAt"),
+        "lifecycleEvents": summary.get("lifecycleEvents", []),
+        "instanceLabel": summary.get("instanceType"),
+    }
+    return {
+        "deploymentTargetType": "InstanceTarget",
+        "instanceTarget": {key: value for key, value in target.items() if value is not None},
+    }
 
 
 class EmulatorData(BaseModel):
@@ -53,8 +110,9 @@ class EmulatorData(BaseModel):
         except ValidationError as exc:
             raise DataError(str(exc)) from exc
         for deployment in data.deployments.values():
-            for summary in deployment.instances:
-                _epoch_timestamps(summary)
+            _epoch_timestamps(deployment.instances)
+            _epoch_timestamps(deployment.targets)
+            _epoch_timestamps(deployment.model_extra)
         return data
 
 

@@ -73,7 +73,7 @@ class LifecycleEvent:
 class InstanceSummary:
     deployment_id: strawberry.ID | None
     instance_id: strawberry.ID | None = strawberry.field(
-        description="As CodeDeploy returns it: for EC2, the instance's ARN."
+        description="The id as CodeDeploy returns it (the instance id, or its ARN)."
     )
     status: models.InstanceStatus | None
     last_updated_at: datetime | None

@@ -38,7 +38,7 @@ InstanceId = Annotated[
 _INSTANCE_EXAMPLE = {
     "instanceSummary": {
         "deploymentId": "d-EXAMPLE01",
-        "instanceId": "arn:aws:ec2:us-east-1:123456789012:instance/i-0a1b2c3d4e5f60002",
+        "instanceId": "i-0a1b2c3d4e5f60002",
         "status": "Failed",
         "lastUpdatedAt": "2026-11-24T10:00:42.800000Z",
         "lifecycleEvents": [

@@ -22,7 +22,7 @@ async def test_instance_fields_in_graphql_style(gateway: httpx.AsyncClient) -> N
     instance = body["data"]["deploymentInstance"]
     assert "errors" not in body
     assert instance["deploymentId"] == "d-EXAMPLE01"
-    assert instance["instanceId"].endswith("/i-0a1b2c3d4e5f60002")
+    assert instance["instanceId"] == "i-0a1b2c3d4e5f60002"
     assert (instance["status"], instance["instanceType"]) == ("FAILED", None)
     assert instance["lastUpdatedAt"].endswith("+00:00")
     failed = instance["lifecycleEvents"][5]
