@@ -49,7 +49,10 @@ class Upstream:
     emulator: Emulator
     url: str
 
-    def calls(self, operation: str = "GetDeploymentInstance") -> int:
+    def calls(self, operation: str | None = None) -> int:
+        """Calls the emulator answered, of one operation or of all."""
+        if operation is None:
+            return sum(self.emulator.calls.values())
         return self.emulator.calls[operation]
 
 

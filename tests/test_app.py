@@ -44,19 +44,29 @@ async def test_graphiql_assets_are_served_and_match_their_sri_hashes(
 
 async def test_openapi_documents_every_error_as_problem_json(gateway: httpx.AsyncClient) -> None:
     document = (await gateway.get("/openapi.json")).json()
-    assert set(document["paths"]) == {"/v1/deployments/{deploymentId}/instances/{instanceId}"}
-    operation = document["paths"]["/v1/deployments/{deploymentId}/instances/{instanceId}"]["get"]
-    responses = operation["responses"]
-    assert {"200", "304", "400", "404", "422", "429", "502", "504"} <= set(responses)
-    for status in ("400", "404", "422", "429", "502", "504"):
-        content = responses[status]["content"]
-        assert set(content) == {"application/problem+json"}
-        assert content["application/problem+json"]["example"]["status"] == int(status)
-        assert content["application/problem+json"]["schema"] == {
-            "$ref": "#/components/schemas/Problem"
-        }
-    assert responses["200"]["content"]["application/json"]["example"]["instanceSummary"]
-    parameters = {p["name"]: p for p in operation["parameters"]}
+    assert set(document["paths"]) == {
+        "/v1/deployments/{deploymentId}",
+        "/v1/deployments/{deploymentId}/instances",
+        "/v1/deployments/{deploymentId}/instances:batchGet",
+        "/v1/deployments/{deploymentId}/instances/{instanceId}",
+        "/v1/deployments/{deploymentId}/targets/{targetId}",
+    }
+    for path in document["paths"].values():
+        for operation in path.values():
+            responses = operation["responses"]
+            assert {"400", "404", "429", "502", "504"} <= set(responses)
+            for status, response in responses.items():
+                if status[0] in "45":
+                    content = response["content"]
+                    assert set(content) == {"application/problem+json"}
+                    assert content["application/problem+json"]["example"]["status"] == int(status)
+                    assert content["application/problem+json"]["schema"] == {
+                        "$ref": "#/components/schemas/Problem"
+                    }
+    instance = document["paths"]["/v1/deployments/{deploymentId}/instances/{instanceId}"]["get"]
+    assert {"200", "304", "422"} <= set(instance["responses"])
+    assert instance["responses"]["200"]["content"]["application/json"]["example"]["instanceSummary"]
+    parameters = {p["name"]: p for p in instance["parameters"]}
     assert parameters["deploymentId"]["examples"]["in-place"]["value"] == "d-EXAMPLE01"
 
 

@@ -8,7 +8,8 @@ from fastapi.responses import HTMLResponse
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http.ides import get_graphql_ide_html
 
-from service.graphql.schema import Context, schema
+from service.graphql.context import Context
+from service.graphql.schema import schema
 from service.state import ResolverDep
 
 CDN = "https://unpkg.com/"

@@ -1,36 +1,53 @@
 """The GraphQL schema: thin resolvers over the shared resolver layer."""
 
+import asyncio
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
-from strawberry.fastapi import BaseContext
 from strawberry.types import ExecutionContext
 
-from service.errors import GatewayError
+from service.errors import GatewayError, InvalidRequest
+from service.graphql.context import Info
+from service.graphql.deployment import Deployment, load_instance
 from service.graphql.types import InstanceSummary
-from service.resolver import Resolver
 
 logger = logging.getLogger(__name__)
 
 
-class Context(BaseContext):
-    def __init__(self, resolver: Resolver) -> None:
-        super().__init__()
-        self.resolver = resolver
-
-
-Info = strawberry.Info[Context, None]
+# Ids one deploymentInstances field may ask for: four upstream batches at most.
+MAX_INSTANCE_IDS = 100
 
 
 async def resolve_deployment_instance(
     info: Info, deployment_id: strawberry.ID, instance_id: strawberry.ID
 ) -> InstanceSummary | None:
-    result = await info.context.resolver.deployment_instance(deployment_id, instance_id)
-    return InstanceSummary.from_model(result.value)
+    return await load_instance(info, deployment_id, instance_id)
+
+
+async def resolve_deployment_instances(
+    info: Info, deployment_id: strawberry.ID, instance_ids: list[strawberry.ID]
+) -> list[InstanceSummary | None]:
+    if len(instance_ids) > MAX_INSTANCE_IDS:
+        raise InvalidRequest(
+            f"At most {MAX_INSTANCE_IDS} instanceIds per field.", code="BatchLimitExceededException"
+        )
+    outcomes = await asyncio.gather(
+        *(load_instance(info, deployment_id, instance_id) for instance_id in instance_ids),
+        return_exceptions=True,
+    )
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException) and not isinstance(outcome, GatewayError):
+            raise outcome
+    # graphql-core answers an exception in a list with null there and an error at its path.
+    return cast(list[InstanceSummary | None], outcomes)
+
+
+def resolve_deployment(deployment_id: strawberry.ID) -> Deployment | None:
+    return Deployment(deployment_id=deployment_id)
 
 
 @strawberry.type
@@ -38,9 +55,21 @@ class Query:
     deployment_instance: InstanceSummary | None = strawberry.field(
         resolver=resolve_deployment_instance,
         description=(
-            "One instance of an EC2/on-premises deployment (CodeDeploy GetDeploymentInstance). "
-            "Null, with an error at this path, when CodeDeploy has no such instance or fails."
+            "One instance of an EC2/on-premises deployment. Null, with an error at this "
+            "path, when CodeDeploy has no such instance or fails. All instance reads of one "
+            "operation are batched: misses go upstream 25 ids a call."
         ),
+    )
+    deployment_instances: list[InstanceSummary | None] = strawberry.field(
+        resolver=resolve_deployment_instances,
+        description=(
+            f"Up to {MAX_INSTANCE_IDS} instances of one deployment, in the order asked; "
+            "null, with an error at its path, for each id CodeDeploy does not know."
+        ),
+    )
+    deployment: Deployment | None = strawberry.field(
+        resolver=resolve_deployment,
+        description="A deployment, its instances and its targets, any compute platform.",
     )
 
 

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 from enum import StrEnum
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import strawberry
 
@@ -85,10 +85,210 @@ class InstanceSummary:
     @classmethod
     def from_model(cls, model: models.InstanceSummary) -> "InstanceSummary":
         return cls(
-            deployment_id=strawberry.ID(model.deployment_id) if model.deployment_id else None,
-            instance_id=strawberry.ID(model.instance_id) if model.instance_id else None,
+            deployment_id=_id(model.deployment_id),
+            instance_id=_id(model.instance_id),
             status=_member(models.InstanceStatus, model.status, models.InstanceStatus.UNKNOWN),
             last_updated_at=model.last_updated_at,
             lifecycle_events=[LifecycleEvent.from_model(e) for e in model.lifecycle_events],
             instance_type=_member(models.InstanceType, model.instance_type, None),
         )
+
+
+@strawberry.enum(
+    description="A deployment's status. UNKNOWN: a value this gateway does not know yet."
+)
+class DeploymentStatus(StrEnum):
+    CREATED = "Created"
+    QUEUED = "Queued"
+    IN_PROGRESS = "InProgress"
+    BAKING = "Baking"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    STOPPED = "Stopped"
+    READY = "Ready"
+    UNKNOWN = "Unknown"
+
+
+@strawberry.type(description="Instance counts by status.")
+class DeploymentOverview:
+    pending: int | None
+    in_progress: int | None
+    succeeded: int | None
+    failed: int | None
+    skipped: int | None
+    ready: int | None
+
+    @classmethod
+    def from_model(cls, model: models.DeploymentOverview) -> "DeploymentOverview":
+        return cls(**model.model_dump())
+
+
+@strawberry.type(description="In-place or blue/green, with or without a load balancer.")
+class DeploymentStyle:
+    deployment_type: str | None
+    deployment_option: str | None
+
+
+@strawberry.type(description="Why a deployment failed.")
+class ErrorInformation:
+    code: str | None
+    message: str | None
+
+
+def _status(value: str | None) -> models.InstanceStatus | None:
+    return _member(models.InstanceStatus, value, models.InstanceStatus.UNKNOWN)
+
+
+def _events(target: models.TargetBase) -> list[LifecycleEvent]:
+    return [LifecycleEvent.from_model(event) for event in target.lifecycle_events]
+
+
+@strawberry.type(description="An EC2/on-premises instance (targets API).")
+class InstanceTarget:
+    deployment_id: strawberry.ID | None
+    target_id: strawberry.ID | None
+    target_arn: str | None
+    status: models.InstanceStatus | None
+    last_updated_at: datetime | None
+    lifecycle_events: list[LifecycleEvent]
+    instance_label: models.InstanceType | None
+
+    @classmethod
+    def from_model(cls, model: models.InstanceTarget) -> "InstanceTarget":
+        return cls(
+            deployment_id=_id(model.deployment_id),
+            target_id=_id(model.target_id),
+            target_arn=model.target_arn,
+            status=_status(model.status),
+            last_updated_at=model.last_updated_at,
+            lifecycle_events=_events(model),
+            instance_label=_member(models.InstanceType, model.instance_label, None),
+        )
+
+
+@strawberry.type(description="Traffic shifting between a Lambda alias's versions.")
+class LambdaFunctionInfo:
+    function_name: str | None
+    function_alias: str | None
+    current_version: str | None
+    target_version: str | None
+    target_version_weight: float | None
+
+
+@strawberry.type(description="A Lambda function alias being shifted to a new version.")
+class LambdaTarget:
+    deployment_id: strawberry.ID | None
+    target_id: strawberry.ID | None
+    target_arn: str | None
+    status: models.InstanceStatus | None
+    last_updated_at: datetime | None
+    lifecycle_events: list[LifecycleEvent]
+    lambda_function_info: LambdaFunctionInfo | None
+
+    @classmethod
+    def from_model(cls, model: models.LambdaTarget) -> "LambdaTarget":
+        info = model.lambda_function_info
+        return cls(
+            deployment_id=_id(model.deployment_id),
+            target_id=_id(model.target_id),
+            target_arn=model.target_arn,
+            status=_status(model.status),
+            last_updated_at=model.last_updated_at,
+            lifecycle_events=_events(model),
+            lambda_function_info=LambdaFunctionInfo(**info.model_dump()) if info else None,
+        )
+
+
+@strawberry.type(description="An ECS task set (CodeDeploy spells its id `identifer`).")
+class EcsTaskSet:
+    identifier: str | None
+    desired_count: int | None
+    pending_count: int | None
+    running_count: int | None
+    status: str | None
+    traffic_weight: float | None
+    target_group_name: str | None
+    task_set_label: models.InstanceType | None
+
+
+@strawberry.type(description="An Amazon ECS service and its blue and green task sets.")
+class EcsTarget:
+    deployment_id: strawberry.ID | None
+    target_id: strawberry.ID | None
+    target_arn: str | None
+    status: models.InstanceStatus | None
+    last_updated_at: datetime | None
+    lifecycle_events: list[LifecycleEvent]
+    task_sets_info: list[EcsTaskSet]
+
+    @classmethod
+    def from_model(cls, model: models.EcsTarget) -> "EcsTarget":
+        return cls(
+            deployment_id=_id(model.deployment_id),
+            target_id=_id(model.target_id),
+            target_arn=model.target_arn,
+            status=_status(model.status),
+            last_updated_at=model.last_updated_at,
+            lifecycle_events=_events(model),
+            task_sets_info=[
+                EcsTaskSet(
+                    identifier=task_set.identifer,
+                    desired_count=task_set.desired_count,
+                    pending_count=task_set.pending_count,
+                    running_count=task_set.running_count,
+                    status=task_set.status,
+                    traffic_weight=task_set.traffic_weight,
+                    target_group_name=task_set.target_group.name if task_set.target_group else None,
+                    task_set_label=_member(models.InstanceType, task_set.task_set_label, None),
+                )
+                for task_set in model.task_sets_info
+            ],
+        )
+
+
+@strawberry.type(description="A resource of a CloudFormation blue/green deployment.")
+class CloudFormationTarget:
+    deployment_id: strawberry.ID | None
+    target_id: strawberry.ID | None
+    status: models.InstanceStatus | None
+    last_updated_at: datetime | None
+    lifecycle_events: list[LifecycleEvent]
+    resource_type: str | None
+    target_version_weight: float | None
+
+    @classmethod
+    def from_model(cls, model: models.CloudFormationTarget) -> "CloudFormationTarget":
+        return cls(
+            deployment_id=_id(model.deployment_id),
+            target_id=_id(model.target_id),
+            status=_status(model.status),
+            last_updated_at=model.last_updated_at,
+            lifecycle_events=_events(model),
+            resource_type=model.resource_type,
+            target_version_weight=model.target_version_weight,
+        )
+
+
+DeploymentTarget = Annotated[
+    InstanceTarget | LambdaTarget | EcsTarget | CloudFormationTarget,
+    strawberry.union("DeploymentTarget", description="What a deployment deploys to."),
+]
+
+
+def target_from_model(
+    model: models.DeploymentTarget,
+) -> InstanceTarget | LambdaTarget | EcsTarget | CloudFormationTarget | None:
+    """The GraphQL type of whichever kind of target CodeDeploy sent (None if a new kind)."""
+    if model.instance_target is not None:
+        return InstanceTarget.from_model(model.instance_target)
+    if model.lambda_target is not None:
+        return LambdaTarget.from_model(model.lambda_target)
+    if model.ecs_target is not None:
+        return EcsTarget.from_model(model.ecs_target)
+    if model.cloud_formation_target is not None:
+        return CloudFormationTarget.from_model(model.cloud_formation_target)
+    return None
+
+
+def _id(value: str | None) -> strawberry.ID | None:
+    return strawberry.ID(value) if value else None

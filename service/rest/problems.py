@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.errors import (
+    DeploymentNotStarted,
     GatewayError,
     HTTPProblem,
     InvalidRequest,
@@ -126,6 +127,11 @@ def add_exception_handlers(app: FastAPI) -> None:
 _DOCUMENTED: dict[int, tuple[type[GatewayError], str, str]] = {
     400: (InvalidRequest, "InvalidDeploymentIdException", "The id is not in a valid format."),
     404: (NotFound, "InstanceDoesNotExistException", "The deployment or instance does not exist."),
+    409: (
+        DeploymentNotStarted,
+        "DeploymentNotStartedException",
+        "The deployment has not started yet; there is nothing to read.",
+    ),
     422: (
         UnsupportedComputePlatform,
         "InvalidComputePlatformException",

@@ -1,11 +1,22 @@
 """``/v1``: CodeDeploy's answers over plain REST, with AWS's field names."""
 
 import hashlib
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Path, Response
+from fastapi import APIRouter, Body, Header, Path, Query, Response
+from pydantic import BaseModel, Field
 
-from service.models import GetDeploymentInstanceOutput
+from service.cache import Cached
+from service.errors import CacheInfo, GatewayError, NotFound
+from service.models import (
+    BatchGetDeploymentInstancesOutput,
+    GetDeploymentInstanceOutput,
+    GetDeploymentOutput,
+    GetDeploymentTargetOutput,
+    InstanceSummary,
+    ListDeploymentInstancesOutput,
+    ListDeploymentInstanceSummariesOutput,
+)
 from service.rest.problems import problem_responses
 from service.state import ResolverDep
 
@@ -60,6 +71,41 @@ _INSTANCE_EXAMPLE = {
 }
 
 
+CacheControl = Annotated[
+    str | None, Header(description="`no-cache` skips the cache and refreshes it.")
+]
+IfNoneMatch = Annotated[
+    str | None, Header(description="An ETag from an earlier answer; 304 if it still holds.")
+]
+TargetId = Annotated[
+    str,
+    Path(
+        alias="targetId",
+        description="The target's id: an EC2 instance id, a Lambda `function:alias`, "
+        "an ECS `cluster:service`, or a CloudFormation resource.",
+        openapi_examples={
+            "lambda": {"summary": "Lambda alias (d-EXAMPLE03)", "value": "pricing-fn:live"},
+            "ecs": {
+                "summary": "ECS service (d-EXAMPLE05)",
+                "value": "storefront-cluster:storefront",
+            },
+            "instance": {"summary": "EC2 instance (d-EXAMPLE01)", "value": "i-0a1b2c3d4e5f60002"},
+        },
+    ),
+]
+
+_CACHED_HEADERS = {
+    "X-Cache": {"description": "HIT or MISS", "schema": {"type": "string"}},
+    "ETag": {"description": "For If-None-Match", "schema": {"type": "string"}},
+    "Cache-Control": {"description": "max-age=<seconds>", "schema": {"type": "string"}},
+}
+_NOT_MODIFIED = {"description": "Not modified: the ETag in If-None-Match still holds."}
+
+
+def _refresh(cache_control: str | None) -> bool:
+    return cache_control is not None and "no-cache" in cache_control.lower()
+
+
 def _etag(body: bytes) -> str:
     return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
 
@@ -69,6 +115,164 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
         return False
     candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
     return "*" in candidates or etag in candidates
+
+
+def cached_json(output: BaseModel, cache: CacheInfo, if_none_match: str | None) -> Response:
+    """``output`` as AWS-shaped JSON, with the cache's headers and an ETag of the body."""
+    body = output.model_dump_json(by_alias=True, exclude_none=True).encode()
+    etag = _etag(body)
+    headers = {
+        "X-Cache": "HIT" if cache.hit else "MISS",
+        "Cache-Control": f"max-age={cache.max_age}",
+        "ETag": etag,
+    }
+    if _matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def _combined(infos: list[CacheInfo]) -> CacheInfo:
+    """A HIT only if every part was; fresh only as long as the stalest part."""
+    return CacheInfo(hit=all(i.hit for i in infos), max_age=min(i.max_age for i in infos))
+
+
+def _found(
+    outcomes: list[Cached[InstanceSummary] | GatewayError],
+) -> tuple[list[Cached[InstanceSummary]], list[NotFound]]:
+    """Splits batch outcomes; any error other than a missing instance fails the request."""
+    found: list[Cached[InstanceSummary]] = []
+    missing: list[NotFound] = []
+    for outcome in outcomes:
+        if isinstance(outcome, Cached):
+            found.append(outcome)
+        elif isinstance(outcome, NotFound) and outcome.code == "InstanceDoesNotExistException":
+            missing.append(outcome)
+        else:
+            raise outcome
+    return found, missing
+
+
+@router.get(
+    "/deployments/{deploymentId}",
+    summary="Get a deployment",
+    description=(
+        "CodeDeploy's GetDeployment `deploymentInfo`, any compute platform. The fields "
+        "below are typed; every other field CodeDeploy sends passes through unchanged."
+    ),
+    response_model=GetDeploymentOutput,
+    responses={
+        200: {"description": "The deployment.", "headers": _CACHED_HEADERS},
+        304: _NOT_MODIFIED,
+        **problem_responses(400, 404, 429, 502, 504),
+    },
+)
+async def get_deployment(
+    deployment_id: DeploymentId,
+    resolver: ResolverDep,
+    cache_control: CacheControl = None,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    result = await resolver.deployment(deployment_id, refresh=_refresh(cache_control))
+    return cached_json(
+        GetDeploymentOutput(deployment_info=result.value), result.cache, if_none_match
+    )
+
+
+@router.get(
+    "/deployments/{deploymentId}/instances",
+    summary="List a deployment's instances",
+    description=(
+        "One page of CodeDeploy's ListDeploymentInstances, filtered by status and "
+        "blue/green type; pass `nextToken` back for the next page. With `include=summary` "
+        "each id on the page is batch-read into its summary (`instancesSummary`)."
+    ),
+    response_model=ListDeploymentInstancesOutput | ListDeploymentInstanceSummariesOutput,
+    responses={
+        200: {
+            "description": "A page of instance ids, or of summaries with `include=summary`.",
+            "headers": _CACHED_HEADERS,
+        },
+        304: _NOT_MODIFIED,
+        **problem_responses(400, 404, 409, 422, 429, 502, 504),
+    },
+)
+async def list_deployment_instances(
+    deployment_id: DeploymentId,
+    resolver: ResolverDep,
+    status: Annotated[
+        list[str] | None,
+        Query(
+            description="Instance statuses to keep (repeatable): Pending, InProgress, "
+            "Succeeded, Failed, Skipped, Unknown, Ready.",
+            examples=["Failed"],
+        ),
+    ] = None,
+    instance_type: Annotated[
+        list[str] | None,
+        Query(alias="instanceType", description="Blue or Green (repeatable)."),
+    ] = None,
+    next_token: Annotated[
+        str | None, Query(alias="nextToken", description="From the previous page.")
+    ] = None,
+    include: Annotated[
+        Literal["summary"] | None, Query(description="`summary`: batch-read each instance.")
+    ] = None,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    page = await resolver.instance_ids(
+        deployment_id,
+        statuses=status or (),
+        instance_types=instance_type or (),
+        next_token=next_token,
+    )
+    if include is None:
+        output: BaseModel = ListDeploymentInstancesOutput(
+            instances_list=page.value.ids, next_token=page.value.next_token
+        )
+        return cached_json(output, page.cache, if_none_match)
+    found, _ = _found(await resolver.deployment_instances(deployment_id, page.value.ids))
+    output = ListDeploymentInstanceSummariesOutput(
+        instances_summary=[item.value for item in found], next_token=page.value.next_token
+    )
+    return cached_json(
+        output, _combined([page.cache, *(item.cache for item in found)]), if_none_match
+    )
+
+
+class BatchGetRequest(BaseModel):
+    instance_ids: list[str] = Field(
+        alias="instanceIds",
+        min_length=1,
+        max_length=100,
+        description="1 to 100 instance ids; read in upstream batches of 25.",
+        examples=[["i-0a1b2c3d4e5f60001", "i-0a1b2c3d4e5f60002", "i-nothere"]],
+    )
+
+
+@router.post(
+    "/deployments/{deploymentId}/instances:batchGet",
+    summary="Get several deployment instances",
+    description=(
+        "BatchGetDeploymentInstances for up to 100 ids (CodeDeploy's own limit of 25 is "
+        "handled by concurrent calls). Cached instances are answered without a call; ids "
+        "CodeDeploy does not know are named in `errorMessage`."
+    ),
+    response_model=BatchGetDeploymentInstancesOutput,
+    response_model_exclude_none=True,
+    responses=problem_responses(400, 404, 422, 429, 502, 504),
+)
+async def batch_get_deployment_instances(
+    deployment_id: DeploymentId,
+    request: Annotated[BatchGetRequest, Body()],
+    resolver: ResolverDep,
+) -> BatchGetDeploymentInstancesOutput:
+    found, missing = _found(
+        await resolver.deployment_instances(deployment_id, request.instance_ids)
+    )
+    return BatchGetDeploymentInstancesOutput(
+        instances_summary=[item.value for item in found],
+        error_message=" ".join(error.detail for error in missing) or None,
+    )
 
 
 @router.get(
@@ -85,42 +289,50 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
         200: {
             "description": "The instance's summary.",
             "content": {"application/json": {"example": _INSTANCE_EXAMPLE}},
-            "headers": {
-                "X-Cache": {"description": "HIT or MISS", "schema": {"type": "string"}},
-                "ETag": {
-                    "description": "For If-None-Match",
-                    "schema": {"type": "string"},
-                },
-            },
+            "headers": _CACHED_HEADERS,
         },
-        304: {"description": "Not modified: the ETag in If-None-Match still holds."},
-        **problem_responses(400, 404, 422, 429, 502, 504),
+        304: _NOT_MODIFIED,
+        **problem_responses(400, 404, 409, 422, 429, 502, 504),
     },
 )
 async def get_deployment_instance(
     deployment_id: DeploymentId,
     instance_id: InstanceId,
     resolver: ResolverDep,
-    cache_control: Annotated[
-        str | None, Header(description="`no-cache` skips the cache and refreshes it.")
-    ] = None,
-    if_none_match: Annotated[
-        str | None, Header(description="An ETag from an earlier answer; 304 if it still holds.")
-    ] = None,
+    cache_control: CacheControl = None,
+    if_none_match: IfNoneMatch = None,
 ) -> Response:
-    refresh = cache_control is not None and "no-cache" in cache_control.lower()
-    result = await resolver.deployment_instance(deployment_id, instance_id, refresh=refresh)
-    body = (
-        GetDeploymentInstanceOutput(instance_summary=result.value)
-        .model_dump_json(by_alias=True, exclude_none=True)
-        .encode()
+    result = await resolver.deployment_instance(
+        deployment_id, instance_id, refresh=_refresh(cache_control)
     )
-    etag = _etag(body)
-    headers = {
-        "X-Cache": "HIT" if result.cache.hit else "MISS",
-        "Cache-Control": f"max-age={result.cache.max_age}",
-        "ETag": etag,
-    }
-    if _matches(if_none_match, etag):
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type="application/json", headers=headers)
+    output = GetDeploymentInstanceOutput(instance_summary=result.value)
+    return cached_json(output, result.cache, if_none_match)
+
+
+@router.get(
+    "/deployments/{deploymentId}/targets/{targetId}",
+    summary="Get a deployment target",
+    description=(
+        "CodeDeploy's GetDeploymentTarget for any compute platform: exactly one of "
+        "`instanceTarget`, `lambdaTarget`, `ecsTarget`, `cloudFormationTarget` is set, "
+        "as `deploymentTargetType` says."
+    ),
+    response_model=GetDeploymentTargetOutput,
+    responses={
+        200: {"description": "The target.", "headers": _CACHED_HEADERS},
+        304: _NOT_MODIFIED,
+        **problem_responses(400, 404, 409, 429, 502, 504),
+    },
+)
+async def get_deployment_target(
+    deployment_id: DeploymentId,
+    target_id: TargetId,
+    resolver: ResolverDep,
+    cache_control: CacheControl = None,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    result = await resolver.deployment_target(
+        deployment_id, target_id, refresh=_refresh(cache_control)
+    )
+    output = GetDeploymentTargetOutput(deployment_target=result.value)
+    return cached_json(output, result.cache, if_none_match)

@@ -1,0 +1,60 @@
+"""Per-request GraphQL context: the shared resolver and this request's DataLoaders."""
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+import strawberry
+from strawberry.dataloader import DataLoader
+from strawberry.fastapi import BaseContext
+
+from service import models
+from service.cache import Cached
+from service.errors import GatewayError
+from service.resolver import Resolver
+
+Key = tuple[str, str]
+"""(deploymentId, instanceId or targetId)"""
+
+T = TypeVar("T")
+
+
+def _loader(
+    read: Callable[[str, Sequence[str]], Awaitable[Sequence[Cached[T] | GatewayError]]],
+) -> DataLoader[Key, T]:
+    """Collects one operation's reads; each deployment's ids go to ``read`` together."""
+
+    async def load(keys: list[Key]) -> list[T | BaseException]:
+        by_deployment: dict[str, list[str]] = defaultdict(list)
+        for deployment_id, item_id in keys:
+            by_deployment[deployment_id].append(item_id)
+        answers = await asyncio.gather(
+            *(read(deployment_id, ids) for deployment_id, ids in by_deployment.items())
+        )
+        found: dict[Key, T | BaseException] = {}
+        for (deployment_id, ids), outcomes in zip(by_deployment.items(), answers, strict=True):
+            for item_id, outcome in zip(ids, outcomes, strict=True):
+                found[deployment_id, item_id] = (
+                    outcome.value if isinstance(outcome, Cached) else outcome
+                )
+        return [found[key] for key in keys]
+
+    return DataLoader(load_fn=load)
+
+
+class Context(BaseContext):
+    """Made fresh for every request, so a DataLoader never outlives its operation."""
+
+    def __init__(self, resolver: Resolver) -> None:
+        super().__init__()
+        self.resolver = resolver
+        self.instances: DataLoader[Key, models.InstanceSummary] = _loader(
+            resolver.deployment_instances
+        )
+        self.targets: DataLoader[Key, models.DeploymentTarget] = _loader(
+            resolver.deployment_targets
+        )
+
+
+Info = strawberry.Info[Context, None]

@@ -1,0 +1,222 @@
+"""``Deployment``: its own fields from GetDeployment, its fleet through paged connections.
+
+Nothing is fetched until a field asks: a page of instances costs the list call and the
+batch reads only, not GetDeployment.
+"""
+
+from datetime import datetime
+
+import strawberry
+
+from service import models
+from service.graphql.context import Info
+from service.graphql.pagination import PageInfo, check_first, decode_cursor, encode_cursor
+from service.graphql.types import (
+    DeploymentOverview,
+    DeploymentStatus,
+    DeploymentStyle,
+    DeploymentTarget,
+    ErrorInformation,
+    InstanceSummary,
+    _member,
+    target_from_model,
+)
+from service.resolver import Window
+
+# Counting a fleet walks its id pages; past this many pages the count is left unknown.
+MAX_COUNTED_PAGES = 10
+
+
+async def load_instance(info: Info, deployment_id: str, instance_id: str) -> InstanceSummary:
+    summary = await info.context.instances.load((deployment_id, instance_id))
+    return InstanceSummary.from_model(summary)
+
+
+def _page_info(window: Window, after: str | None) -> PageInfo:
+    cursors = [encode_cursor(token, index) for token, index, _ in window.items]
+    return PageInfo(
+        has_next_page=window.has_next,
+        has_previous_page=after is not None,
+        start_cursor=cursors[0] if cursors else None,
+        end_cursor=cursors[-1] if cursors else None,
+    )
+
+
+@strawberry.type(description="An instance in a page of a deployment's instances.")
+class InstanceSummaryEdge:
+    cursor: str
+    deployment_id: strawberry.Private[str]
+    instance_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def node(self, info: Info) -> InstanceSummary | None:
+        return await load_instance(info, self.deployment_id, self.instance_id)
+
+
+@strawberry.type(description="A page of a deployment's instances (ListDeploymentInstances).")
+class InstanceSummaryConnection:
+    edges: list[InstanceSummaryEdge]
+    page_info: PageInfo
+    deployment_id: strawberry.Private[str]
+    statuses: strawberry.Private[tuple[str, ...]]
+    instance_types: strawberry.Private[tuple[str, ...]]
+
+    @strawberry.field
+    async def total_count(self, info: Info) -> int | None:
+        """All instances matching the filters, counted from the id pages (cached)."""
+        total, token = 0, None
+        for _ in range(MAX_COUNTED_PAGES):
+            page = await info.context.resolver.instance_ids(
+                self.deployment_id,
+                statuses=self.statuses,
+                instance_types=self.instance_types,
+                next_token=token,
+            )
+            total += len(page.value.ids)
+            token = page.value.next_token
+            if token is None:
+                return total
+        return None
+
+
+@strawberry.type(description="A target in a page of a deployment's targets.")
+class DeploymentTargetEdge:
+    cursor: str
+    deployment_id: strawberry.Private[str]
+    target_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def node(self, info: Info) -> DeploymentTarget | None:
+        return target_from_model(
+            await info.context.targets.load((self.deployment_id, self.target_id))
+        )
+
+
+@strawberry.type(description="A page of a deployment's targets (ListDeploymentTargets).")
+class DeploymentTargetConnection:
+    edges: list[DeploymentTargetEdge]
+    page_info: PageInfo
+
+
+@strawberry.type(
+    description="A CodeDeploy deployment. Its own fields cost one GetDeployment call "
+    "(cached); `instance`, `instances` and `targets` do not need it."
+)
+class Deployment:
+    deployment_id: strawberry.ID
+
+    async def _info(self, info: Info) -> models.DeploymentInfo:
+        return (await info.context.resolver.deployment(self.deployment_id)).value
+
+    @strawberry.field
+    async def application_name(self, info: Info) -> str | None:
+        return (await self._info(info)).application_name
+
+    @strawberry.field
+    async def deployment_group_name(self, info: Info) -> str | None:
+        return (await self._info(info)).deployment_group_name
+
+    @strawberry.field
+    async def deployment_config_name(self, info: Info) -> str | None:
+        return (await self._info(info)).deployment_config_name
+
+    @strawberry.field
+    async def status(self, info: Info) -> DeploymentStatus | None:
+        return _member(DeploymentStatus, (await self._info(info)).status, DeploymentStatus.UNKNOWN)
+
+    @strawberry.field
+    async def compute_platform(self, info: Info) -> str | None:
+        return (await self._info(info)).compute_platform
+
+    @strawberry.field
+    async def deployment_style(self, info: Info) -> DeploymentStyle | None:
+        style = (await self._info(info)).deployment_style
+        return DeploymentStyle(**style.model_dump()) if style else None
+
+    @strawberry.field
+    async def create_time(self, info: Info) -> datetime | None:
+        return (await self._info(info)).create_time
+
+    @strawberry.field
+    async def start_time(self, info: Info) -> datetime | None:
+        return (await self._info(info)).start_time
+
+    @strawberry.field
+    async def complete_time(self, info: Info) -> datetime | None:
+        return (await self._info(info)).complete_time
+
+    @strawberry.field
+    async def deployment_overview(self, info: Info) -> DeploymentOverview | None:
+        overview = (await self._info(info)).deployment_overview
+        return DeploymentOverview.from_model(overview) if overview else None
+
+    @strawberry.field
+    async def error_information(self, info: Info) -> ErrorInformation | None:
+        error = (await self._info(info)).error_information
+        return ErrorInformation(**error.model_dump()) if error else None
+
+    @strawberry.field
+    async def instance(self, info: Info, instance_id: strawberry.ID) -> InstanceSummary | None:
+        return await load_instance(info, self.deployment_id, instance_id)
+
+    @strawberry.field
+    async def instances(
+        self,
+        info: Info,
+        status: list[models.InstanceStatus] | None = None,
+        instance_type: models.InstanceType | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> InstanceSummaryConnection:
+        check_first(first)
+        token, start = decode_cursor(after)
+        statuses = tuple(value.value for value in status or ())
+        types = (instance_type.value,) if instance_type else ()
+        resolver = info.context.resolver
+        window = await resolver.window(
+            lambda next_token: resolver.instance_ids(
+                self.deployment_id, statuses=statuses, instance_types=types, next_token=next_token
+            ),
+            token=token,
+            start=start,
+            count=first,
+        )
+        return InstanceSummaryConnection(
+            edges=[
+                InstanceSummaryEdge(
+                    cursor=encode_cursor(page_token, index),
+                    deployment_id=self.deployment_id,
+                    instance_id=instance_id,
+                )
+                for page_token, index, instance_id in window.items
+            ],
+            page_info=_page_info(window, after),
+            deployment_id=self.deployment_id,
+            statuses=statuses,
+            instance_types=types,
+        )
+
+    @strawberry.field
+    async def targets(
+        self, info: Info, first: int = 50, after: str | None = None
+    ) -> DeploymentTargetConnection:
+        check_first(first)
+        token, start = decode_cursor(after)
+        resolver = info.context.resolver
+        window = await resolver.window(
+            lambda next_token: resolver.target_ids(self.deployment_id, next_token=next_token),
+            token=token,
+            start=start,
+            count=first,
+        )
+        return DeploymentTargetConnection(
+            edges=[
+                DeploymentTargetEdge(
+                    cursor=encode_cursor(page_token, index),
+                    deployment_id=self.deployment_id,
+                    target_id=target_id,
+                )
+                for page_token, index, target_id in window.items
+            ],
+            page_info=_page_info(window, after),
+        )
