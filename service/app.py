@@ -81,16 +81,24 @@ def create_app(
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI files every response model under application/json; errors are problem+json."""
+    """FastAPI files every response model under application/json; errors are problem+json.
+
+    FastAPI's own 422 for request validation is dropped: the gateway answers those 400.
+    """
     if app.openapi_schema is None:
         schema = get_openapi(
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         for path in schema["paths"].values():
             for operation in path.values():
-                for status, response in operation.get("responses", {}).items():
+                responses = operation.get("responses", {})
+                for status, response in list(responses.items()):
                     content = response.get("content", {})
-                    if status.startswith(("4", "5")) and PROBLEM_JSON in content:
+                    if PROBLEM_JSON in content:
                         content[PROBLEM_JSON]["schema"] = content.pop("application/json")["schema"]
+                    elif status == "422":
+                        del responses[status]
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema["components"]["schemas"].pop(name, None)
         app.openapi_schema = schema
     return app.openapi_schema
