@@ -140,3 +140,70 @@ async def test_size_is_bounded(clock: FakeClock) -> None:
     for key in ("a", "b", "c"):
         await cache.get(key, load)
     assert len(cache) == 2
+
+
+class ManyLoader:
+    """Answers "value-<key>", or a NotFound for keys starting with "gone"; counts calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def __call__(self, keys: list[str]) -> dict[str, str | GatewayError]:
+        self.calls.append(keys)
+        await self.gate.wait()
+        return {
+            key: NotFound(f"no {key}") if key.startswith("gone") else f"value-{key}" for key in keys
+        }
+
+
+async def test_get_many_loads_only_what_is_not_stored(clock: FakeClock) -> None:
+    cache, load = make_cache(clock), ManyLoader()
+    await cache.get_many(["a", "b"], load)
+    results = await cache.get_many(["a", "c", "b", "a"], load)
+    assert load.calls == [["a", "b"], ["c"]]
+    values = [result.value for result in results if not isinstance(result, GatewayError)]
+    assert values == ["value-a", "value-c", "value-b", "value-a"]
+
+
+async def test_get_many_fills_the_entries_single_reads_use(clock: FakeClock) -> None:
+    cache, load = make_cache(clock), ManyLoader()
+    await cache.get_many(["a"], load)
+    assert (await cache.get("a", Loader())).cache.hit
+
+
+async def test_get_many_answers_and_caches_an_error_per_key(clock: FakeClock) -> None:
+    cache, load = make_cache(clock), ManyLoader()
+    first = await cache.get_many(["a", "gone"], load)
+    second = await cache.get_many(["gone"], load)
+    assert isinstance(first[1], NotFound)
+    assert isinstance(second[0], NotFound)
+    assert second[0].cache is not None
+    assert second[0].cache.hit
+    assert load.calls == [["a", "gone"]]
+
+
+async def test_get_many_fails_every_key_when_the_whole_load_fails(clock: FakeClock) -> None:
+    cache = make_cache(clock)
+
+    async def failing(keys: list[str]) -> dict[str, str | GatewayError]:
+        raise UpstreamError("down")
+
+    results = await cache.get_many(["a", "b"], failing)
+    assert all(isinstance(result, UpstreamError) for result in results)
+    assert len(cache) == 0
+
+
+async def test_concurrent_get_many_join_each_others_keys(clock: FakeClock) -> None:
+    cache, load = make_cache(clock), ManyLoader()
+    load.gate.clear()
+    first = asyncio.create_task(cache.get_many(["a", "b"], load))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(cache.get_many(["b", "c"], load))
+    single = asyncio.create_task(cache.get("a", Loader()))
+    await asyncio.sleep(0)
+    load.gate.set()
+    await asyncio.gather(first, second, single)
+    assert load.calls == [["a", "b"], ["c"]]
+    assert (await single).value == "value-a"

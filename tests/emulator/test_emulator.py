@@ -117,3 +117,84 @@ def test_bad_data_files_are_rejected_with_their_path(tmp_path: Path, content: st
     path.write_text(content)
     with pytest.raises(DataError, match=str(path)):
         load_data(path)
+
+
+def boto3_client(url: str) -> Any:
+    return boto3.client("codedeploy", endpoint_url=url, region_name="us-east-1")
+
+
+async def test_boto3_paginates_the_fleet(upstream: Upstream) -> None:
+    upstream.emulator.page_size = 10
+
+    def all_ids() -> list[str]:
+        pages = boto3_client(upstream.url).get_paginator("list_deployment_instances")
+        return [
+            i for page in pages.paginate(deploymentId="d-EXAMPLE04") for i in page["instancesList"]
+        ]
+
+    ids = await asyncio.to_thread(all_ids)
+    assert len(ids) == 64
+    assert upstream.calls("ListDeploymentInstances") == 7
+
+
+async def test_boto3_lists_targets_with_filters(upstream: Upstream) -> None:
+    def green() -> dict[str, Any]:
+        reply: dict[str, Any] = boto3_client(upstream.url).list_deployment_targets(
+            deploymentId="d-EXAMPLE02", targetFilters={"ServerInstanceLabel": ["Green"]}
+        )
+        return reply
+
+    assert (await asyncio.to_thread(green))["targetIds"] == [
+        "i-0c1d2e3f4a5b60001",
+        "i-0c1d2e3f4a5b60002",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("operation", "params", "code"),
+    [
+        (
+            "batch_get_deployment_instances",
+            {"deploymentId": "d-EXAMPLE04", "instanceIds": [f"i-{n}" for n in range(26)]},
+            "BatchLimitExceededException",
+        ),
+        (
+            "batch_get_deployment_targets",
+            {"deploymentId": "d-EXAMPLE01", "targetIds": ["i-0a1b2c3d4e5f60001", "i-gone"]},
+            "DeploymentTargetDoesNotExistException",
+        ),
+        ("get_deployment", {"deploymentId": "d-NOTHERE00"}, "DeploymentDoesNotExistException"),
+        (
+            "list_deployment_instances",
+            {"deploymentId": "d-EXAMPLE05"},
+            "InvalidComputePlatformException",
+        ),
+    ],
+)
+async def test_boto3_sees_the_errors_codedeploy_sends(
+    upstream: Upstream, operation: str, params: dict[str, Any], code: str
+) -> None:
+    def call() -> None:
+        getattr(boto3_client(upstream.url), operation)(**params)
+
+    with pytest.raises(ClientError) as error:
+        await asyncio.to_thread(call)
+    assert error.value.response["Error"]["Code"] == code
+
+
+async def test_get_deployment_counts_the_overview(upstream: Upstream) -> None:
+    def fleet() -> dict[str, Any]:
+        reply: dict[str, Any] = boto3_client(upstream.url).get_deployment(
+            deploymentId="d-EXAMPLE04"
+        )
+        return reply
+
+    info = (await asyncio.to_thread(fleet))["deploymentInfo"]
+    assert info["deploymentOverview"] == {
+        "Pending": 20, "InProgress": 3, "Succeeded": 40, "Failed": 1, "Skipped": 0, "Ready": 0,
+    }  # fmt: skip
+    assert info["applicationName"] == "catalog-api"
+
+
+def test_demo_fleet_is_big_enough_to_page() -> None:
+    assert len(load_data().deployments["d-EXAMPLE04"].instances) >= 60
