@@ -4,6 +4,7 @@ The gateway reaches the emulator through the standard ``AWS_ENDPOINT_URL_CODEDEP
 variable, over real HTTP, with the real aioboto3 client: nothing in botocore is mocked.
 """
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -12,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+import uvloop
 from asgi_lifespan import LifespanManager
 
 from service.app import create_app
@@ -54,6 +56,14 @@ class Upstream:
         if operation is None:
             return sum(self.emulator.calls.values())
         return self.emulator.calls[operation]
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """uvloop, the loop uvicorn runs the gateway on. Under the plain asyncio loop every
+    loopback round trip to the emulator here took ~40 ms longer, hiding real costs."""
+    return {"uvloop": uvloop.new_event_loop}
 
 
 @pytest.fixture(autouse=True)
