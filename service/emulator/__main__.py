@@ -22,6 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--malformed-rate", type=float, default=0.0, help="0..1 of calls answered with cut-off JSON"
     )
+    parser.add_argument(
+        "--page-size", type=int, default=100, help="ids per List* page (default 100)"
+    )
     args = parser.parse_args(argv)
     try:
         data = load_data(args.data)
@@ -31,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     faults = Faults(
         args.latency_ms / 1000, args.throttle_rate, args.error_rate, args.malformed_rate
     )
-    app = create_emulator_app(Emulator(data, faults))
+    app = create_emulator_app(Emulator(data, faults, page_size=args.page_size))
     print(
         f"CodeDeploy emulator on http://{args.host}:{args.port}\n"
         f"  aws deploy get-deployment-instance --endpoint-url http://{args.host}:{args.port} "
