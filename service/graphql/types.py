@@ -2,7 +2,7 @@
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 
@@ -139,29 +139,35 @@ def _status(value: str | None) -> models.InstanceStatus | None:
     return _member(models.InstanceStatus, value, models.InstanceStatus.UNKNOWN)
 
 
-def _events(target: models.TargetBase) -> list[LifecycleEvent]:
-    return [LifecycleEvent.from_model(event) for event in target.lifecycle_events]
-
-
-@strawberry.type(description="An EC2/on-premises instance (targets API).")
-class InstanceTarget:
+@strawberry.interface(description="What every kind of deployment target reports.")
+class Target:
     deployment_id: strawberry.ID | None
     target_id: strawberry.ID | None
-    target_arn: str | None
     status: models.InstanceStatus | None
     last_updated_at: datetime | None
     lifecycle_events: list[LifecycleEvent]
+
+
+def _target_fields(model: models.TargetBase) -> dict[str, Any]:
+    return {
+        "deployment_id": _id(model.deployment_id),
+        "target_id": _id(model.target_id),
+        "status": _status(model.status),
+        "last_updated_at": model.last_updated_at,
+        "lifecycle_events": [LifecycleEvent.from_model(e) for e in model.lifecycle_events],
+    }
+
+
+@strawberry.type(description="An EC2/on-premises instance (targets API).")
+class InstanceTarget(Target):
+    target_arn: str | None
     instance_label: models.InstanceType | None
 
     @classmethod
     def from_model(cls, model: models.InstanceTarget) -> "InstanceTarget":
         return cls(
-            deployment_id=_id(model.deployment_id),
-            target_id=_id(model.target_id),
+            **_target_fields(model),
             target_arn=model.target_arn,
-            status=_status(model.status),
-            last_updated_at=model.last_updated_at,
-            lifecycle_events=_events(model),
             instance_label=_member(models.InstanceType, model.instance_label, None),
         )
 
@@ -176,25 +182,16 @@ class LambdaFunctionInfo:
 
 
 @strawberry.type(description="A Lambda function alias being shifted to a new version.")
-class LambdaTarget:
-    deployment_id: strawberry.ID | None
-    target_id: strawberry.ID | None
+class LambdaTarget(Target):
     target_arn: str | None
-    status: models.InstanceStatus | None
-    last_updated_at: datetime | None
-    lifecycle_events: list[LifecycleEvent]
     lambda_function_info: LambdaFunctionInfo | None
 
     @classmethod
     def from_model(cls, model: models.LambdaTarget) -> "LambdaTarget":
         info = model.lambda_function_info
         return cls(
-            deployment_id=_id(model.deployment_id),
-            target_id=_id(model.target_id),
+            **_target_fields(model),
             target_arn=model.target_arn,
-            status=_status(model.status),
-            last_updated_at=model.last_updated_at,
-            lifecycle_events=_events(model),
             lambda_function_info=LambdaFunctionInfo(**info.model_dump()) if info else None,
         )
 
@@ -212,24 +209,15 @@ class EcsTaskSet:
 
 
 @strawberry.type(description="An Amazon ECS service and its blue and green task sets.")
-class EcsTarget:
-    deployment_id: strawberry.ID | None
-    target_id: strawberry.ID | None
+class EcsTarget(Target):
     target_arn: str | None
-    status: models.InstanceStatus | None
-    last_updated_at: datetime | None
-    lifecycle_events: list[LifecycleEvent]
     task_sets_info: list[EcsTaskSet]
 
     @classmethod
     def from_model(cls, model: models.EcsTarget) -> "EcsTarget":
         return cls(
-            deployment_id=_id(model.deployment_id),
-            target_id=_id(model.target_id),
+            **_target_fields(model),
             target_arn=model.target_arn,
-            status=_status(model.status),
-            last_updated_at=model.last_updated_at,
-            lifecycle_events=_events(model),
             task_sets_info=[
                 EcsTaskSet(
                     identifier=task_set.identifer,
@@ -247,23 +235,14 @@ class EcsTarget:
 
 
 @strawberry.type(description="A resource of a CloudFormation blue/green deployment.")
-class CloudFormationTarget:
-    deployment_id: strawberry.ID | None
-    target_id: strawberry.ID | None
-    status: models.InstanceStatus | None
-    last_updated_at: datetime | None
-    lifecycle_events: list[LifecycleEvent]
+class CloudFormationTarget(Target):
     resource_type: str | None
     target_version_weight: float | None
 
     @classmethod
     def from_model(cls, model: models.CloudFormationTarget) -> "CloudFormationTarget":
         return cls(
-            deployment_id=_id(model.deployment_id),
-            target_id=_id(model.target_id),
-            status=_status(model.status),
-            last_updated_at=model.last_updated_at,
-            lifecycle_events=_events(model),
+            **_target_fields(model),
             resource_type=model.resource_type,
             target_version_weight=model.target_version_weight,
         )
