@@ -49,6 +49,11 @@ logger = logging.getLogger(__name__)
 # Plenty for a TCP and TLS handshake to a regional endpoint; a shorter connect timeout
 # than the whole deadline leaves room to retry a black-holed connection.
 CONNECT_TIMEOUT_SECONDS = 2.0
+# CodeDeploy's BatchGet* calls take at most 25 ids each.
+BATCH_LIMIT = 25
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 class ConfigurationError(Exception):
@@ -276,13 +281,6 @@ class CodeDeploy:
             raise UpstreamError("CodeDeploy could not be reached.") from exc
         finally:
             _attempts.reset(token)
-
-
-T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
-
-# CodeDeploy's BatchGet* calls take at most 25 ids each.
-BATCH_LIMIT = 25
 
 
 async def _chunked(
