@@ -141,27 +141,27 @@ class Resolver:
             lambda: self._codedeploy.list_target_ids(deployment_id, next_token=next_token),
         )
 
-    async def window(
-        self,
-        page: Callable[[str | None], Awaitable[Cached[IdPage]]],
-        *,
-        token: str | None,
-        start: int,
-        count: int,
-    ) -> Window:
-        """``count`` ids from position ``start`` of the page at ``token`` onwards."""
-        items: list[tuple[str | None, int, str]] = []
-        while True:
-            ids = (await page(token)).value
-            taken = ids.ids[start : start + count - len(items)]
-            items.extend((token, start + offset, id_) for offset, id_ in enumerate(taken))
-            if start + len(taken) < len(ids.ids):
-                return Window(items, has_next=True)
-            if ids.next_token is None:
-                return Window(items, has_next=False)
-            if len(items) == count:
-                return Window(items, has_next=True)
-            token, start = ids.next_token, 0
+
+async def window(
+    page: Callable[[str | None], Awaitable[Cached[IdPage]]],
+    *,
+    token: str | None,
+    start: int,
+    count: int,
+) -> Window:
+    """``count`` ids from position ``start`` of the page at ``token`` onwards."""
+    items: list[tuple[str | None, int, str]] = []
+    while True:
+        ids = (await page(token)).value
+        taken = ids.ids[start : start + count - len(items)]
+        items.extend((token, start + offset, id_) for offset, id_ in enumerate(taken))
+        if start + len(taken) < len(ids.ids):
+            return Window(items, has_next=True)
+        if ids.next_token is None:
+            return Window(items, has_next=False)
+        if len(items) == count:
+            return Window(items, has_next=True)
+        token, start = ids.next_token, 0
 
 
 def _empty_id_error() -> GatewayError:

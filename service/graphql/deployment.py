@@ -21,7 +21,7 @@ from service.graphql.types import (
     _member,
     target_from_model,
 )
-from service.resolver import Window
+from service.resolver import Window, window
 
 # Counting a fleet walks its id pages; past this many pages the count is left unknown.
 MAX_COUNTED_PAGES = 10
@@ -173,7 +173,7 @@ class Deployment:
         statuses = tuple(value.value for value in status or ())
         types = (instance_type.value,) if instance_type else ()
         resolver = info.context.resolver
-        window = await resolver.window(
+        ids = await window(
             lambda next_token: resolver.instance_ids(
                 self.deployment_id, statuses=statuses, instance_types=types, next_token=next_token
             ),
@@ -188,9 +188,9 @@ class Deployment:
                     deployment_id=self.deployment_id,
                     instance_id=instance_id,
                 )
-                for page_token, index, instance_id in window.items
+                for page_token, index, instance_id in ids.items
             ],
-            page_info=_page_info(window, after),
+            page_info=_page_info(ids, after),
             deployment_id=self.deployment_id,
             statuses=statuses,
             instance_types=types,
@@ -203,7 +203,7 @@ class Deployment:
         check_first(first)
         token, start = decode_cursor(after)
         resolver = info.context.resolver
-        window = await resolver.window(
+        ids = await window(
             lambda next_token: resolver.target_ids(self.deployment_id, next_token=next_token),
             token=token,
             start=start,
@@ -216,7 +216,7 @@ class Deployment:
                     deployment_id=self.deployment_id,
                     target_id=target_id,
                 )
-                for page_token, index, target_id in window.items
+                for page_token, index, target_id in ids.items
             ],
-            page_info=_page_info(window, after),
+            page_info=_page_info(ids, after),
         )
