@@ -6,7 +6,11 @@ variable, over real HTTP, with the real aioboto3 client: nothing in botocore is 
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -86,6 +90,45 @@ async def upstream(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Upstream]:
     async with serve_emulator(emulator) as url:
         monkeypatch.setenv("AWS_ENDPOINT_URL_CODEDEPLOY", url)
         yield Upstream(emulator, url)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def local_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``python -m service --local`` on a loopback port, as `make run` starts it."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("local-gateway") / "gateway.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GATEWAY_"))}
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service", "--local", "--port", str(port)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        # A separate process: the only way to know it serves is to ask, a bounded number of times.
+        for _ in range(300):
+            if process.poll() is not None:
+                pytest.fail(f"the gateway exited at start-up:\n{log.read_text()}")
+            try:
+                if httpx.get(f"{url}/openapi.json", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            pytest.fail(f"the gateway did not start:\n{log.read_text()}")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 @pytest.fixture

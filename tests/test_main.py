@@ -2,13 +2,14 @@
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.conftest import free_port
 
 
 def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -45,15 +46,8 @@ def test_an_unreadable_data_file_stops_local_mode(tmp_path: Path) -> None:
     assert str(data) in result.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 async def test_local_mode_prints_urls_that_work() -> None:
-    port = _free_port()
+    port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "service", "--local", "--port", str(port),
         stdout=asyncio.subprocess.PIPE,

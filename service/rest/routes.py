@@ -1,7 +1,8 @@
 """``/v1``: CodeDeploy's answers over plain REST, with AWS's field names."""
 
 import hashlib
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Query, Response
 from pydantic import BaseModel, Field
@@ -13,7 +14,9 @@ from service.models import (
     GetDeploymentInstanceOutput,
     GetDeploymentOutput,
     GetDeploymentTargetOutput,
+    InstanceStatus,
     InstanceSummary,
+    InstanceType,
     ListDeploymentInstancesOutput,
     ListDeploymentInstanceSummariesOutput,
 )
@@ -27,6 +30,9 @@ DeploymentId = Annotated[
     Path(
         alias="deploymentId",
         description="The deployment's id, as CodeDeploy shows it (`d-` and nine characters).",
+        # Documented, not enforced here: CodeDeploy itself answers a malformed id
+        # (InvalidDeploymentIdException, 400), so a compatible endpoint keeps its say.
+        json_schema_extra={"pattern": "^d-[A-Z0-9]{9}$"},
         openapi_examples={
             "in-place": {"summary": "Demo in-place deployment", "value": "d-EXAMPLE01"},
             "blue-green": {"summary": "Demo blue/green deployment", "value": "d-EXAMPLE02"},
@@ -100,6 +106,12 @@ _CACHED_HEADERS = {
     "Cache-Control": {"description": "max-age=<seconds>", "schema": {"type": "string"}},
 }
 _NOT_MODIFIED = {"description": "Not modified: the ETag in If-None-Match still holds."}
+
+
+def _one_of(enum: type[StrEnum]) -> dict[str, Any]:
+    """Documents a filter's values without checking them: CodeDeploy answers an unknown
+    one (InvalidInstanceStatusException, 400), and may know values added after us."""
+    return {"items": {"type": "string", "enum": [member.value for member in enum]}}
 
 
 def _refresh(cache_control: str | None) -> bool:
@@ -202,14 +214,17 @@ async def list_deployment_instances(
     status: Annotated[
         list[str] | None,
         Query(
-            description="Instance statuses to keep (repeatable): Pending, InProgress, "
-            "Succeeded, Failed, Skipped, Unknown, Ready.",
-            examples=["Failed"],
+            description="Instance statuses to keep (repeatable).",
+            json_schema_extra=_one_of(InstanceStatus),
         ),
     ] = None,
     instance_type: Annotated[
         list[str] | None,
-        Query(alias="instanceType", description="Blue or Green (repeatable)."),
+        Query(
+            alias="instanceType",
+            description="Blue or Green (repeatable).",
+            json_schema_extra=_one_of(InstanceType),
+        ),
     ] = None,
     next_token: Annotated[
         str | None, Query(alias="nextToken", description="From the previous page.")
@@ -240,7 +255,7 @@ async def list_deployment_instances(
 
 
 class BatchGetRequest(BaseModel):
-    instance_ids: list[str] = Field(
+    instance_ids: list[Annotated[str, Field(min_length=1)]] = Field(
         alias="instanceIds",
         min_length=1,
         max_length=100,
