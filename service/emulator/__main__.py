@@ -20,7 +20,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--throttle-rate", type=float, default=0.0, help="0..1 of calls throttled")
     parser.add_argument("--error-rate", type=float, default=0.0, help="0..1 of calls failing 500")
     parser.add_argument(
-        "--malformed-rate", type=float, default=0.0, help="0..1 of calls answered with cut-off JSON"
+        "--not-json-rate", type=float, default=0.0, help="0..1 of calls answered with HTML"
+    )
+    parser.add_argument(
+        "--truncated-rate", type=float, default=0.0, help="0..1 of calls cut off mid-body"
     )
     parser.add_argument(
         "--page-size", type=int, default=100, help="ids per List* page (default 100)"
@@ -32,7 +35,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"emulator: cannot load data: {exc}", file=sys.stderr)
         return 2
     faults = Faults(
-        args.latency_ms / 1000, args.throttle_rate, args.error_rate, args.malformed_rate
+        args.latency_ms / 1000,
+        args.throttle_rate,
+        args.error_rate,
+        args.not_json_rate,
+        args.truncated_rate,
     )
     app = create_emulator_app(Emulator(data, faults, page_size=args.page_size))
     print(

@@ -8,12 +8,13 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from service.emulator.data import Deployment, EmulatorData, target_body, target_id_of
 from service.models import InstanceStatus, InstanceType
@@ -39,21 +40,28 @@ class AwsError(Exception):
         self.status = status
 
 
-class MalformedReply(Exception):
-    """Answer 200 with a body cut off mid-JSON, as a broken proxy or connection would."""
+class BrokenReply(Exception):
+    """Answer with something that is not a CodeDeploy reply, as a broken proxy would."""
+
+    def __init__(self, kind: Literal["not-json", "truncated"]) -> None:
+        super().__init__(kind)
+        self.kind = kind
 
 
 @dataclass(slots=True)
 class Faults:
     """Knobs that make the emulator misbehave like a loaded or failing AWS endpoint.
 
-    Rates are probabilities per call, rolled in this order: throttle, error, malformed.
+    Rates are probabilities per call, rolled in this order: throttle (400
+    ThrottlingException), error (500 InternalFailure), not JSON (200 with an HTML page),
+    truncated (the connection closes partway through the promised body).
     """
 
     latency_seconds: float = 0.0
     throttle_rate: float = 0.0
     error_rate: float = 0.0
-    malformed_rate: float = 0.0
+    not_json_rate: float = 0.0
+    truncated_rate: float = 0.0
 
 
 class Emulator:
@@ -96,8 +104,10 @@ class Emulator:
             raise AwsError("ThrottlingException", "Rate exceeded")
         if self._random.random() < faults.error_rate:
             raise AwsError("InternalFailure", "We encountered an internal error.", 500)
-        if self._random.random() < faults.malformed_rate:
-            raise MalformedReply
+        if self._random.random() < faults.not_json_rate:
+            raise BrokenReply("not-json")
+        if self._random.random() < faults.truncated_rate:
+            raise BrokenReply("truncated")
         return await handler(params)
 
     # --- instances ---------------------------------------------------------------------
@@ -310,6 +320,26 @@ def _string(params: Params, name: str) -> str:
     return value
 
 
+_PROXY_ERROR_PAGE = b"<html><body><h1>Service Temporarily Unavailable</h1></body></html>"
+
+
+class _TruncatedResponse(Response):
+    """Promises more bytes than it sends, then ends: the client sees the connection close."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", CONTENT_TYPE.encode()),
+                    (b"content-length", str(len(self.body) * 10).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": self.body, "more_body": True})
+
+
 def create_emulator_app(emulator: Emulator) -> Starlette:
     """The HTTP face: ``POST /`` with ``X-Amz-Target``, as AWS's JSON 1.1 services take it."""
 
@@ -334,8 +364,10 @@ def create_emulator_app(emulator: Emulator) -> Starlette:
         except AwsError as error:
             reply = {"__type": error.type, "message": error.message}
             status = error.status
-        except MalformedReply:
-            return Response(b'{"instanceSummary": {"deploymentId": "d-', media_type=CONTENT_TYPE)
+        except BrokenReply as broken:
+            if broken.kind == "not-json":
+                return Response(_PROXY_ERROR_PAGE, media_type="text/html")
+            return _TruncatedResponse(b'{"instanceSummary": {"deploymentId": "d-')
         return Response(
             json.dumps(reply),
             status_code=status,
@@ -343,4 +375,13 @@ def create_emulator_app(emulator: Emulator) -> Starlette:
             headers={"x-amzn-RequestId": request_id},
         )
 
-    return Starlette(routes=[Route("/", endpoint, methods=["POST"])])
+    async def calls(_: Request) -> Response:
+        """How many calls each operation answered: benchmarks count upstream calls here."""
+        return Response(json.dumps(emulator.calls), media_type="application/json")
+
+    return Starlette(
+        routes=[
+            Route("/", endpoint, methods=["POST"]),
+            Route("/_emulator/calls", calls, methods=["GET"]),
+        ]
+    )

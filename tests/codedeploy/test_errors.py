@@ -201,7 +201,8 @@ async def test_missing_credentials_are_502(
 
 FAULTS = [
     pytest.param({"error_rate": 1.0}, 502, "InternalFailure", id="5xx"),
-    pytest.param({"malformed_rate": 1.0}, 502, "UpstreamInvalidResponse", id="malformed"),
+    pytest.param({"not_json_rate": 1.0}, 502, "UpstreamInvalidResponse", id="not-json"),
+    pytest.param({"truncated_rate": 1.0}, 502, "UpstreamUnavailable", id="truncated"),
     pytest.param({"latency_seconds": 0.3}, 504, "UpstreamTimeout", id="deadline"),
     pytest.param({"throttle_rate": 1.0}, 429, "ThrottlingException", id="throttled"),
 ]

@@ -198,3 +198,10 @@ async def test_get_deployment_counts_the_overview(upstream: Upstream) -> None:
 
 def test_demo_fleet_is_big_enough_to_page() -> None:
     assert len(load_data().deployments["d-EXAMPLE04"].instances) >= 60
+
+
+async def test_call_counts_are_published(upstream: Upstream) -> None:
+    await asyncio.to_thread(boto3_get, upstream.url, *FAILED)
+    async with httpx.AsyncClient() as client:
+        counts = (await client.get(f"{upstream.url}/_emulator/calls")).json()
+    assert counts == {"GetDeploymentInstance": 1}
