@@ -1,11 +1,12 @@
 """The emulator's data file: deployments, their instances, and injected errors."""
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 DEMO_DATA = Path(__file__).with_name("demo.json")
 
@@ -36,26 +37,48 @@ class Deployment(BaseModel):
     instances: list[dict[str, Any]] = Field(default_factory=list)
     targets: list[dict[str, Any]] = Field(default_factory=list)
 
+    # Lookups by id, rebuilt when the lists grow (tests append to them); a benchmark
+    # fleet of 20,000 instances must not cost a scan per call.
+    _index: tuple[int, int, dict[str, dict[str, Any]], dict[str, dict[str, Any]]] = PrivateAttr(
+        default=(-1, -1, {}, {})
+    )
+
+    def _indexes(self) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        instances, targets = len(self.instances), len(self.targets)
+        if self._index[:2] != (instances, targets):
+            self._index = (
+                instances,
+                targets,
+                _by_id(self.instances, lambda summary: str(summary.get("instanceId", ""))),
+                _by_id(self.targets, target_id_of),
+            )
+        return self._index[2], self._index[3]
+
     def find_instance(self, instance_id: str) -> dict[str, Any] | None:
         """By the id as given or by the last part of an instance ARN, as CodeDeploy does."""
-        for summary in self.instances:
-            if _matches(str(summary.get("instanceId", "")), instance_id):
-                return summary
-        return None
+        return self._indexes()[0].get(instance_id)
 
     def all_targets(self) -> list[dict[str, Any]]:
         """Explicit targets, or for EC2/on-premises the instances seen as InstanceTargets."""
         return self.targets or [_instance_target(summary) for summary in self.instances]
 
     def find_target(self, target_id: str) -> dict[str, Any] | None:
-        for target in self.all_targets():
-            if _matches(target_id_of(target), target_id):
-                return target
-        return None
+        if self.targets:
+            return self._indexes()[1].get(target_id)
+        summary = self.find_instance(target_id)
+        return None if summary is None else _instance_target(summary)
 
 
-def _matches(stored: str, asked: str) -> bool:
-    return asked in (stored, stored.rsplit("/", 1)[-1])
+def _by_id(
+    items: list[dict[str, Any]], id_of: Callable[[dict[str, Any]], str]
+) -> dict[str, dict[str, Any]]:
+    """Each item under its id and, for an ARN, under the id's last part too."""
+    index: dict[str, dict[str, Any]] = {}
+    for item in items:
+        stored = id_of(item)
+        index.setdefault(stored, item)
+        index.setdefault(stored.rsplit("/", 1)[-1], item)
+    return index
 
 
 TARGET_BODIES = {

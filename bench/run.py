@@ -1,0 +1,332 @@
+"""`make bench`: the gateway against a bare baseline and a naive peer, same machine, same run.
+
+Starts the emulator (30 ms a call by default, like a regional AWS endpoint), the gateway
+twice (caching as configured by default, and with every TTL at 0 for misses), a bare ASGI
+app answering the gateway's bytes, and a sync-boto3 FastAPI peer; drives each with wrk and
+writes bench/results/{results.json,results.md,bench.png}.
+"""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from service.emulator import DEMO_DATA
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results"
+FLEET = "d-BENCH0001"
+FAILED = "/v1/deployments/d-EXAMPLE01/instances/i-0a1b2c3d4e5f60002"
+INSTANCE_QUERY = (
+    '{ deploymentInstance(deploymentId: "d-EXAMPLE01", instanceId: "i-0a1b2c3d4e5f60002") '
+    "{ instanceId status lastUpdatedAt lifecycleEvents { lifecycleEventName status startTime "
+    "endTime diagnostics { errorCode scriptName message logTail } } } }"
+)
+PAGE_QUERY = (
+    f'{{ deployment(deploymentId: "{FLEET}") {{ instances(first: 50) {{ edges {{ node {{ '
+    "instanceId status lastUpdatedAt lifecycleEvents { lifecycleEventName status } } } } } }"
+)
+
+
+@dataclass
+class Row:
+    name: str
+    connections: int
+    requests: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    rss_peak_mb: float
+    upstream_per_request: float
+    failures: int
+
+
+def fleet(size: int) -> dict[str, Any]:
+    """The demo data plus one deployment of ``size`` EC2 instances, seven events each."""
+    data: dict[str, Any] = json.loads(DEMO_DATA.read_text())
+    events = data["deployments"]["d-EXAMPLE01"]["instances"][0]["lifecycleEvents"]
+    data["deployments"][FLEET] = {
+        "computePlatform": "Server",
+        "status": "Succeeded",
+        "instances": [
+            {
+                "deploymentId": FLEET,
+                "instanceId": f"i-{n:017x}",
+                "status": "Succeeded",
+                "lastUpdatedAt": 1795514400.0 + n,
+                "lifecycleEvents": events,
+            }
+            for n in range(size)
+        ],
+    }
+    return data
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def serve(argv: list[str], env: dict[str, str], probe: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process, ready once ``probe`` answers; stopped on exit."""
+    process = subprocess.Popen(argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(600):
+            try:
+                httpx.get(probe, timeout=1)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None:
+                    raise SystemExit(f"{argv} exited at start-up") from None
+                time.sleep(0.1)
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def memory_mb(pid: int, field: str) -> float:
+    """VmHWM (peak) or VmRSS (now) of a process, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def upstream_calls(emulator: str) -> int:
+    return sum(httpx.get(f"{emulator}/_emulator/calls").json().values())
+
+
+def wrk(url: str, connections: int, seconds: int, **env: str) -> dict[str, int]:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(HERE / "wrk.lua"), url],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    result: dict[str, int] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def measure(
+    name: str,
+    server: subprocess.Popen[bytes],
+    base: str,
+    emulator: str,
+    *,
+    connections: int,
+    seconds: int,
+    **request: str,
+) -> Row:
+    before = upstream_calls(emulator)
+    result = wrk(base, connections, seconds, **request)
+    calls = upstream_calls(emulator) - before
+    requests = max(result["requests"], 1)
+    row = Row(
+        name=name,
+        connections=connections,
+        requests=result["requests"],
+        rps=round(result["requests"] / (result["duration_us"] / 1e6), 1),
+        p50_ms=round(result["p50_us"] / 1000, 2),
+        p99_ms=round(result["p99_us"] / 1000, 2),
+        rss_peak_mb=round(memory_mb(server.pid, "VmHWM"), 1),
+        upstream_per_request=round(calls / requests, 3),
+        failures=result["errors"] + result["non2xx"],
+    )
+    print(f"  {name}: {row.rps} req/s, p50 {row.p50_ms} ms, p99 {row.p99_ms} ms", flush=True)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10, help="per scenario")
+    parser.add_argument("--latency-ms", type=float, default=30.0, help="upstream latency")
+    parser.add_argument("--fleet", type=int, default=20_000, help="instances for misses")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
+    RESULTS.mkdir(exist_ok=True)
+    python = sys.executable
+    ports = {name: free_port() for name in ("emulator", "hit", "miss", "baseline", "naive")}
+    url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    aws = {
+        "AWS_ENDPOINT_URL_CODEDEPLOY": url["emulator"],
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "GATEWAY_LOG_LEVEL": "warning",
+    }
+    no_cache = {
+        "GATEWAY_CACHE_TTL_SECONDS": "0",
+        "GATEWAY_CACHE_TERMINAL_TTL_SECONDS": "0",
+        "GATEWAY_CACHE_NEGATIVE_TTL_SECONDS": "0",
+    }
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        data = Path(tmp) / "data.json"
+        data.write_text(json.dumps(fleet(args.fleet)))
+        ids = Path(tmp) / "ids.txt"
+        ids.write_text("\n".join(f"i-{n:017x}" for n in range(args.fleet)))
+        print(f"starting: emulator ({args.fleet} instances, {args.latency_ms:g} ms a call)")
+        stack.enter_context(
+            serve(
+                [python, "-m", "service.emulator", "--port", str(ports["emulator"]),
+                 "--data", str(data), "--latency-ms", str(args.latency_ms)],
+                {},
+                f"{url['emulator']}/_emulator/calls",
+            )
+        )  # fmt: skip
+        gateway = [python, "-m", "service", "--port"]
+        hit = stack.enter_context(
+            serve([*gateway, str(ports["hit"])], aws, f"{url['hit']}/openapi.json")
+        )
+        miss = stack.enter_context(
+            serve([*gateway, str(ports["miss"])], aws | no_cache, f"{url['miss']}/openapi.json")
+        )
+        body = Path(tmp) / "body.json"
+        body.write_bytes(httpx.get(url["hit"] + FAILED).content)
+        baseline = stack.enter_context(
+            serve(
+                [python, "-m", "uvicorn", "bench.baseline:app", "--port", str(ports["baseline"]),
+                 "--log-level", "warning", "--no-access-log"],
+                {"BENCH_BODY_FILE": str(body)},
+                url["baseline"],
+            )
+        )  # fmt: skip
+        naive = stack.enter_context(
+            serve(
+                [python, "-m", "uvicorn", "bench.naive:app", "--port", str(ports["naive"]),
+                 "--log-level", "warning", "--no-access-log"],
+                {"BENCH_UPSTREAM": url["emulator"]},
+                f"{url['naive']}/docs",
+            )
+        )  # fmt: skip
+        httpx.post(url["hit"] + "/graphql", json={"query": INSTANCE_QUERY})
+        seconds = args.seconds
+        random_instance = {
+            "BENCH_PATH": f"/v1/deployments/{FLEET}/instances/%s",
+            "BENCH_IDS": str(ids),
+        }
+        print("measuring:")
+        emulator = url["emulator"]
+        rows = [
+            measure("baseline (bare ASGI, same bytes)", baseline, url["baseline"] + FAILED,
+                    emulator, connections=64, seconds=seconds),
+            measure("REST cache hit", hit, url["hit"] + FAILED, emulator,
+                    connections=64, seconds=seconds),
+            measure("GraphQL cache hit", hit, url["hit"] + "/graphql", emulator,
+                    connections=64, seconds=seconds, BENCH_METHOD="POST",
+                    BENCH_BODY=json.dumps({"query": INSTANCE_QUERY})),
+            measure("REST cache miss", miss, url["miss"], emulator,
+                    connections=64, seconds=seconds, **random_instance),
+            measure("REST cache miss, 1 connection", miss, url["miss"], emulator,
+                    connections=1, seconds=seconds, **random_instance),
+            measure("GraphQL page of 50, cold", miss, url["miss"] + "/graphql", emulator,
+                    connections=16, seconds=seconds, BENCH_METHOD="POST",
+                    BENCH_BODY=json.dumps({"query": PAGE_QUERY})),
+            measure("naive peer (sync boto3), miss", naive, url["naive"], emulator,
+                    connections=64, seconds=seconds, **random_instance),
+        ]  # fmt: skip
+        full = fill_cache(url["hit"], args.fleet, hit.pid)
+    write(rows, full, args)
+
+
+def fill_cache(base: str, fleet_size: int, pid: int) -> float:
+    """RSS of the caching gateway once it holds 10,000 instances (its default bound)."""
+    ids = [f"i-{n:017x}" for n in range(min(fleet_size, 10_000))]
+    random.shuffle(ids)
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for start in range(0, len(ids), 100):
+            client.post(
+                f"/v1/deployments/{FLEET}/instances:batchGet",
+                json={"instanceIds": ids[start : start + 100]},
+            ).raise_for_status()
+    return round(memory_mb(pid, "VmRSS"), 1)
+
+
+def write(rows: list[Row], full_cache_rss: float, args: argparse.Namespace) -> None:
+    by = {row.name: row for row in rows}
+    baseline, hit = by["baseline (bare ASGI, same bytes)"], by["REST cache hit"]
+    graphql_hit, miss = by["GraphQL cache hit"], by["REST cache miss"]
+    single, naive = by["REST cache miss, 1 connection"], by["naive peer (sync boto3), miss"]
+    targets = [
+        ("REST cache hit ≥ 70 % of the baseline", hit.rps / baseline.rps, 0.70),
+        ("GraphQL cache hit ≥ 40 % of REST cache hit", graphql_hit.rps / hit.rps, 0.40),
+        ("miss adds ≤ 2 ms p50 over the upstream (1 connection)",
+         single.p50_ms - args.latency_ms, 2.0),
+        ("≥ 10× the naive peer's throughput on misses (64 connections)", miss.rps / naive.rps, 10),
+        ("RSS < 150 MB with 10,000 cached instances", full_cache_rss, 150),
+    ]  # fmt: skip
+    lines = [
+        f"Run {time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} cores; upstream latency "
+        f"{args.latency_ms:g} ms; {args.seconds} s a scenario; wrk, 1 thread.",
+        "",
+        "| scenario | conns | req/s | p50 ms | p99 ms | peak RSS MB | upstream calls/req | "
+        "vs baseline | vs naive | failed |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row.name} | {row.connections} | {row.rps:,.0f} | {row.p50_ms} | {row.p99_ms} | "
+            f"{row.rss_peak_mb} | {row.upstream_per_request} | {row.rps / baseline.rps:.2f} | "
+            f"{row.rps / naive.rps:.1f}× | {row.failures} |"
+        )
+    lines += ["", "| target | measured | met |", "|---|---|---|"]
+    for name, value, bound in targets:
+        met = value <= bound if ("≤" in name or "<" in name) else value >= bound
+        lines.append(f"| {name} | {value:.2f} | {'yes' if met else 'no'} |")
+    table = "\n".join(lines) + "\n"
+    (RESULTS / "results.md").write_text(table)
+    (RESULTS / "results.json").write_text(
+        json.dumps(
+            {"rows": [asdict(r) for r in rows], "full_cache_rss_mb": full_cache_rss}, indent=2
+        )
+    )
+    chart(rows)
+    print("\n" + table)
+
+
+def chart(rows: list[Row]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (rps, latency) = plt.subplots(1, 2, figsize=(13, 4.8))
+    names = [row.name for row in rows]
+    rps.barh(names, [row.rps for row in rows], color="#3b7dd8")
+    rps.set_xlabel("requests per second (higher is better)")
+    rps.invert_yaxis()
+    for y, row in enumerate(rows):
+        rps.text(row.rps, y, f" {row.rps:,.0f}", va="center", fontsize=8)
+    latency.barh(names, [row.p99_ms for row in rows], color="#e8a33d", label="p99")
+    latency.barh(names, [row.p50_ms for row in rows], color="#3b7dd8", label="p50")
+    latency.set_xscale("log")
+    latency.set_xlabel("latency, ms (log scale; lower is better)")
+    latency.invert_yaxis()
+    latency.set_yticklabels([])
+    latency.legend(loc="lower right")
+    fig.suptitle("codedeploy-gateway vs bare baseline and naive peer")
+    fig.tight_layout()
+    fig.savefig(RESULTS / "bench.png", dpi=110)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+-- One script for every scenario, steered by environment variables:
+--   BENCH_METHOD, BENCH_PATH, BENCH_BODY: the request (GET by default)
+--   BENCH_IDS: a file of instance ids; each request asks a random one in BENCH_PATH's %s
+-- done() prints one JSON line the runner parses.
+local method = os.getenv("BENCH_METHOD") or "GET"
+local path = os.getenv("BENCH_PATH")
+local body = os.getenv("BENCH_BODY")
+local ids = {}
+local ids_file = os.getenv("BENCH_IDS")
+if ids_file then
+  for line in io.lines(ids_file) do ids[#ids + 1] = line end
+end
+
+function setup(thread)
+  thread:set("seed", math.random(1, 1000000))
+end
+
+function init(args)
+  math.randomseed(seed)
+  wrk.method = method
+  if body then
+    wrk.body = body
+    wrk.headers["Content-Type"] = "application/json"
+  end
+end
+
+function request()
+  if #ids > 0 then
+    return wrk.format(nil, string.format(path, ids[math.random(#ids)]))
+  end
+  return wrk.format(nil, path)
+end
+
+function done(summary, latency, requests)
+  io.write(string.format(
+    '{"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "errors": %d, "non2xx": %d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status))
+end
