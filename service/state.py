@@ -11,7 +11,8 @@ class State(TypedDict):
     resolver: Resolver
 
 
-def get_resolver(request: Request) -> Resolver:
+async def get_resolver(request: Request) -> Resolver:
+    # async: FastAPI runs a sync dependency in a worker thread, a hop on every request.
     resolver: Resolver = request.state.resolver
     return resolver
 
