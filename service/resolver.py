@@ -3,15 +3,17 @@
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from service.cache import Cached, ResultCache
 from service.codedeploy import CodeDeploy
 from service.errors import GatewayError, InvalidRequest, NotFound
-from service.models import DeploymentInfo, DeploymentTarget, IdPage, InstanceSummary
+from service.models import DeploymentInfo, DeploymentTarget, IdPage, InstanceSummary, Snapshot
 from service.settings import Settings
 
-Outcome = Cached[InstanceSummary] | GatewayError
+Outcome = Cached[Snapshot[InstanceSummary]] | GatewayError
 Key = tuple[object, ...]
 
 
@@ -19,9 +21,9 @@ Key = tuple[object, ...]
 class Caches:
     """One bounded cache per kind of answer, so each stays typed."""
 
-    instances: ResultCache[InstanceSummary]
-    deployments: ResultCache[DeploymentInfo]
-    targets: ResultCache[DeploymentTarget]
+    instances: ResultCache[Snapshot[InstanceSummary]]
+    deployments: ResultCache[Snapshot[DeploymentInfo]]
+    targets: ResultCache[Snapshot[DeploymentTarget]]
     pages: ResultCache[IdPage]
 
 
@@ -48,12 +50,14 @@ class Resolver:
 
     async def deployment_instance(
         self, deployment_id: str, instance_id: str, *, refresh: bool = False
-    ) -> Cached[InstanceSummary]:
+    ) -> Cached[Snapshot[InstanceSummary]]:
         _require(deployment_id=deployment_id, instance_id=instance_id)
+
+        async def load() -> Snapshot[InstanceSummary]:
+            return Snapshot(await self._codedeploy.get_instance(deployment_id, instance_id))
+
         return await self.caches.instances.get(
-            self._key(deployment_id, instance_id),
-            lambda: self._codedeploy.get_instance(deployment_id, instance_id),
-            refresh=refresh,
+            self._key(deployment_id, instance_id), load, refresh=refresh
         )
 
     async def deployment_instances(
@@ -63,7 +67,7 @@ class Resolver:
         _require(deployment_id=deployment_id)
         keys = {self._key(deployment_id, instance_id): instance_id for instance_id in instance_ids}
 
-        async def load(missing: list[Key]) -> dict[Key, InstanceSummary | GatewayError]:
+        async def load(missing: list[Key]) -> dict[Key, Snapshot[InstanceSummary] | GatewayError]:
             ids = [keys[key] for key in missing]
             outcomes: dict[str, InstanceSummary | GatewayError] = {
                 instance_id: _empty_id_error() for instance_id in ids if not instance_id
@@ -72,7 +76,8 @@ class Resolver:
             if asked:
                 outcomes.update(await self._codedeploy.batch_get_instances(deployment_id, asked))
             return {
-                self._key(deployment_id, instance_id): outcomes[instance_id] for instance_id in ids
+                self._key(deployment_id, instance_id): _freeze(outcomes[instance_id])
+                for instance_id in ids
             }
 
         return await self.caches.instances.get_many(list(keys), load)
@@ -101,34 +106,39 @@ class Resolver:
 
     async def deployment(
         self, deployment_id: str, *, refresh: bool = False
-    ) -> Cached[DeploymentInfo]:
+    ) -> Cached[Snapshot[DeploymentInfo]]:
         _require(deployment_id=deployment_id)
-        return await self.caches.deployments.get(
-            self._key(deployment_id),
-            lambda: self._codedeploy.get_deployment(deployment_id),
-            refresh=refresh,
-        )
+
+        async def load() -> Snapshot[DeploymentInfo]:
+            return Snapshot(await self._codedeploy.get_deployment(deployment_id))
+
+        return await self.caches.deployments.get(self._key(deployment_id), load, refresh=refresh)
 
     async def deployment_target(
         self, deployment_id: str, target_id: str, *, refresh: bool = False
-    ) -> Cached[DeploymentTarget]:
+    ) -> Cached[Snapshot[DeploymentTarget]]:
         _require(deployment_id=deployment_id, target_id=target_id)
+
+        async def load() -> Snapshot[DeploymentTarget]:
+            return Snapshot(await self._codedeploy.get_target(deployment_id, target_id))
+
         return await self.caches.targets.get(
-            self._key(deployment_id, target_id),
-            lambda: self._codedeploy.get_target(deployment_id, target_id),
-            refresh=refresh,
+            self._key(deployment_id, target_id), load, refresh=refresh
         )
 
     async def deployment_targets(
         self, deployment_id: str, target_ids: Sequence[str]
-    ) -> list[Cached[DeploymentTarget] | GatewayError]:
+    ) -> list[Cached[Snapshot[DeploymentTarget]] | GatewayError]:
         _require(deployment_id=deployment_id)
         keys = {self._key(deployment_id, target_id): target_id for target_id in target_ids}
 
-        async def load(missing: list[Key]) -> dict[Key, DeploymentTarget | GatewayError]:
+        async def load(missing: list[Key]) -> dict[Key, Snapshot[DeploymentTarget] | GatewayError]:
             ids = [keys[key] for key in missing]
             outcomes = await self._codedeploy.batch_get_targets(deployment_id, ids)
-            return {self._key(deployment_id, target_id): outcomes[target_id] for target_id in ids}
+            return {
+                self._key(deployment_id, target_id): _freeze(outcomes[target_id])
+                for target_id in ids
+            }
 
         return await self.caches.targets.get_many(list(keys), load)
 
@@ -164,6 +174,13 @@ async def window(
         token, start = ids.next_token, 0
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def _freeze(outcome: M | GatewayError) -> Snapshot[M] | GatewayError:
+    return outcome if isinstance(outcome, GatewayError) else Snapshot(outcome)
+
+
 def _empty_id_error() -> GatewayError:
     return InvalidRequest("Instance ID is required.", code="InstanceIdRequiredException")
 
@@ -186,8 +203,8 @@ V = TypeVar("V")
 def make_caches(settings: Settings, clock: Callable[[], float] = time.monotonic) -> Caches:
     """The caches with the gateway's status-aware lifetimes."""
 
-    def by_status(value: InstanceSummary | DeploymentInfo | DeploymentTarget) -> float:
-        if value.is_terminal:
+    def by_status(value: Snapshot[Any]) -> float:
+        if value.terminal:
             return settings.cache_terminal_ttl_seconds
         return settings.cache_ttl_seconds
 
@@ -202,9 +219,9 @@ def make_caches(settings: Settings, clock: Callable[[], float] = time.monotonic)
             clock=clock,
         )
 
-    instances: ResultCache[InstanceSummary] = new(by_status)
-    deployments: ResultCache[DeploymentInfo] = new(by_status)
-    targets: ResultCache[DeploymentTarget] = new(by_status)
+    instances: ResultCache[Snapshot[InstanceSummary]] = new(by_status)
+    deployments: ResultCache[Snapshot[DeploymentInfo]] = new(by_status)
+    targets: ResultCache[Snapshot[DeploymentTarget]] = new(by_status)
     # A page lists a fleet whose statuses move: the short lifetime.
     pages: ResultCache[IdPage] = new(lambda _: settings.cache_ttl_seconds)
     return Caches(instances, deployments, targets, pages)

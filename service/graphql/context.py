@@ -6,37 +6,39 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 import strawberry
+from pydantic import BaseModel
 from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
 from service import models
 from service.cache import Cached
 from service.errors import GatewayError
+from service.models import Snapshot
 from service.resolver import Resolver
 
 Key = tuple[str, str]
 """(deploymentId, instanceId or targetId)"""
 
-T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 def _loader(
-    read: Callable[[str, Sequence[str]], Awaitable[Sequence[Cached[T] | GatewayError]]],
-) -> DataLoader[Key, T]:
+    read: Callable[[str, Sequence[str]], Awaitable[Sequence[Cached[Snapshot[M]] | GatewayError]]],
+) -> DataLoader[Key, M]:
     """Collects one operation's reads; each deployment's ids go to ``read`` together."""
 
-    async def load(keys: list[Key]) -> list[T | BaseException]:
+    async def load(keys: list[Key]) -> list[M | BaseException]:
         by_deployment: dict[str, list[str]] = defaultdict(list)
         for deployment_id, item_id in keys:
             by_deployment[deployment_id].append(item_id)
         answers = await asyncio.gather(
             *(read(deployment_id, ids) for deployment_id, ids in by_deployment.items())
         )
-        found: dict[Key, T | BaseException] = {}
+        found: dict[Key, M | BaseException] = {}
         for (deployment_id, ids), outcomes in zip(by_deployment.items(), answers, strict=True):
             for item_id, outcome in zip(ids, outcomes, strict=True):
                 found[deployment_id, item_id] = (
-                    outcome.value if isinstance(outcome, Cached) else outcome
+                    outcome.value.model if isinstance(outcome, Cached) else outcome
                 )
         return [found[key] for key in keys]
 

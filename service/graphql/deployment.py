@@ -106,7 +106,7 @@ class Deployment:
     deployment_id: strawberry.ID
 
     async def _info(self, info: Info) -> models.DeploymentInfo:
-        return (await info.context.resolver.deployment(self.deployment_id)).value
+        return (await info.context.resolver.deployment(self.deployment_id)).value.model
 
     @strawberry.field
     async def application_name(self, info: Info) -> str | None:

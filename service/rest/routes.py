@@ -1,6 +1,7 @@
 """``/v1``: CodeDeploy's answers over plain REST, with AWS's field names."""
 
 import hashlib
+import json
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -19,6 +20,7 @@ from service.models import (
     InstanceType,
     ListDeploymentInstancesOutput,
     ListDeploymentInstanceSummariesOutput,
+    Snapshot,
 )
 from service.rest.problems import problem_responses
 from service.state import ResolverDep
@@ -118,10 +120,6 @@ def _refresh(cache_control: str | None) -> bool:
     return cache_control is not None and "no-cache" in cache_control.lower()
 
 
-def _etag(body: bytes) -> str:
-    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
-
-
 def _matches(if_none_match: str | None, etag: str) -> bool:
     if not if_none_match:
         return False
@@ -129,10 +127,28 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in candidates or etag in candidates
 
 
-def cached_json(output: BaseModel, cache: CacheInfo, if_none_match: str | None) -> Response:
-    """``output`` as AWS-shaped JSON, with the cache's headers and an ETag of the body."""
-    body = output.model_dump_json(by_alias=True, exclude_none=True).encode()
-    etag = _etag(body)
+def _json_object(**members: bytes | list[bytes] | str | None) -> bytes:
+    """AWS-shaped JSON from cached JSON parts, members in order, None members left out."""
+    parts = []
+    for name, value in members.items():
+        if value is None:
+            continue
+        if isinstance(value, list):
+            encoded = b"[" + b",".join(value) + b"]"
+        elif isinstance(value, str):
+            encoded = json.dumps(value).encode()
+        else:
+            encoded = value
+        parts.append(b'"' + name.encode() + b'":' + encoded)
+    return b"{" + b",".join(parts) + b"}"
+
+
+def cached_json(
+    body: bytes, cache: CacheInfo, if_none_match: str | None, digest: str | None = None
+) -> Response:
+    """``body`` with the cache's headers and an ETag (``digest`` when the body is a
+    fixed wrapping of one snapshot, whose digest then identifies it as well)."""
+    etag = '"' + (digest or hashlib.blake2b(body, digest_size=16).hexdigest()) + '"'
     headers = {
         "X-Cache": "HIT" if cache.hit else "MISS",
         "Cache-Control": f"max-age={cache.max_age}",
@@ -149,10 +165,10 @@ def _combined(infos: list[CacheInfo]) -> CacheInfo:
 
 
 def _found(
-    outcomes: list[Cached[InstanceSummary] | GatewayError],
-) -> tuple[list[Cached[InstanceSummary]], list[NotFound]]:
+    outcomes: list[Cached[Snapshot[InstanceSummary]] | GatewayError],
+) -> tuple[list[Cached[Snapshot[InstanceSummary]]], list[NotFound]]:
     """Splits batch outcomes; any error other than a missing instance fails the request."""
-    found: list[Cached[InstanceSummary]] = []
+    found: list[Cached[Snapshot[InstanceSummary]]] = []
     missing: list[NotFound] = []
     for outcome in outcomes:
         if isinstance(outcome, Cached):
@@ -185,9 +201,8 @@ async def get_deployment(
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     result = await resolver.deployment(deployment_id, refresh=_refresh(cache_control))
-    return cached_json(
-        GetDeploymentOutput(deployment_info=result.value), result.cache, if_none_match
-    )
+    body = _json_object(deploymentInfo=result.value.body)
+    return cached_json(body, result.cache, if_none_match, result.value.digest)
 
 
 @router.get(
@@ -240,18 +255,15 @@ async def list_deployment_instances(
         instance_types=instance_type or (),
         next_token=next_token,
     )
+    next_page = page.value.next_token
     if include is None:
-        output: BaseModel = ListDeploymentInstancesOutput(
-            instances_list=page.value.ids, next_token=page.value.next_token
-        )
-        return cached_json(output, page.cache, if_none_match)
+        ids = [json.dumps(instance_id).encode() for instance_id in page.value.ids]
+        body = _json_object(instancesList=ids, nextToken=next_page)
+        return cached_json(body, page.cache, if_none_match)
     found, _ = _found(await resolver.deployment_instances(deployment_id, page.value.ids))
-    output = ListDeploymentInstanceSummariesOutput(
-        instances_summary=[item.value for item in found], next_token=page.value.next_token
-    )
-    return cached_json(
-        output, _combined([page.cache, *(item.cache for item in found)]), if_none_match
-    )
+    body = _json_object(instancesSummary=[item.value.body for item in found], nextToken=next_page)
+    cache = _combined([page.cache, *(item.cache for item in found)])
+    return cached_json(body, cache, if_none_match)
 
 
 class BatchGetRequest(BaseModel):
@@ -273,21 +285,21 @@ class BatchGetRequest(BaseModel):
         "CodeDeploy does not know are named in `errorMessage`."
     ),
     response_model=BatchGetDeploymentInstancesOutput,
-    response_model_exclude_none=True,
     responses=problem_responses(400, 404, 422, 429, 502, 504),
 )
 async def batch_get_deployment_instances(
     deployment_id: DeploymentId,
     request: Annotated[BatchGetRequest, Body()],
     resolver: ResolverDep,
-) -> BatchGetDeploymentInstancesOutput:
+) -> Response:
     found, missing = _found(
         await resolver.deployment_instances(deployment_id, request.instance_ids)
     )
-    return BatchGetDeploymentInstancesOutput(
-        instances_summary=[item.value for item in found],
-        error_message=" ".join(error.detail for error in missing) or None,
+    body = _json_object(
+        instancesSummary=[item.value.body for item in found],
+        errorMessage=" ".join(error.detail for error in missing) or None,
     )
+    return Response(body, media_type="application/json")
 
 
 @router.get(
@@ -320,8 +332,8 @@ async def get_deployment_instance(
     result = await resolver.deployment_instance(
         deployment_id, instance_id, refresh=_refresh(cache_control)
     )
-    output = GetDeploymentInstanceOutput(instance_summary=result.value)
-    return cached_json(output, result.cache, if_none_match)
+    body = _json_object(instanceSummary=result.value.body)
+    return cached_json(body, result.cache, if_none_match, result.value.digest)
 
 
 @router.get(
@@ -349,5 +361,5 @@ async def get_deployment_target(
     result = await resolver.deployment_target(
         deployment_id, target_id, refresh=_refresh(cache_control)
     )
-    output = GetDeploymentTargetOutput(deployment_target=result.value)
-    return cached_json(output, result.cache, if_none_match)
+    body = _json_object(deploymentTarget=result.value.body)
+    return cached_json(body, result.cache, if_none_match, result.value.digest)
