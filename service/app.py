@@ -17,6 +17,7 @@ from service.emulator import Emulator, EmulatorData, load_data, serve_emulator
 from service.graphql.router import graphql_router
 from service.resolver import Resolver, make_caches
 from service.rest import docs, routes
+from service.rest.fast import InstanceHits
 from service.rest.problems import PROBLEM_JSON, add_exception_handlers
 from service.settings import Settings
 from service.state import State
@@ -72,6 +73,7 @@ def create_app(
         redoc_url=None,
     )
     add_exception_handlers(app)
+    app.add_middleware(InstanceHits)
     app.include_router(routes.router)
     app.include_router(graphql_router(), prefix="/graphql")
     app.include_router(docs.router)

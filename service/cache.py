@@ -66,6 +66,11 @@ class ResultCache(Generic[V]):
         assert entry.value is not None
         return Cached(entry.value, info)
 
+    def peek(self, key: Hashable) -> Cached[V] | None:
+        """A stored answer, if there is one: no load, no await."""
+        stored = self._stored(key)
+        return stored if isinstance(stored, Cached) else None
+
     async def get(
         self, key: Hashable, load: Callable[[], Awaitable[V]], *, refresh: bool = False
     ) -> Cached[V]:

@@ -60,6 +60,12 @@ class Resolver:
             self._key(deployment_id, instance_id), load, refresh=refresh
         )
 
+    def stored_instance(
+        self, deployment_id: str, instance_id: str
+    ) -> Cached[Snapshot[InstanceSummary]] | None:
+        """The cached answer for an instance, if any, without a call or an await."""
+        return self.caches.instances.peek(self._key(deployment_id, instance_id))
+
     async def deployment_instances(
         self, deployment_id: str, instance_ids: Sequence[str]
     ) -> list[Outcome]:

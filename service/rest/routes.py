@@ -120,7 +120,8 @@ def _refresh(cache_control: str | None) -> bool:
     return cache_control is not None and "no-cache" in cache_control.lower()
 
 
-def _matches(if_none_match: str | None, etag: str) -> bool:
+def not_modified(if_none_match: str | None, etag: str) -> bool:
+    """Whether If-None-Match names ``etag`` (weak comparison, as for GET)."""
     if not if_none_match:
         return False
     candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
@@ -143,18 +144,26 @@ def _json_object(**members: bytes | list[bytes] | str | None) -> bytes:
     return b"{" + b",".join(parts) + b"}"
 
 
+def cache_headers(cache: CacheInfo, etag: str) -> dict[str, str]:
+    return {
+        "x-cache": "HIT" if cache.hit else "MISS",
+        "cache-control": f"max-age={cache.max_age}",
+        "etag": etag,
+    }
+
+
+def instance_body(snapshot: Snapshot[InstanceSummary]) -> bytes:
+    return _json_object(instanceSummary=snapshot.body)
+
+
 def cached_json(
     body: bytes, cache: CacheInfo, if_none_match: str | None, digest: str | None = None
 ) -> Response:
     """``body`` with the cache's headers and an ETag (``digest`` when the body is a
     fixed wrapping of one snapshot, whose digest then identifies it as well)."""
     etag = '"' + (digest or hashlib.blake2b(body, digest_size=16).hexdigest()) + '"'
-    headers = {
-        "X-Cache": "HIT" if cache.hit else "MISS",
-        "Cache-Control": f"max-age={cache.max_age}",
-        "ETag": etag,
-    }
-    if _matches(if_none_match, etag):
+    headers = cache_headers(cache, etag)
+    if not_modified(if_none_match, etag):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type="application/json", headers=headers)
 
@@ -332,8 +341,9 @@ async def get_deployment_instance(
     result = await resolver.deployment_instance(
         deployment_id, instance_id, refresh=_refresh(cache_control)
     )
-    body = _json_object(instanceSummary=result.value.body)
-    return cached_json(body, result.cache, if_none_match, result.value.digest)
+    return cached_json(
+        instance_body(result.value), result.cache, if_none_match, result.value.digest
+    )
 
 
 @router.get(

@@ -1,0 +1,40 @@
+"""The fast path for instance cache hits answers exactly as the route does."""
+
+import httpx
+
+from tests.conftest import FAILED, Upstream
+
+URL = "/v1/deployments/{}/instances/{}".format(*FAILED)
+
+
+def without_cache_status(headers: httpx.Headers) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k not in ("x-cache", "cache-control")}
+
+
+async def test_a_hit_is_the_routes_answer(gateway: httpx.AsyncClient) -> None:
+    routed = await gateway.get(URL)
+    fast = await gateway.get(URL)
+    assert (routed.headers["x-cache"], fast.headers["x-cache"]) == ("MISS", "HIT")
+    assert fast.content == routed.content
+    assert without_cache_status(fast.headers) == without_cache_status(routed.headers)
+    assert fast.headers["cache-control"] == "max-age=60"
+
+
+async def test_a_hit_answers_if_none_match(gateway: httpx.AsyncClient) -> None:
+    etag = (await gateway.get(URL)).headers["etag"]
+    fast = await gateway.get(URL, headers={"If-None-Match": etag})
+    assert (fast.status_code, fast.content, fast.headers["etag"]) == (304, b"", etag)
+
+
+async def test_no_cache_goes_to_the_route(gateway: httpx.AsyncClient, upstream: Upstream) -> None:
+    await gateway.get(URL)
+    refreshed = await gateway.get(URL, headers={"Cache-Control": "no-cache"})
+    assert refreshed.headers["x-cache"] == "MISS"
+    assert upstream.calls() == 2
+
+
+async def test_stored_errors_go_to_the_route(gateway: httpx.AsyncClient) -> None:
+    await gateway.get("/v1/deployments/d-EXAMPLE01/instances/i-gone")
+    cached_404 = await gateway.get("/v1/deployments/d-EXAMPLE01/instances/i-gone")
+    assert (cached_404.status_code, cached_404.headers["x-cache"]) == (404, "HIT")
+    assert cached_404.headers["content-type"] == "application/problem+json"
