@@ -185,7 +185,7 @@ def main() -> None:
         ids = Path(tmp) / "ids.txt"
         ids.write_text("\n".join(f"i-{n:017x}" for n in range(args.fleet)))
         print(f"starting: emulator ({args.fleet} instances, {args.latency_ms:g} ms a call)")
-        stack.enter_context(
+        upstream = stack.enter_context(
             serve(
                 [python, "-m", "service.emulator", "--port", str(ports["emulator"]),
                  "--data", str(data), "--latency-ms", str(args.latency_ms)],
@@ -236,6 +236,10 @@ def main() -> None:
                     BENCH_BODY=json.dumps({"query": INSTANCE_QUERY})),
             measure("REST cache miss", miss, url["miss"], emulator,
                     connections=64, seconds=seconds, **random_instance),
+            measure("upstream alone (the emulator), 1 connection", upstream, emulator, emulator,
+                    connections=1, seconds=seconds, BENCH_METHOD="POST",
+                    BENCH_AMZ_TARGET="CodeDeploy_20141006.GetDeploymentInstance",
+                    BENCH_BODY=json.dumps({"deploymentId": FLEET, "instanceId": f"i-{0:017x}"})),
             measure("REST cache miss, 1 connection", miss, url["miss"], emulator,
                     connections=1, seconds=seconds, **random_instance),
             measure("GraphQL page of 50, cold", miss, url["miss"] + "/graphql", emulator,
@@ -266,11 +270,12 @@ def write(rows: list[Row], full_cache_rss: float, args: argparse.Namespace) -> N
     baseline, hit = by["baseline (bare ASGI, same bytes)"], by["REST cache hit"]
     graphql_hit, miss = by["GraphQL cache hit"], by["REST cache miss"]
     single, naive = by["REST cache miss, 1 connection"], by["naive peer (sync boto3), miss"]
+    alone = by["upstream alone (the emulator), 1 connection"]
     targets = [
         ("REST cache hit ≥ 70 % of the baseline", hit.rps / baseline.rps, 0.70),
         ("GraphQL cache hit ≥ 40 % of REST cache hit", graphql_hit.rps / hit.rps, 0.40),
-        ("miss adds ≤ 2 ms p50 over the upstream (1 connection)",
-         single.p50_ms - args.latency_ms, 2.0),
+        ("miss adds ≤ 2 ms p50 over the upstream alone (1 connection)",
+         single.p50_ms - alone.p50_ms, 2.0),
         ("≥ 10× the naive peer's throughput on misses (64 connections)", miss.rps / naive.rps, 10),
         ("RSS < 150 MB with 10,000 cached instances", full_cache_rss, 150),
     ]  # fmt: skip

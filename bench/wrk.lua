@@ -1,6 +1,7 @@
 -- One script for every scenario, steered by environment variables:
 --   BENCH_METHOD, BENCH_PATH, BENCH_BODY: the request (GET by default)
 --   BENCH_IDS: a file of instance ids; each request asks a random one in BENCH_PATH's %s
+--   BENCH_AMZ_TARGET: call the emulator itself, as an SDK would (X-Amz-Target)
 -- done() prints one JSON line the runner parses.
 local method = os.getenv("BENCH_METHOD") or "GET"
 local path = os.getenv("BENCH_PATH")
@@ -21,6 +22,12 @@ function init(args)
   if body then
     wrk.body = body
     wrk.headers["Content-Type"] = "application/json"
+  end
+  local target = os.getenv("BENCH_AMZ_TARGET")
+  if target then
+    wrk.headers["Content-Type"] = "application/x-amz-json-1.1"
+    wrk.headers["X-Amz-Target"] = target
+    wrk.headers["Authorization"] = "AWS4-HMAC-SHA256 bench"
   end
 end
 

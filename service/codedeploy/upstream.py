@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -11,7 +12,9 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import aioboto3
 from aiobotocore.config import AioConfig
+from aiobotocore.session import AioSession
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.utils import parse_timestamp
 from pydantic import BaseModel, ValidationError
 
 from service.codedeploy.errors import (
@@ -335,6 +338,15 @@ def _request_id(reply: dict[str, Any]) -> str | None:
     return request_id
 
 
+def _utc_timestamp(value: Any) -> datetime:
+    """CodeDeploy's JSON protocol sends epoch seconds: straight to UTC. botocore's default
+    goes through dateutil and the machine's local zone, at a sixth of a miss's CPU time."""
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
+    parsed: datetime = parse_timestamp(value)
+    return parsed.astimezone(UTC)
+
+
 def resolve_region(region: str | None) -> str:
     """``region`` if given, else the standard chain's (AWS_DEFAULT_REGION, the profile)."""
     resolved = region or aioboto3.Session().region_name
@@ -352,7 +364,13 @@ async def connect(config: UpstreamConfig) -> AsyncIterator[CodeDeploy]:
     if config.static_credentials is not None:
         key_id, secret = config.static_credentials
         credentials = {"aws_access_key_id": key_id, "aws_secret_access_key": secret}
-    session = aioboto3.Session(region_name=resolve_region(config.region), **credentials)
+    botocore_session = AioSession()
+    botocore_session.get_component("response_parser_factory").set_parser_defaults(
+        timestamp_parser=_utc_timestamp
+    )
+    session = aioboto3.Session(
+        botocore_session=botocore_session, region_name=resolve_region(config.region), **credentials
+    )
     client_config = AioConfig(
         retries={"mode": "standard", "total_max_attempts": config.max_attempts},
         connect_timeout=min(CONNECT_TIMEOUT_SECONDS, config.timeout_seconds),
