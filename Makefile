@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint browser schema vendor-assets clean
+.PHONY: install run test lint browser wrk bench soak schema vendor-assets clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -34,6 +34,19 @@ browser:
 
 test: lint browser
 	$(BIN)/pytest
+
+# wrk from Debian drives the load: a Python client on 2 cores would measure itself.
+wrk:
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } \
+		|| { echo "make bench needs wrk (Debian: apt-get install wrk)"; exit 1; }
+
+bench: install wrk
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench.run $(if $(BENCH_SECONDS),--seconds $(BENCH_SECONDS))
+
+soak: install
+	$(BIN)/python -m bench.soak --seconds $(or $(SOAK_SECONDS),300)
 
 schema: install
 	$(BIN)/strawberry export-schema service.graphql.schema:schema --output schema.graphql

@@ -84,9 +84,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(argv: list[str], env: dict[str, str], probe: str) -> Iterator[subprocess.Popen[bytes]]:
-    """A server process, ready once ``probe`` answers; stopped on exit."""
-    process = subprocess.Popen(argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
+def serve(
+    argv: list[str], env: dict[str, str], probe: str, log: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process, ready once ``probe`` answers; stopped on exit. Its output goes
+    to ``log`` when given (an emulator told to cut replies off says so on every one)."""
+    output = log.open("wb") if log else subprocess.DEVNULL
+    process = subprocess.Popen(
+        argv, env={**os.environ, **env}, stdout=output, stderr=output if log else None
+    )
     try:
         for _ in range(600):
             try:
@@ -100,6 +106,8 @@ def serve(argv: list[str], env: dict[str, str], probe: str) -> Iterator[subproce
     finally:
         process.terminate()
         process.wait(timeout=10)
+        if log:
+            output.close()  # type: ignore[union-attr]
 
 
 def memory_mb(pid: int, field: str) -> float:
@@ -276,7 +284,7 @@ def write(rows: list[Row], full_cache_rss: float, args: argparse.Namespace) -> N
         ("GraphQL cache hit ≥ 40 % of REST cache hit", graphql_hit.rps / hit.rps, 0.40),
         ("miss adds ≤ 2 ms p50 over the upstream alone (1 connection)",
          single.p50_ms - alone.p50_ms, 2.0),
-        ("≥ 10× the naive peer's throughput on misses (64 connections)", miss.rps / naive.rps, 10),
+        ("≥ 10x the naive peer's throughput on misses (64 connections)", miss.rps / naive.rps, 10),
         ("RSS < 150 MB with 10,000 cached instances", full_cache_rss, 150),
     ]  # fmt: skip
     lines = [
@@ -291,7 +299,7 @@ def write(rows: list[Row], full_cache_rss: float, args: argparse.Namespace) -> N
         lines.append(
             f"| {row.name} | {row.connections} | {row.rps:,.0f} | {row.p50_ms} | {row.p99_ms} | "
             f"{row.rss_peak_mb} | {row.upstream_per_request} | {row.rps / baseline.rps:.2f} | "
-            f"{row.rps / naive.rps:.1f}× | {row.failures} |"
+            f"{row.rps / naive.rps:.1f}x | {row.failures} |"
         )
     lines += ["", "| target | measured | met |", "|---|---|---|"]
     for name, value, bound in targets:
