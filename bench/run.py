@@ -325,7 +325,8 @@ def chart(rows: list[Row]) -> None:
     fig, (rps, latency) = plt.subplots(1, 2, figsize=(13, 4.8))
     names = [row.name for row in rows]
     rps.barh(names, [row.rps for row in rows], color="#3b7dd8")
-    rps.set_xlabel("requests per second (higher is better)")
+    rps.set_xscale("log")
+    rps.set_xlabel("requests per second (log scale; higher is better)")
     rps.invert_yaxis()
     for y, row in enumerate(rows):
         rps.text(row.rps, y, f" {row.rps:,.0f}", va="center", fontsize=8)
@@ -335,7 +336,7 @@ def chart(rows: list[Row]) -> None:
     latency.set_xlabel("latency, ms (log scale; lower is better)")
     latency.invert_yaxis()
     latency.set_yticklabels([])
-    latency.legend(loc="lower right")
+    latency.legend(loc="upper right")
     fig.suptitle("codedeploy-gateway vs bare baseline and naive peer")
     fig.tight_layout()
     fig.savefig(RESULTS / "bench.png", dpi=110)

@@ -80,6 +80,7 @@ async def test_the_gateway_serves_as_soon_as_a_fault_clears(
         after = await gateway.get(URL)
     assert {response.status_code for response in during} <= {429, 502, 504}
     for response in during:
+        assert response.headers["cache-control"] == "no-store"
         assert "Traceback" not in response.text
     assert (after.status_code, after.headers["x-cache"]) == (200, "MISS")
     assert gateway_tracebacks(caplog) == []

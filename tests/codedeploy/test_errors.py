@@ -6,7 +6,6 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from service.emulator import Faults
 from service.emulator.data import InjectedError
 from tests.conftest import (
     ACCESS_KEY_ID,
@@ -257,24 +256,6 @@ async def test_unknown_error_code_is_502(
     inject(upstream, "BrandNewException", message="something new")
     answer = await face(gateway, *FAILED)
     assert (answer.status, answer.code) == (502, "BrandNewException")
-
-
-@pytest.mark.parametrize(("fault", "status", "code"), FAULTS)
-async def test_faults_are_never_cached(
-    fault: dict[str, float],
-    status: int,
-    code: str,
-    upstream: Upstream,
-    make_gateway: GatewayFactory,
-) -> None:
-    set_faults(upstream, fault)
-    async with make_gateway(upstream_max_attempts=1, upstream_timeout_seconds=0.1) as gateway:
-        first = await via_rest(gateway, *FAILED)
-        upstream.emulator.faults = Faults()
-        response = await gateway.get("/v1/deployments/{}/instances/{}".format(*FAILED))
-    assert (first.status, first.code) == (status, code)
-    assert first.headers["cache-control"] == "no-store"
-    assert (response.status_code, response.headers["x-cache"]) == (200, "MISS")
 
 
 async def test_no_credential_or_aws_text_reaches_bodies_or_logs(
