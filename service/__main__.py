@@ -2,8 +2,11 @@
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 from pydantic import ValidationError
@@ -11,6 +14,7 @@ from pydantic import ValidationError
 from service.app import LOCAL_REGION, create_app
 from service.codedeploy import ConfigurationError, resolve_region
 from service.emulator import DataError, EmulatorData, load_data
+from service.health import Health
 from service.settings import Settings
 
 
@@ -88,14 +92,37 @@ def main(argv: list[str] | None = None) -> int:
         ),
         flush=True,
     )
-    uvicorn.run(
-        create_app(settings, local_data=local_data),
+    health = Health()
+    config = uvicorn.Config(
+        create_app(settings, local_data=local_data, health=health),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
         server_header=False,
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
+    DrainingServer(config, health, settings.drain_seconds).run()
     return 0
+
+
+class DrainingServer(uvicorn.Server):
+    """On SIGTERM, readiness goes 503 first; the server stops ``drain_seconds`` later,
+    then waits for in-flight requests. Ctrl-C, or a second SIGTERM, stops at once."""
+
+    def __init__(self, config: uvicorn.Config, health: Health, drain_seconds: float) -> None:
+        super().__init__(config)
+        self.health = health
+        self.drain_seconds = drain_seconds
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig != signal.SIGTERM or self.health.draining or self.drain_seconds <= 0:
+            super().handle_exit(sig, frame)
+            return
+        self.health.draining = True
+        logging.getLogger(__name__).info("SIGTERM: not ready; stopping in %g s", self.drain_seconds)
+        timer = threading.Timer(self.drain_seconds, super().handle_exit, (sig, frame))
+        timer.daemon = True
+        timer.start()
 
 
 if __name__ == "__main__":

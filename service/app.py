@@ -15,8 +15,9 @@ from fastapi.staticfiles import StaticFiles
 from service.codedeploy import UpstreamConfig, connect
 from service.emulator import Emulator, EmulatorData, load_data, serve_emulator
 from service.graphql.router import graphql_router
+from service.health import Health
 from service.resolver import Resolver, make_caches
-from service.rest import docs, routes
+from service.rest import docs, operations, routes
 from service.rest.fast import InstanceHits
 from service.rest.problems import PROBLEM_JSON, add_exception_handlers
 from service.settings import Settings
@@ -35,8 +36,11 @@ def create_app(
     *,
     clock: Callable[[], float] = time.monotonic,
     local_data: EmulatorData | None = None,
+    health: Health | None = None,
 ) -> FastAPI:
-    """The gateway for ``settings``; ``local_data`` spares local mode a second file read."""
+    """The gateway for ``settings``; ``local_data`` spares local mode a second file read,
+    and ``health`` lets the server that runs the app mark it draining."""
+    health = health or Health()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
@@ -59,7 +63,14 @@ def create_app(
                 )
             codedeploy = await stack.enter_async_context(connect(config))
             logger.info("CodeDeploy at %s (%s)", codedeploy.endpoint, codedeploy.region)
-            yield {"resolver": Resolver(codedeploy, make_caches(settings, clock))}
+            health.started = True
+            try:
+                yield {
+                    "resolver": Resolver(codedeploy, make_caches(settings, clock)),
+                    "health": health,
+                }
+            finally:
+                health.started = False
 
     app = FastAPI(
         title="codedeploy-gateway",
@@ -75,6 +86,7 @@ def create_app(
     add_exception_handlers(app)
     app.add_middleware(InstanceHits)
     app.include_router(routes.router)
+    app.include_router(operations.router)
     app.include_router(graphql_router(), prefix="/graphql")
     app.include_router(docs.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

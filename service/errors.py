@@ -126,6 +126,13 @@ class UpstreamAccessDenied(UpstreamError):
     default_code = "AccessDeniedException"
 
 
+class NotReady(GatewayError):
+    status = 503
+    slug = "not-ready"
+    title = "Service Unavailable"
+    default_code = "NotReady"
+
+
 class UpstreamTimeout(GatewayError):
     status = 504
     slug = "upstream-timeout"

@@ -23,6 +23,12 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    drain_seconds: float = Field(default=5.0, ge=0, le=300)
+    """After SIGTERM: /readyz answers 503 this long before the server stops accepting,
+    so load balancers have stopped routing here by then."""
+    shutdown_timeout_seconds: int = Field(default=20, gt=0, le=600)
+    """Then in-flight requests get this long to finish before they are cut."""
+
     # Local mode: an embedded CodeDeploy emulator instead of AWS.
     local: bool = False
     local_data: Path | None = None

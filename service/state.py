@@ -4,11 +4,13 @@ from typing import Annotated, TypedDict
 
 from fastapi import Depends, Request
 
+from service.health import Health
 from service.resolver import Resolver
 
 
 class State(TypedDict):
     resolver: Resolver
+    health: Health
 
 
 async def get_resolver(request: Request) -> Resolver:
@@ -18,3 +20,11 @@ async def get_resolver(request: Request) -> Resolver:
 
 
 ResolverDep = Annotated[Resolver, Depends(get_resolver)]
+
+
+async def get_health(request: Request) -> Health:
+    health: Health = request.state.health
+    return health
+
+
+HealthDep = Annotated[Health, Depends(get_health)]

@@ -9,7 +9,9 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from service.app import create_app
+from service.health import Health
 from service.settings import Settings
+from tests.conftest import Upstream
 
 ASSET = re.compile(r'(?:src|href)="(/static/[^"]+)"(?:\s+integrity="([^"]+)")?')
 
@@ -50,11 +52,14 @@ async def test_openapi_documents_every_error_as_problem_json(gateway: httpx.Asyn
         "/v1/deployments/{deploymentId}/instances:batchGet",
         "/v1/deployments/{deploymentId}/instances/{instanceId}",
         "/v1/deployments/{deploymentId}/targets/{targetId}",
+        "/healthz",
+        "/readyz",
     }
-    for path in document["paths"].values():
+    for name, path in document["paths"].items():
         for operation in path.values():
             responses = operation["responses"]
-            assert {"400", "404", "429", "502", "504"} <= set(responses)
+            if name.startswith("/v1/"):
+                assert {"400", "404", "429", "502", "504"} <= set(responses)
             for status, response in responses.items():
                 if status[0] in "45":
                     content = response["content"]
@@ -99,3 +104,35 @@ async def test_local_mode_serves_the_demo_data_without_aws(monkeypatch: pytest.M
         response = await client.get("/v1/deployments/d-EXAMPLE01/instances/i-0a1b2c3d4e5f60002")
     assert response.status_code == 200
     assert response.json()["instanceSummary"]["status"] == "Failed"
+
+
+async def test_liveness_and_readiness_answer_without_calling_aws(
+    gateway: httpx.AsyncClient, upstream: Upstream
+) -> None:
+    live = await gateway.get("/healthz")
+    ready = await gateway.get("/readyz")
+    assert (live.status_code, live.json()) == (200, {"status": "ok"})
+    assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
+    assert upstream.calls() == 0
+
+
+async def test_readiness_is_503_while_draining(
+    upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    health = Health()
+    app = create_app(Settings(), health=health)
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://t"
+        ) as client,
+    ):
+        health.draining = True
+        draining = await client.get("/readyz")
+        still_serving = await client.get(
+            "/v1/deployments/d-EXAMPLE01/instances/i-0a1b2c3d4e5f60002"
+        )
+    assert (draining.status_code, draining.json()["code"]) == (503, "Draining")
+    assert draining.headers["content-type"] == "application/problem+json"
+    assert still_serving.status_code == 200
+    assert not health.started

@@ -73,3 +73,32 @@ async def test_local_mode_prints_urls_that_work() -> None:
     finally:
         process.terminate()
         await process.wait()
+
+
+async def test_sigterm_drains_before_stopping() -> None:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "service", "--local", "--port", str(port),
+        env={**os.environ, "GATEWAY_DRAIN_SECONDS": "1"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert process.stdout is not None
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with asyncio.timeout(30):
+            while b"Application startup complete" not in await process.stdout.readline():
+                pass
+            async with httpx.AsyncClient(base_url=base) as client:
+                assert (await client.get("/readyz")).status_code == 200
+                process.terminate()
+                while b"not ready" not in await process.stdout.readline():
+                    pass
+                ready, live = await client.get("/readyz"), await client.get("/healthz")
+            output = (await process.stdout.read()).decode()
+            await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+    assert (ready.status_code, live.status_code) == (503, 200)
+    assert "Application shutdown complete" in output

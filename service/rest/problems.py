@@ -16,6 +16,7 @@ from service.errors import (
     InvalidRequest,
     MethodNotAllowed,
     NotFound,
+    NotReady,
     Throttled,
     UnsupportedComputePlatform,
     UpstreamError,
@@ -148,6 +149,7 @@ _DOCUMENTED: dict[int, tuple[type[GatewayError], str, str]] = {
         "CodeDeploy failed, refused or was unreachable.",
     ),
     504: (UpstreamTimeout, "UpstreamTimeout", "CodeDeploy did not answer before the deadline."),
+    503: (NotReady, "Draining", "Not ready: starting, or draining before shutdown."),
 }
 
 

@@ -1,0 +1,43 @@
+"""``/healthz`` and ``/readyz``: answered from memory, never by calling AWS."""
+
+from typing import Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from service.errors import NotReady
+from service.rest.problems import problem_responses
+from service.state import HealthDep
+
+router = APIRouter(tags=["operations"])
+
+
+class Status(BaseModel):
+    status: Literal["ok", "ready"]
+
+
+@router.get(
+    "/healthz",
+    summary="Liveness",
+    description="200 while the process serves. Calls nothing upstream.",
+)
+async def healthz() -> Status:
+    return Status(status="ok")
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness",
+    description=(
+        "200 once the CodeDeploy client is ready; 503 while starting and while draining "
+        "after SIGTERM. Calls nothing upstream: CodeDeploy's health is not the pod's."
+    ),
+    responses=problem_responses(503),
+)
+async def readyz(health: HealthDep) -> Status:
+    if not health.ready:
+        raise NotReady(
+            "Draining before shutdown." if health.draining else "Starting.",
+            code="Draining" if health.draining else "Starting",
+        )
+    return Status(status="ready")
