@@ -16,6 +16,7 @@ from service.codedeploy import UpstreamConfig, connect
 from service.emulator import Emulator, EmulatorData, load_data, serve_emulator
 from service.graphql.router import graphql_router
 from service.health import Health
+from service.metrics import HttpMetrics, Metrics
 from service.resolver import Resolver, make_caches
 from service.rest import docs, operations, routes
 from service.rest.fast import InstanceHits
@@ -41,6 +42,7 @@ def create_app(
     """The gateway for ``settings``; ``local_data`` spares local mode a second file read,
     and ``health`` lets the server that runs the app mark it draining."""
     health = health or Health()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
@@ -61,13 +63,14 @@ def create_app(
                     endpoint_url=endpoint,
                     static_credentials=LOCAL_CREDENTIALS,
                 )
-            codedeploy = await stack.enter_async_context(connect(config))
+            codedeploy = await stack.enter_async_context(connect(config, metrics))
             logger.info("CodeDeploy at %s (%s)", codedeploy.endpoint, codedeploy.region)
             health.started = True
             try:
                 yield {
-                    "resolver": Resolver(codedeploy, make_caches(settings, clock)),
+                    "resolver": Resolver(codedeploy, make_caches(settings, metrics, clock)),
                     "health": health,
+                    "metrics": metrics,
                 }
             finally:
                 health.started = False
@@ -85,6 +88,8 @@ def create_app(
     )
     add_exception_handlers(app)
     app.add_middleware(InstanceHits)
+    # Outermost, so it times the fast path too.
+    app.add_middleware(HttpMetrics, metrics=metrics)
     app.include_router(routes.router)
     app.include_router(operations.router)
     app.include_router(graphql_router(), prefix="/graphql")

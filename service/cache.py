@@ -10,11 +10,12 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from cachetools import TLRUCache
 
 from service.errors import CacheInfo, GatewayError
+from service.metrics import CacheEvent
 
 V = TypeVar("V")
 K = TypeVar("K", bound=Hashable)
@@ -44,10 +45,15 @@ class ResultCache(Generic[V]):
         value_ttl: Callable[[V], float],
         error_ttl: Callable[[GatewayError], float],
         clock: Callable[[], float] = time.monotonic,
+        observe: Callable[[CacheEvent], None] = lambda _event: None,
     ) -> None:
-        self._entries: TLRUCache[Hashable, _Entry[V]] = TLRUCache(
-            maxsize=max_entries, ttu=lambda _key, entry, _now: entry.expires_at, timer=clock
+        self._entries: _Entries[V] = _Entries(
+            maxsize=max_entries,
+            ttu=lambda _key, entry, _now: entry.expires_at,
+            timer=clock,
+            on_evict=lambda: observe("eviction"),
         )
+        self._observe = observe
         self._inflight: dict[Hashable, asyncio.Future[Cached[V]]] = {}
         self._value_ttl = value_ttl
         self._error_ttl = error_ttl
@@ -60,6 +66,7 @@ class ResultCache(Generic[V]):
         entry = self._entries.get(key)
         if entry is None:
             return None
+        self._observe("hit")
         info = CacheInfo(hit=True, max_age=int(entry.expires_at - self._clock()))
         if entry.error is not None:
             return entry.error.replay(info)
@@ -85,8 +92,11 @@ class ResultCache(Generic[V]):
             return stored
         task = self._inflight.get(key)
         if task is None:
+            self._observe("miss")
             task = asyncio.create_task(self._load(key, load))
             self._inflight[key] = task
+        else:
+            self._observe("join")
         # One caller giving up must not cancel the load the others are waiting for.
         return await asyncio.shield(task)
 
@@ -106,8 +116,10 @@ class ResultCache(Generic[V]):
             if stored is not None:
                 answers[key] = stored
             elif key in self._inflight:
+                self._observe("join")
                 pending[key] = self._inflight[key]
             else:
+                self._observe("miss")
                 missing.append(key)
         if missing:
             loop = asyncio.get_running_loop()
@@ -173,6 +185,19 @@ class ResultCache(Generic[V]):
         if ttl > 0:
             self._entries[key] = _Entry(None, error, self._clock() + ttl)
             error.cache = CacheInfo(hit=False, max_age=int(ttl))
+
+
+class _Entries(TLRUCache[Hashable, _Entry[V]]):
+    """Reports the entries the size bound pushes out (expired ones are not evictions)."""
+
+    def __init__(self, *, on_evict: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._on_evict = on_evict
+
+    def popitem(self) -> tuple[Hashable, _Entry[V]]:
+        item = super().popitem()
+        self._on_evict()
+        return item
 
 
 def _retrieve(future: "asyncio.Future[object]") -> None:

@@ -3,6 +3,7 @@
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -10,6 +11,7 @@ from pydantic import BaseModel
 from service.cache import Cached, ResultCache
 from service.codedeploy import CodeDeploy
 from service.errors import GatewayError, InvalidRequest, NotFound
+from service.metrics import Metrics
 from service.models import DeploymentInfo, DeploymentTarget, IdPage, InstanceSummary, Snapshot
 from service.settings import Settings
 
@@ -206,8 +208,10 @@ def _require(
 V = TypeVar("V")
 
 
-def make_caches(settings: Settings, clock: Callable[[], float] = time.monotonic) -> Caches:
-    """The caches with the gateway's status-aware lifetimes."""
+def make_caches(
+    settings: Settings, metrics: Metrics, clock: Callable[[], float] = time.monotonic
+) -> Caches:
+    """The caches with the gateway's status-aware lifetimes, reporting to ``metrics``."""
 
     def by_status(value: Snapshot[Any]) -> float:
         if value.terminal:
@@ -217,17 +221,20 @@ def make_caches(settings: Settings, clock: Callable[[], float] = time.monotonic)
     def error_ttl(error: GatewayError) -> float:
         return settings.cache_negative_ttl_seconds if isinstance(error, NotFound) else 0.0
 
-    def new(value_ttl: Callable[[V], float]) -> ResultCache[V]:
-        return ResultCache(
+    def new(name: str, value_ttl: Callable[[V], float]) -> ResultCache[V]:
+        cache: ResultCache[V] = ResultCache(
             max_entries=settings.cache_max_entries,
             value_ttl=value_ttl,
             error_ttl=error_ttl,
             clock=clock,
+            observe=partial(metrics.cache_event, name),
         )
+        metrics.cache_entries.labels(name).set_function(cache.__len__)
+        return cache
 
-    instances: ResultCache[Snapshot[InstanceSummary]] = new(by_status)
-    deployments: ResultCache[Snapshot[DeploymentInfo]] = new(by_status)
-    targets: ResultCache[Snapshot[DeploymentTarget]] = new(by_status)
+    instances: ResultCache[Snapshot[InstanceSummary]] = new("instances", by_status)
+    deployments: ResultCache[Snapshot[DeploymentInfo]] = new("deployments", by_status)
+    targets: ResultCache[Snapshot[DeploymentTarget]] = new("targets", by_status)
     # A page lists a fleet whose statuses move: the short lifetime.
-    pages: ResultCache[IdPage] = new(lambda _: settings.cache_ttl_seconds)
+    pages: ResultCache[IdPage] = new("pages", lambda _: settings.cache_ttl_seconds)
     return Caches(instances, deployments, targets, pages)

@@ -5,12 +5,14 @@ from typing import Annotated, TypedDict
 from fastapi import Depends, Request
 
 from service.health import Health
+from service.metrics import Metrics
 from service.resolver import Resolver
 
 
 class State(TypedDict):
     resolver: Resolver
     health: Health
+    metrics: Metrics
 
 
 async def get_resolver(request: Request) -> Resolver:
@@ -28,3 +30,11 @@ async def get_health(request: Request) -> Health:
 
 
 HealthDep = Annotated[Health, Depends(get_health)]
+
+
+async def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.state.metrics
+    return metrics
+
+
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]

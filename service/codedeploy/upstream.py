@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -31,6 +32,7 @@ from service.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from service.metrics import Metrics
 from service.models import (
     BatchGetDeploymentInstancesOutput,
     BatchGetDeploymentTargetsOutput,
@@ -65,6 +67,7 @@ class ConfigurationError(Exception):
 
 @dataclass(slots=True)
 class _Attempts:
+    count: int = 0
     throttled: bool = False
     """Whether the latest answer was a throttle: the deadline then ran out backing off."""
 
@@ -77,6 +80,7 @@ def _record_attempt(parsed_response: dict[str, Any] | None = None, **_: Any) -> 
     attempts = _attempts.get()
     if attempts is None:
         return
+    attempts.count += 1
     code = (parsed_response or {}).get("Error", {}).get("Code")
     attempts.throttled = code in THROTTLING_CODES
 
@@ -107,11 +111,17 @@ class CodeDeploy:
     """
 
     def __init__(
-        self, client: "CodeDeployClient", *, timeout_seconds: float, api: UpstreamApi
+        self,
+        client: "CodeDeployClient",
+        *,
+        timeout_seconds: float,
+        api: UpstreamApi,
+        metrics: Metrics,
     ) -> None:
         self._client = client
         self._timeout = timeout_seconds
         self._api = api
+        self._metrics = metrics
 
     @property
     def region(self) -> str:
@@ -130,7 +140,10 @@ class CodeDeploy:
             except GatewayError as error:
                 raise as_instance_error(error) from error
         reply = await self._call(
-            self._client.get_deployment_instance(deploymentId=deployment_id, instanceId=instance_id)
+            "GetDeploymentInstance",
+            self._client.get_deployment_instance(
+                deploymentId=deployment_id, instanceId=instance_id
+            ),
         )
         return _parse(GetDeploymentInstanceOutput, reply).instance_summary
 
@@ -168,7 +181,9 @@ class CodeDeploy:
             params["instanceTypeFilter"] = list(instance_types)
         if next_token:
             params["nextToken"] = next_token
-        reply = await self._call(self._client.list_deployment_instances(**params))
+        reply = await self._call(
+            "ListDeploymentInstances", self._client.list_deployment_instances(**params)
+        )
         output = _parse(ListDeploymentInstancesOutput, reply)
         return IdPage(ids=output.instances_list, next_token=output.next_token)
 
@@ -176,9 +191,10 @@ class CodeDeploy:
         self, deployment_id: str, instance_ids: list[str]
     ) -> dict[str, InstanceSummary | GatewayError]:
         reply = await self._call(
+            "BatchGetDeploymentInstances",
             self._client.batch_get_deployment_instances(
                 deploymentId=deployment_id, instanceIds=instance_ids
-            )
+            ),
         )
         found: dict[str, InstanceSummary] = {}
         for summary in _parse(BatchGetDeploymentInstancesOutput, reply).instances_summary:
@@ -198,12 +214,15 @@ class CodeDeploy:
     # --- deployments and targets -----------------------------------------------------
 
     async def get_deployment(self, deployment_id: str) -> DeploymentInfo:
-        reply = await self._call(self._client.get_deployment(deploymentId=deployment_id))
+        reply = await self._call(
+            "GetDeployment", self._client.get_deployment(deploymentId=deployment_id)
+        )
         return _parse(GetDeploymentOutput, reply).deployment_info
 
     async def get_target(self, deployment_id: str, target_id: str) -> DeploymentTarget:
         reply = await self._call(
-            self._client.get_deployment_target(deploymentId=deployment_id, targetId=target_id)
+            "GetDeploymentTarget",
+            self._client.get_deployment_target(deploymentId=deployment_id, targetId=target_id),
         )
         return _parse(GetDeploymentTargetOutput, reply).deployment_target
 
@@ -225,7 +244,9 @@ class CodeDeploy:
             params["targetFilters"] = filters
         if next_token:
             params["nextToken"] = next_token
-        reply = await self._call(self._client.list_deployment_targets(**params))
+        reply = await self._call(
+            "ListDeploymentTargets", self._client.list_deployment_targets(**params)
+        )
         return _parse(
             IdPage, {"ids": reply.get("targetIds", []), "nextToken": reply.get("nextToken")}
         )
@@ -235,9 +256,10 @@ class CodeDeploy:
     ) -> dict[str, DeploymentTarget | GatewayError]:
         try:
             reply = await self._call(
+                "BatchGetDeploymentTargets",
                 self._client.batch_get_deployment_targets(
                     deploymentId=deployment_id, targetIds=target_ids
-                )
+                ),
             )
         except NotFound as error:
             if error.code != "DeploymentTargetDoesNotExistException" or len(target_ids) == 1:
@@ -258,9 +280,31 @@ class CodeDeploy:
             for target_id in target_ids
         }
 
-    async def _call(self, call: Awaitable[Any]) -> dict[str, Any]:
+    async def _call(self, operation: str, call: Awaitable[Any]) -> dict[str, Any]:
+        """``call``, within the deadline, translated, and counted in the metrics."""
         attempts = _Attempts()
         token = _attempts.set(attempts)
+        start = time.perf_counter()
+        outcome = "ok"
+        try:
+            return await self._bounded(call, attempts)
+        except Throttled:
+            outcome = "throttled"
+            raise
+        except UpstreamTimeout:
+            outcome = "timeout"
+            raise
+        except GatewayError as error:
+            outcome = error.code
+            raise
+        finally:
+            _attempts.reset(token)
+            self._metrics.upstream_calls.labels(operation, outcome).inc()
+            self._metrics.upstream_duration.labels(operation).observe(time.perf_counter() - start)
+            if attempts.count > 1:
+                self._metrics.upstream_retries.labels(operation).inc(attempts.count - 1)
+
+    async def _bounded(self, call: Awaitable[Any], attempts: _Attempts) -> dict[str, Any]:
         deadline = asyncio.timeout(self._timeout)
         try:
             async with deadline:
@@ -282,8 +326,6 @@ class CodeDeploy:
             # aiohttp or a credential provider failing in a way botocore does not wrap.
             logger.exception("unexpected failure calling CodeDeploy")
             raise UpstreamError("CodeDeploy could not be reached.") from exc
-        finally:
-            _attempts.reset(token)
 
 
 async def _chunked(
@@ -358,7 +400,7 @@ def resolve_region(region: str | None) -> str:
 
 
 @asynccontextmanager
-async def connect(config: UpstreamConfig) -> AsyncIterator[CodeDeploy]:
+async def connect(config: UpstreamConfig, metrics: Metrics) -> AsyncIterator[CodeDeploy]:
     """Open the process's one CodeDeploy client; it is closed when the block exits."""
     credentials: dict[str, str] = {}
     if config.static_credentials is not None:
@@ -383,4 +425,6 @@ async def connect(config: UpstreamConfig) -> AsyncIterator[CodeDeploy]:
         "codedeploy", config=client_config, endpoint_url=config.endpoint_url
     ) as client:
         client.meta.events.register("response-received.codedeploy", _record_attempt)
-        yield CodeDeploy(client, timeout_seconds=config.timeout_seconds, api=config.api)
+        yield CodeDeploy(
+            client, timeout_seconds=config.timeout_seconds, api=config.api, metrics=metrics
+        )

@@ -13,6 +13,7 @@ from strawberry.fastapi import BaseContext
 from service import models
 from service.cache import Cached
 from service.errors import GatewayError
+from service.metrics import Metrics
 from service.models import Snapshot
 from service.resolver import Resolver
 
@@ -48,9 +49,10 @@ def _loader(
 class Context(BaseContext):
     """Made fresh for every request, so a DataLoader never outlives its operation."""
 
-    def __init__(self, resolver: Resolver) -> None:
+    def __init__(self, resolver: Resolver, metrics: Metrics) -> None:
         super().__init__()
         self.resolver = resolver
+        self.metrics = metrics
         self.instances: DataLoader[Key, models.InstanceSummary] = _loader(
             resolver.deployment_instances
         )

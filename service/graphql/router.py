@@ -10,7 +10,7 @@ from strawberry.http.ides import get_graphql_ide_html
 
 from service.graphql.context import Context
 from service.graphql.schema import schema
-from service.state import ResolverDep
+from service.state import MetricsDep, ResolverDep
 
 CDN = "https://unpkg.com/"
 VENDOR_PATH = "/static/vendor/"
@@ -53,8 +53,8 @@ def graphiql_html(root_path: str) -> str:
     return html[:start] + json.dumps(EXAMPLE_QUERY) + html[end:]
 
 
-async def get_context(resolver: ResolverDep) -> Context:
-    return Context(resolver)
+async def get_context(resolver: ResolverDep, metrics: MetricsDep) -> Context:
+    return Context(resolver, metrics)
 
 
 class GatewayGraphQLRouter(GraphQLRouter[Context, None]):

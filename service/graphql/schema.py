@@ -11,7 +11,7 @@ from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.types import ExecutionContext
 
 from service.errors import GatewayError, InvalidRequest
-from service.graphql.context import Info
+from service.graphql.context import Context, Info
 from service.graphql.deployment import Deployment, load_instance
 from service.graphql.types import InstanceSummary
 
@@ -115,6 +115,16 @@ class GatewayErrors(SchemaExtension):
         )
 
 
+class OperationMetrics(SchemaExtension):
+    """Counts operations by name (bounded: see Metrics.graphql_operation)."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        context = self.execution_context.context
+        if isinstance(context, Context):
+            context.metrics.graphql_operation(self.execution_context.operation_name)
+
+
 class GatewaySchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -128,4 +138,6 @@ class GatewaySchema(strawberry.Schema):
                 logger.error("graphql resolver failed", exc_info=original)
 
 
-schema = GatewaySchema(query=Query, extensions=[GatewayErrors, ParserCache, ValidationCache])
+schema = GatewaySchema(
+    query=Query, extensions=[GatewayErrors, OperationMetrics, ParserCache, ValidationCache]
+)

@@ -15,6 +15,8 @@ from service.resolver import Resolver
 from service.rest.routes import cache_headers, instance_body, not_modified
 
 INSTANCE_PATH = re.compile(r"/v1/deployments/([^/]+)/instances/([^/]+)")
+# The route's template, for the metrics of the requests answered here.
+ROUTE = "/v1/deployments/{deploymentId}/instances/{instanceId}"
 
 
 class InstanceHits:
@@ -41,6 +43,7 @@ class InstanceHits:
         hit = resolver.stored_instance(*match.groups()) if resolver else None
         if hit is None:
             return False
+        scope["gateway.route"] = ROUTE
         etag = '"' + hit.value.digest + '"'
         headers = [(k.encode(), v.encode()) for k, v in cache_headers(hit.cache, etag).items()]
         if not_modified(if_none_match, etag):

@@ -1,13 +1,14 @@
-"""``/healthz`` and ``/readyz``: answered from memory, never by calling AWS."""
+"""``/healthz``, ``/readyz`` and ``/metrics``: answered from memory, never by calling AWS."""
 
 from typing import Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
 from service.errors import NotReady
 from service.rest.problems import problem_responses
-from service.state import HealthDep
+from service.state import HealthDep, MetricsDep
 
 router = APIRouter(tags=["operations"])
 
@@ -41,3 +42,9 @@ async def readyz(health: HealthDep) -> Status:
             code="Draining" if health.draining else "Starting",
         )
     return Status(status="ready")
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(registry: MetricsDep) -> Response:
+    """Prometheus text format: requests, upstream calls, cache, GraphQL operations."""
+    return Response(registry.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from service.codedeploy import ConfigurationError, UpstreamConfig, connect, resolve_region
+from service.metrics import Metrics
 from service.settings import Settings
 from tests.conftest import FAILED, Upstream
 
@@ -22,7 +23,7 @@ def config(**overrides: object) -> UpstreamConfig:
 
 async def test_aws_region_alone_sets_the_region(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
-    async with connect(config()) as codedeploy:
+    async with connect(config(), Metrics()) as codedeploy:
         assert codedeploy.region == "eu-west-1"
         assert codedeploy.endpoint == "https://codedeploy.eu-west-1.amazonaws.com"
 
@@ -30,14 +31,14 @@ async def test_aws_region_alone_sets_the_region(monkeypatch: pytest.MonkeyPatch)
 async def test_aws_default_region_still_works(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_REGION")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-southeast-2")
-    async with connect(config()) as codedeploy:
+    async with connect(config(), Metrics()) as codedeploy:
         assert codedeploy.region == "ap-southeast-2"
 
 
 async def test_aws_region_wins_over_aws_default_region(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-southeast-2")
-    async with connect(config()) as codedeploy:
+    async with connect(config(), Metrics()) as codedeploy:
         assert codedeploy.region == "eu-west-1"
 
 
@@ -48,7 +49,7 @@ def test_no_region_anywhere_is_a_configuration_error(monkeypatch: pytest.MonkeyP
 
 
 async def test_service_specific_endpoint_variable_is_honoured(upstream: Upstream) -> None:
-    async with connect(config()) as codedeploy:
+    async with connect(config(), Metrics()) as codedeploy:
         summary = await codedeploy.get_instance(*FAILED)
     assert codedeploy.endpoint == upstream.url
     assert summary.status == "Failed"
@@ -59,7 +60,7 @@ async def test_generic_endpoint_variable_is_honoured(
 ) -> None:
     monkeypatch.delenv("AWS_ENDPOINT_URL_CODEDEPLOY")
     monkeypatch.setenv("AWS_ENDPOINT_URL", upstream.url)
-    async with connect(config()) as codedeploy:
+    async with connect(config(), Metrics()) as codedeploy:
         await codedeploy.get_instance(*FAILED)
     assert upstream.calls() == 1
 
@@ -74,7 +75,7 @@ async def test_profile_from_the_shared_config_is_honoured(
     for name in ("AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_PROFILE", "ops")
-    async with connect(config(region=None)) as codedeploy:
+    async with connect(config(region=None), Metrics()) as codedeploy:
         await codedeploy.get_instance(*FAILED)
     assert codedeploy.region == "ca-central-1"
     assert upstream.calls() == 1

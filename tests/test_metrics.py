@@ -1,0 +1,97 @@
+"""/metrics: live figures by route template, upstream operation, cache and GraphQL name."""
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import FAILED, INSTANCE_QUERY, GatewayFactory, Upstream, graphql
+
+URL = "/v1/deployments/{}/instances/{}".format(*FAILED)
+ROUTE = "/v1/deployments/{deploymentId}/instances/{instanceId}"
+
+
+async def samples(
+    gateway: httpx.AsyncClient,
+) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    response = await gateway.get("/metrics")
+    assert response.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def value(
+    found: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float:
+    return found.get((name, frozenset(labels.items())), 0.0)
+
+
+async def test_requests_are_counted_by_route_template(gateway: httpx.AsyncClient) -> None:
+    await gateway.get(URL)
+    await gateway.get(URL)
+    await gateway.get("/v1/deployments/d-EXAMPLE01/instances/i-gone")
+    await gateway.get("/nowhere")
+    found = await samples(gateway)
+    assert value(found, "gateway_http_requests_total", route=ROUTE, method="GET", status="200") == 2
+    assert value(found, "gateway_http_requests_total", route=ROUTE, method="GET", status="404") == 1
+    assert (
+        value(found, "gateway_http_requests_total", route="unmatched", method="GET", status="404")
+        == 1
+    )
+    assert not any("i-0a1b2c3d4e5f60002" in str(key) for key in found)
+    assert (
+        value(found, "gateway_http_request_duration_seconds_count", route=ROUTE, method="GET") == 3
+    )
+
+
+async def test_upstream_calls_are_counted_by_outcome(
+    upstream: Upstream, make_gateway: GatewayFactory
+) -> None:
+    async with make_gateway(upstream_max_attempts=2) as gateway:
+        await gateway.get(URL)
+        await gateway.get("/v1/deployments/d-EXAMPLE01/instances/i-gone")
+        upstream.emulator.faults.throttle_rate = 1.0
+        await gateway.get(URL, headers={"Cache-Control": "no-cache"})
+        found = await samples(gateway)
+    calls = "gateway_upstream_calls_total"
+    assert value(found, calls, operation="GetDeploymentInstance", outcome="ok") == 1
+    assert (
+        value(
+            found, calls, operation="GetDeploymentInstance", outcome="InstanceDoesNotExistException"
+        )
+        == 1
+    )
+    assert value(found, calls, operation="GetDeploymentInstance", outcome="throttled") == 1
+    assert value(found, "gateway_upstream_retries_total", operation="GetDeploymentInstance") == 1
+    assert (
+        value(
+            found, "gateway_upstream_call_duration_seconds_count", operation="GetDeploymentInstance"
+        )
+        == 3
+    )
+
+
+async def test_cache_events_and_size(upstream: Upstream, make_gateway: GatewayFactory) -> None:
+    async with make_gateway(cache_max_entries=1) as gateway:
+        await gateway.get(URL)
+        await gateway.get(URL)
+        await gateway.get("/v1/deployments/d-EXAMPLE01/instances/i-0a1b2c3d4e5f60001")
+        found = await samples(gateway)
+    events = "gateway_cache_events_total"
+    assert value(found, events, cache="instances", event="miss") == 2
+    assert value(found, events, cache="instances", event="hit") == 1
+    assert value(found, events, cache="instances", event="eviction") == 1
+    assert value(found, "gateway_cache_entries", cache="instances") == 1
+
+
+async def test_graphql_operations_are_counted_by_name(gateway: httpx.AsyncClient) -> None:
+    await graphql(
+        gateway,
+        'query StatusPage { deploymentInstance(deploymentId: "d-EXAMPLE01", instanceId: "i-1") { status } }',
+    )
+    await graphql(gateway, INSTANCE_QUERY, d=FAILED[0], i=FAILED[1])
+    found = await samples(gateway)
+    operations = "gateway_graphql_operations_total"
+    assert value(found, operations, operation_name="StatusPage") == 1
+    assert value(found, operations, operation_name="anonymous") == 1
