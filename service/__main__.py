@@ -15,6 +15,7 @@ from service.app import LOCAL_REGION, create_app
 from service.codedeploy import ConfigurationError, resolve_region
 from service.emulator import DataError, EmulatorData, load_data
 from service.health import Health
+from service.logs import configure_logging
 from service.settings import Settings
 
 
@@ -73,12 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
 
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    # botocore's debug output carries request headers, session tokens included.
-    logging.getLogger("botocore").setLevel(logging.WARNING)
-    logging.getLogger("aiobotocore").setLevel(logging.WARNING)
+    # JSON lines for log pipelines; people running --local read plain lines.
+    configure_logging(settings.log_level, json_lines=not settings.local)
 
     base = f"http://{settings.host}:{settings.port}"
     print(
@@ -98,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=None,
+        # service.access logs every request, with more than uvicorn's line carries.
+        access_log=False,
         server_header=False,
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )

@@ -12,11 +12,12 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
+from service.access import AccessMiddleware
 from service.codedeploy import UpstreamConfig, connect
 from service.emulator import Emulator, EmulatorData, load_data, serve_emulator
 from service.graphql.router import graphql_router
 from service.health import Health
-from service.metrics import HttpMetrics, Metrics
+from service.metrics import Metrics
 from service.resolver import Resolver, make_caches
 from service.rest import docs, operations, routes
 from service.rest.fast import InstanceHits
@@ -88,8 +89,8 @@ def create_app(
     )
     add_exception_handlers(app)
     app.add_middleware(InstanceHits)
-    # Outermost, so it times the fast path too.
-    app.add_middleware(HttpMetrics, metrics=metrics)
+    # Outermost, so it times and logs the fast path too.
+    app.add_middleware(AccessMiddleware, metrics=metrics)
     app.include_router(routes.router)
     app.include_router(operations.router)
     app.include_router(graphql_router(), prefix="/graphql")

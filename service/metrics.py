@@ -1,11 +1,9 @@
 """Prometheus metrics: one registry per app, so every test app counts on its own."""
 
 import re
-import time
 from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CacheEvent = Literal["hit", "miss", "join", "eviction"]
 
@@ -84,33 +82,3 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
-
-
-class HttpMetrics:
-    """Counts and times every request by its route template, never its raw path."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def observe(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, observe)
-        finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or scope.get("gateway.route", "unmatched")
-            method = scope["method"]
-            self.metrics.http_requests.labels(template, method, str(status)).inc()
-            self.metrics.http_duration.labels(template, method).observe(time.perf_counter() - start)

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from service.emulator import Emulator, Faults, load_data, serve_emulator
+from tests.codedeploy.test_errors import deadline
 from tests.conftest import FAILED, GatewayFactory, Upstream, free_port
 
 URL = "/v1/deployments/{}/instances/{}".format(*FAILED)
@@ -63,7 +64,7 @@ async def test_retries_absorb_most_of_a_flaky_upstream(
         {"error_rate": 1.0},
         {"not_json_rate": 1.0},
         {"truncated_rate": 1.0},
-        {"latency_seconds": 0.3},
+        {"latency_seconds": 0.6},
     ],
 )
 async def test_the_gateway_serves_as_soon_as_a_fault_clears(
@@ -74,7 +75,9 @@ async def test_the_gateway_serves_as_soon_as_a_fault_clears(
 ) -> None:
     for name, value in fault.items():
         setattr(upstream.emulator.faults, name, value)
-    async with make_gateway(upstream_max_attempts=2, upstream_timeout_seconds=0.2) as gateway:
+    async with make_gateway(
+        upstream_max_attempts=2, upstream_timeout_seconds=deadline(fault)
+    ) as gateway:
         during = [await gateway.get(URL) for _ in range(3)]
         upstream.emulator.faults = Faults()
         after = await gateway.get(URL)

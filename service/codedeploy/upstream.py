@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.utils import parse_timestamp
 from pydantic import BaseModel, ValidationError
 
+from service.access import note_upstream_request
 from service.codedeploy.errors import (
     THROTTLING_CODES,
     as_instance_error,
@@ -287,7 +288,9 @@ class CodeDeploy:
         start = time.perf_counter()
         outcome = "ok"
         try:
-            return await self._bounded(call, attempts)
+            reply = await self._bounded(call, attempts)
+            note_upstream_request(_request_id(reply))
+            return reply
         except Throttled:
             outcome = "throttled"
             raise
@@ -296,6 +299,7 @@ class CodeDeploy:
             raise
         except GatewayError as error:
             outcome = error.code
+            note_upstream_request(error.request_id)
             raise
         finally:
             _attempts.reset(token)
