@@ -52,7 +52,7 @@ def _describe(error: ValidationError) -> str:
     for item in error.errors():
         field = str(item["loc"][0]) if item["loc"] else "?"
         variable = "AWS_REGION" if field == "AWS_REGION" else f"GATEWAY_{field.upper()}"
-        lines.append(f"{variable}: {item['msg']} (got {item.get('input')!r})")
+        lines.append(f"configuration error: {variable}: {item['msg']} (got {item.get('input')!r})")
     return "\n".join(lines)
 
 
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             region = resolve_region(settings.aws_region)
         settings = settings.model_copy(update={"aws_region": region})
     except ValidationError as exc:
-        print(f"configuration error:\n{_describe(exc)}", file=sys.stderr)
+        print(_describe(exc), file=sys.stderr)
         return 2
     except (ConfigurationError, DataError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
