@@ -4,16 +4,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint browser wrk bench soak schema vendor-assets clean
+.PHONY: install run test lint browser wrk bench soak lock schema vendor-assets clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 		|| { echo "codedeploy-gateway needs Python 3.11 or newer ($(PYTHON) is older)"; exit 1; }
 	@# Debian splits venv out of python3; install it when we may.
 	$(PYTHON) -m venv $(VENV) || { [ "$$(id -u)" = 0 ] && apt-get update -qq \
 		&& apt-get install -y -qq python3-venv && $(PYTHON) -m venv --clear $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# Exactly what was tested: every version pinned, every file checked against its hash.
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -47,6 +49,14 @@ bench: install wrk
 
 soak: install
 	$(BIN)/python -m bench.soak --seconds $(or $(SOAK_SECONDS),300)
+
+# Re-pin after changing pyproject.toml's dependencies: requirements.lock for the image,
+# requirements-dev.lock for make. Both for Python 3.11, with hashes.
+LOCK_FLAGS := --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links
+lock: install
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile $(LOCK_FLAGS) --output-file requirements.lock pyproject.toml
+	$(BIN)/pip-compile $(LOCK_FLAGS) --extra dev --output-file requirements-dev.lock pyproject.toml
 
 schema: install
 	$(BIN)/strawberry export-schema service.graphql.schema:schema --output schema.graphql
