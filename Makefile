@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint browser wrk bench soak lock schema vendor-assets clean
+.PHONY: install run test lint browser wrk bench soak lock image-test schema vendor-assets clean
 
 $(STAMP): pyproject.toml requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -27,6 +27,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
 
 # Debian's Chromium drives the docs-page tests; installed when we may (as root), else they skip.
 browser:
@@ -49,6 +50,10 @@ bench: install wrk
 
 soak: install
 	$(BIN)/python -m bench.soak --seconds $(or $(SOAK_SECONDS),300)
+
+# Builds and runs the image on a private Docker engine (root; see scripts/image-test.sh).
+image-test:
+	scripts/image-test.sh
 
 # Re-pin after changing pyproject.toml's dependencies: requirements.lock for the image,
 # requirements-dev.lock for make. Both for Python 3.11, with hashes.

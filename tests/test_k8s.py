@@ -1,0 +1,123 @@
+"""k8s/: both overlays render, every object passes the Kubernetes API schemas strictly,
+and the cross-references no schema checks hold."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from service.app import create_app
+from service.settings import Settings
+
+K8S = Path(__file__).parents[1] / "k8s"
+KUBERNETES_VERSION = "1.37.0"
+KUBECTL = shutil.which("kubectl") or str(Path(sys.executable).with_name("kubectl"))
+OVERLAYS = ["local", "production"]
+
+Objects = dict[tuple[str, str], dict[str, Any]]
+
+
+def render(overlay: str) -> Objects:
+    out = subprocess.run(
+        [KUBECTL, "kustomize", str(K8S / "overlays" / overlay)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {(o["kind"], o["metadata"]["name"]): o for o in yaml.safe_load_all(out) if o}
+
+
+@pytest.fixture(scope="module", params=OVERLAYS)
+def objects(request: pytest.FixtureRequest) -> Objects:
+    return render(request.param)
+
+
+def test_every_object_passes_the_api_schemas_strictly(objects: Objects) -> None:
+    assert {kind for kind, _ in objects} == {
+        "ServiceAccount", "ConfigMap", "Deployment", "Service",
+        "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy",
+    }  # fmt: skip
+    for obj in objects.values():
+        # Raises on any violation, an unknown field, or a kind it has no schema for.
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+
+
+def deployment(objects: Objects) -> dict[str, Any]:
+    return objects["Deployment", "codedeploy-gateway"]
+
+
+def test_selectors_match_the_pod_labels(objects: Objects) -> None:
+    spec = deployment(objects)["spec"]
+    labels = spec["template"]["metadata"]["labels"]
+    selectors = [
+        spec["selector"]["matchLabels"],
+        objects["Service", "codedeploy-gateway"]["spec"]["selector"],
+        objects["PodDisruptionBudget", "codedeploy-gateway"]["spec"]["selector"]["matchLabels"],
+        objects["NetworkPolicy", "codedeploy-gateway"]["spec"]["podSelector"]["matchLabels"],
+        *(
+            c["labelSelector"]["matchLabels"]
+            for c in spec["template"]["spec"]["topologySpreadConstraints"]
+        ),
+    ]
+    for selector in selectors:
+        assert selector.items() <= labels.items()
+
+
+def test_the_service_and_probes_reach_the_apps_port_and_paths(objects: Objects) -> None:
+    [container] = deployment(objects)["spec"]["template"]["spec"]["containers"]
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    assert ports == {"http": Settings().port}
+    assert objects["Service", "codedeploy-gateway"]["spec"]["ports"][0]["targetPort"] in ports
+    app_paths = create_app(Settings(local=True)).openapi()["paths"]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["port"] in ports
+        assert container[probe]["httpGet"]["path"] in app_paths
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    ingress_ports = objects["NetworkPolicy", "codedeploy-gateway"]["spec"]["ingress"][0]["ports"]
+    assert [port["port"] for port in ingress_ports] == [Settings().port]
+
+
+def test_autoscaler_and_budget_point_at_the_deployment(objects: Objects) -> None:
+    target = objects["HorizontalPodAutoscaler", "codedeploy-gateway"]["spec"]["scaleTargetRef"]
+    assert (target["kind"], target["name"]) == ("Deployment", "codedeploy-gateway")
+    assert deployment(objects)["spec"]["replicas"] >= 2
+    assert deployment(objects)["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+
+
+def test_referenced_objects_exist(objects: Objects) -> None:
+    pod = deployment(objects)["spec"]["template"]["spec"]
+    assert ("ServiceAccount", pod["serviceAccountName"]) in objects
+    for container in pod["containers"]:
+        for source in container.get("envFrom", []):
+            assert ("ConfigMap", source["configMapRef"]["name"]) in objects
+    config = objects["ConfigMap", "codedeploy-gateway"]["data"]
+    Settings.model_validate(config)  # every GATEWAY_* value in it is one the app accepts
+
+
+def test_pods_run_locked_down(objects: Objects) -> None:
+    pod = deployment(objects)["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    for container in pod["containers"]:
+        context = container["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False
+        assert context["readOnlyRootFilesystem"] is True
+        assert context["capabilities"]["drop"] == ["ALL"]
+        assert {"requests", "limits"} <= container["resources"].keys()
+
+
+def test_local_runs_the_emulator_and_production_assumes_a_role() -> None:
+    local, production = render("local"), render("production")
+    [local_container] = deployment(local)["spec"]["template"]["spec"]["containers"]
+    assert local_container["args"] == ["--local"]
+    assert "annotations" not in local["ServiceAccount", "codedeploy-gateway"]["metadata"]
+    annotations = production["ServiceAccount", "codedeploy-gateway"]["metadata"]["annotations"]
+    assert annotations["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
+    [production_container] = deployment(production)["spec"]["template"]["spec"]["containers"]
+    assert "args" not in production_container
