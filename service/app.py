@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
@@ -16,6 +17,7 @@ from service.access import AccessMiddleware
 from service.codedeploy import UpstreamConfig, connect
 from service.emulator import Emulator, EmulatorData, load_data, serve_emulator
 from service.graphql.router import graphql_router
+from service.hardening import Hardening
 from service.health import Health
 from service.metrics import Metrics
 from service.resolver import Resolver, make_caches
@@ -88,8 +90,18 @@ def create_app(
         redoc_url=None,
     )
     add_exception_handlers(app)
+    # Added innermost first: a request meets access logging, then hardening, then CORS,
+    # then the cache-hit fast path, then FastAPI's routing.
     app.add_middleware(InstanceHits)
-    # Outermost, so it times and logs the fast path too.
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "Cache-Control", "If-None-Match", "X-Request-ID"],
+            expose_headers=["ETag", "X-Cache", "X-Request-ID"],
+        )
+    app.add_middleware(Hardening, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(AccessMiddleware, metrics=metrics)
     app.include_router(routes.router)
     app.include_router(operations.router)

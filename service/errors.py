@@ -87,6 +87,13 @@ class MethodNotAllowed(GatewayError):
     default_code = "MethodNotAllowed"
 
 
+class PayloadTooLarge(GatewayError):
+    status = 413
+    slug = "payload-too-large"
+    title = "Payload Too Large"
+    default_code = "PayloadTooLarge"
+
+
 class UnsupportedComputePlatform(GatewayError):
     status = 422
     slug = "unsupported-compute-platform"

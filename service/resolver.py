@@ -1,5 +1,6 @@
 """The shared resolver layer: the one path from REST and GraphQL to CodeDeploy."""
 
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -78,9 +79,11 @@ class Resolver:
         async def load(missing: list[Key]) -> dict[Key, Snapshot[InstanceSummary] | GatewayError]:
             ids = [keys[key] for key in missing]
             outcomes: dict[str, InstanceSummary | GatewayError] = {
-                instance_id: _empty_id_error() for instance_id in ids if not instance_id
+                instance_id: error
+                for instance_id in ids
+                if (error := _instance_id_error(instance_id)) is not None
             }
-            asked = [instance_id for instance_id in ids if instance_id]
+            asked = [instance_id for instance_id in ids if instance_id not in outcomes]
             if asked:
                 outcomes.update(await self._codedeploy.batch_get_instances(deployment_id, asked))
             return {
@@ -189,20 +192,50 @@ def _freeze(outcome: M | GatewayError) -> Snapshot[M] | GatewayError:
     return outcome if isinstance(outcome, GatewayError) else Snapshot(outcome)
 
 
-def _empty_id_error() -> GatewayError:
-    return InvalidRequest("Instance ID is required.", code="InstanceIdRequiredException")
+# What an id CodeDeploy issues or accepts can hold: EC2 ids, on-premises names, ARNs,
+# Lambda function:alias, ECS cluster:service. Anything else is refused before a call.
+ID_PATTERN = r"[A-Za-z0-9._:/@+=,-]{1,256}"
+_ID = re.compile(ID_PATTERN)
+
+
+def _id_error(value: str, what: str, required: str, invalid: str) -> GatewayError | None:
+    """CodeDeploy's own answer for an empty or malformed id, given without a call."""
+    if not value:
+        return InvalidRequest(f"{what} is required.", code=required)
+    if not _ID.fullmatch(value):
+        return InvalidRequest(
+            f"{what} must be 1 to 256 letters, digits or . _ : / @ + = , - characters.",
+            code=invalid,
+        )
+    return None
+
+
+def _instance_id_error(instance_id: str) -> GatewayError | None:
+    return _id_error(
+        instance_id, "Instance ID", "InstanceIdRequiredException", "InvalidInstanceNameException"
+    )
 
 
 def _require(
     *, deployment_id: str, instance_id: str | None = None, target_id: str | None = None
 ) -> None:
-    """CodeDeploy's own answers for empty ids, without a call."""
-    if not deployment_id:
-        raise InvalidRequest("Deployment ID is required.", code="DeploymentIdRequiredException")
-    if instance_id == "":
-        raise _empty_id_error()
-    if target_id == "":
-        raise InvalidRequest("Target ID is required.", code="DeploymentTargetIdRequiredException")
+    error = _id_error(
+        deployment_id,
+        "Deployment ID",
+        "DeploymentIdRequiredException",
+        "InvalidDeploymentIdException",
+    )
+    if error is None and instance_id is not None:
+        error = _instance_id_error(instance_id)
+    if error is None and target_id is not None:
+        error = _id_error(
+            target_id,
+            "Target ID",
+            "DeploymentTargetIdRequiredException",
+            "InvalidDeploymentTargetIdException",
+        )
+    if error is not None:
+        raise error
 
 
 V = TypeVar("V")

@@ -3,8 +3,8 @@
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PositiveSeconds = Annotated[float, Field(gt=0, le=3600)]
 CacheSeconds = Annotated[float, Field(ge=0, le=86400)]
@@ -28,6 +28,18 @@ class Settings(BaseSettings):
     so load balancers have stopped routing here by then."""
     shutdown_timeout_seconds: int = Field(default=20, gt=0, le=600)
     """Then in-flight requests get this long to finish before they are cut."""
+
+    max_body_bytes: int = Field(default=65_536, ge=1024, le=16 * 1024 * 1024)
+    """Larger request bodies are refused (413) before they are read."""
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Browser origins allowed to call the API, comma-separated; none by default."""
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
 
     # Local mode: an embedded CodeDeploy emulator instead of AWS.
     local: bool = False

@@ -17,6 +17,7 @@ from service.errors import (
     MethodNotAllowed,
     NotFound,
     NotReady,
+    PayloadTooLarge,
     Throttled,
     UnsupportedComputePlatform,
     UpstreamError,
@@ -133,6 +134,7 @@ _DOCUMENTED: dict[int, tuple[type[GatewayError], str, str]] = {
         "DeploymentNotStartedException",
         "The deployment has not started yet; there is nothing to read.",
     ),
+    413: (PayloadTooLarge, "PayloadTooLarge", "The request body is larger than allowed."),
     422: (
         UnsupportedComputePlatform,
         "InvalidComputePlatformException",

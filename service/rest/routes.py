@@ -22,6 +22,7 @@ from service.models import (
     ListDeploymentInstanceSummariesOutput,
     Snapshot,
 )
+from service.resolver import ID_PATTERN
 from service.rest.problems import problem_responses
 from service.state import ResolverDep
 
@@ -46,6 +47,7 @@ InstanceId = Annotated[
     Path(
         alias="instanceId",
         description="The instance's id (`i-...` for EC2) or on-premises name.",
+        json_schema_extra={"pattern": f"^{ID_PATTERN}$"},
         openapi_examples={
             "failed": {"summary": "Failed at ApplicationStart", "value": "i-0a1b2c3d4e5f60002"},
             "in-progress": {"summary": "In progress", "value": "i-0a1b2c3d4e5f60003"},
@@ -89,6 +91,7 @@ TargetId = Annotated[
     str,
     Path(
         alias="targetId",
+        json_schema_extra={"pattern": f"^{ID_PATTERN}$"},
         description="The target's id: an EC2 instance id, a Lambda `function:alias`, "
         "an ECS `cluster:service`, or a CloudFormation resource.",
         openapi_examples={
@@ -276,7 +279,7 @@ async def list_deployment_instances(
 
 
 class BatchGetRequest(BaseModel):
-    instance_ids: list[Annotated[str, Field(min_length=1)]] = Field(
+    instance_ids: list[Annotated[str, Field(pattern=f"^{ID_PATTERN}$")]] = Field(
         alias="instanceIds",
         min_length=1,
         max_length=100,
@@ -294,7 +297,7 @@ class BatchGetRequest(BaseModel):
         "CodeDeploy does not know are named in `errorMessage`."
     ),
     response_model=BatchGetDeploymentInstancesOutput,
-    responses=problem_responses(400, 404, 422, 429, 502, 504),
+    responses=problem_responses(400, 404, 413, 422, 429, 502, 504),
 )
 async def batch_get_deployment_instances(
     deployment_id: DeploymentId,

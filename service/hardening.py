@@ -1,0 +1,80 @@
+"""HTTP hardening: request bodies bounded, and headers that keep browsers in line."""
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.errors import PayloadTooLarge
+from service.rest.problems import problem_response
+
+# The API answers JSON only: no scripts, no frames, nothing loaded.
+API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+# Swagger UI and GraphiQL run inline bootstrap scripts and styles, and load everything
+# else from the gateway itself (their files are vendored).
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'none'"
+)
+DOCS_PATHS = ("/docs", "/graphql", "/static/")
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+]
+
+
+class Hardening:
+    """Refuses bodies over ``max_body_bytes`` (413) as soon as the declared length or the
+    bytes received pass it, so memory per request stays bounded; adds the security
+    headers to every response."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"][len(scope.get("root_path", "")) :]
+        policy = DOCS_POLICY if path.startswith(DOCS_PATHS) else API_POLICY
+
+        async def secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), *SECURITY_HEADERS]
+                headers.append((b"content-security-policy", policy.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            await self._refuse(scope, receive, secured)
+            return
+        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, secured)
+            return
+        # Read at most the limit (plus one byte to know it was passed), then replay it.
+        body, more = bytearray(), True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_body_bytes:
+                await self._refuse(scope, receive, secured)
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, secured)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        error = PayloadTooLarge(f"Request bodies are limited to {self.max_body_bytes} bytes.")
+        await problem_response(error)(scope, receive, send)
