@@ -104,9 +104,14 @@ class DeploymentTargetConnection:
 )
 class Deployment:
     deployment_id: strawberry.ID
+    # Parsed once per operation, however many of its fields the query asks for.
+    loaded: strawberry.Private[models.DeploymentInfo | None] = None
 
     async def _info(self, info: Info) -> models.DeploymentInfo:
-        return (await info.context.resolver.deployment(self.deployment_id)).value.model
+        if self.loaded is None:
+            snapshot = (await info.context.resolver.deployment(self.deployment_id)).value
+            self.loaded = self.loaded or snapshot.model
+        return self.loaded
 
     @strawberry.field
     async def application_name(self, info: Info) -> str | None:
