@@ -131,6 +131,12 @@ def local_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process.wait(timeout=10)
 
 
+def deadline(fault: dict[str, float]) -> float:
+    """An upstream deadline for a fault test: short only where the deadline is the point,
+    so a slow machine does not turn other faults into timeouts."""
+    return 0.2 if "latency_seconds" in fault else 5.0
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()

@@ -14,6 +14,7 @@ from tests.conftest import (
     SECRET_ACCESS_KEY,
     GatewayFactory,
     Upstream,
+    deadline,
     graphql,
 )
 
@@ -205,12 +206,6 @@ FAULTS = [
     pytest.param({"latency_seconds": 0.6}, 504, "UpstreamTimeout", id="deadline"),
     pytest.param({"throttle_rate": 1.0}, 429, "ThrottlingException", id="throttled"),
 ]
-
-
-def deadline(fault: dict[str, float]) -> float:
-    """Short only where the deadline is the point: a slow machine must not turn other
-    faults into timeouts."""
-    return 0.2 if "latency_seconds" in fault else 5.0
 
 
 def set_faults(upstream: Upstream, fault: dict[str, float]) -> None:
