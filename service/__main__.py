@@ -1,6 +1,7 @@
 """``python -m service``: run the gateway with uvicorn."""
 
 import argparse
+import json
 import logging
 import signal
 import sys
@@ -10,13 +11,15 @@ from types import FrameType
 
 import uvicorn
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from service.app import LOCAL_REGION, create_app
-from service.codedeploy import ConfigurationError, resolve_region
+from service.codedeploy import resolve_region
 from service.emulator import DataError, EmulatorData, load_data
+from service.guard import hash_key, new_key
 from service.health import Health
 from service.logs import configure_logging
-from service.settings import Settings
+from service.settings import SECRET_FIELDS, ConfigurationError, Settings
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -49,14 +52,43 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _describe(error: ValidationError) -> str:
     lines = []
-    for item in error.errors():
-        field = str(item["loc"][0]) if item["loc"] else "?"
+    for item in error.errors(include_url=False):
+        message = item["msg"].removeprefix("Value error, ")
+        if not item["loc"]:  # a rule across variables; the message names them
+            lines.append(f"configuration error: {message}")
+            continue
+        field = str(item["loc"][0])
         variable = "AWS_REGION" if field == "AWS_REGION" else f"GATEWAY_{field.upper()}"
-        lines.append(f"configuration error: {variable}: {item['msg']} (got {item.get('input')!r})")
+        shown = "" if field in SECRET_FIELDS else f" (got {item.get('input')!r})"
+        lines.append(f"configuration error: {variable}: {message}{shown}")
     return "\n".join(lines)
 
 
+def hash_key_command(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m service hash-key",
+        description=(
+            "Make a new API key and its GATEWAY_API_KEYS entry; with --stdin, hash a key "
+            "you already have."
+        ),
+    )
+    parser.add_argument("--name", default="my-service", help="the caller's name in the entry")
+    parser.add_argument("--stdin", action="store_true", help="read the key from standard input")
+    args = parser.parse_args(argv)
+    key = sys.stdin.readline().strip() if args.stdin else new_key()
+    if not key:
+        print("no key on standard input", file=sys.stderr)
+        return 2
+    if not args.stdin:
+        print(f"key (give it to the caller; the gateway keeps only its hash): {key}")
+    print(f"GATEWAY_API_KEYS entry: {json.dumps({args.name: hash_key(key)})}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["hash-key"]:
+        return hash_key_command(argv[1:])
     args = _parse(argv)
     try:
         settings = _settings(args)
@@ -67,21 +99,25 @@ def main(argv: list[str] | None = None) -> int:
         else:
             region = resolve_region(settings.aws_region)
         settings = settings.model_copy(update={"aws_region": region})
+        # JSON lines for log pipelines; people running --local read plain lines.
+        configure_logging(settings.log_level, json_lines=not settings.local)
+        health = Health()
+        app = create_app(settings, local_data=local_data, health=health)
     except ValidationError as exc:
         print(_describe(exc), file=sys.stderr)
+        return 2
+    except SettingsError as exc:
+        # pydantic-settings could not decode a value; it names the field, not the value.
+        print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     except (ConfigurationError, DataError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
 
-    # JSON lines for log pipelines; people running --local read plain lines.
-    configure_logging(settings.log_level, json_lines=not settings.local)
-
     base = f"http://{settings.host}:{settings.port}"
     print(
-        f"codedeploy-gateway on {base}{' (local mode, demo data)' if settings.local else ''}\n"
-        f"  Swagger UI: {base}/docs\n"
-        f"  GraphiQL:   {base}/graphql"
+        f"codedeploy-gateway on {base}{' (local mode, demo data)' if settings.local else ''}"
+        + (f"\n  Swagger UI: {base}/docs\n  GraphiQL:   {base}/graphql" if settings.docs else "")
         + (
             f"\n  Try:        curl {base}/v1/deployments/d-EXAMPLE01/instances/i-0a1b2c3d4e5f60002"
             if settings.local
@@ -89,9 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         ),
         flush=True,
     )
-    health = Health()
     config = uvicorn.Config(
-        create_app(settings, local_data=local_data, health=health),
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,

@@ -66,6 +66,9 @@ class AccessMiddleware:
             method = scope["method"]
             self.metrics.http_requests.labels(template, method, str(status)).inc()
             self.metrics.http_duration.labels(template, method).observe(seconds)
+            caller = scope.get("gateway.caller")
+            if "gateway.caller" in scope:
+                self.metrics.caller_request(caller, status)
             if logger.isEnabledFor(logging.INFO):
                 logger.info(
                     "%s %s %d",
@@ -79,6 +82,7 @@ class AccessMiddleware:
                         "status": status,
                         "duration_ms": round(seconds * 1000, 2),
                         "request_id": request_id,
+                        "caller": caller,
                         "cache": cache,
                         "upstream_request_ids": ids,
                     },

@@ -1,6 +1,7 @@
 """The application factory: one lifespan owns the CodeDeploy client and the cache."""
 
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -16,14 +17,18 @@ from fastapi.staticfiles import StaticFiles
 from service.access import AccessMiddleware
 from service.codedeploy import UpstreamConfig, connect
 from service.emulator import Emulator, EmulatorData, load_data, serve_emulator
+from service.graphql.limits import Limits
 from service.graphql.router import graphql_router
-from service.hardening import Hardening
+from service.graphql.schema import make_schema
+from service.guard import Authenticator, Guard, TokenBuckets
+from service.guard.middleware import PROBES
+from service.hardening import BodyLimit, SecurityHeaders
 from service.health import Health
 from service.metrics import Metrics
 from service.resolver import Resolver, make_caches
 from service.rest import docs, operations, routes
 from service.rest.fast import InstanceHits
-from service.rest.problems import PROBLEM_JSON, add_exception_handlers
+from service.rest.problems import PROBLEM_JSON, add_exception_handlers, problem_responses
 from service.settings import Settings
 from service.state import State
 
@@ -43,9 +48,15 @@ def create_app(
     health: Health | None = None,
 ) -> FastAPI:
     """The gateway for ``settings``; ``local_data`` spares local mode a second file read,
-    and ``health`` lets the server that runs the app mark it draining."""
+    and ``health`` lets the server that runs the app mark it draining.
+
+    Raises ``ConfigurationError`` for API keys or a JWKS file that cannot be used.
+    """
     health = health or Health()
     metrics = Metrics()
+    authenticator = Authenticator.from_settings(settings, clock)
+    if not authenticator.enabled and not settings.local:
+        logger.warning("GATEWAY_AUTH=none: anyone who can reach the gateway can read everything")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
@@ -54,6 +65,7 @@ def create_app(
                 max_attempts=settings.upstream_max_attempts,
                 timeout_seconds=settings.upstream_timeout_seconds,
                 max_connections=settings.upstream_max_connections,
+                max_concurrency=settings.upstream_max_concurrency,
                 api=settings.upstream_api,
                 region=settings.aws_region,
             )
@@ -67,6 +79,7 @@ def create_app(
                     static_credentials=LOCAL_CREDENTIALS,
                 )
             codedeploy = await stack.enter_async_context(connect(config, metrics))
+            await stack.enter_async_context(authenticator)
             logger.info("CodeDeploy at %s (%s)", codedeploy.endpoint, codedeploy.region)
             health.started = True
             try:
@@ -88,34 +101,64 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        openapi_url="/openapi.json" if settings.docs else None,
     )
     add_exception_handlers(app)
-    # Added innermost first: a request meets access logging, then hardening, then CORS,
-    # then the cache-hit fast path, then FastAPI's routing.
+    # Added innermost first: a request meets access logging, security headers, CORS
+    # (preflights need no credentials), the guard, the body limit (a stranger's body is
+    # never read), then the cache-hit fast path, then FastAPI's routing.
     app.add_middleware(InstanceHits)
+    app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
+    rate = settings.rate_limit_per_second
+    app.add_middleware(
+        Guard,
+        authenticator=authenticator,
+        buckets=TokenBuckets(rate, settings.rate_limit_burst or max(1, math.ceil(rate)), clock)
+        if rate
+        else None,
+        metrics_key=settings.metrics_api_key,
+        metrics=metrics,
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Content-Type", "Cache-Control", "If-None-Match", "X-Request-ID"],
-            expose_headers=["ETag", "X-Cache", "X-Request-ID"],
+            allow_headers=[
+                "Authorization",
+                "Cache-Control",
+                "Content-Type",
+                "If-None-Match",
+                "X-API-Key",
+                "X-Request-ID",
+            ],
+            expose_headers=["ETag", "Retry-After", "WWW-Authenticate", "X-Cache", "X-Request-ID"],
         )
-    app.add_middleware(Hardening, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(AccessMiddleware, metrics=metrics)
     app.include_router(routes.router)
     app.include_router(operations.router)
-    app.include_router(graphql_router(), prefix="/graphql")
-    app.include_router(docs.router)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    limits = Limits(
+        max_depth=settings.graphql_max_depth,
+        max_aliases=settings.graphql_max_aliases,
+        max_tokens=settings.graphql_max_tokens,
+        introspection=settings.graphql_introspection,
+    )
+    app.include_router(
+        graphql_router(make_schema(limits), graphiql=settings.docs), prefix="/graphql"
+    )
+    if settings.docs:
+        app.include_router(docs.router)
+        app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.openapi = lambda: _openapi(app, authenticator.openapi_schemes())  # type: ignore[method-assign]
     return app
 
 
-def _openapi(app: FastAPI) -> dict[str, Any]:
+def _openapi(app: FastAPI, security_schemes: dict[str, dict[str, str]]) -> dict[str, Any]:
     """FastAPI files every response model under application/json; errors are problem+json.
 
     FastAPI's own 422 for request validation is dropped: the gateway answers those 400.
+    With authentication on, every route but the probes lists the schemes and its 401.
     """
     if app.openapi_schema is None:
         schema = get_openapi(
@@ -132,5 +175,18 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                         del responses[status]
         for name in ("HTTPValidationError", "ValidationError"):
             schema["components"]["schemas"].pop(name, None)
+        if security_schemes:
+            schema["components"]["securitySchemes"] = security_schemes
+            unauthorized = problem_responses(401)[401]
+            unauthorized["content"][PROBLEM_JSON]["schema"] = {
+                "$ref": "#/components/schemas/Problem"
+            }
+            del unauthorized["model"]
+            for path_name, path in schema["paths"].items():
+                if path_name in PROBES:
+                    continue
+                for operation in path.values():
+                    operation["security"] = [{name: []} for name in security_schemes]
+                    operation["responses"]["401"] = unauthorized
         app.openapi_schema = schema
     return app.openapi_schema

@@ -80,6 +80,22 @@ class NotFound(GatewayError):
     default_code = "NotFound"
 
 
+class Unauthorized(GatewayError):
+    """No credentials, or ones that do not check out; the detail says which, never echoes them."""
+
+    status = 401
+    slug = "unauthorized"
+    title = "Unauthorized"
+    default_code = "Unauthorized"
+
+    def headers(self) -> dict[str, str]:
+        # RFC 6750: a presented but unusable credential is an invalid_token.
+        challenge = 'Bearer realm="codedeploy-gateway"'
+        if self.code != "MissingCredentials":
+            challenge += ', error="invalid_token"'
+        return {"WWW-Authenticate": challenge}
+
+
 class MethodNotAllowed(GatewayError):
     status = 405
     slug = "method-not-allowed"
@@ -118,6 +134,20 @@ class Throttled(GatewayError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class RateLimited(Throttled):
+    """This caller is over its own rate limit; CodeDeploy was not asked."""
+
+    slug = "rate-limited"
+    default_code = "RateLimitExceeded"
+
+    def __init__(self, detail: str, *, retry_after_seconds: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after_seconds
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class UpstreamError(GatewayError):

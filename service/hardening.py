@@ -3,7 +3,7 @@
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import PayloadTooLarge
-from service.rest.problems import problem_response
+from service.refusal import path_of, refusal
 
 # The API answers JSON only: no scripts, no frames, nothing loaded.
 API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
@@ -23,21 +23,17 @@ SECURITY_HEADERS = [
 ]
 
 
-class Hardening:
-    """Refuses bodies over ``max_body_bytes`` (413) as soon as the declared length or the
-    bytes received pass it, so memory per request stays bounded; adds the security
-    headers to every response."""
+class SecurityHeaders:
+    """Adds the security headers to every response, refusals included."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = scope["path"][len(scope.get("root_path", "")) :]
-        policy = DOCS_POLICY if path.startswith(DOCS_PATHS) else API_POLICY
+        policy = DOCS_POLICY if path_of(scope).startswith(DOCS_PATHS) else API_POLICY
 
         async def secured(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -46,12 +42,25 @@ class Hardening:
                 message = {**message, "headers": headers}
             await send(message)
 
+        await self.app(scope, receive, secured)
+
+
+class BodyLimit:
+    """Refuses bodies over ``max_body_bytes`` (413) as soon as the declared length or the
+    bytes received pass it, so memory per request stays bounded. It runs after the
+    credentials check: a stranger's body is never read."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
-            await self._refuse(scope, receive, secured)
-            return
-        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
-            await self.app(scope, receive, secured)
+            await self._refuse(scope, receive, send)
             return
         # Read at most the limit (plus one byte to know it was passed), then replay it.
         body, more = bytearray(), True
@@ -62,7 +71,7 @@ class Hardening:
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > self.max_body_bytes:
-                await self._refuse(scope, receive, secured)
+                await self._refuse(scope, receive, send)
                 return
         replayed = False
 
@@ -73,8 +82,8 @@ class Hardening:
             replayed = True
             return {"type": "http.request", "body": bytes(body), "more_body": False}
 
-        await self.app(scope, replay, secured)
+        await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         error = PayloadTooLarge(f"Request bodies are limited to {self.max_body_bytes} bytes.")
-        await problem_response(error)(scope, receive, send)
+        await refusal(scope, error)(scope, receive, send)

@@ -9,9 +9,24 @@ CacheEvent = Literal["hit", "miss", "join", "eviction"]
 
 # From a cache hit (~0.1 ms) to a throttled call backing off until the deadline (5 s).
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
-# Operation names come from clients; past this many distinct ones they count as "other".
-MAX_OPERATION_NAMES = 100
+# Operation names and token subjects come from clients; past this many distinct values
+# a label counts as "other", so no caller can grow the registry without bound.
+MAX_LABEL_VALUES = 100
 OPERATION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+class BoundedLabel:
+    """The first ``MAX_LABEL_VALUES`` distinct values as given, then ``other``."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+
+    def __call__(self, value: str) -> str:
+        if value not in self._seen:
+            if len(self._seen) >= MAX_LABEL_VALUES:
+                return "other"
+            self._seen.add(value)
+        return value
 
 
 class Metrics:
@@ -66,19 +81,32 @@ class Metrics:
             ["operation_name"],
             registry=registry,
         )
-        self._operation_names: set[str] = set()
+        self.caller_requests = Counter(
+            "gateway_caller_requests",
+            "Requests past the credentials check, by caller (key:<name>, jwt:<subject>, "
+            "or anonymous) and status.",
+            ["caller", "status"],
+            registry=registry,
+        )
+        self.refusals = Counter(
+            "gateway_refusals",
+            "Requests refused before routing (credentials, rate limit), by code.",
+            ["code"],
+            registry=registry,
+        )
+        self._operation_name = BoundedLabel()
+        self._caller = BoundedLabel()
 
     def cache_event(self, cache: str, event: CacheEvent) -> None:
         self.cache_events.labels(cache, event).inc()
 
     def graphql_operation(self, name: str | None) -> None:
         label = name if name and OPERATION_NAME.fullmatch(name) else "anonymous"
-        if label not in self._operation_names:
-            if len(self._operation_names) >= MAX_OPERATION_NAMES:
-                label = "other"
-            else:
-                self._operation_names.add(label)
-        self.graphql_operations.labels(label).inc()
+        self.graphql_operations.labels(self._operation_name(label)).inc()
+
+    def caller_request(self, caller: str | None, status: int) -> None:
+        label = self._caller(caller) if caller else "anonymous"
+        self.caller_requests.labels(label, str(status)).inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,13 +1,22 @@
 """All configuration, read once from the environment and validated at start-up."""
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PositiveSeconds = Annotated[float, Field(gt=0, le=3600)]
 CacheSeconds = Annotated[float, Field(ge=0, le=86400)]
+AuthScheme = Literal["api-key", "jwt"]
+AUTH_CHOICES = "none, api-key, jwt or api-key,jwt"
+# Values never echoed in a configuration error: they are, or lead to, credentials.
+SECRET_FIELDS = frozenset({"api_keys", "metrics_api_key"})
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "[::1]", "localhost"})
+
+
+class ConfigurationError(Exception):
+    """The configuration cannot produce a working gateway; the message names the variable."""
 
 
 class Settings(BaseSettings):
@@ -40,6 +49,78 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+
+    auth: Annotated[frozenset[AuthScheme] | None, NoDecode] = None
+    """Who may call: ``none``, ``api-key``, ``jwt`` or both. Required outside local mode,
+    so a gateway never ends up open by omission."""
+    api_keys: SecretStr | None = None
+    """JSON ``{"caller name": "sha256 hex of the key"}``."""
+    api_keys_file: Path | None = None
+    """The same JSON in a file, e.g. a mounted Kubernetes Secret."""
+    jwt_jwks_url: AnyHttpUrl | None = None
+    jwt_jwks_file: Path | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_caller_claim: str = "sub"
+    jwt_leeway_seconds: float = Field(default=30, ge=0, le=300)
+    """Clock skew allowed on ``exp`` and ``nbf``."""
+    metrics_api_key: SecretStr | None = None
+    """When set, /metrics wants this key (Bearer or X-API-Key); otherwise it is open."""
+    docs: bool = True
+    """Swagger UI, /openapi.json and GraphiQL."""
+
+    rate_limit_per_second: float | None = Field(default=None, gt=0, le=100_000)
+    """Requests per second per caller (per client IP without auth); no limit when unset."""
+    rate_limit_burst: int | None = Field(default=None, ge=1, le=1_000_000)
+    """Requests a caller may make at once; defaults to one second's worth."""
+    upstream_max_concurrency: int = Field(default=64, ge=1, le=1024)
+    """CodeDeploy calls in flight at once, across all callers: the account's quota is shared."""
+
+    graphql_max_depth: int = Field(default=10, ge=1, le=100)
+    graphql_max_aliases: int = Field(default=100, ge=0, le=10_000)
+    graphql_max_tokens: int = Field(default=5000, ge=10, le=1_000_000)
+    graphql_introspection: bool = True
+
+    @field_validator("auth", mode="before")
+    @classmethod
+    def _split_auth(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        schemes = [scheme.strip() for scheme in value.split(",")]
+        if schemes == ["none"]:
+            return frozenset()
+        if not set(schemes) <= {"api-key", "jwt"} or len(set(schemes)) != len(schemes):
+            raise ValueError(f"must be {AUTH_CHOICES}")
+        return frozenset(schemes)
+
+    @field_validator("jwt_jwks_url")
+    @classmethod
+    def _https_jwks(cls, url: AnyHttpUrl | None) -> AnyHttpUrl | None:
+        # Keys fetched in clear text could be swapped on the way; loopback is for tests.
+        if url is not None and url.scheme != "https" and url.host not in LOOPBACK_HOSTS:
+            raise ValueError("must be an https URL")
+        return url
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        if self.auth is None and not self.local:
+            raise ValueError(f"GATEWAY_AUTH is required outside --local: {AUTH_CHOICES}")
+        schemes = self.auth or frozenset()
+        if "api-key" in schemes and (self.api_keys is None) == (self.api_keys_file is None):
+            raise ValueError("GATEWAY_AUTH=api-key needs GATEWAY_API_KEYS or _FILE (one)")
+        if "jwt" in schemes:
+            if (self.jwt_jwks_url is None) == (self.jwt_jwks_file is None):
+                raise ValueError("GATEWAY_AUTH=jwt needs GATEWAY_JWT_JWKS_URL or _FILE (one)")
+            if not self.jwt_issuer or not self.jwt_audience:
+                raise ValueError("GATEWAY_AUTH=jwt needs GATEWAY_JWT_ISSUER and _AUDIENCE")
+        if self.rate_limit_burst is not None and self.rate_limit_per_second is None:
+            raise ValueError("GATEWAY_RATE_LIMIT_BURST needs GATEWAY_RATE_LIMIT_PER_SECOND")
+        return self
+
+    @property
+    def auth_schemes(self) -> frozenset[AuthScheme]:
+        """Local mode without GATEWAY_AUTH is open, like any development server."""
+        return self.auth or frozenset()
 
     # Local mode: an embedded CodeDeploy emulator instead of AWS.
     local: bool = False

@@ -11,8 +11,9 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,6 +24,9 @@ from asgi_lifespan import LifespanManager
 from service.app import create_app
 from service.emulator import Emulator, load_data, serve_emulator
 from service.settings import Settings
+
+# The identity provider's fixtures (signing keys, tokens, a JWKS on loopback).
+pytest_plugins = ["tests.identity"]
 
 ACCESS_KEY_ID = "AKIATESTGATEWAY00001"
 SECRET_ACCESS_KEY = "test-secret-never-shown-0123456789abcdef"
@@ -99,18 +103,18 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="session")
-def local_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``python -m service --local`` on a loopback port, as `make run` starts it."""
+@contextmanager
+def running_gateway(log: Path, **env: str) -> Iterator[str]:
+    """``python -m service --local`` on a loopback port, as `make run` starts it, with
+    ``env`` (GATEWAY_* variables) on top of a clean environment."""
     port = free_port()
-    log = tmp_path_factory.mktemp("local-gateway") / "gateway.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GATEWAY_"))}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GATEWAY_"))}
     with log.open("w") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "service", "--local", "--port", str(port)],
             stdout=output,
             stderr=subprocess.STDOUT,
-            env=env,
+            env={**clean, **env},
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -119,7 +123,7 @@ def local_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             if process.poll() is not None:
                 pytest.fail(f"the gateway exited at start-up:\n{log.read_text()}")
             try:
-                if httpx.get(f"{url}/openapi.json", timeout=1).status_code == 200:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
@@ -129,6 +133,12 @@ def local_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def local_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_gateway(tmp_path_factory.mktemp("local-gateway") / "gateway.log") as url:
+        yield url
 
 
 def deadline(fault: dict[str, float]) -> float:
@@ -147,11 +157,12 @@ GatewayFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 @pytest.fixture
 def make_gateway(clock: FakeClock) -> GatewayFactory:
-    """Builds a gateway from the environment plus ``overrides``, lifespan and all."""
+    """Builds a gateway from the environment plus ``overrides``, lifespan and all;
+    open (``GATEWAY_AUTH=none``) unless a test says otherwise."""
 
     @asynccontextmanager
     async def make(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
-        app = create_app(Settings(**overrides), clock=clock)
+        app = create_app(Settings(**{"auth": "none", **overrides}), clock=clock)
         async with (
             LifespanManager(app) as manager,
             httpx.AsyncClient(

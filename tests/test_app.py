@@ -120,7 +120,7 @@ async def test_readiness_is_503_while_draining(
     upstream: Upstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     health = Health()
-    app = create_app(Settings(), health=health)
+    app = create_app(Settings(auth="none"), health=health)
     async with (
         LifespanManager(app) as manager,
         httpx.AsyncClient(

@@ -71,7 +71,7 @@ def test_selectors_match_the_pod_labels(objects: Objects) -> None:
 def test_the_service_and_probes_reach_the_apps_port_and_paths(objects: Objects) -> None:
     [container] = deployment(objects)["spec"]["template"]["spec"]["containers"]
     ports = {port["name"]: port["containerPort"] for port in container["ports"]}
-    assert ports == {"http": Settings().port}
+    assert ports == {"http": Settings.model_fields["port"].default}
     assert objects["Service", "codedeploy-gateway"]["spec"]["ports"][0]["targetPort"] in ports
     app_paths = create_app(Settings(local=True)).openapi()["paths"]
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
@@ -79,7 +79,7 @@ def test_the_service_and_probes_reach_the_apps_port_and_paths(objects: Objects) 
         assert container[probe]["httpGet"]["path"] in app_paths
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     ingress_ports = objects["NetworkPolicy", "codedeploy-gateway"]["spec"]["ingress"][0]["ports"]
-    assert [port["port"] for port in ingress_ports] == [Settings().port]
+    assert [port["port"] for port in ingress_ports] == [Settings.model_fields["port"].default]
 
 
 def test_autoscaler_and_budget_point_at_the_deployment(objects: Objects) -> None:
@@ -95,8 +95,32 @@ def test_referenced_objects_exist(objects: Objects) -> None:
     for container in pod["containers"]:
         for source in container.get("envFrom", []):
             assert ("ConfigMap", source["configMapRef"]["name"]) in objects
+
+
+def test_the_config_is_one_the_app_accepts(
+    objects: Objects, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [container] = deployment(objects)["spec"]["template"]["spec"]["containers"]
     config = objects["ConfigMap", "codedeploy-gateway"]["data"]
-    Settings.model_validate(config)  # every GATEWAY_* value in it is one the app accepts
+    for name, value in config.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings(local="--local" in container.get("args", []))
+    assert all(name.startswith(("GATEWAY_", "AWS_")) for name in config)
+    if settings.api_keys_file is not None:  # the file is where the Secret is mounted
+        mounts = {mount["name"]: mount["mountPath"] for mount in container["volumeMounts"]}
+        assert str(settings.api_keys_file.parent) == mounts["api-keys"]
+
+
+def test_production_is_locked_down_and_local_is_open() -> None:
+    settings = {}
+    for overlay in OVERLAYS:
+        data = render(overlay)["ConfigMap", "codedeploy-gateway"]["data"]
+        settings[overlay] = data
+    production = settings["production"]
+    assert production["GATEWAY_AUTH"] != "none"
+    assert production["GATEWAY_DOCS"] == production["GATEWAY_GRAPHQL_INTROSPECTION"] == "false"
+    assert "GATEWAY_RATE_LIMIT_PER_SECOND" in production
+    assert "GATEWAY_AUTH" not in settings["local"]  # --local: open, docs on
 
 
 def test_pods_run_locked_down(objects: Objects) -> None:

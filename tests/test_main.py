@@ -1,6 +1,7 @@
 """``python -m service`` as a user runs it: clear start-up errors, and local mode."""
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -9,6 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from service.app import create_app
+from service.guard.keys import ApiKeys, hash_key
+from service.settings import Settings
 from tests.conftest import free_port
 
 
@@ -32,10 +36,52 @@ def test_a_bad_value_stops_start_up_naming_the_variable() -> None:
 
 def test_no_region_stops_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_REGION")
-    result = run()
+    result = run(GATEWAY_AUTH="none")
     assert result.returncode == 2
     assert "AWS_REGION" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_start_without_gateway_auth_refuses_to_run() -> None:
+    result = run()
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "configuration error: GATEWAY_AUTH is required outside --local: "
+        "none, api-key, jwt or api-key,jwt"
+    ]
+
+
+def test_auth_none_must_be_said_and_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    create_app(Settings(auth="none"))
+    assert any(
+        record.levelname == "WARNING" and "GATEWAY_AUTH=none" in record.getMessage()
+        for record in caplog.records
+    )
+    caplog.clear()
+    create_app(Settings(local=True))  # --local is open without saying so, and quietly
+    assert not caplog.records
+
+
+def test_hash_key_makes_a_key_and_its_entry() -> None:
+    result = run("hash-key", "--name", "billing")
+    assert result.returncode == 0
+    key_line, entry_line = result.stdout.splitlines()
+    key = key_line.rsplit(" ", 1)[1]
+    entry = json.loads(entry_line.split(": ", 1)[1])
+    assert ApiKeys.parse(json.dumps(entry), "entry").caller(key) == "billing"
+    assert len(key) >= 43  # 256 bits
+
+
+def test_hash_key_hashes_a_key_from_stdin() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "hash-key", "--stdin", "--name", "ci"],
+        input="my-existing-key\n", capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "my-existing-key" not in result.stdout
+    assert (
+        result.stdout.strip()
+        == f'GATEWAY_API_KEYS entry: {{"ci": "{hash_key("my-existing-key")}"}}'
+    )
 
 
 def test_an_unreadable_data_file_stops_local_mode(tmp_path: Path) -> None:

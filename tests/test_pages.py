@@ -1,10 +1,15 @@
 """Swagger UI and GraphiQL in a real headless Chromium, as a person uses them."""
 
+import json
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
-from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, Request, expect, sync_playwright
+
+from tests.conftest import running_gateway
+from tests.identity import API_KEY, API_KEYS
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Keeps Chromium from reaching for Google's services, which a closed network refuses.
@@ -32,14 +37,22 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-@pytest.fixture
-def page(browser: Browser, local_gateway: str) -> Iterator[Page]:
-    context = browser.new_context(base_url=local_gateway)
+@pytest.fixture(scope="module")
+def keyed_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The local gateway wanting API keys."""
+    log = tmp_path_factory.mktemp("keyed-gateway") / "gateway.log"
+    with running_gateway(log, GATEWAY_AUTH="api-key", GATEWAY_API_KEYS=json.dumps(API_KEYS)) as url:
+        yield url
+
+
+@contextmanager
+def open_page(browser: Browser, base_url: str) -> Iterator[Page]:
+    context = browser.new_context(base_url=base_url)
     page = context.new_page()
     elsewhere: list[str] = []
 
     def note(request: Request) -> None:
-        if not request.url.startswith((local_gateway, "data:")):
+        if not request.url.startswith((base_url, "data:")):
             elsewhere.append(request.url)
 
     page.on("request", note)
@@ -48,8 +61,19 @@ def page(browser: Browser, local_gateway: str) -> Iterator[Page]:
     assert elsewhere == [], "the page loaded something the gateway does not serve"
 
 
-def test_swagger_ui_runs_the_instance_route(page: Page) -> None:
-    page.goto("/docs")
+@pytest.fixture
+def page(browser: Browser, local_gateway: str) -> Iterator[Page]:
+    with open_page(browser, local_gateway) as page:
+        yield page
+
+
+@pytest.fixture
+def keyed_page(browser: Browser, keyed_gateway: str) -> Iterator[Page]:
+    with open_page(browser, keyed_gateway) as page:
+        yield page
+
+
+def execute_instance_route(page: Page) -> Locator:
     route = page.locator(
         ".opblock-summary", has_text="/v1/deployments/{deploymentId}/instances/{instanceId}"
     )
@@ -57,9 +81,34 @@ def test_swagger_ui_runs_the_instance_route(page: Page) -> None:
     block = page.locator(".opblock.is-open")
     block.get_by_role("button", name="Try it out").click()
     block.get_by_role("button", name="Execute").click()
-    response = block.locator(".live-responses-table .response")
+    return block.locator(".live-responses-table .response")
+
+
+def test_swagger_ui_runs_the_instance_route(page: Page) -> None:
+    page.goto("/docs")
+    response = execute_instance_route(page)
     expect(response.locator(".response-col_status")).to_contain_text("200")
     expect(response.locator(".response-col_description")).to_contain_text("ScriptFailed")
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "ApiKey"])
+def test_swagger_ui_authorizes_with_an_api_key(keyed_page: Page, scheme: str) -> None:
+    page = keyed_page
+    page.goto("/docs")
+    page.locator(".auth-wrapper .authorize").click()
+    container = page.locator(".auth-container", has_text=scheme)
+    container.locator("input").fill(API_KEY)
+    container.get_by_role("button", name="Apply credentials").click()
+    page.locator(".modal-ux .close-modal").click()
+    response = execute_instance_route(page)
+    expect(response.locator(".response-col_status")).to_contain_text("200")
+
+
+def test_swagger_ui_without_a_key_shows_the_401(keyed_page: Page) -> None:
+    keyed_page.goto("/docs")
+    response = execute_instance_route(keyed_page)
+    expect(response.locator(".response-col_status")).to_contain_text("401")
+    expect(response.locator(".response-col_description")).to_contain_text("MissingCredentials")
 
 
 def test_graphiql_runs_its_example_query(page: Page) -> None:
@@ -68,4 +117,15 @@ def test_graphiql_runs_its_example_query(page: Page) -> None:
     # The editor renders only the lines in view: the top of the answer is enough.
     result = page.locator(".graphiql-response")
     expect(result).to_contain_text('"instanceId": "i-0a1b2c3d4e5f60002"')
+    expect(result).to_contain_text('"status": "FAILED"')
+
+
+def test_graphiql_sends_the_headers_it_is_given(keyed_page: Page) -> None:
+    page = keyed_page
+    page.goto("/graphql")
+    page.get_by_role("button", name="Headers").click()
+    page.locator(".graphiql-editor-tool .graphiql-editor").last.click()
+    page.keyboard.insert_text(json.dumps({"X-API-Key": API_KEY}))
+    page.locator(".graphiql-execute-button").click()
+    result = page.locator(".graphiql-response")
     expect(result).to_contain_text('"status": "FAILED"')

@@ -7,7 +7,7 @@ from service.settings import Settings
 
 
 def test_defaults_match_the_documented_ones() -> None:
-    settings = Settings()
+    settings = Settings(auth="none")
     assert settings.upstream_max_attempts == 3
     assert settings.upstream_timeout_seconds == 5
     assert (settings.cache_ttl_seconds, settings.cache_terminal_ttl_seconds) == (5, 60)
@@ -17,13 +17,13 @@ def test_defaults_match_the_documented_ones() -> None:
 def test_values_come_from_gateway_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GATEWAY_UPSTREAM_TIMEOUT_SECONDS", "2.5")
     monkeypatch.setenv("GATEWAY_CACHE_MAX_ENTRIES", "500")
-    settings = Settings()
+    settings = Settings(auth="none")
     assert (settings.upstream_timeout_seconds, settings.cache_max_entries) == (2.5, 500)
 
 
 def test_aws_region_alone_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
-    assert Settings().aws_region == "eu-west-1"
+    assert Settings(auth="none").aws_region == "eu-west-1"
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -46,6 +46,7 @@ from service.models import (
     InstanceSummary,
     ListDeploymentInstancesOutput,
 )
+from service.settings import ConfigurationError
 
 if TYPE_CHECKING:
     from types_aiobotocore_codedeploy import CodeDeployClient
@@ -60,10 +61,6 @@ BATCH_LIMIT = 25
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
-
-
-class ConfigurationError(Exception):
-    """The environment cannot produce a working CodeDeploy client."""
 
 
 @dataclass(slots=True)
@@ -96,6 +93,7 @@ class UpstreamConfig:
     max_attempts: int
     timeout_seconds: float
     max_connections: int
+    max_concurrency: int = 64
     api: UpstreamApi = "instances"
     region: str | None = None
     endpoint_url: str | None = None
@@ -118,8 +116,11 @@ class CodeDeploy:
         timeout_seconds: float,
         api: UpstreamApi,
         metrics: Metrics,
+        max_concurrency: int = 64,
     ) -> None:
         self._client = client
+        # Across all callers: the account's CodeDeploy quota is one, however many call.
+        self._slots = asyncio.Semaphore(max_concurrency)
         self._timeout = timeout_seconds
         self._api = api
         self._metrics = metrics
@@ -311,7 +312,7 @@ class CodeDeploy:
     async def _bounded(self, call: Awaitable[Any], attempts: _Attempts) -> dict[str, Any]:
         deadline = asyncio.timeout(self._timeout)
         try:
-            async with deadline:
+            async with deadline, self._slots:  # waiting for a slot counts against the deadline
                 reply: dict[str, Any] = await call
                 return reply
         except TimeoutError as exc:
@@ -330,6 +331,9 @@ class CodeDeploy:
             # aiohttp or a credential provider failing in a way botocore does not wrap.
             logger.exception("unexpected failure calling CodeDeploy")
             raise UpstreamError("CodeDeploy could not be reached.") from exc
+        finally:
+            if isinstance(call, Coroutine):
+                call.close()  # never started when the deadline passed waiting for a slot
 
 
 async def _chunked(
@@ -430,5 +434,9 @@ async def connect(config: UpstreamConfig, metrics: Metrics) -> AsyncIterator[Cod
     ) as client:
         client.meta.events.register("response-received.codedeploy", _record_attempt)
         yield CodeDeploy(
-            client, timeout_seconds=config.timeout_seconds, api=config.api, metrics=metrics
+            client,
+            timeout_seconds=config.timeout_seconds,
+            api=config.api,
+            metrics=metrics,
+            max_concurrency=config.max_concurrency,
         )

@@ -81,6 +81,9 @@ class Emulator:
         self.faults = faults or Faults()
         self.page_size = page_size
         self.calls: Counter[str] = Counter()
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        """Most calls being answered at once: what a caller-side concurrency cap bounds."""
         self._random = random.Random(seed)
         self._operations: dict[str, Callable[[Params], Awaitable[Params]]] = {
             "GetDeploymentInstance": self.get_deployment_instance,
@@ -97,6 +100,16 @@ class Emulator:
         if handler is None:
             raise AwsError("UnknownOperationException", f"Unknown operation {operation}")
         self.calls[operation] += 1
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            return await self._answer(handler, params)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(
+        self, handler: Callable[[Params], Awaitable[Params]], params: Params
+    ) -> Params:
         faults = self.faults
         if faults.latency_seconds > 0:
             await asyncio.sleep(faults.latency_seconds)

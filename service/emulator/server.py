@@ -1,4 +1,4 @@
-"""Serve the emulator on a loopback port inside a running event loop."""
+"""Serve the emulator (or any ASGI app) on a loopback port inside a running event loop."""
 
 import asyncio
 import contextlib
@@ -6,6 +6,7 @@ import socket
 from collections.abc import AsyncIterator
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from service.emulator.app import Emulator, create_emulator_app
 
@@ -24,17 +25,22 @@ class _EmbeddedServer(uvicorn.Server):
         await self.shutdown(sockets=sockets)
 
 
-@contextlib.asynccontextmanager
-async def serve_emulator(
+def serve_emulator(
     emulator: Emulator, host: str = "127.0.0.1", port: int = 0
-) -> AsyncIterator[str]:
+) -> contextlib.AbstractAsyncContextManager[str]:
     """Run ``emulator`` over HTTP for the duration of the block; yields its base URL."""
+    return serve(create_emulator_app(emulator), host, port)
+
+
+@contextlib.asynccontextmanager
+async def serve(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+    """Run ``app`` over HTTP for the duration of the block; yields its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     # No log config or level: uvicorn would otherwise reset the host process's loggers.
     config = uvicorn.Config(
-        create_emulator_app(emulator),
+        app,
         lifespan="off",
         log_config=None,
         log_level=None,

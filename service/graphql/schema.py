@@ -3,16 +3,25 @@
 import asyncio
 import logging
 from collections.abc import Iterator
+from functools import partial
 from typing import Any, cast
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxTokensLimiter,
+    ParserCache,
+    SchemaExtension,
+    ValidationCache,
+)
 from strawberry.types import ExecutionContext
 
 from service.errors import GatewayError, InvalidRequest
 from service.graphql.context import Context, Info
 from service.graphql.deployment import Deployment, load_instance
+from service.graphql.errors import gateway_extensions
+from service.graphql.limits import GRAPHQL_CORE_LIMITS, Limits, validation_rules
 from service.graphql.types import InstanceSummary
 
 logger = logging.getLogger(__name__)
@@ -77,42 +86,33 @@ def error_extensions(error: GraphQLError) -> dict[str, Any]:
     """``extensions`` for one error: the same code and status REST would answer."""
     original = error.original_error
     if isinstance(original, GatewayError):
-        extensions: dict[str, Any] = {
-            "code": original.code,
-            "status": original.status,
-            "type": original.type,
-        }
-        if original.request_id:
-            extensions["requestId"] = original.request_id
-        return extensions
+        return gateway_extensions(original)
     if original is None:
-        return {"code": "GRAPHQL_VALIDATION_FAILED", "status": 400}
+        code = (error.extensions or {}).get("code")
+        for prefix, limit in GRAPHQL_CORE_LIMITS.items():
+            if prefix in error.message:
+                code = limit
+        return {"code": code or "GRAPHQL_VALIDATION_FAILED", "status": 400}
     return {"code": "INTERNAL_SERVER_ERROR", "status": 500}
 
 
-class GatewayErrors(SchemaExtension):
-    """Gives every error ``extensions.code`` and ``status``; hides unexpected ones' text."""
+def format_error(error: GraphQLError) -> GraphQLError:
+    """``error`` with ``extensions.code`` and ``status``; an unexpected one's text hidden.
 
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        if result is None or not result.errors:
-            return
-        result.errors = [self._format(error) for error in result.errors]
-
-    @staticmethod
-    def _format(error: GraphQLError) -> GraphQLError:
-        extensions = error_extensions(error)
-        unexpected = extensions["status"] == 500
-        return GraphQLError(
-            "The gateway failed unexpectedly." if unexpected else error.message,
-            nodes=error.nodes,
-            source=error.source,
-            positions=error.positions,
-            path=error.path,
-            original_error=None if unexpected else error.original_error,
-            extensions={**(error.extensions or {}), **extensions},
-        )
+    Applied to every HTTP result by the router, parse errors included (Strawberry's parser
+    cache raises those outside any extension's reach).
+    """
+    extensions = error_extensions(error)
+    unexpected = extensions["status"] == 500
+    return GraphQLError(
+        "The gateway failed unexpectedly." if unexpected else error.message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=None if unexpected else error.original_error,
+        extensions={**(error.extensions or {}), **extensions},
+    )
 
 
 class OperationMetrics(SchemaExtension):
@@ -138,6 +138,18 @@ class GatewaySchema(strawberry.Schema):
                 logger.error("graphql resolver failed", exc_info=original)
 
 
-schema = GatewaySchema(
-    query=Query, extensions=[GatewayErrors, OperationMetrics, ParserCache, ValidationCache]
-)
+def make_schema(limits: Limits) -> GatewaySchema:
+    return GatewaySchema(
+        query=Query,
+        extensions=[
+            OperationMetrics,
+            partial(MaxTokensLimiter, limits.max_tokens),
+            ParserCache,
+            partial(AddValidationRules, validation_rules(limits)),
+            ValidationCache,
+        ],
+    )
+
+
+# The schema with the default limits: what schema.graphql is exported from.
+schema = make_schema(Limits())

@@ -19,6 +19,7 @@ from service.errors import (
     NotReady,
     PayloadTooLarge,
     Throttled,
+    Unauthorized,
     UnsupportedComputePlatform,
     UpstreamError,
     UpstreamTimeout,
@@ -134,6 +135,11 @@ _DOCUMENTED: dict[int, tuple[type[GatewayError], str, str]] = {
         "DeploymentNotStartedException",
         "The deployment has not started yet; there is nothing to read.",
     ),
+    401: (
+        Unauthorized,
+        "MissingCredentials",
+        "No credentials, or ones that are not valid; see WWW-Authenticate.",
+    ),
     413: (PayloadTooLarge, "PayloadTooLarge", "The request body is larger than allowed."),
     422: (
         UnsupportedComputePlatform,
@@ -143,7 +149,7 @@ _DOCUMENTED: dict[int, tuple[type[GatewayError], str, str]] = {
     429: (
         Throttled,
         "ThrottlingException",
-        "CodeDeploy throttled the gateway; see Retry-After.",
+        "Over this caller's rate limit, or CodeDeploy throttled the gateway; see Retry-After.",
     ),
     502: (
         UpstreamError,

@@ -1,12 +1,13 @@
 """Where the client points: the standard AWS chain, untouched, plus AWS_REGION."""
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
-from service.codedeploy import ConfigurationError, UpstreamConfig, connect, resolve_region
+from service.codedeploy import UpstreamConfig, connect, resolve_region
 from service.metrics import Metrics
-from service.settings import Settings
+from service.settings import ConfigurationError, Settings
 from tests.conftest import FAILED, Upstream
 
 
@@ -15,7 +16,7 @@ def config(**overrides: object) -> UpstreamConfig:
         "max_attempts": 1,
         "timeout_seconds": 2.0,
         "max_connections": 4,
-        "region": Settings().aws_region,
+        "region": Settings(auth="none").aws_region,
     }
     values.update(overrides)
     return UpstreamConfig(**values)  # type: ignore[arg-type]
@@ -79,3 +80,27 @@ async def test_profile_from_the_shared_config_is_honoured(
         await codedeploy.get_instance(*FAILED)
     assert codedeploy.region == "ca-central-1"
     assert upstream.calls() == 1
+
+
+async def test_calls_in_flight_never_pass_the_concurrency_cap(upstream: Upstream) -> None:
+    upstream.emulator.faults.latency_seconds = 0.02
+    async with connect(config(max_concurrency=2, max_connections=8), Metrics()) as codedeploy:
+        answers = await asyncio.gather(*(codedeploy.get_instance(*FAILED) for _ in range(8)))
+    assert {answer.status for answer in answers} == {"Failed"}
+    assert upstream.emulator.peak_in_flight == 2
+
+
+async def test_waiting_for_a_slot_counts_against_the_deadline(upstream: Upstream) -> None:
+    # One slot, 0.6 s a call, 1 s deadline: the second call gets the slot at 0.6 s and
+    # would answer at 1.2 s, in time had its wait not counted; it counts, so it times out.
+    upstream.emulator.faults.latency_seconds = 0.6
+    settings = config(max_concurrency=1, timeout_seconds=1.0)
+    async with connect(settings, Metrics()) as codedeploy:
+        outcomes = await asyncio.gather(
+            codedeploy.get_instance(*FAILED), codedeploy.get_instance(*FAILED),
+            return_exceptions=True,
+        )  # fmt: skip
+    assert [type(outcome).__name__ for outcome in outcomes] == [
+        "InstanceSummary",
+        "UpstreamTimeout",
+    ]

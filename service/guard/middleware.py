@@ -1,0 +1,105 @@
+"""The gate every request passes before routing: credentials, then the caller's rate."""
+
+import hmac
+from enum import Enum, auto
+from urllib.parse import parse_qs
+
+from pydantic import SecretStr
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from service.errors import GatewayError, RateLimited, Unauthorized
+from service.guard.authenticator import Authenticator
+from service.guard.ratelimit import TokenBuckets
+from service.metrics import Metrics
+from service.refusal import GRAPHQL_PATH, path_of, refusal
+
+PROBES = frozenset({"/healthz", "/readyz"})
+METRICS = "/metrics"
+# Pages and the schema a browser needs before anyone can press "Authorize".
+DOCS = ("/docs", "/openapi.json", "/static/")
+
+
+class Door(Enum):
+    OPEN = auto()
+    METRICS = auto()
+    GUARDED = auto()
+
+
+def door(scope: Scope) -> Door:
+    path = path_of(scope)
+    if path in PROBES or path.startswith(DOCS):
+        return Door.OPEN
+    if path == METRICS:
+        return Door.METRICS
+    # GraphiQL's page is a GET without a query; the queries it sends are guarded.
+    graphql_page = path == GRAPHQL_PATH and scope["method"] == "GET"
+    if graphql_page and not parse_qs(scope["query_string"].decode("latin-1")).get("query"):
+        return Door.OPEN
+    return Door.GUARDED
+
+
+class Guard:
+    """Sets ``scope["gateway.caller"]`` (None when auth is off) for the access log, or
+    answers 401/429 itself; with a rate limit, anonymous callers count per client IP."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        authenticator: Authenticator,
+        buckets: TokenBuckets | None,
+        metrics_key: SecretStr | None,
+        metrics: Metrics,
+    ) -> None:
+        self.app = app
+        self.authenticator = authenticator
+        self.buckets = buckets
+        self.metrics_key = metrics_key.get_secret_value().encode() if metrics_key else None
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            try:
+                await self._check(scope)
+            except GatewayError as error:
+                self.metrics.refusals.labels(error.code).inc()
+                await refusal(scope, error)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    async def _check(self, scope: Scope) -> None:
+        kind = door(scope)
+        if kind is Door.OPEN:
+            return
+        authorization = api_key = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+            elif name == b"x-api-key":
+                api_key = value.decode("latin-1")
+        if kind is Door.METRICS:
+            if self.metrics_key is not None and not self._metrics_key_matches(
+                authorization, api_key
+            ):
+                raise Unauthorized("/metrics wants its own key.", code="InvalidApiKey")
+            return
+        caller = None
+        if self.authenticator.enabled:
+            caller = await self.authenticator.caller(authorization, api_key)
+        scope["gateway.caller"] = caller
+        if self.buckets is not None:
+            client = scope.get("client")
+            wait = self.buckets.take(caller or f"ip:{client[0] if client else 'unknown'}")
+            if wait:
+                raise RateLimited(
+                    "This caller is over its rate limit; see Retry-After.",
+                    retry_after_seconds=wait,
+                )
+
+    def _metrics_key_matches(self, authorization: str | None, api_key: str | None) -> bool:
+        assert self.metrics_key is not None
+        given = api_key or ""
+        if authorization is not None:
+            scheme, _, credential = authorization.strip().partition(" ")
+            given = credential.strip() if scheme.lower() == "bearer" else ""
+        return hmac.compare_digest(given.encode("latin-1"), self.metrics_key)
