@@ -24,11 +24,18 @@ from typing import Any
 import httpx
 
 from service.emulator import DEMO_DATA
+from service.guard import hash_key
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
 FLEET = "d-BENCH0001"
 FAILED = "/v1/deployments/d-EXAMPLE01/instances/i-0a1b2c3d4e5f60002"
+BENCH_KEY = "bench-key-0123456789abcdefghijklmnopqrstuv"
+BENCH_AUTH = {
+    "GATEWAY_AUTH": "api-key",
+    "GATEWAY_API_KEYS": json.dumps({"bench": hash_key(BENCH_KEY)}),
+}
+KEYED = {"X-API-Key": BENCH_KEY}
 INSTANCE_QUERY = (
     '{ deploymentInstance(deploymentId: "d-EXAMPLE01", instanceId: "i-0a1b2c3d4e5f60002") '
     "{ instanceId status lastUpdatedAt lifecycleEvents { lifecycleEventName status startTime "
@@ -125,7 +132,7 @@ def upstream_calls(emulator: str) -> int:
 def wrk(url: str, connections: int, seconds: int, **env: str) -> dict[str, int]:
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(HERE / "wrk.lua"), url],
-        env={**os.environ, **env},
+        env={**os.environ, "BENCH_API_KEY": BENCH_KEY, **env},
         capture_output=True,
         text=True,
         check=True,
@@ -181,6 +188,8 @@ def main() -> None:
         "AWS_ACCESS_KEY_ID": "bench",
         "AWS_SECRET_ACCESS_KEY": "bench",
         "GATEWAY_LOG_LEVEL": "warning",
+        # Measured as production runs it: every request proves an API key.
+        **BENCH_AUTH,
     }
     no_cache = {
         "GATEWAY_CACHE_TTL_SECONDS": "0",
@@ -209,7 +218,7 @@ def main() -> None:
             serve([*gateway, str(ports["miss"])], aws | no_cache, f"{url['miss']}/openapi.json")
         )
         body = Path(tmp) / "body.json"
-        body.write_bytes(httpx.get(url["hit"] + FAILED).content)
+        body.write_bytes(httpx.get(url["hit"] + FAILED, headers=KEYED).content)
         baseline = stack.enter_context(
             serve(
                 [python, "-m", "uvicorn", "bench.baseline:app", "--port", str(ports["baseline"]),
@@ -226,7 +235,7 @@ def main() -> None:
                 f"{url['naive']}/docs",
             )
         )  # fmt: skip
-        httpx.post(url["hit"] + "/graphql", json={"query": INSTANCE_QUERY})
+        httpx.post(url["hit"] + "/graphql", json={"query": INSTANCE_QUERY}, headers=KEYED)
         seconds = args.seconds
         random_instance = {
             "BENCH_PATH": f"/v1/deployments/{FLEET}/instances/%s",
@@ -264,7 +273,7 @@ def fill_cache(base: str, fleet_size: int, pid: int) -> float:
     """RSS of the caching gateway once it holds 10,000 instances (its default bound)."""
     ids = [f"i-{n:017x}" for n in range(min(fleet_size, 10_000))]
     random.shuffle(ids)
-    with httpx.Client(base_url=base, timeout=30) as client:
+    with httpx.Client(base_url=base, timeout=30, headers=KEYED) as client:
         for start in range(0, len(ids), 100):
             client.post(
                 f"/v1/deployments/{FLEET}/instances:batchGet",

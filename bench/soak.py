@@ -20,7 +20,17 @@ from typing import Any
 
 import httpx
 
-from bench.run import FLEET, INSTANCE_QUERY, PAGE_QUERY, fleet, free_port, memory_mb, serve
+from bench.run import (
+    BENCH_AUTH,
+    FLEET,
+    INSTANCE_QUERY,
+    KEYED,
+    PAGE_QUERY,
+    fleet,
+    free_port,
+    memory_mb,
+    serve,
+)
 
 EXPECTED = {200, 304, 404, 429, 502, 504}
 # After the warm-up the cache is full and every path has been taken; what is still
@@ -72,7 +82,7 @@ async def drive(
     samples: list[tuple[float, float]] = []
     start = time.monotonic()
     until = start + seconds
-    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=30, headers=KEYED) as client:
         workers = [
             asyncio.create_task(worker(client, until, statuses, graphql_errors, fleet_size))
             for _ in range(32)
@@ -119,6 +129,7 @@ def main() -> None:
                     "AWS_ACCESS_KEY_ID": "soak",
                     "AWS_SECRET_ACCESS_KEY": "soak",
                     "GATEWAY_LOG_LEVEL": "warning",
+                    **BENCH_AUTH,
                 },
                 f"{gateway}/openapi.json",
             )

@@ -2,6 +2,7 @@
 --   BENCH_METHOD, BENCH_PATH, BENCH_BODY: the request (GET by default)
 --   BENCH_IDS: a file of instance ids; each request asks a random one in BENCH_PATH's %s
 --   BENCH_AMZ_TARGET: call the emulator itself, as an SDK would (X-Amz-Target)
+--   BENCH_API_KEY: sent as X-API-Key (peers that want none ignore it)
 -- done() prints one JSON line the runner parses.
 local method = os.getenv("BENCH_METHOD") or "GET"
 local path = os.getenv("BENCH_PATH")
@@ -19,6 +20,8 @@ end
 function init(args)
   math.randomseed(seed)
   wrk.method = method
+  local api_key = os.getenv("BENCH_API_KEY")
+  if api_key then wrk.headers["X-API-Key"] = api_key end
   if body then
     wrk.body = body
     wrk.headers["Content-Type"] = "application/json"

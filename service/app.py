@@ -109,13 +109,14 @@ def create_app(
     # never read), then the cache-hit fast path, then FastAPI's routing.
     app.add_middleware(InstanceHits)
     app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
-    rate = settings.rate_limit_per_second
+    buckets = None
+    if rate := settings.rate_limit_per_second:
+        burst = settings.rate_limit_burst or max(1, math.ceil(rate))
+        buckets = TokenBuckets(rate, burst, clock)
     app.add_middleware(
         Guard,
         authenticator=authenticator,
-        buckets=TokenBuckets(rate, settings.rate_limit_burst or max(1, math.ceil(rate)), clock)
-        if rate
-        else None,
+        buckets=buckets,
         metrics_key=settings.metrics_api_key,
         metrics=metrics,
     )

@@ -79,5 +79,6 @@ def graphql_router(schema: GatewaySchema, *, graphiql: bool) -> GatewayGraphQLRo
         schema,
         context_getter=get_context,
         graphql_ide="graphiql" if graphiql else None,
+        subscription_protocols=(),  # no subscriptions; the guard closes WebSockets
         include_in_schema=False,
     )

@@ -58,6 +58,11 @@ class Guard:
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            # Nothing is served over WebSocket (no subscriptions); closing the handshake
+            # here keeps every operation on HTTP, where credentials are checked.
+            await send({"type": "websocket.close", "code": 1008})
+            return
         if scope["type"] == "http":
             try:
                 await self._check(scope)

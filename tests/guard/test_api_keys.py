@@ -3,6 +3,7 @@
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -13,7 +14,7 @@ from service.settings import ConfigurationError, Settings
 from tests.conftest import GatewayFactory, Upstream
 from tests.identity import API_KEY, API_KEYS, INSTANCE, OTHER_KEY, bearer
 
-KEYED = {"auth": "api-key", "api_keys": json.dumps(API_KEYS)}
+KEYED: dict[str, Any] = {"auth": "api-key", "api_keys": json.dumps(API_KEYS)}
 
 
 async def test_no_credentials_get_401_with_a_challenge(
@@ -194,3 +195,39 @@ def test_bad_key_tables_are_refused_without_echoing_them(text: str, complaint: s
         ApiKeys.parse(text, "GATEWAY_API_KEYS")
     assert complaint in str(caught.value)
     assert "SECRET" not in str(caught.value)
+
+
+async def test_websockets_are_closed_before_any_operation(upstream: Upstream) -> None:
+    app = create_app(Settings(**KEYED))
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {"type": "websocket", "path": "/graphql", "headers": [], "query_string": b""}
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    assert sent == [{"type": "websocket.close", "code": 1008}]
+
+
+async def test_cors_preflights_need_no_credentials(
+    upstream: Upstream, make_gateway: GatewayFactory
+) -> None:
+    origin = "https://status.example.com"
+    async with make_gateway(**KEYED, cors_origins=origin) as gateway:
+        preflight = await gateway.options(
+            INSTANCE,
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "authorization, x-api-key",
+            },
+        )
+        refused = await gateway.get(INSTANCE, headers={"Origin": origin})
+    assert preflight.status_code == 200
+    assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+    assert refused.status_code == 401
+    # A browser may read why, and what to send.
+    assert "www-authenticate" in refused.headers["access-control-expose-headers"].lower()
