@@ -19,7 +19,7 @@ from service.emulator import DataError, EmulatorData, load_data
 from service.guard import hash_key, new_key
 from service.health import Health
 from service.logs import configure_logging
-from service.settings import SECRET_FIELDS, ConfigurationError, Settings
+from service.settings import ConfigurationError, Settings
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -59,8 +59,8 @@ def _describe(error: ValidationError) -> str:
             continue
         field = str(item["loc"][0])
         variable = "AWS_REGION" if field == "AWS_REGION" else f"GATEWAY_{field.upper()}"
-        shown = "" if field in SECRET_FIELDS else f" (got {item.get('input')!r})"
-        lines.append(f"configuration error: {variable}: {message}{shown}")
+        # Secret values are SecretStr, which no value fails: an echoed input is never one.
+        lines.append(f"configuration error: {variable}: {message} (got {item.get('input')!r})")
     return "\n".join(lines)
 
 

@@ -10,8 +10,6 @@ PositiveSeconds = Annotated[float, Field(gt=0, le=3600)]
 CacheSeconds = Annotated[float, Field(ge=0, le=86400)]
 AuthScheme = Literal["api-key", "jwt"]
 AUTH_CHOICES = "none, api-key, jwt or api-key,jwt"
-# Values never echoed in a configuration error: they are, or lead to, credentials.
-SECRET_FIELDS = frozenset({"api_keys", "metrics_api_key"})
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "[::1]", "localhost"})
 
 

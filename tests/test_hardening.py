@@ -44,9 +44,15 @@ async def test_a_streamed_large_body_is_refused(gateway: httpx.AsyncClient) -> N
     assert response.status_code == 413
 
 
-async def test_graphql_bodies_are_bounded_too(gateway: httpx.AsyncClient) -> None:
-    response = await gateway.post("/graphql", json={"query": "{ __typename }" + " " * 70_000})
+async def test_graphql_bodies_are_bounded_too(
+    gateway: httpx.AsyncClient, upstream: Upstream
+) -> None:
+    query = '{ deploymentInstance(deploymentId: "d-EXAMPLE01", instanceId: "i-1") { status } }'
+    response = await gateway.post("/graphql", json={"query": query + " " * 70_000})
     assert response.status_code == 413
+    [error] = response.json()["errors"]  # in GraphQL's shape
+    assert error["extensions"]["code"] == "PayloadTooLarge"
+    assert upstream.calls() == 0
 
 
 @pytest.mark.parametrize(

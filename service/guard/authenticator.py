@@ -82,17 +82,8 @@ class Authenticator:
 
     async def caller(self, authorization: str | None, api_key: str | None) -> str:
         """The caller the headers prove, or ``Unauthorized``."""
-        if authorization is not None:
-            scheme, _, credential = authorization.strip().partition(" ")
-            credential = credential.strip()
-            if scheme.lower() != "bearer" or not credential:
-                raise Unauthorized(
-                    "The Authorization header must read: Bearer <credential>.",
-                    code="InvalidCredentials",
-                )
-        elif api_key is not None and api_key.strip():
-            credential = api_key.strip()
-        else:
+        credential = presented(authorization, api_key)
+        if credential is None:
             raise Unauthorized(self._missing, code="MissingCredentials")
         # API keys are URL-safe base64 (no dots); a JWT has exactly two.
         if self._jwt is not None and (self._keys is None or credential.count(".") == 2):
@@ -100,6 +91,23 @@ class Authenticator:
         if self._keys is not None and (name := self._keys.caller(credential)) is not None:
             return "key:" + name
         raise Unauthorized("The API key is not valid.", code="InvalidApiKey")
+
+
+def presented(authorization: str | None, api_key: str | None) -> str | None:
+    """The credential in ``Authorization: Bearer`` or else ``X-API-Key``; None without
+    either, ``Unauthorized`` for an Authorization header of another form."""
+    if authorization is not None:
+        scheme, _, credential = authorization.strip().partition(" ")
+        credential = credential.strip()
+        if scheme.lower() != "bearer" or not credential:
+            raise Unauthorized(
+                "The Authorization header must read: Bearer <credential>.",
+                code="InvalidCredentials",
+            )
+        return credential
+    if api_key is not None and api_key.strip():
+        return api_key.strip()
+    return None
 
 
 def _api_keys(settings: Settings) -> ApiKeys:

@@ -8,7 +8,7 @@ from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.errors import GatewayError, RateLimited, Unauthorized
-from service.guard.authenticator import Authenticator
+from service.guard.authenticator import Authenticator, presented
 from service.guard.ratelimit import TokenBuckets
 from service.metrics import Metrics
 from service.refusal import GRAPHQL_PATH, path_of, refusal
@@ -83,10 +83,10 @@ class Guard:
             elif name == b"x-api-key":
                 api_key = value.decode("latin-1")
         if kind is Door.METRICS:
-            if self.metrics_key is not None and not self._metrics_key_matches(
-                authorization, api_key
-            ):
-                raise Unauthorized("/metrics wants its own key.", code="InvalidApiKey")
+            if self.metrics_key is not None:
+                given = (presented(authorization, api_key) or "").encode()
+                if not hmac.compare_digest(given, self.metrics_key):
+                    raise Unauthorized("/metrics wants its own key.", code="InvalidApiKey")
             return
         caller = None
         if self.authenticator.enabled:
@@ -100,11 +100,3 @@ class Guard:
                     "This caller is over its rate limit; see Retry-After.",
                     retry_after_seconds=wait,
                 )
-
-    def _metrics_key_matches(self, authorization: str | None, api_key: str | None) -> bool:
-        assert self.metrics_key is not None
-        given = api_key or ""
-        if authorization is not None:
-            scheme, _, credential = authorization.strip().partition(" ")
-            given = credential.strip() if scheme.lower() == "bearer" else ""
-        return hmac.compare_digest(given.encode("latin-1"), self.metrics_key)
