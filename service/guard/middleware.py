@@ -76,21 +76,15 @@ class Guard:
         kind = door(scope)
         if kind is Door.OPEN:
             return
-        authorization = api_key = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization = value.decode("latin-1")
-            elif name == b"x-api-key":
-                api_key = value.decode("latin-1")
         if kind is Door.METRICS:
             if self.metrics_key is not None:
-                given = (presented(authorization, api_key) or "").encode()
+                given = (presented(*_credential_headers(scope)) or "").encode()
                 if not hmac.compare_digest(given, self.metrics_key):
                     raise Unauthorized("/metrics wants its own key.", code="InvalidApiKey")
             return
         caller = None
         if self.authenticator.enabled:
-            caller = await self.authenticator.caller(authorization, api_key)
+            caller = await self.authenticator.caller(*_credential_headers(scope))
         scope["gateway.caller"] = caller
         if self.buckets is not None:
             client = scope.get("client")
@@ -100,3 +94,14 @@ class Guard:
                     "This caller is over its rate limit; see Retry-After.",
                     retry_after_seconds=wait,
                 )
+
+
+def _credential_headers(scope: Scope) -> tuple[str | None, str | None]:
+    """``Authorization`` and ``X-API-Key``, when sent."""
+    authorization = api_key = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            authorization = value.decode("latin-1")
+        elif name == b"x-api-key":
+            api_key = value.decode("latin-1")
+    return authorization, api_key
