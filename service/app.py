@@ -13,18 +13,23 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import Route
 
 from service.access import AccessMiddleware
 from service.codedeploy import UpstreamConfig, connect
 from service.emulator import Emulator, EmulatorData, load_data, serve_emulator
+from service.graphql.documents import Documents, load_trusted
+from service.graphql.engine import GraphQLEngine
+from service.graphql.http import GraphQLEndpoint
 from service.graphql.limits import Limits
-from service.graphql.router import graphql_router
-from service.graphql.schema import make_schema
+from service.graphql.responses import Responses
+from service.graphql.schema import schema
 from service.guard import Authenticator, Guard, TokenBuckets
 from service.guard.middleware import PROBES
 from service.hardening import BodyLimit, SecurityHeaders
 from service.health import Health
 from service.metrics import Metrics
+from service.refusal import GRAPHQL_PATH
 from service.resolver import Resolver, make_caches
 from service.rest import docs, operations, routes
 from service.rest.fast import InstanceHits
@@ -55,6 +60,9 @@ def create_app(
     health = health or Health()
     metrics = Metrics()
     authenticator = Authenticator.from_settings(settings, clock)
+    trusted = None
+    if settings.graphql_trusted_documents is not None:
+        trusted = load_trusted(settings.graphql_trusted_documents)
     if not authenticator.enabled and not settings.local:
         logger.warning("GATEWAY_AUTH=none: anyone who can reach the gateway can read everything")
 
@@ -81,10 +89,14 @@ def create_app(
             codedeploy = await stack.enter_async_context(connect(config, metrics))
             await stack.enter_async_context(authenticator)
             logger.info("CodeDeploy at %s (%s)", codedeploy.endpoint, codedeploy.region)
+            resolver = Resolver(codedeploy, make_caches(settings, metrics, clock))
+            engine = make_engine(settings, resolver, metrics, clock, trusted)
+            stack.callback(engine.close)
             health.started = True
             try:
                 yield {
-                    "resolver": Resolver(codedeploy, make_caches(settings, metrics, clock)),
+                    "resolver": resolver,
+                    "graphql": engine,
                     "health": health,
                     "metrics": metrics,
                 }
@@ -139,20 +151,40 @@ def create_app(
     app.add_middleware(AccessMiddleware, metrics=metrics)
     app.include_router(routes.router)
     app.include_router(operations.router)
-    limits = Limits(
-        max_depth=settings.graphql_max_depth,
-        max_aliases=settings.graphql_max_aliases,
-        max_tokens=settings.graphql_max_tokens,
-        introspection=settings.graphql_introspection,
-    )
-    app.include_router(
-        graphql_router(make_schema(limits), graphiql=settings.docs), prefix="/graphql"
-    )
+    # Not a FastAPI route: kept out of the OpenAPI document, where REST tooling trips on it.
+    app.router.routes.append(Route(GRAPHQL_PATH, GraphQLEndpoint(graphiql=settings.docs)))
     if settings.docs:
         app.include_router(docs.router)
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.openapi = lambda: _openapi(app, authenticator.openapi_schemes())  # type: ignore[method-assign]
     return app
+
+
+def make_engine(
+    settings: Settings,
+    resolver: Resolver,
+    metrics: Metrics,
+    clock: Callable[[], float],
+    trusted: dict[str, str] | None,
+) -> GraphQLEngine:
+    documents = Documents(settings.graphql_document_cache_bytes)
+    responses = Responses(
+        max_entries=settings.cache_max_entries,
+        max_bytes=settings.graphql_response_cache_bytes,
+        clock=clock,
+    )
+    metrics.cache_entries.labels("documents").set_function(documents.__len__)
+    metrics.cache_entries.labels("responses").set_function(responses.__len__)
+    return GraphQLEngine(
+        schema._schema,
+        Limits.from_settings(settings),
+        resolver=resolver,
+        documents=documents,
+        responses=responses,
+        metrics=metrics,
+        persisted_queries=settings.graphql_persisted_queries,
+        trusted=trusted,
+    )
 
 
 def _openapi(app: FastAPI, security_schemes: dict[str, dict[str, str]]) -> dict[str, Any]:

@@ -7,9 +7,12 @@ on one event loop without locks.
 """
 
 import asyncio
+import math
 import time
-from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from cachetools import TLRUCache
@@ -32,6 +35,45 @@ class _Entry(Generic[V]):
 class Cached(Generic[V]):
     value: V
     cache: CacheInfo
+
+
+@dataclass(slots=True)
+class Reads:
+    """The stored entries a piece of work was answered from (see ``recording``).
+
+    ``complete`` turns False as soon as one answer came from nowhere in the cache (a
+    fault, or a value with no lifetime): such work cannot be replayed from the entries.
+    """
+
+    entries: list[tuple["ResultCache[Any]", Hashable, object]] = field(default_factory=list)
+    complete: bool = True
+    expires_at: float = math.inf
+
+    def note(self, cache: "ResultCache[Any]", key: Hashable, info: CacheInfo | None) -> None:
+        entry = info.entry if info is not None else None
+        if not isinstance(entry, _Entry):
+            self.complete = False
+            return
+        self.entries.append((cache, key, entry))
+        self.expires_at = min(self.expires_at, entry.expires_at)
+
+    def current(self) -> bool:
+        """Every entry read is still the one stored (not replaced, refreshed or expired)."""
+        return all(cache.holds(key, entry) for cache, key, entry in self.entries)
+
+
+_reads: ContextVar[Reads | None] = ContextVar("reads", default=None)
+
+
+@contextmanager
+def recording() -> Iterator[Reads]:
+    """Notes every answer the caches give in this context (tasks it starts included)."""
+    reads = Reads()
+    token = _reads.set(reads)
+    try:
+        yield reads
+    finally:
+        _reads.reset(token)
 
 
 class ResultCache(Generic[V]):
@@ -67,7 +109,7 @@ class ResultCache(Generic[V]):
         if entry is None:
             return None
         self._observe("hit")
-        info = CacheInfo(hit=True, max_age=int(entry.expires_at - self._clock()))
+        info = CacheInfo(hit=True, max_age=int(entry.expires_at - self._clock()), entry=entry)
         if entry.error is not None:
             return entry.error.replay(info)
         assert entry.value is not None
@@ -78,6 +120,15 @@ class ResultCache(Generic[V]):
         stored = self._stored(key)
         return stored if isinstance(stored, Cached) else None
 
+    def holds(self, key: Hashable, entry: object) -> bool:
+        """``entry`` is still the live answer for ``key``; counts as no hit or miss."""
+        return self._entries.get(key) is entry
+
+    def _note(self, key: Hashable, answer: "Cached[V] | GatewayError") -> None:
+        reads = _reads.get()
+        if reads is not None:
+            reads.note(self, key, answer.cache)
+
     async def get(
         self, key: Hashable, load: Callable[[], Awaitable[V]], *, refresh: bool = False
     ) -> Cached[V]:
@@ -86,19 +137,23 @@ class ResultCache(Generic[V]):
         ``refresh`` skips the stored entry (but still joins a load already under way).
         """
         stored = None if refresh else self._stored(key)
+        if stored is None:
+            task = self._inflight.get(key)
+            if task is None:
+                self._observe("miss")
+                task = asyncio.create_task(self._load(key, load))
+                self._inflight[key] = task
+            else:
+                self._observe("join")
+            try:
+                # One caller giving up must not cancel the load the others are waiting for.
+                stored = await asyncio.shield(task)
+            except GatewayError as error:
+                stored = error
+        self._note(key, stored)
         if isinstance(stored, GatewayError):
             raise stored
-        if stored is not None:
-            return stored
-        task = self._inflight.get(key)
-        if task is None:
-            self._observe("miss")
-            task = asyncio.create_task(self._load(key, load))
-            self._inflight[key] = task
-        else:
-            self._observe("join")
-        # One caller giving up must not cancel the load the others are waiting for.
-        return await asyncio.shield(task)
+        return stored
 
     async def get_many(
         self,
@@ -134,6 +189,8 @@ class ResultCache(Generic[V]):
                 answers[key] = await asyncio.shield(future)
             except GatewayError as error:
                 answers[key] = error
+        for key, answer in answers.items():
+            self._note(key, answer)
         return [answers[key] for key in keys]
 
     async def _load_many(
@@ -155,8 +212,7 @@ class ResultCache(Generic[V]):
         for key, future in futures.items():
             outcome = outcomes[key]
             if isinstance(outcome, GatewayError):
-                self._store_error(key, outcome)
-                future.set_exception(outcome)
+                future.set_exception(self._store_error(key, outcome))
             else:
                 future.set_result(self._store_value(key, outcome))
 
@@ -164,8 +220,10 @@ class ResultCache(Generic[V]):
         try:
             value = await load()
         except GatewayError as error:
-            self._store_error(key, error)
-            raise
+            stored = self._store_error(key, error)
+            if stored is error:
+                raise
+            raise stored from error
         else:
             return self._store_value(key, value)
         finally:
@@ -173,18 +231,22 @@ class ResultCache(Generic[V]):
 
     def _store_value(self, key: Hashable, value: V) -> Cached[V]:
         ttl = self._value_ttl(value)
+        entry = None
         if ttl > 0:
-            self._entries[key] = _Entry(value, None, self._clock() + ttl)
+            entry = self._entries[key] = _Entry(value, None, self._clock() + ttl)
         else:
             self._entries.pop(key, None)
-        return Cached(value, CacheInfo(hit=False, max_age=int(ttl)))
+        return Cached(value, CacheInfo(hit=False, max_age=int(ttl), entry=entry))
 
-    def _store_error(self, key: Hashable, error: GatewayError) -> None:
+    def _store_error(self, key: Hashable, error: GatewayError) -> GatewayError:
+        """The error to answer: a copy naming its own entry when stored (one error can
+        fail a whole batch, and each key gets an entry of its own)."""
         # Errors with no TTL (throttling, 5xx, timeouts) leave a stored answer alone.
         ttl = self._error_ttl(error)
-        if ttl > 0:
-            self._entries[key] = _Entry(None, error, self._clock() + ttl)
-            error.cache = CacheInfo(hit=False, max_age=int(ttl))
+        if ttl <= 0:
+            return error
+        entry = self._entries[key] = _Entry(None, error, self._clock() + ttl)
+        return error.replay(CacheInfo(hit=False, max_age=int(ttl), entry=entry))
 
 
 class _Entries(TLRUCache[Hashable, _Entry[V]]):

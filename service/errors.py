@@ -1,16 +1,21 @@
 """The one error hierarchy callers can see; REST and GraphQL both render these objects."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import ClassVar, Self
 
 
 @dataclass(frozen=True, slots=True)
 class CacheInfo:
-    """Where an answer came from and how long it stays fresh."""
+    """Where an answer came from and how long it stays fresh.
+
+    ``entry`` is the stored cache entry the answer is (None when nothing was stored):
+    a GraphQL response built from answers stays valid while their entries do.
+    """
 
     hit: bool
     max_age: int
+    entry: object = field(default=None, compare=False, repr=False)
 
 
 class GatewayError(Exception):

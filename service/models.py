@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -74,6 +74,13 @@ def _as_utc(value: datetime) -> datetime:
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+_UTC_DATETIME: TypeAdapter[datetime] = TypeAdapter(UtcDatetime)
+
+
+def wire_time(value: datetime) -> str:
+    """A timestamp as every face sends it: ISO 8601 in UTC with ``Z``, as REST's JSON has it."""
+    text: str = _UTC_DATETIME.dump_python(_as_utc(value), mode="json")
+    return text
 
 
 def _open_enum(enum: type[StrEnum], example: str) -> object:

@@ -2,7 +2,7 @@
 
 import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from service.cache import Cached, ResultCache
-from service.codedeploy import CodeDeploy
+from service.codedeploy import BATCH_LIMIT, CodeDeploy
 from service.errors import GatewayError, InvalidRequest, NotFound
 from service.metrics import Metrics
 from service.models import DeploymentInfo, DeploymentTarget, IdPage, InstanceSummary, Snapshot
@@ -18,6 +18,12 @@ from service.settings import Settings
 
 Outcome = Cached[Snapshot[InstanceSummary]] | GatewayError
 Key = tuple[object, ...]
+
+ListPage = Callable[[str | None], Awaitable[Cached[IdPage]]]
+"""One page of an id list, by the ``nextToken`` it starts at."""
+
+# Ids one batch read may ask for, on either face: four upstream calls at most.
+MAX_BATCH_IDS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +108,9 @@ class Resolver:
         next_token: str | None = None,
     ) -> Cached[IdPage]:
         _require(deployment_id=deployment_id)
-        key = self._key(
-            "instance-ids", deployment_id, tuple(statuses), tuple(instance_types), next_token
-        )
+        # Filters are sets: every order and repeat of them shares one entry and one call.
+        statuses, instance_types = filters(statuses), filters(instance_types)
+        key = self._key("instance-ids", deployment_id, statuses, instance_types, next_token)
         return await self.caches.pages.get(
             key,
             lambda: self._codedeploy.list_instance_ids(
@@ -163,8 +169,18 @@ class Resolver:
         )
 
 
+def filters(values: Iterable[str]) -> tuple[str, ...]:
+    """A list filter in its one canonical form: sorted, each value once."""
+    return tuple(sorted(set(values)))
+
+
+def batch_calls(ids: int) -> int:
+    """Upstream calls a batch read of ``ids`` uncached ids makes."""
+    return -(-ids // BATCH_LIMIT)
+
+
 async def window(
-    page: Callable[[str | None], Awaitable[Cached[IdPage]]],
+    page: ListPage,
     *,
     token: str | None,
     start: int,

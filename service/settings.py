@@ -74,10 +74,29 @@ class Settings(BaseSettings):
     upstream_max_concurrency: int = Field(default=64, ge=1, le=1024)
     """CodeDeploy calls in flight at once, across all callers: the account's quota is shared."""
 
+    # What one GraphQL document may cost, checked before it is validated or run. The
+    # defaults sit well above what real frontend queries use (the README's and GraphiQL's
+    # examples use a tenth of each) and well below what stalls a core.
     graphql_max_depth: int = Field(default=10, ge=1, le=100)
     graphql_max_aliases: int = Field(default=100, ge=0, le=10_000)
     graphql_max_tokens: int = Field(default=5000, ge=10, le=1_000_000)
+    graphql_max_fields: int = Field(default=500, ge=1, le=100_000)
+    """Field selections in an operation, counted each time a fragment is spread."""
+    graphql_max_field_repeats: int = Field(default=10, ge=1, le=10_000)
+    """Times one response name may appear in one selection set, fragments included."""
+    graphql_max_root_fields: int = Field(default=100, ge=1, le=10_000)
+    graphql_max_upstream_calls: int = Field(default=50, ge=1, le=100_000)
+    """CodeDeploy calls an operation may cost by the static estimate, as if nothing were cached."""
     graphql_introspection: bool = True
+    graphql_response_cache_bytes: int = Field(default=32 * 1024 * 1024, ge=0, le=2**34)
+    """Whole GraphQL responses kept for replay (0: none)."""
+    graphql_document_cache_bytes: int = Field(default=32 * 1024 * 1024, ge=1024 * 1024, le=2**34)
+    """Parsed and validated documents, and the automatic persisted queries' texts."""
+    graphql_persisted_queries: bool = True
+    """Apollo's automatic persisted queries (a hash instead of the document)."""
+    graphql_trusted_documents: Path | None = None
+    """A JSON file of the only documents that may run: ``{"sha256 hex": "document"}``
+    (graphql-codegen's persisted-documents.json) or an Apollo persisted-query manifest."""
 
     @field_validator("auth", mode="before")
     @classmethod

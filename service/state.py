@@ -4,6 +4,8 @@ from typing import Annotated, TypedDict
 
 from fastapi import Depends, Request
 
+from service.graphql.engine import GraphQLEngine
+from service.guard.ratelimit import Budget
 from service.health import Health
 from service.metrics import Metrics
 from service.resolver import Resolver
@@ -11,6 +13,7 @@ from service.resolver import Resolver
 
 class State(TypedDict):
     resolver: Resolver
+    graphql: GraphQLEngine
     health: Health
     metrics: Metrics
 
@@ -38,3 +41,10 @@ async def get_metrics(request: Request) -> Metrics:
 
 
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+
+async def get_budget(request: Request) -> Budget:
+    return Budget.of(request.scope)
+
+
+BudgetDep = Annotated[Budget, Depends(get_budget)]

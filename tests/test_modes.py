@@ -71,6 +71,7 @@ async def test_both_apis_answer_byte_for_byte_alike(
     assert instances == targets
     # The two runs really took different roads.
     assert calls_by_instances_api.keys() <= {
+        "GetDeployment",
         "GetDeploymentInstance",
         "BatchGetDeploymentInstances",
         "ListDeploymentInstances",

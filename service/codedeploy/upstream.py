@@ -58,6 +58,8 @@ logger = logging.getLogger(__name__)
 CONNECT_TIMEOUT_SECONDS = 2.0
 # CodeDeploy's BatchGet* calls take at most 25 ids each.
 BATCH_LIMIT = 25
+# Ids a List* page holds; the gateway's cost estimate assumes full pages of this size.
+LIST_PAGE_SIZE = 100
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)

@@ -8,12 +8,10 @@ from typing import TypeVar
 import strawberry
 from pydantic import BaseModel
 from strawberry.dataloader import DataLoader
-from strawberry.fastapi import BaseContext
 
 from service import models
 from service.cache import Cached
 from service.errors import GatewayError
-from service.metrics import Metrics
 from service.models import Snapshot
 from service.resolver import Resolver
 
@@ -46,13 +44,11 @@ def _loader(
     return DataLoader(load_fn=load)
 
 
-class Context(BaseContext):
-    """Made fresh for every request, so a DataLoader never outlives its operation."""
+class Context:
+    """Made fresh for every operation, so a DataLoader never outlives it."""
 
-    def __init__(self, resolver: Resolver, metrics: Metrics) -> None:
-        super().__init__()
+    def __init__(self, resolver: Resolver) -> None:
         self.resolver = resolver
-        self.metrics = metrics
         self.instances: DataLoader[Key, models.InstanceSummary] = _loader(
             resolver.deployment_instances
         )

@@ -1,14 +1,17 @@
 """``Deployment``: its own fields from GetDeployment, its fleet through paged connections.
 
-Nothing is fetched until a field asks: a page of instances costs the list call and the
-batch reads only, not GetDeployment.
+The connections are nullable: a list CodeDeploy refuses (an instance list of a Lambda
+deployment) is null with an error at its path, and the deployment's other fields stay.
 """
 
+from collections.abc import Awaitable
 from datetime import datetime
+from typing import Any
 
 import strawberry
 
 from service import models
+from service.cache import Cached
 from service.graphql.context import Info
 from service.graphql.pagination import PageInfo, check_first, decode_cursor, encode_cursor
 from service.graphql.types import (
@@ -21,7 +24,8 @@ from service.graphql.types import (
     _member,
     target_from_model,
 )
-from service.resolver import Window, window
+from service.models import IdPage
+from service.resolver import ListPage, Window, window
 
 # Counting a fleet walks its id pages; past this many pages the count is left unknown.
 MAX_COUNTED_PAGES = 10
@@ -53,30 +57,29 @@ class InstanceSummaryEdge:
         return await load_instance(info, self.deployment_id, self.instance_id)
 
 
+async def count_list(parent: strawberry.Parent[Any]) -> int | None:
+    """Every id of a connection's list, counted from its id pages (cached); None past
+    the bound."""
+    total, token = 0, None
+    for _ in range(MAX_COUNTED_PAGES):
+        ids = (await parent.list_page(token)).value
+        total += len(ids.ids)
+        token = ids.next_token
+        if token is None:
+            return total
+    return None
+
+
 @strawberry.type(description="A page of a deployment's instances (ListDeploymentInstances).")
 class InstanceSummaryConnection:
     edges: list[InstanceSummaryEdge]
     page_info: PageInfo
-    deployment_id: strawberry.Private[str]
-    statuses: strawberry.Private[tuple[str, ...]]
-    instance_types: strawberry.Private[tuple[str, ...]]
-
-    @strawberry.field
-    async def total_count(self, info: Info) -> int | None:
-        """All instances matching the filters, counted from the id pages (cached)."""
-        total, token = 0, None
-        for _ in range(MAX_COUNTED_PAGES):
-            page = await info.context.resolver.instance_ids(
-                self.deployment_id,
-                statuses=self.statuses,
-                instance_types=self.instance_types,
-                next_token=token,
-            )
-            total += len(page.value.ids)
-            token = page.value.next_token
-            if token is None:
-                return total
-        return None
+    list_page: strawberry.Private[ListPage]
+    total_count: int | None = strawberry.field(
+        resolver=count_list,
+        description=f"All instances matching the filters, counted from up to "
+        f"{MAX_COUNTED_PAGES} id pages (cached); null for a larger fleet.",
+    )
 
 
 @strawberry.type(description="A target in a page of a deployment's targets.")
@@ -96,21 +99,27 @@ class DeploymentTargetEdge:
 class DeploymentTargetConnection:
     edges: list[DeploymentTargetEdge]
     page_info: PageInfo
+    list_page: strawberry.Private[ListPage]
+    total_count: int | None = strawberry.field(
+        resolver=count_list,
+        description=f"All targets, counted from up to {MAX_COUNTED_PAGES} id pages (cached); "
+        "null for a larger fleet.",
+    )
 
 
 @strawberry.type(
-    description="A CodeDeploy deployment. Its own fields cost one GetDeployment call "
-    "(cached); `instance`, `instances` and `targets` do not need it."
+    description="A CodeDeploy deployment: one GetDeployment call (cached) finds it, so an "
+    "unknown id is null with an error whatever is selected."
 )
 class Deployment:
     deployment_id: strawberry.ID
+    snapshot: strawberry.Private[models.Snapshot[models.DeploymentInfo]]
     # Parsed once per operation, however many of its fields the query asks for.
     loaded: strawberry.Private[models.DeploymentInfo | None] = None
 
     async def _info(self, info: Info) -> models.DeploymentInfo:
         if self.loaded is None:
-            snapshot = (await info.context.resolver.deployment(self.deployment_id)).value
-            self.loaded = self.loaded or snapshot.model
+            self.loaded = self.snapshot.model
         return self.loaded
 
     @strawberry.field
@@ -172,20 +181,19 @@ class Deployment:
         instance_type: models.InstanceType | None = None,
         first: int = 50,
         after: str | None = None,
-    ) -> InstanceSummaryConnection:
+    ) -> InstanceSummaryConnection | None:
         check_first(first)
         token, start = decode_cursor(after)
-        statuses = tuple(value.value for value in status or ())
-        types = (instance_type.value,) if instance_type else ()
+        statuses = [value.value for value in status or ()]
+        types = [instance_type.value] if instance_type else []
         resolver = info.context.resolver
-        ids = await window(
-            lambda next_token: resolver.instance_ids(
+
+        def list_page(next_token: str | None) -> Awaitable[Cached[IdPage]]:
+            return resolver.instance_ids(
                 self.deployment_id, statuses=statuses, instance_types=types, next_token=next_token
-            ),
-            token=token,
-            start=start,
-            count=first,
-        )
+            )
+
+        ids = await window(list_page, token=token, start=start, count=first)
         return InstanceSummaryConnection(
             edges=[
                 InstanceSummaryEdge(
@@ -196,24 +204,21 @@ class Deployment:
                 for page_token, index, instance_id in ids.items
             ],
             page_info=_page_info(ids, after),
-            deployment_id=self.deployment_id,
-            statuses=statuses,
-            instance_types=types,
+            list_page=list_page,
         )
 
     @strawberry.field
     async def targets(
         self, info: Info, first: int = 50, after: str | None = None
-    ) -> DeploymentTargetConnection:
+    ) -> DeploymentTargetConnection | None:
         check_first(first)
         token, start = decode_cursor(after)
         resolver = info.context.resolver
-        ids = await window(
-            lambda next_token: resolver.target_ids(self.deployment_id, next_token=next_token),
-            token=token,
-            start=start,
-            count=first,
-        )
+
+        def list_page(next_token: str | None) -> Awaitable[Cached[IdPage]]:
+            return resolver.target_ids(self.deployment_id, next_token=next_token)
+
+        ids = await window(list_page, token=token, start=start, count=first)
         return DeploymentTargetConnection(
             edges=[
                 DeploymentTargetEdge(
@@ -224,4 +229,5 @@ class Deployment:
                 for page_token, index, target_id in ids.items
             ],
             page_info=_page_info(ids, after),
+            list_page=list_page,
         )

@@ -2,18 +2,18 @@
 
 import hmac
 from enum import Enum, auto
-from urllib.parse import parse_qs
 
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.errors import GatewayError, RateLimited, Unauthorized
 from service.guard.authenticator import Authenticator, presented
-from service.guard.ratelimit import TokenBuckets
+from service.guard.ratelimit import BUDGET, Budget, TokenBuckets
 from service.metrics import Metrics
 from service.refusal import GRAPHQL_PATH, path_of, refusal
 
 PROBES = frozenset({"/healthz", "/readyz"})
+
 METRICS = "/metrics"
 # Pages and the schema a browser needs before anyone can press "Authorize".
 DOCS = ("/docs", "/openapi.json", "/static/")
@@ -31,9 +31,9 @@ def door(scope: Scope) -> Door:
         return Door.OPEN
     if path == METRICS:
         return Door.METRICS
-    # GraphiQL's page is a GET without a query; the queries it sends are guarded.
-    graphql_page = path == GRAPHQL_PATH and scope["method"] == "GET"
-    if graphql_page and not parse_qs(scope["query_string"].decode("latin-1")).get("query"):
+    # GraphiQL's page is a GET with no parameters; every query, by text or by hash, is
+    # guarded.
+    if path == GRAPHQL_PATH and scope["method"] == "GET" and not scope["query_string"]:
         return Door.OPEN
     return Door.GUARDED
 
@@ -88,7 +88,9 @@ class Guard:
         scope["gateway.caller"] = caller
         if self.buckets is not None:
             client = scope.get("client")
-            wait = self.buckets.take(caller or f"ip:{client[0] if client else 'unknown'}")
+            key = caller or f"ip:{client[0] if client else 'unknown'}"
+            scope[BUDGET] = Budget(self.buckets, key)
+            wait = self.buckets.take(key)
             if wait:
                 raise RateLimited(
                     "This caller is over its rate limit; see Retry-After.",

@@ -1,13 +1,24 @@
-"""Token buckets, one per caller: O(1) per request, no locks, no waiting."""
+"""Token buckets, one per caller: O(1) per request, no locks, no waiting.
+
+A token is one CodeDeploy call a request may cost: every request pays one at the door,
+and a read that may cost more (a batch, a GraphQL operation) pays the rest before it
+runs, so a caller's budget is in upstream calls, not requests.
+"""
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from cachetools import LRUCache
+
+from service.errors import RateLimited
 
 # Callers tracked at once (~100 bytes each). A bucket pushed out is one untouched the
 # longest, almost surely full again, so forgetting it changes nothing.
 MAX_CALLERS = 65_536
+BUDGET = "gateway.budget"
+"""Where the guard leaves a request's ``Budget`` for the routes that charge more calls."""
 
 
 class TokenBuckets:
@@ -17,13 +28,43 @@ class TokenBuckets:
         self._clock = clock
         self._buckets: LRUCache[str, tuple[float, float]] = LRUCache(MAX_CALLERS)
 
-    def take(self, caller: str) -> int:
-        """0 when ``caller`` may go ahead (a token is spent), else whole seconds to wait."""
+    def take(self, caller: str, count: int = 1) -> int:
+        """0 when ``caller`` may go ahead (``count`` tokens spent), else whole seconds to
+        wait. A count over the burst is charged as the burst, so it can ever be paid."""
+        count_ = min(float(count), self._burst)
         now = self._clock()
         tokens, then = self._buckets.get(caller, (self._burst, now))
         tokens = min(self._burst, tokens + (now - then) * self._rate)
-        if tokens >= 1:
-            self._buckets[caller] = (tokens - 1, now)
+        if tokens >= count_:
+            self._buckets[caller] = (tokens - count_, now)
             return 0
         self._buckets[caller] = (tokens, now)
-        return max(1, math.ceil((1 - tokens) / self._rate))
+        return max(1, math.ceil((count_ - tokens) / self._rate))
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """The bucket a request's upstream calls are charged to (none: no rate limit)."""
+
+    buckets: TokenBuckets | None = None
+    caller: str = ""
+
+    @classmethod
+    def of(cls, scope: Mapping[str, Any]) -> "Budget":
+        budget: Budget = scope.get(BUDGET, FREE)
+        return budget
+
+    def spend(self, calls: int) -> None:
+        """Charges the calls beyond the one the request paid at the door."""
+        if self.buckets is None or calls <= 1:
+            return
+        wait = self.buckets.take(self.caller, calls - 1)
+        if wait:
+            raise RateLimited(
+                f"This request may cost {calls} CodeDeploy calls, more than this caller "
+                "has left of its rate limit; see Retry-After.",
+                retry_after_seconds=wait,
+            )
+
+
+FREE = Budget()

@@ -22,9 +22,9 @@ from service.models import (
     ListDeploymentInstanceSummariesOutput,
     Snapshot,
 )
-from service.resolver import ID_PATTERN
+from service.resolver import ID_PATTERN, MAX_BATCH_IDS, batch_calls
 from service.rest.problems import problem_responses
-from service.state import ResolverDep
+from service.state import BudgetDep, ResolverDep
 
 router = APIRouter(prefix="/v1", tags=["deployments"])
 
@@ -238,6 +238,7 @@ async def get_deployment(
 async def list_deployment_instances(
     deployment_id: DeploymentId,
     resolver: ResolverDep,
+    budget: BudgetDep,
     status: Annotated[
         list[str] | None,
         Query(
@@ -272,6 +273,7 @@ async def list_deployment_instances(
         ids = [json.dumps(instance_id).encode() for instance_id in page.value.ids]
         body = _json_object(instancesList=ids, nextToken=next_page)
         return cached_json(body, page.cache, if_none_match)
+    budget.spend(1 + batch_calls(len(page.value.ids)))
     found, _ = _found(await resolver.deployment_instances(deployment_id, page.value.ids))
     body = _json_object(instancesSummary=[item.value.body for item in found], nextToken=next_page)
     cache = _combined([page.cache, *(item.cache for item in found)])
@@ -282,8 +284,8 @@ class BatchGetRequest(BaseModel):
     instance_ids: list[Annotated[str, Field(pattern=f"^{ID_PATTERN}$")]] = Field(
         alias="instanceIds",
         min_length=1,
-        max_length=100,
-        description="1 to 100 instance ids; read in upstream batches of 25.",
+        max_length=MAX_BATCH_IDS,
+        description=f"1 to {MAX_BATCH_IDS} instance ids; read in upstream batches of 25.",
         examples=[["i-0a1b2c3d4e5f60001", "i-0a1b2c3d4e5f60002", "i-nothere"]],
     )
 
@@ -292,8 +294,9 @@ class BatchGetRequest(BaseModel):
     "/deployments/{deploymentId}/instances:batchGet",
     summary="Get several deployment instances",
     description=(
-        "BatchGetDeploymentInstances for up to 100 ids (CodeDeploy's own limit of 25 is "
-        "handled by concurrent calls). Cached instances are answered without a call; ids "
+        f"BatchGetDeploymentInstances for up to {MAX_BATCH_IDS} ids (CodeDeploy's own limit "
+        "of 25 is handled by concurrent calls). With a rate limit, each call it may make "
+        "counts against it. Cached instances are answered without a call; ids "
         "CodeDeploy does not know are named in `errorMessage`."
     ),
     response_model=BatchGetDeploymentInstancesOutput,
@@ -303,7 +306,9 @@ async def batch_get_deployment_instances(
     deployment_id: DeploymentId,
     request: Annotated[BatchGetRequest, Body()],
     resolver: ResolverDep,
+    budget: BudgetDep,
 ) -> Response:
+    budget.spend(batch_calls(len(set(request.instance_ids))))
     found, missing = _found(
         await resolver.deployment_instances(deployment_id, request.instance_ids)
     )

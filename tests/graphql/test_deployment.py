@@ -40,7 +40,7 @@ async def test_deployment_fields(gateway: httpx.AsyncClient) -> None:
     deployment = (await graphql(gateway, query))["data"]["deployment"]
     assert deployment["status"] == "FAILED"
     assert deployment["applicationName"] == "orders-api"
-    assert deployment["createTime"] == "2026-11-24T09:59:55+00:00"
+    assert deployment["createTime"] == "2026-11-24T09:59:55Z"
     assert deployment["deploymentStyle"]["deploymentType"] == "IN_PLACE"
     assert deployment["deploymentOverview"]["failed"] == 1
     assert deployment["errorInformation"] == {"code": "SCRIPT_FAILED"}
@@ -54,15 +54,16 @@ async def test_a_deployment_status_aws_adds_later_is_unknown(
     assert (await graphql(gateway, query))["data"]["deployment"]["status"] == "UNKNOWN"
 
 
-async def test_a_page_of_50_costs_3_calls_cold_and_0_warm(
+async def test_a_page_of_50_costs_4_calls_cold_and_0_warm(
     gateway: httpx.AsyncClient, upstream: Upstream
 ) -> None:
     connection = await page(gateway, d=FLEET, first=50)
     assert [edge["node"]["instanceId"] for edge in connection["edges"]] == FLEET_IDS[:50]
-    assert upstream.calls() == 3
+    # GetDeployment (the deployment exists), one list page, two batches of 25.
+    assert upstream.calls() == 4
     assert upstream.calls("ListDeploymentInstances") == 1
     await page(gateway, d=FLEET, first=50)
-    assert upstream.calls() == 3
+    assert upstream.calls() == 4
 
 
 async def test_paging_crosses_upstream_pages_without_gaps(
@@ -134,9 +135,10 @@ async def test_every_instance_read_of_an_operation_shares_the_loader(
     }}"""
     body = await graphql(gateway, query)
     assert "errors" not in body
-    # The three direct reads go in one batch; the page's nodes, known only after the
-    # list call, in a second.
-    assert upstream.calls("BatchGetDeploymentInstances") == 2
+    # The two root reads go in one batch; the deployment's instance, read once the
+    # deployment is found, in a second; the page's nodes, known only after the list
+    # call, in a third.
+    assert upstream.calls("BatchGetDeploymentInstances") == 3
     assert upstream.calls("GetDeploymentInstance") == 0
 
 

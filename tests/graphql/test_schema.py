@@ -24,7 +24,7 @@ async def test_instance_fields_in_graphql_style(gateway: httpx.AsyncClient) -> N
     assert instance["deploymentId"] == "d-EXAMPLE01"
     assert instance["instanceId"] == "i-0a1b2c3d4e5f60002"
     assert (instance["status"], instance["instanceType"]) == ("FAILED", None)
-    assert instance["lastUpdatedAt"].endswith("+00:00")
+    assert instance["lastUpdatedAt"].endswith("Z")
     failed = instance["lifecycleEvents"][5]
     assert failed["lifecycleEventName"] == "ApplicationStart"
     assert failed["status"] == "FAILED"

@@ -1,0 +1,160 @@
+"""The CodeDeploy calls an operation may make, estimated before it runs.
+
+The estimate reads the document with its variables applied, as if nothing were cached:
+one GetDeployment per deployment, ⌈ids/25⌉ batch reads per deployment's known ids,
+⌈first/25⌉ more per page of nodes, and the list pages each connection and each
+``totalCount`` walks. Reads the caches would share (the same deployment, the same ids,
+the same page of the same filters) are counted once, as single-flight makes them.
+It is the upper bound of a happy path: retries are not counted.
+"""
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    get_named_type,
+)
+from graphql.execution.values import VariableValues, get_argument_values
+
+from service.codedeploy import LIST_PAGE_SIZE
+from service.graphql.deployment import MAX_COUNTED_PAGES
+from service.graphql.pagination import MAX_FIRST
+from service.resolver import batch_calls, filters
+
+PageKey = tuple[Any, ...]
+
+
+@dataclass(slots=True)
+class _Tally:
+    deployments: set[str] = field(default_factory=set)
+    ids: defaultdict[tuple[str, str], set[str]] = field(default_factory=lambda: defaultdict(set))
+    pages: set[PageKey] = field(default_factory=set)
+    node_batches: dict[PageKey, int] = field(default_factory=dict)
+
+    def total(self) -> int:
+        known = sum(batch_calls(len(ids)) for ids in self.ids.values())
+        return len(self.deployments) + known + len(self.pages) + sum(self.node_batches.values())
+
+
+@dataclass(frozen=True, slots=True)
+class _Connection:
+    """A connection field being walked: what its pages are keyed by, and where it starts."""
+
+    key: PageKey
+    after: str | None
+    first: int
+
+
+class _Estimate:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        fragments: dict[str, FragmentDefinitionNode],
+        variables: VariableValues,
+    ) -> None:
+        self._schema = schema
+        self._fragments = fragments
+        self._variables = variables
+        self.tally = _Tally()
+
+    def walk(
+        self,
+        parent: GraphQLObjectType,
+        node: SelectionSetNode,
+        deployment: str | None,
+        connection: _Connection | None,
+    ) -> None:
+        for selection in node.selections:
+            if isinstance(selection, FieldNode):
+                self._field(parent, selection, deployment, connection)
+                continue
+            if isinstance(selection, InlineFragmentNode):
+                condition, selections = selection.type_condition, selection.selection_set
+            elif isinstance(selection, FragmentSpreadNode):
+                fragment = self._fragments[selection.name.value]
+                condition, selections = fragment.type_condition, fragment.selection_set
+            narrowed = self._schema.get_type(condition.name.value) if condition else parent
+            if isinstance(narrowed, GraphQLObjectType):
+                self.walk(narrowed, selections, deployment, connection)
+            else:  # an interface or union: its fields are the parent's own
+                self.walk(parent, selections, deployment, connection)
+
+    def _field(
+        self,
+        parent: GraphQLObjectType,
+        node: FieldNode,
+        deployment: str | None,
+        connection: _Connection | None,
+    ) -> None:
+        definition = parent.fields.get(node.name.value)
+        if definition is None:  # __typename, introspection: no upstream call
+            return
+        args = get_argument_values(definition, node, self._variables)
+        where = (parent.name, node.name.value)
+        tally = self.tally
+        match where:
+            case ("Query", "deploymentInstance"):
+                tally.ids["instances", args["deploymentId"]].add(args["instanceId"])
+            case ("Query", "deploymentInstances"):
+                tally.ids["instances", args["deploymentId"]].update(args["instanceIds"])
+            case ("Query", "deployment"):
+                deployment = args["deploymentId"]
+                tally.deployments.add(deployment)
+            case ("Deployment", "instance"):
+                tally.ids["instances", deployment or ""].add(args["instanceId"])
+            case ("Deployment", "instances" | "targets"):
+                connection = self._connection(node.name.value, deployment or "", args)
+            case ("InstanceSummaryConnection" | "DeploymentTargetConnection", "totalCount"):
+                assert connection is not None
+                # Counting walks the pages from the first, the same pages a first page reads.
+                tally.pages.update(
+                    (connection.key, None, page) for page in range(MAX_COUNTED_PAGES)
+                )
+            case ("InstanceSummaryEdge" | "DeploymentTargetEdge", "node"):
+                assert connection is not None
+                where_nodes = (connection.key, connection.after)
+                tally.node_batches[where_nodes] = batch_calls(connection.first)
+        if node.selection_set is not None:
+            child = get_named_type(definition.type)
+            if isinstance(child, GraphQLObjectType):
+                self.walk(child, node.selection_set, deployment, connection)
+
+    def _connection(self, kind: str, deployment: str, args: dict[str, Any]) -> _Connection:
+        first = max(0, min(args.get("first", 0), MAX_FIRST))
+        after = args.get("after")
+        statuses = filters(_value(status) for status in args.get("status") or ())
+        types = filters(_value(kind) for kind in [args.get("instanceType")] if kind)
+        connection = _Connection((kind, deployment, statuses, types), after, first)
+        # From the first page a window of `first` ids reads ⌈first/page⌉ pages; from a
+        # cursor, which may sit anywhere in its page, one more.
+        pages = max(1, math.ceil(first / LIST_PAGE_SIZE) + (after is not None))
+        self.tally.pages.update((connection.key, after, page) for page in range(pages))
+        return connection
+
+
+def _value(member: Any) -> str:
+    return str(getattr(member, "value", member))
+
+
+def upstream_calls(
+    schema: GraphQLSchema,
+    fragments: dict[str, FragmentDefinitionNode],
+    operation: OperationDefinitionNode,
+    variables: VariableValues,
+) -> int:
+    """The estimate for ``operation`` of a validated document (variables coerced)."""
+    query = schema.query_type
+    assert query is not None
+    estimate = _Estimate(schema, fragments, variables)
+    estimate.walk(query, operation.selection_set, None, None)
+    return estimate.tally.total()

@@ -1,0 +1,289 @@
+"""One GraphQL request, from its document to the bytes of its response.
+
+In order, each step cheaper than the next: the document's hash (by text, by Apollo's
+persisted-query hash, or from the trusted list); a stored response still as fresh as
+its cache entries; the prepared document (parsed, measured against the limits,
+validated: once per document, off the event loop when it is long); the operation and
+its variables; the CodeDeploy calls it may make, refused over the limit and charged to
+the caller's rate; then graphql-core runs it over the shared resolver layer.
+"""
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    FragmentDefinitionNode,
+    GraphQLError,
+    GraphQLSchema,
+    execute,
+    get_operation_ast,
+    parse,
+    validate,
+)
+from graphql.execution.values import get_variable_values
+from graphql.validation import ASTValidationRule, specified_rules
+
+from service.cache import recording
+from service.graphql.context import Context
+from service.graphql.cost import upstream_calls
+from service.graphql.documents import SHA256_HEX, Document, Documents, sha256
+from service.graphql.errors import GraphQLErrorDict, formatted, request_error
+from service.graphql.limits import GRAPHQL_CORE_LIMITS, Limits, NoIntrospection, check_document
+from service.graphql.responses import Responses, Stored
+from service.guard.ratelimit import Budget
+from service.metrics import Metrics
+from service.resolver import Resolver
+
+logger = logging.getLogger(__name__)
+
+# Documents this short are prepared on the event loop: a few milliseconds at most.
+# Longer ones go to one worker thread, so a costly document delays its sender only.
+INLINE_CHARACTERS = 2_000
+# A document not prepared in this long (queue included) is refused, and stays refused.
+PREPARE_BUDGET_SECONDS = 1.0
+# graphql-core's default: enough to show a document's problems, not to flood the answer.
+MAX_ERRORS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class GraphQLRequest:
+    """What a client sent, once the transport found it well-formed."""
+
+    query: str | None
+    operation_name: str | None = None
+    variables: dict[str, Any] = field(default_factory=dict)
+    persisted_hash: str | None = None
+    """``extensions.persistedQuery.sha256Hash`` (Apollo's automatic persisted queries)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A GraphQL response and what the transport needs to send it."""
+
+    body: bytes
+    status: int = 200
+    """Under application/graphql-response+json: 4xx when the request failed as a whole."""
+    stored: Stored | None = None
+    """Set when the response can be replayed: its ETag comes from here."""
+    max_age: int = 0
+    """Seconds it stays as fresh as the cache entries it was built from."""
+    hit: bool = False
+
+
+def _answer(errors: list[GraphQLErrorDict], status: int = 400) -> Answer:
+    return Answer(_json({"errors": errors}), status)
+
+
+def _json(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class GraphQLEngine:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        limits: Limits,
+        *,
+        resolver: Resolver,
+        documents: Documents,
+        responses: Responses,
+        metrics: Metrics,
+        persisted_queries: bool,
+        trusted: dict[str, str] | None,
+    ) -> None:
+        self.schema = schema
+        self.limits = limits
+        self.resolver = resolver
+        self.documents = documents
+        self.responses = responses
+        self.metrics = metrics
+        self.persisted_queries = persisted_queries
+        self.trusted = trusted
+        self._hide_suggestions = not limits.introspection
+        self._rules: list[type[ASTValidationRule]] = list(specified_rules)
+        if not limits.introspection:
+            self._rules.append(NoIntrospection)
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphql-prepare")
+        self._preparing: dict[str, asyncio.Future[Document]] = {}
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=False, cancel_futures=True)
+
+    async def run(self, request: GraphQLRequest, *, audience: str, budget: Budget) -> Answer:
+        """The answer to ``request``; raises ``RateLimited`` when the caller cannot pay.
+
+        ``audience`` names what the caller may read: responses are shared only within it.
+        """
+        found = self._text(request)
+        if isinstance(found, Answer):
+            return found
+        digest, text = found
+        key = self._response_key(digest, request, audience)
+        stored = self.responses.get(key) if key is not None else None
+        if stored is not None:
+            self.metrics.cache_event("responses", "hit")
+            return Answer(
+                stored.body, stored=stored, max_age=self.responses.max_age(stored), hit=True
+            )
+        self.metrics.cache_event("responses", "miss")
+        if text is None:
+            return _persisted_query_not_found()
+        document = self.documents.get(digest) or await self._prepare(digest, text)
+        if document.node is None:
+            return _answer(document.errors)
+        operation = get_operation_ast(document.node, request.operation_name)
+        if operation is None:
+            message = (
+                f"Unknown operation named '{request.operation_name}'."
+                if request.operation_name is not None
+                else "Must provide operation name if query contains multiple operations."
+            )
+            return _answer([request_error(message, "OPERATION_RESOLUTION_FAILURE")])
+        variables = get_variable_values(
+            self.schema,
+            operation.variable_definitions or (),
+            request.variables,
+            max_errors=MAX_ERRORS,
+            hide_suggestions=self._hide_suggestions,
+        )
+        if isinstance(variables, list):
+            return _answer([formatted(error, "BAD_USER_INPUT") for error in variables])
+        calls = upstream_calls(self.schema, document.fragments, operation, variables)
+        if calls > self.limits.max_upstream_calls:
+            message = (
+                f"The operation may cost {calls} CodeDeploy calls; the limit is "
+                f"{self.limits.max_upstream_calls}."
+            )
+            return _answer([request_error(message, "COST_LIMIT_EXCEEDED")])
+        budget.spend(calls)
+        self.metrics.graphql_operation(operation.name.value if operation.name else None)
+        return await self._execute(document, request, key)
+
+    def _text(self, request: GraphQLRequest) -> tuple[str, str | None] | Answer:
+        """The document's hash and its text (None: a hash nobody registered yet)."""
+        digest = request.persisted_hash
+        if digest is not None:
+            if self.trusted is None and not self.persisted_queries:
+                error = request_error("PersistedQueryNotSupported", "PERSISTED_QUERY_NOT_SUPPORTED")
+                return _answer([error])
+            if not SHA256_HEX.fullmatch(digest):
+                message = "persistedQuery.sha256Hash must be 64 lowercase hex digits."
+                return _answer([request_error(message, "BAD_REQUEST")])
+        if request.query is None:
+            assert digest is not None  # the transport requires one or the other
+            if self.trusted is not None:
+                return digest, self.trusted.get(digest)
+            document = self.documents.get(digest)
+            return digest, document.text if document else None
+        text_digest = sha256(request.query)
+        if digest is not None and digest != text_digest:
+            error = request_error(
+                "provided sha does not match query", "PERSISTED_QUERY_HASH_MISMATCH"
+            )
+            return _answer([error])
+        if self.trusted is not None and text_digest not in self.trusted:
+            message = "Only trusted documents run here: this one is not on the list."
+            return _answer([request_error(message, "DOCUMENT_NOT_TRUSTED")])
+        return text_digest, request.query
+
+    def _response_key(self, digest: str, request: GraphQLRequest, audience: str) -> bytes | None:
+        try:
+            variables = json.dumps(request.variables, sort_keys=True, separators=(",", ":"))
+        except (RecursionError, ValueError):  # nested past what can be keyed: not stored
+            return None
+        material = json.dumps([digest, request.operation_name, variables, audience])
+        return sha256(material).encode()
+
+    async def _prepare(self, digest: str, text: str) -> Document:
+        if len(text) <= INLINE_CHARACTERS:
+            document = self._prepare_now(text)
+            self.documents.put(digest, document)
+            return document
+        future = self._preparing.get(digest)
+        if future is None:
+            future = asyncio.get_running_loop().run_in_executor(
+                self._worker, self._prepare_now, text
+            )
+            self._preparing[digest] = future
+            future.add_done_callback(lambda _: self._preparing.pop(digest, None))
+        try:
+            document = await asyncio.wait_for(asyncio.shield(future), PREPARE_BUDGET_SECONDS)
+        except TimeoutError:
+            future.cancel()
+            message = f"The document took over {PREPARE_BUDGET_SECONDS:g} s to validate."
+            document = Document(text, None, [request_error(message, "VALIDATION_TIMEOUT")])
+        self.documents.put(digest, document)
+        return document
+
+    def _prepare_now(self, text: str) -> Document:
+        try:
+            node = parse(text, max_tokens=self.limits.max_tokens)
+        except GraphQLError as error:
+            return Document(text, None, [formatted(error, _code(error, "GRAPHQL_PARSE_FAILED"))])
+        errors = check_document(node, self.limits) or validate(
+            self.schema,
+            node,
+            self._rules,
+            max_errors=MAX_ERRORS,
+            hide_suggestions=self._hide_suggestions,
+        )
+        if errors:
+            return Document(
+                text,
+                None,
+                [formatted(error, _code(error, "GRAPHQL_VALIDATION_FAILED")) for error in errors],
+            )
+        fragments = {
+            definition.name.value: definition
+            for definition in node.definitions
+            if isinstance(definition, FragmentDefinitionNode)
+        }
+        return Document(text, node, fragments=fragments)
+
+    async def _execute(
+        self, document: Document, request: GraphQLRequest, key: bytes | None
+    ) -> Answer:
+        assert document.node is not None
+        with recording() as reads:
+            outcome = execute(
+                self.schema,
+                document.node,
+                context_value=Context(self.resolver),
+                variable_values=request.variables,
+                operation_name=request.operation_name,
+                hide_suggestions=self._hide_suggestions,
+            )
+            if isinstance(outcome, Awaitable):
+                outcome = await outcome
+        payload: dict[str, Any] = {"data": outcome.data}
+        if outcome.errors:
+            errors = [formatted(error, "BAD_USER_INPUT") for error in outcome.errors]
+            payload["errors"] = errors
+            if any(error["extensions"]["status"] >= 500 for error in errors):
+                reads.complete = False
+            for error in errors:
+                logger.info("graphql error at %s: %s", error.get("path"), error["message"])
+        body = _json(payload)
+        stored = self.responses.put(key, body, reads) if key is not None else None
+        if stored is None:
+            return Answer(body)
+        return Answer(body, stored=stored, max_age=self.responses.max_age(stored))
+
+
+def _code(error: GraphQLError, default: str) -> str:
+    for prefix, code in GRAPHQL_CORE_LIMITS.items():
+        if prefix in error.message:
+            return code
+    return default
+
+
+def _persisted_query_not_found() -> Answer:
+    # Apollo's clients look for this message, then send the document with its hash.
+    # Not a request error under application/json, so they retry instead of giving up.
+    error = request_error("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND", 404)
+    return _answer([error], 404)

@@ -1,0 +1,227 @@
+"""``/graphql`` as the GraphQL-over-HTTP specification has it.
+
+Every answer is a GraphQL response in JSON. POST takes ``application/json``; GET takes
+``query``, ``operationName``, ``variables`` and ``extensions`` as parameters, answers
+with an ``ETag`` and the freshness of the cache entries behind it, and 304 to a matching
+``If-None-Match``. The client's ``Accept`` picks the media type and with it the status
+rules: ``application/graphql-response+json`` answers a request that failed as a whole
+(parse, validation, variables, limits) with 4xx and no ``data``; ``application/json``
+answers every well-formed request 200. Either way a body that is not a GraphQL request
+is 400. Batches (a JSON array) are refused: each operation is its own request, so the
+limits and the rate apply to each.
+"""
+
+import json
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.types import Receive, Scope, Send
+
+from service.graphql.engine import Answer, GraphQLEngine, GraphQLRequest
+from service.graphql.errors import request_error
+from service.graphql.ide import graphiql_html
+from service.guard.ratelimit import Budget
+from service.refusal import GRAPHQL_PATH
+
+JSON = "application/json"
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+# Every admitted caller may read everything today, so responses are shared by all.
+AUDIENCE = "all"
+PARAMETERS = frozenset({"query", "operationName", "variables", "extensions"})
+
+
+class NotGraphQL(Exception):
+    """The request is not a well-formed GraphQL-over-HTTP request: 400 under any type."""
+
+    def __init__(self, message: str, status: int = 400, code: str = "BAD_REQUEST") -> None:
+        super().__init__(message)
+        self.message, self.status, self.code = message, status, code
+
+
+class GraphQLEndpoint:
+    """The ASGI app behind the ``/graphql`` route; the engine comes from lifespan state."""
+
+    def __init__(self, *, graphiql: bool) -> None:
+        self.graphiql = graphiql
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["gateway.route"] = GRAPHQL_PATH  # for the access log and metrics
+        headers = _headers(scope)
+        media = _media_type(headers.get("accept"))
+        method = scope["method"]
+        try:
+            if method == "GET":
+                if not scope["query_string"] and self.graphiql and _wants_html(headers):
+                    page = graphiql_html(scope.get("root_path", "")).encode()
+                    await _send(send, 200, page, {"content-type": "text/html; charset=utf-8"})
+                    return
+                request = _from_parameters(scope["query_string"])
+            elif method == "POST":
+                request = _from_body(headers.get("content-type"), await _body(receive))
+            else:
+                raise NotGraphQL(
+                    f"{method} is not supported: send a query by GET or POST.",
+                    405,
+                    "METHOD_NOT_ALLOWED",
+                )
+        except NotGraphQL as refused:
+            body = json.dumps(
+                {"errors": [request_error(refused.message, refused.code, refused.status)]}
+            )
+            extra = {"allow": "GET, POST"} if refused.status == 405 else {}
+            await _send(
+                send, refused.status, body.encode(), _typed(media, **extra, cache="no-store")
+            )
+            return
+        engine: GraphQLEngine = scope["state"]["graphql"]
+        answer = await engine.run(request, audience=AUDIENCE, budget=Budget.of(scope))
+        await _respond(send, answer, media, method, headers.get("if-none-match"))
+
+
+async def _respond(
+    send: Send, answer: Answer, media: str, method: str, if_none_match: str | None
+) -> None:
+    status = answer.status if media == GRAPHQL_RESPONSE else 200
+    headers = _typed(media, **{"x-cache": "HIT" if answer.hit else "MISS"})
+    if method == "GET":
+        headers["vary"] = "Accept"
+        if answer.stored is None or status != 200:
+            headers["cache-control"] = "no-store"
+        else:
+            headers["etag"] = answer.stored.etag
+            headers["cache-control"] = f"max-age={answer.max_age}"
+            if if_none_match is not None and answer.stored.etag in _etags(if_none_match):
+                await _send(send, 304, b"", headers)
+                return
+    await _send(send, status, answer.body, headers)
+
+
+def _from_parameters(query_string: bytes) -> GraphQLRequest:
+    try:
+        parameters = parse_qs(
+            query_string.decode("latin-1"),
+            keep_blank_values=True,
+            strict_parsing=False,
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=len(PARAMETERS) + 4,
+        )
+    except ValueError as exc:  # undecodable, or too many parameters
+        raise NotGraphQL("The query string is not GraphQL request parameters.") from exc
+    fields: dict[str, Any] = {}
+    for name, values in parameters.items():
+        if len(values) != 1:
+            raise NotGraphQL(f"`{name}` is given {len(values)} times.")
+        fields[name] = values[0]
+    for name in ("variables", "extensions"):
+        if name in fields:
+            fields[name] = _json_value(fields[name], f"`{name}`")
+    return _request(fields)
+
+
+def _from_body(content_type: str | None, body: bytes) -> GraphQLRequest:
+    kind = (content_type or "").split(";", 1)[0].strip().lower()
+    if kind != JSON:
+        raise NotGraphQL(
+            f"POST a GraphQL request as {JSON}, not {kind or 'no Content-Type'}.",
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        )
+    fields = _json_value(body, "The body")
+    if isinstance(fields, list):
+        raise NotGraphQL("Batched operations are not supported: send one request per operation.")
+    return _request(fields)
+
+
+def _json_value(text: str | bytes, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, or nested too deep
+        raise NotGraphQL(f"{what} is not JSON.") from exc
+
+
+def _request(fields: Any) -> GraphQLRequest:
+    """The spec's request parameters, each of its type; anything else is refused."""
+    if not isinstance(fields, dict):
+        raise NotGraphQL("A GraphQL request is a JSON object.")
+    query = fields.get("query")
+    name = fields.get("operationName")
+    variables = fields.get("variables")
+    extensions = fields.get("extensions")
+    if query is not None and not isinstance(query, str):
+        raise NotGraphQL("`query` must be a string.")
+    if name is not None and not isinstance(name, str):
+        raise NotGraphQL("`operationName` must be a string.")
+    if variables is not None and not isinstance(variables, dict):
+        raise NotGraphQL("`variables` must be an object.")
+    if extensions is not None and not isinstance(extensions, dict):
+        raise NotGraphQL("`extensions` must be an object.")
+    persisted = (extensions or {}).get("persistedQuery")
+    digest = None
+    if persisted is not None:
+        if not isinstance(persisted, dict) or persisted.get("version") != 1:
+            raise NotGraphQL("`extensions.persistedQuery` must be {version: 1, sha256Hash}.")
+        digest = persisted.get("sha256Hash")
+        if not isinstance(digest, str):
+            raise NotGraphQL("`extensions.persistedQuery.sha256Hash` must be a string.")
+    if query is None and digest is None:
+        raise NotGraphQL("A GraphQL request needs `query` (or a persisted query's hash).")
+    return GraphQLRequest(query, name, variables or {}, digest)
+
+
+def _media_type(accept: str | None) -> str:
+    """application/graphql-response+json when the client prefers it, else application/json
+    (no Accept, or one naming neither, gets the type every client reads)."""
+    if not accept:
+        return JSON
+    weights: dict[str, float] = {}
+    for part in accept.split(",")[:32]:
+        kind, *params = (piece.strip() for piece in part.split(";"))
+        weight = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        weights.setdefault(kind.lower(), weight)
+    graphql, plain = weights.get(GRAPHQL_RESPONSE, 0.0), weights.get(JSON, 0.0)
+    return GRAPHQL_RESPONSE if graphql > 0 and graphql >= plain else JSON
+
+
+def _wants_html(headers: dict[str, str]) -> bool:
+    return "text/html" in headers.get("accept", "")
+
+
+def _etags(if_none_match: str) -> set[str]:
+    return {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+
+
+def _typed(media: str, cache: str | None = None, **headers: str) -> dict[str, str]:
+    typed = {"content-type": media if media == JSON else f"{media}; charset=utf-8", **headers}
+    if cache is not None:
+        typed["cache-control"] = cache
+    return typed
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+
+
+async def _body(receive: Receive) -> bytes:
+    # The body limit ahead of this app has already refused anything too large.
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _send(send: Send, status: int, body: bytes, headers: dict[str, str]) -> None:
+    raw = [(name.encode(), value.encode()) for name, value in headers.items()]
+    if status != 304:
+        raw.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})

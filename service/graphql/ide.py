@@ -1,0 +1,48 @@
+"""GraphiQL at ``GET /graphql``: Strawberry's page, with assets that need no CDN."""
+
+import json
+from functools import cache
+
+from strawberry.http.ides import get_graphql_ide_html
+
+CDN = "https://unpkg.com/"
+VENDOR_PATH = "/static/vendor/"
+
+EXAMPLE_QUERY = """\
+# The demo deployment's failed instance (make run serves it).
+# Ctrl-Enter runs it. Also try instanceId i-0a1b2c3d4e5f60003
+# (in progress), or d-EXAMPLE02 with i-0c1d2e3f4a5b60001 (blue/green).
+# Gateway wants credentials? Under Headers below, add
+# {"Authorization": "Bearer <API key or token>"}
+query FailedInstance {
+  deploymentInstance(
+    deploymentId: "d-EXAMPLE01"
+    instanceId: "i-0a1b2c3d4e5f60002"
+  ) {
+    instanceId
+    status
+    lastUpdatedAt
+    instanceType
+    lifecycleEvents {
+      lifecycleEventName
+      status
+      startTime
+      endTime
+      diagnostics { errorCode scriptName message logTail }
+    }
+  }
+}
+"""
+
+
+@cache
+def graphiql_html(root_path: str) -> str:
+    """Strawberry's own page with its assets served by the gateway.
+
+    The files are byte-identical to the CDN's, so the page's SRI hashes still hold.
+    """
+    html = get_graphql_ide_html("graphiql").replace(CDN, root_path + VENDOR_PATH)
+    start = html.index("const EXAMPLE_QUERY = `") + len("const EXAMPLE_QUERY = ")
+    end = html.index("`;", start) + 1
+    # A JSON string is a valid JavaScript string literal.
+    return html[:start] + json.dumps(EXAMPLE_QUERY) + html[end:]

@@ -1,0 +1,84 @@
+"""Whole GraphQL responses, replayed while the cache entries they were built from last.
+
+A response is kept with the ``Reads`` of its execution: it is served again only while
+every one of those entries is still the live one, so GraphQL is never staler than REST
+(a REST ``no-cache`` refresh replaces an entry, and the next GraphQL answer runs anew).
+"""
+
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from service.cache import Reads
+
+# What an entry holds besides its body: key, etag, the list of reads (measured ~300
+# bytes for one read, ~60 more for each further one).
+ENTRY_OVERHEAD_BYTES = 300
+READ_BYTES = 60
+# A response that read no entry (introspection, __typename) changes only with a release.
+STATIC_MAX_AGE = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    body: bytes
+    etag: str
+    reads: Reads
+
+    @property
+    def size(self) -> int:
+        return len(self.body) + ENTRY_OVERHEAD_BYTES + READ_BYTES * len(self.reads.entries)
+
+
+class Responses:
+    """Least recently used responses, bounded in entries and in bytes."""
+
+    def __init__(
+        self,
+        *,
+        max_entries: int,
+        max_bytes: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._max_entries = max_entries
+        self._max_bytes = max_bytes
+        self._clock = clock
+        self._bytes = 0
+        self._stored: OrderedDict[bytes, Stored] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._stored)
+
+    def get(self, key: bytes) -> Stored | None:
+        """The stored response, if every entry it read is still live."""
+        stored = self._stored.get(key)
+        if stored is None:
+            return None
+        if self._clock() >= stored.reads.expires_at or not stored.reads.current():
+            self._drop(key)
+            return None
+        self._stored.move_to_end(key)
+        return stored
+
+    def max_age(self, stored: Stored) -> int:
+        """Whole seconds until the first of its entries expires."""
+        return max(0, int(min(stored.reads.expires_at - self._clock(), STATIC_MAX_AGE)))
+
+    def put(self, key: bytes, body: bytes, reads: Reads) -> Stored | None:
+        """Keeps the response if it can be replayed: None when some answer in it came
+        from no cache entry (a fault, a failure), or it is larger than the whole cache."""
+        stored = Stored(body, '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"', reads)
+        if not reads.complete or stored.size > self._max_bytes:
+            return None
+        if key in self._stored:
+            self._drop(key)
+        self._stored[key] = stored
+        self._bytes += stored.size
+        while self._bytes > self._max_bytes or len(self._stored) > self._max_entries:
+            self._drop(next(iter(self._stored)))
+        return stored
+
+    def _drop(self, key: bytes) -> None:
+        self._bytes -= self._stored.pop(key).size
