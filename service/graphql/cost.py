@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -148,13 +149,18 @@ def _value(member: Any) -> str:
 
 def upstream_calls(
     schema: GraphQLSchema,
-    fragments: dict[str, FragmentDefinitionNode],
+    document: DocumentNode,
     operation: OperationDefinitionNode,
     variables: VariableValues,
 ) -> int:
-    """The estimate for ``operation`` of a validated document (variables coerced)."""
+    """The estimate for ``operation`` of a validated ``document`` (variables coerced)."""
     query = schema.query_type
     assert query is not None
+    fragments = {
+        definition.name.value: definition
+        for definition in document.definitions
+        if isinstance(definition, FragmentDefinitionNode)
+    }
     estimate = _Estimate(schema, fragments, variables)
     estimate.walk(query, operation.selection_set, None, None)
     return estimate.tally.total()

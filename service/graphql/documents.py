@@ -13,7 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from graphql import DocumentNode, FragmentDefinitionNode
+from graphql import DocumentNode
 
 from service.graphql.errors import GraphQLErrorDict
 from service.settings import ConfigurationError
@@ -35,7 +35,6 @@ class Document:
     text: str
     node: DocumentNode | None
     errors: list[GraphQLErrorDict] = field(default_factory=list)
-    fragments: dict[str, FragmentDefinitionNode] = field(default_factory=dict)
 
     @property
     def size(self) -> int:

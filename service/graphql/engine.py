@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import (
-    FragmentDefinitionNode,
     GraphQLError,
     GraphQLSchema,
     execute,
@@ -153,7 +152,7 @@ class GraphQLEngine:
         )
         if isinstance(variables, list):
             return _answer([formatted(error, "BAD_USER_INPUT") for error in variables])
-        calls = upstream_calls(self.schema, document.fragments, operation, variables)
+        calls = upstream_calls(self.schema, document.node, operation, variables)
         if calls > self.limits.max_upstream_calls:
             message = (
                 f"The operation may cost {calls} CodeDeploy calls; the limit is "
@@ -238,12 +237,7 @@ class GraphQLEngine:
                 None,
                 [formatted(error, _code(error, "GRAPHQL_VALIDATION_FAILED")) for error in errors],
             )
-        fragments = {
-            definition.name.value: definition
-            for definition in node.definitions
-            if isinstance(definition, FragmentDefinitionNode)
-        }
-        return Document(text, node, fragments=fragments)
+        return Document(text, node)
 
     async def _execute(
         self, document: Document, request: GraphQLRequest, key: bytes | None

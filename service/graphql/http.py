@@ -17,8 +17,9 @@ from urllib.parse import parse_qs
 
 from starlette.types import Receive, Scope, Send
 
+from service.errors import GatewayError
 from service.graphql.engine import Answer, GraphQLEngine, GraphQLRequest
-from service.graphql.errors import request_error
+from service.graphql.errors import refusal_response, request_error
 from service.graphql.ide import graphiql_html
 from service.guard.ratelimit import Budget
 from service.refusal import GRAPHQL_PATH
@@ -74,7 +75,11 @@ class GraphQLEndpoint:
             )
             return
         engine: GraphQLEngine = scope["state"]["graphql"]
-        answer = await engine.run(request, audience=AUDIENCE, budget=Budget.of(scope))
+        try:
+            answer = await engine.run(request, audience=AUDIENCE, budget=Budget.of(scope))
+        except GatewayError as error:  # over the caller's rate: refused as the guard would
+            await refusal_response(error)(scope, receive, send)
+            return
         await _respond(send, answer, media, method, headers.get("if-none-match"))
 
 

@@ -1,0 +1,273 @@
+"""What a document may cost: limits checked before validation, the upstream-cost estimate
+before execution, and the caller's rate charged in CodeDeploy calls."""
+
+import json
+from itertools import combinations, permutations
+from typing import Any
+
+import httpx
+import pytest
+from graphql import get_operation_ast, parse
+from graphql.execution.values import VariableValues, get_variable_values
+
+from service.graphql.cost import upstream_calls
+from service.graphql.ide import EXAMPLE_QUERY
+from service.graphql.schema import schema
+from tests.conftest import GatewayFactory, Upstream
+from tests.identity import API_KEY, API_KEYS, bearer
+
+SCHEMA = schema._schema
+INSTANCE = 'deploymentInstance(deploymentId: "d-EXAMPLE01", instanceId: "i-1") { status }'
+README_QUERY = """{ deployment(deploymentId: "d-EXAMPLE04") { status deploymentOverview {
+  succeeded failed inProgress pending } instances(first: 3, status: [FAILED, IN_PROGRESS]) {
+  totalCount edges { cursor node { instanceId status lifecycleEvents { lifecycleEventName
+  status diagnostics { errorCode logTail } } } } pageInfo { hasNextPage endCursor } } } }"""
+README_TARGETS = """{ deployment(deploymentId: "d-EXAMPLE05") { targets { edges { node {
+    __typename
+    ... on EcsTarget { targetId status taskSetsInfo { identifier trafficWeight taskSetLabel } }
+    ... on LambdaTarget { targetId lambdaFunctionInfo { currentVersion targetVersion } }
+    ... on InstanceTarget { targetId status instanceLabel }
+    ... on CloudFormationTarget { targetId resourceType }
+} } } } }"""
+STATUSES = ["FAILED", "IN_PROGRESS", "SUCCEEDED", "PENDING"]
+ALL_STATUSES = [*STATUSES, "SKIPPED", "UNKNOWN", "READY"]
+SUBSETS = [subset for size in range(1, 8) for subset in combinations(ALL_STATUSES, size)]
+
+
+def estimate(query: str, **variables: Any) -> int:
+    node = parse(query)
+    operation = get_operation_ast(node, None)
+    assert operation is not None
+    coerced = get_variable_values(SCHEMA, operation.variable_definitions or (), variables)
+    assert isinstance(coerced, VariableValues), coerced
+    return upstream_calls(SCHEMA, node, operation, coerced)
+
+
+async def ask(client: httpx.AsyncClient, query: str, **variables: Any) -> dict[str, Any]:
+    response = await client.post("/graphql", json={"query": query, "variables": variables})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def codes(body: dict[str, Any]) -> list[str]:
+    return [error["extensions"]["code"] for error in body.get("errors", [])]
+
+
+@pytest.mark.parametrize(
+    ("query", "calls"),
+    [
+        (EXAMPLE_QUERY, 1),
+        (README_QUERY, 1 + 10 + 1),  # GetDeployment, the pages totalCount walks, one batch
+        (README_TARGETS, 1 + 1 + 2),  # GetDeployment, one list page, 50 nodes in 2 batches
+        ("{ __typename }", 0),
+        (f"{{ a: {INSTANCE} b: {INSTANCE} }}", 1),
+        (
+            '{ deploymentInstances(deploymentId: "d-EXAMPLE01", instanceIds: ['
+            + ", ".join(f'"i-{n}"' for n in range(26))
+            + "]) { status } }",
+            2,
+        ),
+        (
+            '{ deployment(deploymentId: "d-1") { instances(first: 0) { pageInfo { hasNextPage } } } }',
+            2,
+        ),
+        (
+            '{ deployment(deploymentId: "d-1") { instances(first: 100, after: "x") { edges { node { status } } } } }',
+            1 + 2 + 4,
+        ),
+        ('{ deployment(deploymentId: "d-1") { targets { totalCount } } }', 1 + 10),
+        (
+            'query { ...F ...F } fragment F on Query { deployment(deploymentId: "d-1") { status } }',
+            1,
+        ),
+    ],
+)
+def test_the_estimate(query: str, calls: int) -> None:
+    assert estimate(query) == calls
+
+
+def test_the_estimate_applies_variables() -> None:
+    query = 'query ($i: [ID!]!, $f: Int!) { deploymentInstances(deploymentId: "d", instanceIds: $i) { status } deployment(deploymentId: "d") { instances(first: $f) { edges { node { status } } } } }'
+    assert estimate(query, i=[f"i-{n}" for n in range(100)], f=100) == 4 + 1 + 1 + 4
+    assert estimate(query, i=["i-1"], f=1) == 1 + 1 + 1 + 1
+
+
+def test_every_order_of_one_filter_is_one_read() -> None:
+    aliases = " ".join(
+        f"a{n}: instances(status: [{', '.join(order)}]) {{ totalCount }}"
+        for n, order in enumerate(permutations(STATUSES))
+    )
+    assert estimate(f'{{ deployment(deploymentId: "d-1") {{ {aliases} }} }}') == 1 + 10
+
+
+async def test_24_orders_of_a_filter_share_one_cache_entry(
+    gateway: httpx.AsyncClient, upstream: Upstream
+) -> None:
+    aliases = " ".join(
+        f"a{n}: instances(status: [{', '.join(order)}]) {{ totalCount }}"
+        for n, order in enumerate(permutations(STATUSES))
+    )
+    body = await ask(gateway, f'{{ deployment(deploymentId: "d-EXAMPLE04") {{ {aliases} }} }}')
+    counts = {connection["totalCount"] for connection in body["data"]["deployment"].values()}
+    assert counts == {64}
+    assert upstream.calls("ListDeploymentInstances") == 1
+    rest = await gateway.get(
+        "/v1/deployments/d-EXAMPLE04/instances",
+        params=[("status", s) for s in ("Pending", "Failed", "Succeeded", "InProgress", "Failed")],
+    )
+    assert rest.headers["x-cache"] == "HIT"
+    assert upstream.calls("ListDeploymentInstances") == 1
+
+
+def _distinct_deployments(field: str, count: int = 100) -> str:
+    return (
+        "{ "
+        + " ".join(
+            f'a{n}: deployment(deploymentId: "d-{n:09d}") {{ {field} }}' for n in range(count)
+        )
+        + " }"
+    )
+
+
+FAN_OUT = {
+    "instance lists": _distinct_deployments("instances(first: 1) { pageInfo { hasNextPage } }"),
+    "counts": '{ deployment(deploymentId: "d-EXAMPLE04") { '
+    + " ".join(
+        f"a{n}: instances(status: [{', '.join(statuses)}]) {{ totalCount }}"
+        for n, statuses in enumerate(SUBSETS[:100])
+    )
+    + " } }",
+}
+
+
+@pytest.mark.parametrize("query", FAN_OUT.values(), ids=FAN_OUT.keys())
+async def test_a_fan_out_is_refused_before_any_call(
+    gateway: httpx.AsyncClient, upstream: Upstream, query: str
+) -> None:
+    body = await ask(gateway, query)
+    assert codes(body) == ["COST_LIMIT_EXCEEDED"]
+    assert "the limit is 50" in body["errors"][0]["message"]
+    assert upstream.calls() == 0
+
+
+async def test_batches_of_many_deployments_are_refused_with_their_variables(
+    gateway: httpx.AsyncClient, upstream: Upstream
+) -> None:
+    ids = [f"i-{n}" for n in range(50)]
+    fields = " ".join(
+        f'a{n}: deploymentInstances(deploymentId: "d-{n:09d}", instanceIds: $i) {{ status }}'
+        for n in range(100)
+    )
+    body = await ask(gateway, f"query ($i: [ID!]!) {{ {fields} }}", i=ids)
+    assert codes(body) == ["COST_LIMIT_EXCEEDED"]
+    assert "may cost 200 CodeDeploy calls" in body["errors"][0]["message"]
+    assert upstream.calls() == 0
+
+
+REPEATED = "{ " + " ".join([INSTANCE] * 400) + " }"
+
+
+@pytest.mark.parametrize(
+    ("query", "code", "settings"),
+    [
+        (REPEATED, "FIELD_REPEAT_LIMIT_EXCEEDED", {}),
+        ("{ " + " ".join([INSTANCE] * 11) + " }", "FIELD_REPEAT_LIMIT_EXCEEDED", {}),
+        (
+            "{ ...A ...A } fragment A on Query { ...B ...B ...B ...B ...B ...B } "
+            f"fragment B on Query {{ {INSTANCE} }}",
+            "FIELD_REPEAT_LIMIT_EXCEEDED",
+            {},
+        ),
+        (
+            f"{{ {INSTANCE} }}",
+            "FIELD_LIMIT_EXCEEDED",
+            {"graphql_max_fields": 1},
+        ),
+        (
+            "{ a: __typename b: __typename c: __typename }",
+            "ROOT_FIELD_LIMIT_EXCEEDED",
+            {"graphql_max_root_fields": 2},
+        ),
+        (
+            "query { ...A } "
+            + " ".join(
+                f"fragment {chr(65 + n)} on Query {{ ...{chr(66 + n)} ...{chr(66 + n)} }}"
+                for n in range(20)
+            )
+            + f" fragment {chr(85)} on Query {{ __typename }}",
+            "FIELD_REPEAT_LIMIT_EXCEEDED",
+            {"graphql_max_tokens": 100_000},
+        ),
+    ],
+)
+async def test_costly_documents_are_refused_by_name_before_validation(
+    make_gateway: GatewayFactory,
+    upstream: Upstream,
+    query: str,
+    code: str,
+    settings: dict[str, Any],
+) -> None:
+    async with make_gateway(**settings) as gateway:
+        body = await ask(gateway, query)
+    assert code in codes(body)
+    assert "the limit is" in body["errors"][0]["message"]
+    assert upstream.calls() == 0
+
+
+async def test_a_document_of_a_billion_fields_is_measured_not_expanded(
+    make_gateway: GatewayFactory, upstream: Upstream
+) -> None:
+    fragments = " ".join(
+        f"fragment F{n} on Deployment {{ a: deploymentOverview {{ ...F{n + 1} }} "
+        f"b: deploymentOverview {{ ...F{n + 1} }} }}"
+        for n in range(40)
+    )
+    query = f'{{ deployment(deploymentId: "d-1") {{ ...F0 }} }} {fragments} fragment F40 on Deployment {{ status }}'
+    async with make_gateway(graphql_max_depth=100, graphql_max_aliases=10_000) as gateway:
+        body = await ask(gateway, query.replace("deploymentOverview", "deploymentStyle"))
+    assert "FIELD_LIMIT_EXCEEDED" in codes(body)
+    assert "more than a billion" in " ".join(error["message"] for error in body["errors"])
+
+
+LIMITED = {
+    "auth": "api-key",
+    "api_keys": json.dumps(API_KEYS),
+    "rate_limit_per_second": 1,
+    "rate_limit_burst": 10,
+}
+PAGE = 'query ($f: Int!) { deployment(deploymentId: "d-EXAMPLE04") { instances(first: $f) { edges { node { status } } } } }'
+
+
+async def test_a_callers_rate_is_charged_in_codedeploy_calls(
+    make_gateway: GatewayFactory, upstream: Upstream
+) -> None:
+    async with make_gateway(**LIMITED) as gateway:
+        statuses = []
+        # 4 calls each by the estimate, cache or not, from a burst of 10; each page is a
+        # new response (an answer replayed whole costs one token, as a REST hit does).
+        for first in (50, 49, 48):
+            response = await gateway.post(
+                "/graphql",
+                json={"query": PAGE, "variables": {"f": first}},
+                headers=bearer(API_KEY),
+            )
+            statuses.append(response.status_code)
+        assert statuses == [200, 200, 429]
+        assert response.headers["retry-after"] == "2"
+        assert response.json()["errors"][0]["extensions"]["code"] == "RateLimitExceeded"
+
+
+async def test_a_rest_batch_is_charged_per_upstream_batch(
+    make_gateway: GatewayFactory, upstream: Upstream, clock: Any
+) -> None:
+    ids = {"instanceIds": [f"i-{n}" for n in range(100)]}
+    path = "/v1/deployments/d-EXAMPLE04/instances:batchGet"
+    async with make_gateway(**LIMITED) as gateway:
+        first = await gateway.post(path, json=ids, headers=bearer(API_KEY))
+        second = await gateway.post(path, json=ids, headers=bearer(API_KEY))
+        third = await gateway.post(path, json=ids, headers=bearer(API_KEY))
+        clock.advance(4)
+        fourth = await gateway.post(path, json=ids, headers=bearer(API_KEY))
+    assert [r.status_code for r in (first, second, third, fourth)] == [200, 200, 429, 200]
+    assert third.headers["content-type"] == "application/problem+json"
