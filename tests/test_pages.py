@@ -129,3 +129,16 @@ def test_graphiql_sends_the_headers_it_is_given(keyed_page: Page) -> None:
     page.locator(".graphiql-execute-button").click()
     result = page.locator(".graphiql-response")
     expect(result).to_contain_text('"status": "FAILED"')
+
+
+def test_graphiql_runs_a_persons_own_anonymous_query(page: Page) -> None:
+    page.goto("/graphql")
+    expect(page.locator(".graphiql-query-editor")).to_contain_text("FailedInstance")
+    page.locator(".graphiql-query-editor .CodeMirror").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    page.keyboard.insert_text('{ deployment(deploymentId: "d-EXAMPLE01") { deploymentId status } }')
+    page.locator(".graphiql-execute-button").click()
+    result = page.locator(".graphiql-response")
+    expect(result).to_contain_text('"deploymentId": "d-EXAMPLE01"')
+    expect(result).to_contain_text('"status": "FAILED"')

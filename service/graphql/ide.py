@@ -45,4 +45,22 @@ def graphiql_html(root_path: str) -> str:
     start = html.index("const EXAMPLE_QUERY = `") + len("const EXAMPLE_QUERY = ")
     end = html.index("`;", start) + 1
     # A JSON string is a valid JavaScript string literal.
-    return html[:start] + json.dumps(EXAMPLE_QUERY) + html[end:]
+    html = html[:start] + json.dumps(EXAMPLE_QUERY) + html[end:]
+    fetcher = html.index("const fetcher = GraphiQL.createFetcher(")
+    after = html.index("});", fetcher) + len("});")
+    created = html[fetcher:after].replace("const fetcher", "const sendToGateway")
+    return html[:fetcher] + created + CURRENT_OPERATION_ONLY + html[after:]
+
+
+# GraphiQL can keep sending the name of an operation its editor no longer holds (the
+# example's, once a person replaces it with an anonymous query of their own), which the
+# gateway rightly refuses as an unknown operation: the page sends no name then.
+CURRENT_OPERATION_ONLY = r"""
+      const fetcher = function (params, options) {
+        const name = params.operationName;
+        const named = new RegExp("\b(query|mutation|subscription)\s+" + name + "\b");
+        if (name && !named.test(params.query)) {
+          params = Object.assign({}, params, { operationName: null });
+        }
+        return sendToGateway(params, options);
+      };"""

@@ -240,3 +240,55 @@ async def test_bad_paging_arguments_are_400(
     body = await graphql(gateway, query)
     [error] = body["errors"]
     assert (error["extensions"]["code"], error["extensions"]["status"]) == (code, 400)
+
+
+async def test_a_failed_connection_keeps_the_deployments_other_fields(
+    gateway: httpx.AsyncClient,
+) -> None:
+    query = '{ deployment(deploymentId: "d-EXAMPLE03") { status computePlatform instances { totalCount } } }'
+    body = await graphql(gateway, query)
+    assert body["data"]["deployment"] == {
+        "status": "SUCCEEDED",
+        "computePlatform": "Lambda",
+        "instances": None,
+    }
+    [error] = body["errors"]
+    assert error["path"] == ["deployment", "instances"]
+    assert error["extensions"]["code"] == "InvalidComputePlatformException"
+
+
+@pytest.mark.parametrize("selection", ["deploymentId", "status", "instances { totalCount }"])
+async def test_an_unknown_deployment_is_null_whatever_is_selected(
+    gateway: httpx.AsyncClient, selection: str
+) -> None:
+    body = await graphql(
+        gateway, f'{{ deployment(deploymentId: "d-NOTTHERE1") {{ {selection} }} }}'
+    )
+    assert body["data"] == {"deployment": None}
+    [error] = body["errors"]
+    assert error["path"] == ["deployment"]
+    assert error["extensions"]["code"] == "DeploymentDoesNotExistException"
+
+
+async def test_targets_have_a_total_count(gateway: httpx.AsyncClient, upstream: Upstream) -> None:
+    upstream.emulator.page_size = 3
+    body = await graphql(
+        gateway, '{ deployment(deploymentId: "d-EXAMPLE02") { targets(first: 1) { totalCount } } }'
+    )
+    assert body["data"]["deployment"]["targets"]["totalCount"] == 4
+
+
+async def test_timestamps_read_the_same_on_both_faces(gateway: httpx.AsyncClient) -> None:
+    rest = (await gateway.get("/v1/deployments/{}/instances/{}".format(*FAILED))).json()
+    body = await graphql(
+        gateway,
+        "query ($d: ID!, $i: ID!) { deploymentInstance(deploymentId: $d, instanceId: $i) { lastUpdatedAt lifecycleEvents { startTime } } }",
+        d=FAILED[0],
+        i=FAILED[1],
+    )
+    summary = body["data"]["deploymentInstance"]
+    assert summary["lastUpdatedAt"] == rest["instanceSummary"]["lastUpdatedAt"]
+    assert summary["lastUpdatedAt"].endswith("Z")
+    assert [event["startTime"] for event in summary["lifecycleEvents"]] == [
+        event.get("startTime") for event in rest["instanceSummary"]["lifecycleEvents"]
+    ]

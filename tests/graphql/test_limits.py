@@ -11,8 +11,8 @@ from tests.conftest import FAILED, GatewayFactory, Upstream
 INSTANCE = 'deploymentInstance(deploymentId: "{}", instanceId: "{}") {{ status }}'.format(*FAILED)
 
 
-async def ask(client: httpx.AsyncClient, query: str) -> dict[str, Any]:
-    response = await client.post("/graphql", json={"query": query})
+async def ask(client: httpx.AsyncClient, query: str, **variables: Any) -> dict[str, Any]:
+    response = await client.post("/graphql", json={"query": query, "variables": variables})
     body: dict[str, Any] = response.json()
     return body
 
@@ -94,6 +94,21 @@ async def test_introspection_can_be_turned_off(
         typename = await ask(gateway, "{ __typename }")
     assert codes(schema) == codes(one_type) == ["INTROSPECTION_DISABLED"]
     assert typename == {"data": {"__typename": "Query"}}
+
+
+async def test_no_suggestions_reveal_the_schema_when_introspection_is_off(
+    upstream: Upstream, make_gateway: GatewayFactory
+) -> None:
+    typo = "{ deploymentInstanc }"
+    enum = 'query ($s: [InstanceStatus!]) { deployment(deploymentId: "d-1") { instances(status: $s) { totalCount } } }'
+    async with make_gateway(graphql_introspection=False) as gateway:
+        hidden = [await ask(gateway, typo), await ask(gateway, enum, s=["Failed"])]
+    async with make_gateway() as gateway:
+        shown = [await ask(gateway, typo), await ask(gateway, enum, s=["Failed"])]
+    assert all("Did you mean" in body["errors"][0]["message"] for body in shown)
+    assert not any("Did you mean" in body["errors"][0]["message"] for body in hidden)
+    assert codes(hidden[0]) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert codes(hidden[1]) == ["BAD_USER_INPUT"]
 
 
 @pytest.mark.parametrize(
