@@ -3,6 +3,8 @@
 --   BENCH_IDS: a file of instance ids; each request asks a random one in BENCH_PATH's %s
 --   BENCH_AMZ_TARGET: call the emulator itself, as an SDK would (X-Amz-Target)
 --   BENCH_API_KEY: sent as X-API-Key (peers that want none ignore it)
+--   BENCH_UNIQUE: each request's body gets "#UNIQUE#" replaced by a counter, so every
+--     GraphQL document is new to the gateway (an attacker's way past its caches)
 -- done() prints one JSON line the runner parses.
 local method = os.getenv("BENCH_METHOD") or "GET"
 local path = os.getenv("BENCH_PATH")
@@ -34,7 +36,15 @@ function init(args)
   end
 end
 
+local unique = os.getenv("BENCH_UNIQUE")
+local counter = 0
+
 function request()
+  if unique then
+    counter = counter + 1
+    local fresh = string.gsub(body, "#UNIQUE#", "#" .. seed .. "-" .. counter)
+    return wrk.format(nil, path, nil, fresh)
+  end
   if #ids > 0 then
     return wrk.format(nil, string.format(path, ids[math.random(#ids)]))
   end

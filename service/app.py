@@ -13,7 +13,6 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
-from starlette.routing import Route
 
 from service.access import AccessMiddleware
 from service.codedeploy import UpstreamConfig, connect
@@ -29,7 +28,6 @@ from service.guard.middleware import PROBES
 from service.hardening import BodyLimit, SecurityHeaders
 from service.health import Health
 from service.metrics import Metrics
-from service.refusal import GRAPHQL_PATH
 from service.resolver import Resolver, make_caches
 from service.rest import docs, operations, routes
 from service.rest.fast import InstanceHits
@@ -118,8 +116,10 @@ def create_app(
     add_exception_handlers(app)
     # Added innermost first: a request meets access logging, security headers, CORS
     # (preflights need no credentials), the guard, the body limit (a stranger's body is
-    # never read), then the cache-hit fast path, then FastAPI's routing.
+    # never read), then /graphql (no FastAPI route: kept out of the OpenAPI document,
+    # where REST tooling trips on it), then the cache-hit fast path, then FastAPI's routing.
     app.add_middleware(InstanceHits)
+    app.add_middleware(GraphQLEndpoint, graphiql=settings.docs)
     app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
     buckets = None
     if rate := settings.rate_limit_per_second:
@@ -151,8 +151,6 @@ def create_app(
     app.add_middleware(AccessMiddleware, metrics=metrics)
     app.include_router(routes.router)
     app.include_router(operations.router)
-    # Not a FastAPI route: kept out of the OpenAPI document, where REST tooling trips on it.
-    app.router.routes.append(Route(GRAPHQL_PATH, GraphQLEndpoint(graphiql=settings.docs)))
     if settings.docs:
         app.include_router(docs.router)
         app.mount("/static", StaticFiles(directory=STATIC), name="static")

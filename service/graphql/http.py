@@ -12,23 +12,31 @@ limits and the rate apply to each.
 """
 
 import json
+import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
-from starlette.types import Receive, Scope, Send
+from cachetools import LRUCache
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.errors import GatewayError
 from service.graphql.engine import Answer, GraphQLEngine, GraphQLRequest
 from service.graphql.errors import refusal_response, request_error
 from service.graphql.ide import graphiql_html
 from service.guard.ratelimit import Budget
-from service.refusal import GRAPHQL_PATH
+from service.refusal import GRAPHQL_PATH, path_of
+
+logger = logging.getLogger(__name__)
 
 JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 # Every admitted caller may read everything today, so responses are shared by all.
 AUDIENCE = "all"
 PARAMETERS = frozenset({"query", "operationName", "variables", "extensions"})
+# Requests remembered parsed, by their bytes: at most 1,024 of at most 4 KiB each.
+MEMO_REQUESTS = 1024
+MEMO_BYTES = 4096
 
 
 class NotGraphQL(Exception):
@@ -40,13 +48,39 @@ class NotGraphQL(Exception):
 
 
 class GraphQLEndpoint:
-    """The ASGI app behind the ``/graphql`` route; the engine comes from lifespan state."""
+    """``/graphql``, answered in the middleware stack ahead of FastAPI's routing: it needs
+    none of it, and without it a replayed answer costs about what a REST hit does. Every
+    other path goes on to ``app``. The engine comes from the lifespan state."""
 
-    def __init__(self, *, graphiql: bool) -> None:
+    def __init__(self, app: ASGIApp, *, graphiql: bool) -> None:
+        self.app = app
         self.graphiql = graphiql
+        self._requests: LRUCache[tuple[str, bytes], GraphQLRequest] = LRUCache(MEMO_REQUESTS)
+
+    def _read(self, raw: bytes, parse: Callable[[bytes], GraphQLRequest]) -> GraphQLRequest:
+        """``raw`` (a query string, a body) parsed, or as it was parsed last time: a client
+        polling one query sends the same bytes again and again."""
+        if len(raw) > MEMO_BYTES:
+            return parse(raw)
+        key = (parse.__name__, raw)
+        request = self._requests.get(key)
+        if request is None:
+            request = self._requests[key] = parse(raw)
+        return request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or path_of(scope) != GRAPHQL_PATH:
+            await self.app(scope, receive, send)
+            return
         scope["gateway.route"] = GRAPHQL_PATH  # for the access log and metrics
+        try:
+            await self._answer(scope, receive, send)
+        except Exception:  # a gateway bug: logged whole, answered in GraphQL's shape
+            logger.exception("GET/POST /graphql failed")
+            error = request_error("The gateway failed unexpectedly.", "INTERNAL_SERVER_ERROR", 500)
+            await _send(send, 500, json.dumps({"errors": [error]}).encode(), _typed(JSON))
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = _headers(scope)
         media = _media_type(headers.get("accept"))
         method = scope["method"]
@@ -56,9 +90,11 @@ class GraphQLEndpoint:
                     page = graphiql_html(scope.get("root_path", "")).encode()
                     await _send(send, 200, page, {"content-type": "text/html; charset=utf-8"})
                     return
-                request = _from_parameters(scope["query_string"])
+                request = self._read(scope["query_string"], _from_parameters)
             elif method == "POST":
-                request = _from_body(headers.get("content-type"), await _body(receive))
+                content_type = headers.get("content-type")
+                _check_content_type(content_type)
+                request = self._read(await _body(receive), _from_body)
             else:
                 raise NotGraphQL(
                     f"{method} is not supported: send a query by GET or POST.",
@@ -124,7 +160,7 @@ def _from_parameters(query_string: bytes) -> GraphQLRequest:
     return _request(fields)
 
 
-def _from_body(content_type: str | None, body: bytes) -> GraphQLRequest:
+def _check_content_type(content_type: str | None) -> None:
     kind = (content_type or "").split(";", 1)[0].strip().lower()
     if kind != JSON:
         raise NotGraphQL(
@@ -132,6 +168,9 @@ def _from_body(content_type: str | None, body: bytes) -> GraphQLRequest:
             415,
             "UNSUPPORTED_MEDIA_TYPE",
         )
+
+
+def _from_body(body: bytes) -> GraphQLRequest:
     fields = _json_value(body, "The body")
     if isinstance(fields, list):
         raise NotGraphQL("Batched operations are not supported: send one request per operation.")

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from service.graphql.engine import GraphQLEngine
 from tests.conftest import FAILED, INSTANCE_QUERY, Upstream
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -201,3 +202,17 @@ async def test_graphiql_is_served_to_a_browser_and_a_bare_get_otherwise_is_400(
     bare = await gateway.get("/graphql", headers={"accept": "application/json"})
     assert bare.status_code == 400
     assert error_codes(bare) == ["BAD_REQUEST"]
+
+
+async def test_a_gateway_bug_is_a_json_500_with_its_traceback_logged(
+    gateway: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(*_: Any, **__: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(GraphQLEngine, "run", broken)
+    response = await post(gateway, {"query": "{ __typename }"})
+    assert response.status_code == 500
+    assert error_codes(response) == ["INTERNAL_SERVER_ERROR"]
+    assert "a bug" not in response.text
+    assert [record.exc_info for record in caplog.records if record.exc_info]
