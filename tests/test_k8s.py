@@ -22,9 +22,9 @@ OVERLAYS = ["local", "production"]
 Objects = dict[tuple[str, str], dict[str, Any]]
 
 
-def render(overlay: str) -> Objects:
+def render(overlay: str, k8s: Path = K8S) -> Objects:
     out = subprocess.run(
-        [KUBECTL, "kustomize", str(K8S / "overlays" / overlay)],
+        [KUBECTL, "kustomize", str(k8s / "overlays" / overlay)],
         capture_output=True,
         text=True,
         check=True,
@@ -145,3 +145,29 @@ def test_local_runs_the_emulator_and_production_assumes_a_role() -> None:
     assert annotations["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
     [production_container] = deployment(production)["spec"]["template"]["spec"]["containers"]
     assert "args" not in production_container
+
+
+def test_production_can_turn_trusted_documents_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    k8s = shutil.copytree(K8S, tmp_path / "k8s")
+    overlay = k8s / "overlays" / "trusted"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        "resources: [../production]\ncomponents: [../../components/trusted-documents]\n"
+    )
+    objects = render("trusted", k8s)
+    for obj in objects.values():
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+    monkeypatch.setenv("GATEWAY_API_KEYS", "{}")  # the Secret's file is not here
+    config = objects["ConfigMap", "codedeploy-gateway"]["data"]
+    for name, value in config.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("GATEWAY_API_KEYS_FILE")
+    trusted = Settings().graphql_trusted_documents
+    assert trusted is not None
+    [container] = deployment(objects)["spec"]["template"]["spec"]["containers"]
+    mounts = {mount["name"]: mount["mountPath"] for mount in container["volumeMounts"]}
+    assert str(trusted.parent) == mounts["trusted-documents"]
+    volumes = deployment(objects)["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "trusted-documents", "configMap": {"name": "codedeploy-gateway-trusted-documents"}} in volumes
