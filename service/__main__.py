@@ -21,6 +21,8 @@ from service.health import Health
 from service.logs import configure_logging
 from service.settings import ConfigurationError, Settings
 
+SWITCH_INTERVAL_SECONDS = 0.001
+
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -136,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         server_header=False,
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
+    # The event loop waits at most 1 ms, not CPython's 5, for the interpreter lock while
+    # the worker thread prepares a long GraphQL document: /healthz under 4 senders of
+    # costly documents went from 3-12 ms p50 to 0.5 ms (make bench).
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     DrainingServer(config, health, settings.drain_seconds).run()
     return 0
 

@@ -170,4 +170,7 @@ def test_production_can_turn_trusted_documents_on(
     mounts = {mount["name"]: mount["mountPath"] for mount in container["volumeMounts"]}
     assert str(trusted.parent) == mounts["trusted-documents"]
     volumes = deployment(objects)["spec"]["template"]["spec"]["volumes"]
-    assert {"name": "trusted-documents", "configMap": {"name": "codedeploy-gateway-trusted-documents"}} in volumes
+    assert {
+        "name": "trusted-documents",
+        "configMap": {"name": "codedeploy-gateway-trusted-documents"},
+    } in volumes

@@ -95,3 +95,21 @@ async def test_graphql_operations_are_counted_by_name(gateway: httpx.AsyncClient
     operations = "gateway_graphql_operations_total"
     assert value(found, operations, operation_name="StatusPage") == 1
     assert value(found, operations, operation_name="anonymous") == 1
+
+
+async def test_graphql_documents_are_kept_once_they_run_and_refusals_at_once(
+    gateway: httpx.AsyncClient,
+) -> None:
+    costly = (
+        "{ "
+        + " ".join(f'a{n}: deployment(deploymentId: "d-{n:09d}") {{ status }}' for n in range(60))
+        + " }"
+    )
+    body = (await gateway.post("/graphql", json={"query": costly})).json()
+    assert body["errors"][0]["extensions"]["code"] == "COST_LIMIT_EXCEEDED"
+    entries = "gateway_cache_entries"
+    assert value(await samples(gateway), entries, cache="documents") == 0
+    await gateway.post("/graphql", json={"query": "{ nope }"})
+    assert value(await samples(gateway), entries, cache="documents") == 1
+    await graphql(gateway, "{ __typename }")
+    assert value(await samples(gateway), entries, cache="documents") == 2

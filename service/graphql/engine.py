@@ -132,7 +132,10 @@ class GraphQLEngine:
         self.metrics.cache_event("responses", "miss")
         if text is None:
             return _persisted_query_not_found()
-        document = self.documents.get(digest) or await self._prepare(digest, text)
+        document = self.documents.get(digest)
+        prepared = document is None
+        if document is None:
+            document = await self._prepare(digest, text)
         if document.node is None:
             return _answer(document.errors)
         operation = get_operation_ast(document.node, request.operation_name)
@@ -160,6 +163,10 @@ class GraphQLEngine:
             )
             return _answer([request_error(message, "COST_LIMIT_EXCEEDED")])
         budget.spend(calls)
+        if prepared:
+            # Kept once it runs: a stream of new costly documents, refused here, would
+            # otherwise fill the store with syntax trees for the collector to walk.
+            self.documents.put(digest, document)
         self.metrics.graphql_operation(operation.name.value if operation.name else None)
         return await self._execute(document, request, key)
 
@@ -199,9 +206,11 @@ class GraphQLEngine:
         return sha256(material).encode()
 
     async def _prepare(self, digest: str, text: str) -> Document:
+        """The document parsed, measured and validated; a refusal is kept at once."""
         if len(text) <= INLINE_CHARACTERS:
             document = self._prepare_now(text)
-            self.documents.put(digest, document)
+            if document.node is None:
+                self.documents.put(digest, document)
             return document
         future = self._preparing.get(digest)
         if future is None:
@@ -216,7 +225,8 @@ class GraphQLEngine:
             future.cancel()
             message = f"The document took over {PREPARE_BUDGET_SECONDS:g} s to validate."
             document = Document(text, None, [request_error(message, "VALIDATION_TIMEOUT")])
-        self.documents.put(digest, document)
+        if document.node is None:
+            self.documents.put(digest, document)
         return document
 
     def _prepare_now(self, text: str) -> Document:
