@@ -7,6 +7,7 @@ on one event loop without locks.
 """
 
 import asyncio
+import itertools
 import math
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping, Sequence
@@ -24,11 +25,15 @@ V = TypeVar("V")
 K = TypeVar("K", bound=Hashable)
 
 
+_serials = itertools.count()
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry(Generic[V]):
     value: V | None
     error: GatewayError | None
     expires_at: float
+    serial: int = field(default_factory=lambda: next(_serials))
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,13 +44,14 @@ class Cached(Generic[V]):
 
 @dataclass(slots=True)
 class Reads:
-    """The stored entries a piece of work was answered from (see ``recording``).
+    """The stored entries a piece of work was answered from (see ``recording``), by
+    serial number: holding the entries themselves would keep replaced ones alive.
 
     ``complete`` turns False as soon as one answer came from nowhere in the cache (a
     fault, or a value with no lifetime): such work cannot be replayed from the entries.
     """
 
-    entries: list[tuple["ResultCache[Any]", Hashable, object]] = field(default_factory=list)
+    entries: list[tuple["ResultCache[Any]", Hashable, int]] = field(default_factory=list)
     complete: bool = True
     expires_at: float = math.inf
 
@@ -54,12 +60,12 @@ class Reads:
         if not isinstance(entry, _Entry):
             self.complete = False
             return
-        self.entries.append((cache, key, entry))
+        self.entries.append((cache, key, entry.serial))
         self.expires_at = min(self.expires_at, entry.expires_at)
 
     def current(self) -> bool:
         """Every entry read is still the one stored (not replaced, refreshed or expired)."""
-        return all(cache.holds(key, entry) for cache, key, entry in self.entries)
+        return all(cache.holds(key, serial) for cache, key, serial in self.entries)
 
 
 _reads: ContextVar[Reads | None] = ContextVar("reads", default=None)
@@ -120,9 +126,10 @@ class ResultCache(Generic[V]):
         stored = self._stored(key)
         return stored if isinstance(stored, Cached) else None
 
-    def holds(self, key: Hashable, entry: object) -> bool:
-        """``entry`` is still the live answer for ``key``; counts as no hit or miss."""
-        return self._entries.get(key) is entry
+    def holds(self, key: Hashable, serial: int) -> bool:
+        """Entry ``serial`` is still the live answer for ``key``; counts as no hit or miss."""
+        entry = self._entries.get(key)
+        return entry is not None and entry.serial == serial
 
     def _note(self, key: Hashable, answer: "Cached[V] | GatewayError") -> None:
         reads = _reads.get()

@@ -147,8 +147,8 @@ class RateLimited(Throttled):
     slug = "rate-limited"
     default_code = "RateLimitExceeded"
 
-    def __init__(self, detail: str, *, retry_after_seconds: int) -> None:
-        super().__init__(detail)
+    def __init__(self, detail: str, *, retry_after_seconds: int, code: str | None = None) -> None:
+        super().__init__(detail, code=code)
         self.retry_after = retry_after_seconds
 
     def headers(self) -> dict[str, str]:

@@ -38,11 +38,22 @@ class SecurityHeaders:
         async def secured(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [*message.get("headers", []), *SECURITY_HEADERS]
+                if scope.get("gateway.caller") is not None:
+                    headers = [_private(header) for header in headers]
                 headers.append((b"content-security-policy", policy.encode()))
                 message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, secured)
+
+
+def _private(header: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
+    """An answer given to a caller's credentials is for that caller's cache alone: a shared
+    cache (a CDN) keys on the URL, and would serve it to callers without any."""
+    name, value = header
+    if name == b"cache-control" and value.startswith(b"max-age"):
+        return name, b"private, " + value
+    return header
 
 
 class BodyLimit:

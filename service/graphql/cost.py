@@ -123,8 +123,12 @@ class _Estimate:
                 )
             case ("InstanceSummaryEdge" | "DeploymentTargetEdge", "node"):
                 assert connection is not None
+                # The same list window under several aliases reads the largest one's nodes.
                 where_nodes = (connection.key, connection.after)
-                tally.node_batches[where_nodes] = batch_calls(connection.first)
+                batches = batch_calls(connection.first)
+                tally.node_batches[where_nodes] = max(
+                    tally.node_batches.get(where_nodes, 0), batches
+                )
         if node.selection_set is not None:
             child = get_named_type(definition.type)
             if isinstance(child, GraphQLObjectType):

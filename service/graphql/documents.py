@@ -38,6 +38,10 @@ class Document:
 
     @property
     def size(self) -> int:
+        """A syntax tree's bytes for a document that runs; a refusal keeps its text and
+        errors only (each error charged a generous 1 KiB)."""
+        if self.node is None:
+            return len(self.text) + 1024 * len(self.errors)
         return (len(self.text) + 1) * BYTES_PER_CHARACTER
 
 

@@ -28,6 +28,7 @@ from graphql.execution.values import get_variable_values
 from graphql.validation import ASTValidationRule, specified_rules
 
 from service.cache import recording
+from service.errors import RateLimited
 from service.graphql.context import Context
 from service.graphql.cost import upstream_calls
 from service.graphql.documents import SHA256_HEX, Document, Documents, sha256
@@ -43,8 +44,11 @@ logger = logging.getLogger(__name__)
 # Documents this short are prepared on the event loop: a few milliseconds at most.
 # Longer ones go to one worker thread, so a costly document delays its sender only.
 INLINE_CHARACTERS = 2_000
-# A document not prepared in this long (queue included) is refused, and stays refused.
+# A request waits this long for its document to be prepared (queue included); the work
+# goes on, and the next request for the document gets its outcome.
 PREPARE_BUDGET_SECONDS = 1.0
+# Long documents waiting for the worker at once; past that, new ones are refused (429).
+MAX_PREPARING = 16
 # graphql-core's default: enough to show a document's problems, not to flood the answer.
 MAX_ERRORS = 100
 
@@ -79,7 +83,11 @@ def _answer(errors: list[GraphQLErrorDict], status: int = 400) -> Answer:
 
 
 def _json(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate echoed from a variable: escape it
+        return json.dumps(payload, separators=(",", ":")).encode()
 
 
 class GraphQLEngine:
@@ -155,7 +163,10 @@ class GraphQLEngine:
         )
         if isinstance(variables, list):
             return _answer([formatted(error, "BAD_USER_INPUT") for error in variables])
-        calls = upstream_calls(self.schema, document.node, operation, variables)
+        try:
+            calls = upstream_calls(self.schema, document.node, operation, variables)
+        except GraphQLError as error:  # an argument the variables make invalid (null for `first`)
+            return _answer([formatted(error, "BAD_USER_INPUT")])
         if calls > self.limits.max_upstream_calls:
             message = (
                 f"The operation may cost {calls} CodeDeploy calls; the limit is "
@@ -208,23 +219,35 @@ class GraphQLEngine:
     async def _prepare(self, digest: str, text: str) -> Document:
         """The document parsed, measured and validated; a refusal is kept at once."""
         if len(text) <= INLINE_CHARACTERS:
-            document = self._prepare_now(text)
-            if document.node is None:
-                self.documents.put(digest, document)
-            return document
+            return self._keep_refusal(digest, self._prepare_now(text))
         future = self._preparing.get(digest)
         if future is None:
+            if len(self._preparing) >= MAX_PREPARING:
+                raise RateLimited(
+                    "Too many long GraphQL documents are waiting to be validated; retry.",
+                    retry_after_seconds=1,
+                    code="ValidationBacklog",
+                )
             future = asyncio.get_running_loop().run_in_executor(
                 self._worker, self._prepare_now, text
             )
             self._preparing[digest] = future
-            future.add_done_callback(lambda _: self._preparing.pop(digest, None))
+
+            def done(_: "asyncio.Future[Document]") -> None:
+                del self._preparing[digest]
+                if not future.cancelled() and future.exception() is None:
+                    self._keep_refusal(digest, future.result())
+
+            future.add_done_callback(done)
         try:
-            document = await asyncio.wait_for(asyncio.shield(future), PREPARE_BUDGET_SECONDS)
+            # The work goes on for whoever sends the document next; this request stops
+            # waiting, and is told so without the document being judged by it.
+            return await asyncio.wait_for(asyncio.shield(future), PREPARE_BUDGET_SECONDS)
         except TimeoutError:
-            future.cancel()
-            message = f"The document took over {PREPARE_BUDGET_SECONDS:g} s to validate."
-            document = Document(text, None, [request_error(message, "VALIDATION_TIMEOUT")])
+            message = f"The document was not validated within {PREPARE_BUDGET_SECONDS:g} s; retry."
+            return Document(text, None, [request_error(message, "VALIDATION_TIMEOUT")])
+
+    def _keep_refusal(self, digest: str, document: Document) -> Document:
         if document.node is None:
             self.documents.put(digest, document)
         return document

@@ -26,6 +26,7 @@ from service.graphql.errors import refusal_response, request_error
 from service.graphql.ide import graphiql_html
 from service.guard.ratelimit import Budget
 from service.refusal import GRAPHQL_PATH, path_of
+from service.rest.routes import not_modified
 
 logger = logging.getLogger(__name__)
 
@@ -73,16 +74,18 @@ class GraphQLEndpoint:
             await self.app(scope, receive, send)
             return
         scope["gateway.route"] = GRAPHQL_PATH  # for the access log and metrics
-        try:
-            await self._answer(scope, receive, send)
-        except Exception:  # a gateway bug: logged whole, answered in GraphQL's shape
-            logger.exception("GET/POST /graphql failed")
-            error = request_error("The gateway failed unexpectedly.", "INTERNAL_SERVER_ERROR", 500)
-            await _send(send, 500, json.dumps({"errors": [error]}).encode(), _typed(JSON))
-
-    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = _headers(scope)
         media = _media_type(headers.get("accept"))
+        try:
+            await self._answer(scope, receive, send, headers, media)
+        except Exception:  # a gateway bug: logged whole, answered in GraphQL's shape
+            logger.exception("%s /graphql failed", scope["method"])
+            error = request_error("The gateway failed unexpectedly.", "INTERNAL_SERVER_ERROR", 500)
+            await _send(send, 500, _errors(error), _typed(media, cache="no-store"))
+
+    async def _answer(
+        self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], media: str
+    ) -> None:
         method = scope["method"]
         try:
             if method == "GET":
@@ -102,12 +105,10 @@ class GraphQLEndpoint:
                     "METHOD_NOT_ALLOWED",
                 )
         except NotGraphQL as refused:
-            body = json.dumps(
-                {"errors": [request_error(refused.message, refused.code, refused.status)]}
-            )
+            error = request_error(refused.message, refused.code, refused.status)
             extra = {"allow": "GET, POST"} if refused.status == 405 else {}
             await _send(
-                send, refused.status, body.encode(), _typed(media, **extra, cache="no-store")
+                send, refused.status, _errors(error), _typed(media, **extra, cache="no-store")
             )
             return
         engine: GraphQLEngine = scope["state"]["graphql"]
@@ -131,7 +132,7 @@ async def _respond(
         else:
             headers["etag"] = answer.stored.etag
             headers["cache-control"] = f"max-age={answer.max_age}"
-            if if_none_match is not None and answer.stored.etag in _etags(if_none_match):
+            if not_modified(if_none_match, answer.stored.etag):
                 await _send(send, 304, b"", headers)
                 return
     await _send(send, status, answer.body, headers)
@@ -192,10 +193,10 @@ def _request(fields: Any) -> GraphQLRequest:
     name = fields.get("operationName")
     variables = fields.get("variables")
     extensions = fields.get("extensions")
-    if query is not None and not isinstance(query, str):
-        raise NotGraphQL("`query` must be a string.")
-    if name is not None and not isinstance(name, str):
-        raise NotGraphQL("`operationName` must be a string.")
+    if query is not None and not _text(query):
+        raise NotGraphQL("`query` must be a string of Unicode text.")
+    if name is not None and not _text(name):
+        raise NotGraphQL("`operationName` must be a string of Unicode text.")
     if variables is not None and not isinstance(variables, dict):
         raise NotGraphQL("`variables` must be an object.")
     if extensions is not None and not isinstance(extensions, dict):
@@ -211,6 +212,17 @@ def _request(fields: Any) -> GraphQLRequest:
     if query is None and digest is None:
         raise NotGraphQL("A GraphQL request needs `query` (or a persisted query's hash).")
     return GraphQLRequest(query, name, variables or {}, digest)
+
+
+def _text(value: object) -> bool:
+    """A string that is text: JSON's \\ud800 escapes decode to lone surrogates, not text."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _media_type(accept: str | None) -> str:
@@ -238,10 +250,6 @@ def _wants_html(headers: dict[str, str]) -> bool:
     return "text/html" in headers.get("accept", "")
 
 
-def _etags(if_none_match: str) -> set[str]:
-    return {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-
-
 def _typed(media: str, cache: str | None = None, **headers: str) -> dict[str, str]:
     typed = {"content-type": media if media == JSON else f"{media}; charset=utf-8", **headers}
     if cache is not None:
@@ -251,6 +259,10 @@ def _typed(media: str, cache: str | None = None, **headers: str) -> dict[str, st
 
 def _headers(scope: Scope) -> dict[str, str]:
     return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+
+
+def _errors(error: dict[str, Any]) -> bytes:
+    return json.dumps({"errors": [error]}, separators=(",", ":")).encode()
 
 
 async def _body(receive: Receive) -> bytes:

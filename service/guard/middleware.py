@@ -67,10 +67,13 @@ class Guard:
             try:
                 await self._check(scope)
             except GatewayError as error:
-                self.metrics.refusals.labels(error.code).inc()
+                self._refused(error.code)
                 await refusal(scope, error)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+    def _refused(self, code: str) -> None:
+        self.metrics.refusals.labels(code).inc()
 
     async def _check(self, scope: Scope) -> None:
         kind = door(scope)
@@ -89,7 +92,7 @@ class Guard:
         if self.buckets is not None:
             client = scope.get("client")
             key = caller or f"ip:{client[0] if client else 'unknown'}"
-            scope[BUDGET] = Budget(self.buckets, key)
+            scope[BUDGET] = Budget(self.buckets, key, self._refused)
             wait = self.buckets.take(key)
             if wait:
                 raise RateLimited(

@@ -48,6 +48,8 @@ class Budget:
 
     buckets: TokenBuckets | None = None
     caller: str = ""
+    refused: Callable[[str], None] = lambda _code: None
+    """Told the code of each refusal, for the metrics the guard's own refusals go to."""
 
     @classmethod
     def of(cls, scope: Mapping[str, Any]) -> "Budget":
@@ -60,6 +62,7 @@ class Budget:
             return
         wait = self.buckets.take(self.caller, calls - 1)
         if wait:
+            self.refused(RateLimited.default_code)
             raise RateLimited(
                 f"This request may cost {calls} CodeDeploy calls, more than this caller "
                 "has left of its rate limit; see Retry-After.",

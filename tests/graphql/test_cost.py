@@ -78,6 +78,11 @@ def codes(body: dict[str, Any]) -> list[str]:
         ),
         ('{ deployment(deploymentId: "d-1") { targets { totalCount } } }', 1 + 10),
         (
+            '{ deployment(deploymentId: "d-1") { a: instances(first: 100) { edges { node { status } } } '
+            "b: instances(first: 0) { edges { node { status } } } } }",
+            1 + 1 + 4,  # one list window; the larger alias's nodes
+        ),
+        (
             'query { ...F ...F } fragment F on Query { deployment(deploymentId: "d-1") { status } }',
             1,
         ),

@@ -1,6 +1,7 @@
 """GraphQL over HTTP: every answer a GraphQL response in JSON, under each media type's
 status rules, whatever the client sent."""
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -14,6 +15,7 @@ from tests.conftest import FAILED, INSTANCE_QUERY, Upstream
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 STATUS_QUERY = 'query ($s: [InstanceStatus!]) { deployment(deploymentId: "d-EXAMPLE01") { instances(status: $s) { totalCount } } }'
 FIRST_QUERY = 'query ($f: Int!) { deployment(deploymentId: "d-EXAMPLE01") { instances(first: $f) { totalCount } } }'
+OPTIONAL_FIRST = 'query ($f: Int) { deployment(deploymentId: "d-EXAMPLE01") { targets(first: $f) { totalCount } } }'
 IDS_QUERY = 'query ($i: [ID!]!) { deploymentInstances(deploymentId: "d-EXAMPLE01", instanceIds: $i) { status } }'
 
 # Requests that are well-formed but fail as a whole: (body, code).
@@ -25,6 +27,9 @@ REQUEST_ERRORS = [
     ({"query": FIRST_QUERY, "variables": {"f": 1e300}}, "BAD_USER_INPUT"),
     ({"query": IDS_QUERY, "variables": {"i": [True]}}, "BAD_USER_INPUT"),
     ({"query": IDS_QUERY, "variables": {"i": {"a": 1}}}, "BAD_USER_INPUT"),
+    ({"query": FIRST_QUERY, "variables": {"f": "\ud800"}}, "BAD_USER_INPUT"),
+    ({"query": OPTIONAL_FIRST, "variables": {"f": None}}, "BAD_USER_INPUT"),
+    ({"query": OPTIONAL_FIRST.replace("Int)", "Int = null)")}, "BAD_USER_INPUT"),
     ({"query": "{ __typename }", "operationName": "Nope"}, "OPERATION_RESOLUTION_FAILURE"),
     ({"query": "query A { __typename } query B { __typename }"}, "OPERATION_RESOLUTION_FAILURE"),
     ({"query": "{"}, "GRAPHQL_PARSE_FAILED"),
@@ -54,6 +59,8 @@ NOT_REQUESTS = [
     b'{"query": "{ __typename }", "extensions": "x"}',
     b'{"query": "{ __typename }", "operationName": 7}',
     b'{"query": "{ __typename }", "extensions": {"persistedQuery": {"version": 2}}}',
+    b'{"query": "{ __typename } #\\ud800"}',
+    b'{"query": "{ __typename }", "operationName": "\\ud800"}',
 ]
 
 
@@ -216,3 +223,20 @@ async def test_a_gateway_bug_is_a_json_500_with_its_traceback_logged(
     assert error_codes(response) == ["INTERNAL_SERVER_ERROR"]
     assert "a bug" not in response.text
     assert [record.exc_info for record in caplog.records if record.exc_info]
+
+
+LONG_QUERY = "{ __typename }" + " " * 3000  # long enough for the worker thread
+
+
+async def test_a_document_not_prepared_in_time_is_not_refused_for_good(
+    gateway: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("service.graphql.engine.PREPARE_BUDGET_SECONDS", 0)
+    impatient = await asyncio.gather(*(post(gateway, {"query": LONG_QUERY}) for _ in range(3)))
+    for response in impatient:  # every waiter told, none failed by another's timeout
+        assert response.status_code == 200
+        assert error_codes(response) == ["VALIDATION_TIMEOUT"]
+    monkeypatch.setattr("service.graphql.engine.PREPARE_BUDGET_SECONDS", 60)
+    patient = await post(gateway, {"query": LONG_QUERY})
+    assert patient.json() == {"data": {"__typename": "Query"}}
+    assert not [record for record in caplog.records if record.exc_info]

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from graphql import parse
 
 from service.app import create_app
 from service.cache import Reads, ResultCache
@@ -124,11 +125,16 @@ def test_responses_are_bounded_in_bytes_and_entries(clock: FakeClock) -> None:
 
 def test_documents_are_bounded_in_bytes() -> None:
     documents = Documents(max_bytes=1_000_000)
+    tree = parse("{ __typename }")
     for n in range(100):
-        documents.put(str(n), Document("x" * 999, None))
+        documents.put(str(n), Document("x" * 999, tree))  # a syntax tree's 100 B a character
     assert len(documents) == 10
     assert documents.get("0") is None
     assert documents.get("99") is not None
+    refusals = Documents(max_bytes=1_000_000)
+    for n in range(100):
+        refusals.put(str(n), Document("x" * 999, None, [{"message": "no"}]))  # text and errors
+    assert len(refusals) == 100
 
 
 async def test_automatic_persisted_queries_over_post(
@@ -208,7 +214,7 @@ async def test_a_get_answer_that_cannot_be_replayed_is_no_store(
     assert "etag" not in response.headers
 
 
-async def test_a_query_by_hash_is_guarded_like_any_other(
+async def test_a_query_by_hash_is_guarded_and_its_answer_private(
     upstream: Upstream, make_gateway: GatewayFactory
 ) -> None:
     keyed = {"auth": "api-key", "api_keys": json.dumps(API_KEYS)}
@@ -219,6 +225,16 @@ async def test_a_query_by_hash_is_guarded_like_any_other(
         assert page.status_code == 200  # GraphiQL itself
         keyed_answer = await gateway.get("/graphql", params=params, headers=bearer(API_KEY))
         assert keyed_answer.json()["errors"][0]["message"] == "PersistedQueryNotFound"
+        await gateway.post(
+            "/graphql",
+            json={"query": STATUS, "variables": VARIABLES, "extensions": persisted()},
+            headers=bearer(API_KEY),
+        )
+        # An answer to credentials is for the caller's own cache only, on both faces.
+        by_hash = await gateway.get("/graphql", params=params, headers=bearer(API_KEY))
+        assert by_hash.headers["cache-control"] == "private, max-age=5"
+        rest = await gateway.get(REST_URL, headers=bearer(API_KEY))
+        assert rest.headers["cache-control"] == "private, max-age=5"
 
 
 def _trusted_file(tmp_path: Path, documents: dict[str, str] | None = None) -> Path:
