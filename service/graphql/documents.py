@@ -1,18 +1,18 @@
 """GraphQL documents by the SHA-256 of their text, and the trusted ones.
 
 A document is parsed, measured against the limits and validated once; what that found
-is kept with it, refusals included, so a document sent again costs a lookup. The same
-store keeps the texts of Apollo's automatic persisted queries: a hash a client sent
-with its document finds it again until the store, bounded in bytes, lets it go.
+is kept with it (``Documents``), so a document sent again costs a lookup. The same store
+keeps the texts of Apollo's automatic persisted queries: a hash a client sent with its
+document finds it again until the store, bounded in bytes, lets it go.
 """
 
 import hashlib
 import json
 import re
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cachetools import LRUCache
 from graphql import DocumentNode
 
 from service.graphql.errors import GraphQLErrorDict
@@ -45,36 +45,6 @@ class Document:
         return (len(self.text) + 1) * BYTES_PER_CHARACTER
 
 
-class Documents:
-    """Least recently used documents, at most ``max_bytes`` of them by ``Document.size``."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self._max_bytes = max_bytes
-        self._bytes = 0
-        self._documents: OrderedDict[str, Document] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._documents)
-
-    def get(self, digest: str) -> Document | None:
-        document = self._documents.get(digest)
-        if document is not None:
-            self._documents.move_to_end(digest)
-        return document
-
-    def put(self, digest: str, document: Document) -> None:
-        if document.size > self._max_bytes:
-            return
-        old = self._documents.pop(digest, None)
-        if old is not None:
-            self._bytes -= old.size
-        self._documents[digest] = document
-        self._bytes += document.size
-        while self._bytes > self._max_bytes:
-            _, evicted = self._documents.popitem(last=False)
-            self._bytes -= evicted.size
-
-
 def load_trusted(path: Path) -> dict[str, str]:
     """The documents of a trusted-documents file, by hash, each hash checked.
 
@@ -104,3 +74,15 @@ def load_trusted(path: Path) -> dict[str, str]:
             raise ConfigurationError(f"{where}: {digest!r} is not the SHA-256 of its document")
         trusted[sha256(text)] = text
     return trusted
+
+
+class Documents(LRUCache[str, Document]):
+    """Documents by the SHA-256 of their text, at most ``max_bytes`` of them by
+    ``Document.size``, least recently used first out."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(maxsize=max_bytes, getsizeof=lambda document: document.size)
+
+    def put(self, digest: str, document: Document) -> None:
+        if document.size <= self.maxsize:  # a larger one is simply not kept
+            self[digest] = document

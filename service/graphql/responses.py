@@ -7,9 +7,10 @@ every one of those entries is still the live one, so GraphQL is never staler tha
 
 import hashlib
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from cachetools import LRUCache
 
 from service.cache import Reads
 
@@ -33,7 +34,8 @@ class Stored:
 
 
 class Responses:
-    """Least recently used responses, bounded in entries and in bytes."""
+    """Replayable responses, least recently used first out, bounded in bytes and entries:
+    each is charged at least ``max_bytes / max_entries``, so there are never more."""
 
     def __init__(
         self,
@@ -42,11 +44,11 @@ class Responses:
         max_bytes: int,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._max_entries = max_entries
-        self._max_bytes = max_bytes
         self._clock = clock
-        self._bytes = 0
-        self._stored: OrderedDict[bytes, Stored] = OrderedDict()
+        least = max_bytes / max_entries
+        self._stored: LRUCache[bytes, Stored] = LRUCache(
+            maxsize=max_bytes, getsizeof=lambda stored: max(stored.size, least)
+        )
 
     def __len__(self) -> int:
         return len(self._stored)
@@ -57,9 +59,8 @@ class Responses:
         if stored is None:
             return None
         if self._clock() >= stored.reads.expires_at or not stored.reads.current():
-            self._drop(key)
+            del self._stored[key]
             return None
-        self._stored.move_to_end(key)
         return stored
 
     def max_age(self, stored: Stored) -> int:
@@ -70,15 +71,7 @@ class Responses:
         """Keeps the response if it can be replayed: None when some answer in it came
         from no cache entry (a fault, a failure), or it is larger than the whole cache."""
         stored = Stored(body, '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"', reads)
-        if not reads.complete or stored.size > self._max_bytes:
+        if not reads.complete or self._stored.getsizeof(stored) > self._stored.maxsize:
             return None
-        if key in self._stored:
-            self._drop(key)
         self._stored[key] = stored
-        self._bytes += stored.size
-        while self._bytes > self._max_bytes or len(self._stored) > self._max_entries:
-            self._drop(next(iter(self._stored)))
         return stored
-
-    def _drop(self, key: bytes) -> None:
-        self._bytes -= self._stored.pop(key).size
