@@ -39,7 +39,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = [*message.get("headers", []), *SECURITY_HEADERS]
                 if scope.get("gateway.caller") is not None:
-                    headers = [_private(header) for header in headers]
+                    headers = _private(headers)
                 headers.append((b"content-security-policy", policy.encode()))
                 message = {**message, "headers": headers}
             await send(message)
@@ -47,13 +47,18 @@ class SecurityHeaders:
         await self.app(scope, receive, secured)
 
 
-def _private(header: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
+CREDENTIAL_HEADERS = b"Authorization, X-API-Key"
+
+
+def _private(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """An answer given to a caller's credentials is for that caller's cache alone: a shared
-    cache (a CDN) keys on the URL, and would serve it to callers without any."""
-    name, value = header
-    if name == b"cache-control" and value.startswith(b"max-age"):
-        return name, b"private, " + value
-    return header
+    cache (a CDN) keys on the URL, and would serve it to callers without any. A cacheable
+    one is marked ``private`` and varies on the credential headers too."""
+    if not any(n == b"cache-control" and v.startswith(b"max-age") for n, v in headers):
+        return headers
+    vary = [value for name, value in headers if name == b"vary"] + [CREDENTIAL_HEADERS]
+    kept = [(n, b"private, " + v if n == b"cache-control" else v) for n, v in headers]
+    return [*((n, v) for n, v in kept if n != b"vary"), (b"vary", b", ".join(vary))]
 
 
 class BodyLimit:

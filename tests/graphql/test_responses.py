@@ -233,8 +233,12 @@ async def test_a_query_by_hash_is_guarded_and_its_answer_private(
         # An answer to credentials is for the caller's own cache only, on both faces.
         by_hash = await gateway.get("/graphql", params=params, headers=bearer(API_KEY))
         assert by_hash.headers["cache-control"] == "private, max-age=5"
-        rest = await gateway.get(REST_URL, headers=bearer(API_KEY))
-        assert rest.headers["cache-control"] == "private, max-age=5"
+        assert by_hash.headers["vary"] == "Accept, Authorization, X-API-Key"
+        for _ in range(2):  # the route, then the cache-hit fast path: the same headers
+            rest = await gateway.get(REST_URL, headers=bearer(API_KEY))
+            assert rest.headers["cache-control"] == "private, max-age=5"
+            assert rest.headers["vary"] == "Authorization, X-API-Key"
+        assert rest.headers["x-cache"] == "HIT"
 
 
 def _trusted_file(tmp_path: Path, documents: dict[str, str] | None = None) -> Path:
