@@ -135,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         log_config=None,
         # service.access logs every request, with more than uvicorn's line carries.
         access_log=False,
+        # uvicorn believes X-Forwarded-For from loopback; the gateway decides itself, from
+        # GATEWAY_TRUSTED_PROXIES only (service.access.ClientAddress).
+        proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )

@@ -4,7 +4,9 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from contextvars import ContextVar
+from ipaddress import IPv4Network, IPv6Network, ip_address
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,18 +29,75 @@ def note_upstream_request(request_id: str | None) -> None:
         ids.append(request_id)
 
 
-class AccessMiddleware:
-    """Outermost: times everything, the instance fast path included."""
+class ClientAddress:
+    """Who is calling: the connection's peer, unless the peer is a trusted proxy; then the
+    nearest address its forwarding headers name that is not one (RFC 7239 ``Forwarded``
+    first, else ``X-Forwarded-For``, read from the right, at most 32 hops)."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, trusted: Sequence[IPv4Network | IPv6Network]) -> None:
+        self.trusted = tuple(trusted)
+
+    def _is_trusted(self, address: str) -> bool:
+        try:
+            parsed = ip_address(address)
+        except ValueError:
+            return False
+        return any(parsed in network for network in self.trusted)
+
+    def __call__(self, scope: Scope) -> None:
+        """Sets ``scope["client"]`` to the address decided on."""
+        client = scope.get("client")
+        if not self.trusted or client is None or not self._is_trusted(client[0]):
+            return
+        hops = _forwarded_hops(scope["headers"])
+        address = client[0]
+        for hop in reversed(hops[-MAX_HOPS:]):
+            if not self._is_trusted(address):
+                break
+            try:
+                address = str(ip_address(hop))
+            except ValueError:  # garbage from the client's side of the proxy: stop here
+                break
+        scope["client"] = (address, 0 if address != client[0] else client[1])
+
+
+MAX_HOPS = 32
+_FORWARDED_FOR = re.compile(r'for="?\[?([0-9A-Fa-f.:]+)', re.IGNORECASE)
+
+
+def _forwarded_hops(headers: Sequence[tuple[bytes, bytes]]) -> list[str]:
+    forwarded = [v.decode("latin-1") for n, v in headers if n == b"forwarded"]
+    if forwarded:
+        return [_forwarded_for(element) for element in ",".join(forwarded).split(",")]
+    forwarded_for = [v.decode("latin-1") for n, v in headers if n == b"x-forwarded-for"]
+    return [hop.strip() for hop in ",".join(forwarded_for).split(",") if hop.strip()]
+
+
+def _forwarded_for(element: str) -> str:
+    """The address of one ``Forwarded`` element, its port dropped; "" when it names none
+    (``for=unknown``, an obfuscated name), which ends the walk there."""
+    match = _FORWARDED_FOR.search(element)
+    if match is None:
+        return ""
+    address = match.group(1)
+    return address.rsplit(":", 1)[0] if address.count(":") == 1 else address
+
+
+class AccessMiddleware:
+    """Outermost: decides the client's address, and times everything, the instance fast
+    path included."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, client_address: ClientAddress) -> None:
         self.app = app
         self.metrics = metrics
+        self.client_address = client_address
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
+        self.client_address(scope)
         request_id = _request_id(scope)
         status, cache = 500, None
         ids: list[str] = []
@@ -83,6 +142,7 @@ class AccessMiddleware:
                         "duration_ms": round(seconds * 1000, 2),
                         "request_id": request_id,
                         "caller": caller,
+                        "client": (scope.get("client") or (None,))[0],
                         "cache": cache,
                         "upstream_request_ids": ids,
                     },

@@ -15,7 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
-from service.access import AccessMiddleware
+from service.access import AccessMiddleware, ClientAddress
 from service.codedeploy import UpstreamConfig, connect
 from service.emulator import Emulator, EmulatorData, load_data, serve_emulator
 from service.graphql.documents import Documents, load_trusted
@@ -154,7 +154,9 @@ def create_app(
             expose_headers=["ETag", "Retry-After", "WWW-Authenticate", "X-Cache", "X-Request-ID"],
         )
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(AccessMiddleware, metrics=metrics)
+    app.add_middleware(
+        AccessMiddleware, metrics=metrics, client_address=ClientAddress(settings.trusted_proxies)
+    )
     app.include_router(routes.router)
     app.include_router(operations.router)
     if settings.docs:
