@@ -137,6 +137,7 @@ def create_app(
         buckets=buckets,
         metrics_key=settings.metrics_api_key,
         metrics=metrics,
+        clock=clock,
     )
     if settings.cors_origins:
         app.add_middleware(

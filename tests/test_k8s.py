@@ -121,6 +121,10 @@ def test_production_is_locked_down_and_local_is_open() -> None:
     assert production["GATEWAY_DOCS"] == production["GATEWAY_GRAPHQL_INTROSPECTION"] == "false"
     assert "GATEWAY_RATE_LIMIT_PER_SECOND" in production
     assert "GATEWAY_AUTH" not in settings["local"]  # --local: open, docs on
+    [container] = deployment(render("production"))["spec"]["template"]["spec"]["containers"]
+    env = {variable["name"]: variable for variable in container.get("env", [])}
+    secret = env["GATEWAY_METRICS_API_KEY"]["valueFrom"]["secretKeyRef"]
+    assert secret["name"] == "codedeploy-gateway-metrics-key"
 
 
 def test_pods_run_locked_down(objects: Objects) -> None:

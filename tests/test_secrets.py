@@ -14,7 +14,14 @@ import pytest
 
 from service.emulator.data import InjectedError
 from service.logs import JsonFormatter, configure_logging
-from tests.conftest import ACCESS_KEY_ID, FAILED, SECRET_ACCESS_KEY, GatewayFactory, Upstream
+from tests.conftest import (
+    ACCESS_KEY_ID,
+    FAILED,
+    SECRET_ACCESS_KEY,
+    FakeClock,
+    GatewayFactory,
+    Upstream,
+)
 from tests.identity import API_KEY, API_KEYS, OTHER_KEY, IdentityProvider, bearer
 from tests.test_main import run
 
@@ -46,7 +53,7 @@ def seen(response: httpx.Response) -> str:
 
 async def test_no_error_path_shows_a_secret(
     upstream: Upstream, make_gateway: GatewayFactory, idp: IdentityProvider,
-    logged: pytest.LogCaptureFixture,
+    logged: pytest.LogCaptureFixture, clock: FakeClock,
 ) -> None:  # fmt: skip
     now = int(time.time())
     tokens = {
@@ -81,6 +88,9 @@ async def test_no_error_path_shows_a_secret(
             )  # fmt: skip
         await get("/metrics", **bearer(WRONG_KEY))
         await get("/metrics", **bearer(API_KEY))
+        # The failures above throttle this address for a while (its own 429 is seen too).
+        await get(INSTANCE, **{"X-API-Key": OTHER_KEY})
+        clock.advance(60)
         # Upstream failures, asked for with a valid key.
         upstream.emulator.data.errors["/".join(FAILED)] = InjectedError(
             type="AccessDeniedException", message="User is not authorized", status=400

@@ -1,6 +1,7 @@
 """The gate every request passes before routing: credentials, then the caller's rate."""
 
 import hmac
+from collections.abc import Callable
 from enum import Enum, auto
 
 from pydantic import SecretStr
@@ -8,7 +9,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.errors import GatewayError, RateLimited, Unauthorized
 from service.guard.authenticator import Authenticator, presented
-from service.guard.ratelimit import BUDGET, Budget, TokenBuckets
+from service.guard.ratelimit import (
+    BUDGET,
+    FAILURE_BURST,
+    FAILURE_RATE_PER_SECOND,
+    Budget,
+    TokenBuckets,
+)
 from service.metrics import Metrics
 from service.refusal import GRAPHQL_PATH, path_of, refusal
 
@@ -50,12 +57,16 @@ class Guard:
         buckets: TokenBuckets | None,
         metrics_key: SecretStr | None,
         metrics: Metrics,
+        clock: Callable[[], float],
     ) -> None:
         self.app = app
         self.authenticator = authenticator
         self.buckets = buckets
         self.metrics_key = metrics_key.get_secret_value().encode() if metrics_key else None
         self.metrics = metrics
+        # Failed authentications count per address: against the rate limit's buckets when
+        # one is set, else against buckets of their own.
+        self.failures = buckets or TokenBuckets(FAILURE_RATE_PER_SECOND, FAILURE_BURST, clock)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -86,12 +97,24 @@ class Guard:
                     raise Unauthorized("/metrics wants its own key.", code="InvalidApiKey")
             return
         caller = None
+        address = _address(scope)
         if self.authenticator.enabled:
-            caller = await self.authenticator.caller(*_credential_headers(scope))
+            # An address that keeps failing is refused before its credentials are even
+            # looked at, so a guessing loop learns nothing more until its bucket refills.
+            if wait := self.failures.waiting(address):
+                raise RateLimited(
+                    "Too many failed authentications from this address; see Retry-After.",
+                    retry_after_seconds=wait,
+                    code="AuthenticationRateLimited",
+                )
+            try:
+                caller = await self.authenticator.caller(*_credential_headers(scope))
+            except Unauthorized:
+                self.failures.take(address)
+                raise
         scope["gateway.caller"] = caller
         if self.buckets is not None:
-            client = scope.get("client")
-            key = caller or f"ip:{client[0] if client else 'unknown'}"
+            key = caller or address
             scope[BUDGET] = Budget(self.buckets, key, self._refused)
             wait = self.buckets.take(key)
             if wait:
@@ -99,6 +122,11 @@ class Guard:
                     "This caller is over its rate limit; see Retry-After.",
                     retry_after_seconds=wait,
                 )
+
+
+def _address(scope: Scope) -> str:
+    client = scope.get("client")
+    return f"ip:{client[0] if client else 'unknown'}"
 
 
 def _credential_headers(scope: Scope) -> tuple[str | None, str | None]:

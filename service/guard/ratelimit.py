@@ -17,6 +17,10 @@ from service.errors import RateLimited
 # Callers tracked at once (~100 bytes each). A bucket pushed out is one untouched the
 # longest, almost surely full again, so forgetting it changes nothing.
 MAX_CALLERS = 65_536
+# Failed authentications an address may make without a rate limit configured: enough for a
+# person mistyping a key, far too few for a guessing loop (10 at once, then 1 a second).
+FAILURE_RATE_PER_SECOND = 1.0
+FAILURE_BURST = 10
 BUDGET = "gateway.budget"
 """Where the guard leaves a request's ``Budget`` for the routes that charge more calls."""
 
@@ -27,6 +31,12 @@ class TokenBuckets:
         self._burst = float(burst)
         self._clock = clock
         self._buckets: LRUCache[str, tuple[float, float]] = LRUCache(MAX_CALLERS)
+
+    def waiting(self, caller: str) -> int:
+        """Whole seconds until ``caller`` has a token again (0: it has one); spends none."""
+        tokens, then = self._buckets.get(caller, (self._burst, 0.0))
+        tokens = min(self._burst, tokens + (self._clock() - then) * self._rate)
+        return 0 if tokens >= 1 else max(1, math.ceil((1 - tokens) / self._rate))
 
     def take(self, caller: str, count: int = 1) -> int:
         """0 when ``caller`` may go ahead (``count`` tokens spent), else whole seconds to

@@ -11,9 +11,9 @@ from service.settings import Settings
 from tests.conftest import FakeClock, GatewayFactory, Upstream
 from tests.identity import API_KEY, API_KEYS, INSTANCE, OTHER_KEY, bearer
 
+KEYED = {"auth": "api-key", "api_keys": json.dumps(API_KEYS)}
 LIMITED = {
-    "auth": "api-key",
-    "api_keys": json.dumps(API_KEYS),
+    **KEYED,
     "rate_limit_per_second": 1,
     "rate_limit_burst": 2,
 }
@@ -79,3 +79,34 @@ async def test_without_auth_each_client_address_has_its_own_bucket(
             async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
                 statuses.append((await client.get(INSTANCE)).status_code)
     assert statuses == [200, 429, 200]
+
+
+
+async def test_a_key_guessing_loop_is_throttled_per_address(
+    upstream: Upstream, make_gateway: GatewayFactory, clock: FakeClock
+) -> None:
+    async with make_gateway(**KEYED) as gateway:  # no rate limit configured
+        guesses = [
+            (await gateway.get(INSTANCE, headers=bearer(f"guess-{n}"))).status_code
+            for n in range(12)
+        ]
+        # Locked out: even the right key is not looked at until the bucket refills.
+        locked = await gateway.get(INSTANCE, headers=bearer(API_KEY))
+        clock.advance(1)
+        again = await gateway.get(INSTANCE, headers=bearer(API_KEY))
+    assert guesses == [401] * 10 + [429] * 2
+    assert locked.status_code == 429
+    assert locked.headers["retry-after"] == "1"
+    assert locked.json()["code"] == "AuthenticationRateLimited"
+    assert again.status_code == 200
+
+
+async def test_failed_authentications_use_the_configured_rate(
+    upstream: Upstream, make_gateway: GatewayFactory
+) -> None:
+    async with make_gateway(**LIMITED) as gateway:
+        missing = [(await gateway.get(INSTANCE)).status_code for _ in range(3)]
+        graphql = await gateway.post("/graphql", json={"query": "{ __typename }"})
+    assert missing == [401, 401, 429]
+    assert graphql.status_code == 429
+    assert graphql.json()["errors"][0]["extensions"]["code"] == "AuthenticationRateLimited"
