@@ -81,7 +81,6 @@ async def test_without_auth_each_client_address_has_its_own_bucket(
     assert statuses == [200, 429, 200]
 
 
-
 async def test_a_key_guessing_loop_is_throttled_per_address(
     upstream: Upstream, make_gateway: GatewayFactory, clock: FakeClock
 ) -> None:
