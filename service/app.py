@@ -3,6 +3,7 @@
 import gc
 import logging
 import math
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -35,6 +36,7 @@ from service.rest.fast import InstanceHits
 from service.rest.problems import PROBLEM_JSON, add_exception_handlers, problem_responses
 from service.settings import Settings
 from service.state import State
+from service.tokens import PageTokens
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +61,15 @@ def create_app(
     health = health or Health()
     metrics = Metrics()
     authenticator = Authenticator.from_settings(settings, clock)
+    if settings.cursor_secret is None:
+        if not settings.local:
+            logger.warning(
+                "GATEWAY_CURSOR_SECRET is not set: page tokens from this process are "
+                "refused by any other replica"
+            )
+        tokens = PageTokens(os.urandom(32))
+    else:
+        tokens = PageTokens(settings.cursor_secret.get_secret_value().encode())
     trusted = None
     if settings.graphql_trusted_documents is not None:
         trusted = load_trusted(settings.graphql_trusted_documents)
@@ -88,7 +99,7 @@ def create_app(
             codedeploy = await stack.enter_async_context(connect(config, metrics))
             await stack.enter_async_context(authenticator)
             logger.info("CodeDeploy at %s (%s)", codedeploy.endpoint, codedeploy.region)
-            resolver = Resolver(codedeploy, make_caches(settings, metrics, clock))
+            resolver = Resolver(codedeploy, make_caches(settings, metrics, clock), tokens)
             engine = make_engine(settings, resolver, metrics, clock, trusted)
             stack.callback(engine.close)
             # Everything start-up made (botocore's service models, the app) leaves the

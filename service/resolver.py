@@ -15,6 +15,7 @@ from service.errors import GatewayError, InvalidRequest, NotFound
 from service.metrics import Metrics
 from service.models import DeploymentInfo, DeploymentTarget, IdPage, InstanceSummary, Snapshot
 from service.settings import Settings
+from service.tokens import PageTokens
 
 Outcome = Cached[Snapshot[InstanceSummary]] | GatewayError
 Key = tuple[object, ...]
@@ -50,9 +51,10 @@ class Resolver:
     Batch and list reads fill the same per-instance entries single reads use.
     """
 
-    def __init__(self, codedeploy: CodeDeploy, caches: Caches) -> None:
+    def __init__(self, codedeploy: CodeDeploy, caches: Caches, tokens: PageTokens) -> None:
         self._codedeploy = codedeploy
         self.caches = caches
+        self._tokens = tokens
 
     def _key(self, *parts: object) -> Key:
         return (self._codedeploy.region, self._codedeploy.endpoint, *parts)
@@ -108,18 +110,27 @@ class Resolver:
         next_token: str | None = None,
     ) -> Cached[IdPage]:
         _require(deployment_id=deployment_id)
+        token = self._tokens.open(next_token)
         # Filters are sets: every order and repeat of them shares one entry and one call.
         statuses, instance_types = filters(statuses), filters(instance_types)
-        key = self._key("instance-ids", deployment_id, statuses, instance_types, next_token)
-        return await self.caches.pages.get(
+        key = self._key("instance-ids", deployment_id, statuses, instance_types, token)
+        page = await self.caches.pages.get(
             key,
             lambda: self._codedeploy.list_instance_ids(
                 deployment_id,
                 statuses=statuses,
                 instance_types=instance_types,
-                next_token=next_token,
+                next_token=token,
             ),
         )
+        return self._sealed(page)
+
+    def _sealed(self, page: Cached[IdPage]) -> Cached[IdPage]:
+        """The page as callers see it: its ``next_token`` one of the gateway's own."""
+        if page.value.next_token is None:
+            return page
+        sealed = self._tokens.seal(page.value.next_token)
+        return Cached(IdPage.model_construct(ids=page.value.ids, next_token=sealed), page.cache)
 
     async def deployment(
         self, deployment_id: str, *, refresh: bool = False
@@ -163,10 +174,12 @@ class Resolver:
         self, deployment_id: str, *, next_token: str | None = None
     ) -> Cached[IdPage]:
         _require(deployment_id=deployment_id)
-        return await self.caches.pages.get(
-            self._key("target-ids", deployment_id, next_token),
-            lambda: self._codedeploy.list_target_ids(deployment_id, next_token=next_token),
+        token = self._tokens.open(next_token)
+        page = await self.caches.pages.get(
+            self._key("target-ids", deployment_id, token),
+            lambda: self._codedeploy.list_target_ids(deployment_id, next_token=token),
         )
+        return self._sealed(page)
 
 
 def filters(values: Iterable[str]) -> tuple[str, ...]:

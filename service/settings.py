@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     """Clock skew allowed on ``exp`` and ``nbf``."""
     metrics_api_key: SecretStr | None = None
     """When set, /metrics wants this key (Bearer or X-API-Key); otherwise it is open."""
+    cursor_secret: SecretStr | None = None
+    """Signs the page tokens and cursors the gateway hands out; replicas must share it.
+    Generated per process when unset (fine for one replica; logged as a warning)."""
     docs: bool = True
     """Swagger UI, /openapi.json and GraphiQL."""
 

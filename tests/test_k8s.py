@@ -123,8 +123,8 @@ def test_production_is_locked_down_and_local_is_open() -> None:
     assert "GATEWAY_AUTH" not in settings["local"]  # --local: open, docs on
     [container] = deployment(render("production"))["spec"]["template"]["spec"]["containers"]
     env = {variable["name"]: variable for variable in container.get("env", [])}
-    secret = env["GATEWAY_METRICS_API_KEY"]["valueFrom"]["secretKeyRef"]
-    assert secret["name"] == "codedeploy-gateway-metrics-key"
+    for name in ("GATEWAY_METRICS_API_KEY", "GATEWAY_CURSOR_SECRET"):
+        assert env[name]["valueFrom"]["secretKeyRef"]["name"] == "codedeploy-gateway-secrets"
 
 
 def test_pods_run_locked_down(objects: Objects) -> None:

@@ -1,7 +1,7 @@
 """Relay-style cursors over CodeDeploy's paged lists.
 
-A cursor is where an item sits: the upstream ``nextToken`` of its page and its index
-there. Opaque to clients; a forged one is refused, never sent upstream as is.
+A cursor is where an item sits: the gateway's sealed token of its page (``service.tokens``)
+and its index there. Opaque to clients; a forged one is refused, never sent upstream.
 """
 
 import base64
@@ -11,9 +11,12 @@ import json
 import strawberry
 
 from service.errors import InvalidRequest
+from service.tokens import MAX_TOKEN_CHARACTERS
 
 # Larger pages would mean more than four upstream batch calls for one field.
 MAX_FIRST = 100
+# A sealed token, its index and their JSON, in base64.
+MAX_CURSOR_CHARACTERS = 2 * MAX_TOKEN_CHARACTERS
 
 
 def encode_cursor(token: str | None, index: int) -> str:
@@ -24,6 +27,8 @@ def decode_cursor(after: str | None) -> tuple[str | None, int]:
     """Where the page after ``after`` starts: ``(token, index)`` of its first item."""
     if after is None:
         return None, 0
+    if len(after) > MAX_CURSOR_CHARACTERS:
+        raise InvalidRequest("`after` is not a cursor from this API.", code="InvalidCursor")
     try:
         token, index = json.loads(base64.urlsafe_b64decode(after.encode()))
     except (ValueError, TypeError, binascii.Error) as exc:
