@@ -28,11 +28,18 @@ K = TypeVar("K", bound=Hashable)
 _serials = itertools.count()
 
 
+# What an entry holds besides its value's own bytes: the entry, its key, the value's
+# object (tracemalloc: ~450 bytes for an instance's snapshot); a stored error in all.
+ENTRY_BYTES = 512
+ERROR_BYTES = 1024
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry(Generic[V]):
     value: V | None
     error: GatewayError | None
     expires_at: float
+    size: int = ENTRY_BYTES
     serial: int = field(default_factory=lambda: next(_serials))
 
 
@@ -92,11 +99,18 @@ class ResultCache(Generic[V]):
         max_entries: int,
         value_ttl: Callable[[V], float],
         error_ttl: Callable[[GatewayError], float],
+        max_bytes: int = 2**40,
+        size: Callable[[V], int] = lambda _value: 0,
         clock: Callable[[], float] = time.monotonic,
         observe: Callable[[CacheEvent], None] = lambda _event: None,
     ) -> None:
+        # Every entry is charged at least its share of the bytes, so their count stays
+        # within ``max_entries`` too.
+        least = max_bytes / max_entries
+        self._size = size
         self._entries: _Entries[V] = _Entries(
-            maxsize=max_entries,
+            maxsize=max_bytes,
+            getsizeof=lambda entry: max(entry.size, least),
             ttu=lambda _key, entry, _now: entry.expires_at,
             timer=clock,
             on_evict=lambda: observe("eviction"),
@@ -238,11 +252,11 @@ class ResultCache(Generic[V]):
 
     def _store_value(self, key: Hashable, value: V) -> Cached[V]:
         ttl = self._value_ttl(value)
-        entry = None
-        if ttl > 0:
-            entry = self._entries[key] = _Entry(value, None, self._clock() + ttl)
-        else:
+        entry = _Entry(value, None, self._clock() + ttl, ENTRY_BYTES + self._size(value))
+        if ttl <= 0 or entry.size > self._entries.maxsize:  # answered, not kept
             self._entries.pop(key, None)
+            return Cached(value, CacheInfo(hit=False, max_age=0))
+        self._entries[key] = entry
         return Cached(value, CacheInfo(hit=False, max_age=int(ttl), entry=entry))
 
     def _store_error(self, key: Hashable, error: GatewayError) -> GatewayError:
@@ -252,7 +266,11 @@ class ResultCache(Generic[V]):
         ttl = self._error_ttl(error)
         if ttl <= 0:
             return error
-        entry = self._entries[key] = _Entry(None, error, self._clock() + ttl)
+        # Kept as a fresh copy: the error raised holds botocore's traceback and cause.
+        entry: _Entry[V] = _Entry(
+            None, error.replay(), self._clock() + ttl, ENTRY_BYTES + ERROR_BYTES
+        )
+        self._entries[key] = entry
         return error.replay(CacheInfo(hit=False, max_age=int(ttl), entry=entry))
 
 

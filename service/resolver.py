@@ -283,9 +283,11 @@ def make_caches(
     def error_ttl(error: GatewayError) -> float:
         return settings.cache_negative_ttl_seconds if isinstance(error, NotFound) else 0.0
 
-    def new(name: str, value_ttl: Callable[[V], float]) -> ResultCache[V]:
+    def new(name: str, value_ttl: Callable[[V], float], size: Callable[[V], int]) -> ResultCache[V]:
         cache: ResultCache[V] = ResultCache(
             max_entries=settings.cache_max_entries,
+            max_bytes=settings.cache_max_bytes,
+            size=size,
             value_ttl=value_ttl,
             error_ttl=error_ttl,
             clock=clock,
@@ -294,9 +296,16 @@ def make_caches(
         metrics.cache_entries.labels(name).set_function(cache.__len__)
         return cache
 
-    instances: ResultCache[Snapshot[InstanceSummary]] = new("instances", by_status)
-    deployments: ResultCache[Snapshot[DeploymentInfo]] = new("deployments", by_status)
-    targets: ResultCache[Snapshot[DeploymentTarget]] = new("targets", by_status)
+    def body(snapshot: Snapshot[Any]) -> int:
+        return len(snapshot.body)
+
+    def ids(page: IdPage) -> int:
+        # A str object is ~49 bytes before its characters.
+        return sum(49 + len(id_) for id_ in page.ids) + len(page.next_token or "")
+
+    instances: ResultCache[Snapshot[InstanceSummary]] = new("instances", by_status, body)
+    deployments: ResultCache[Snapshot[DeploymentInfo]] = new("deployments", by_status, body)
+    targets: ResultCache[Snapshot[DeploymentTarget]] = new("targets", by_status, body)
     # A page lists a fleet whose statuses move: the short lifetime.
-    pages: ResultCache[IdPage] = new("pages", lambda _: settings.cache_ttl_seconds)
+    pages: ResultCache[IdPage] = new("pages", lambda _: settings.cache_ttl_seconds, ids)
     return Caches(instances, deployments, targets, pages)

@@ -180,6 +180,9 @@ class Settings(BaseSettings):
     cache_negative_ttl_seconds: CacheSeconds = 5.0
     """404 answers, so a polling client asking for a missing id costs one call per TTL."""
     cache_max_entries: int = Field(default=10_000, ge=1, le=10_000_000)
+    cache_max_bytes: int = Field(default=32 * 1024 * 1024, ge=1024 * 1024, le=2**36)
+    """Bytes each of the four caches may hold (an instance with long log tails runs to
+    tens of KB, so entries alone do not bound memory)."""
 
     # botocore reads only AWS_DEFAULT_REGION; AWS_REGION is the variable every other SDK uses.
     aws_region: str | None = Field(default=None, validation_alias="AWS_REGION")

@@ -1,6 +1,7 @@
 """ResultCache on its own: lifetimes, errors, single-flight, bounds."""
 
 import asyncio
+from functools import partial
 
 import pytest
 
@@ -207,3 +208,40 @@ async def test_concurrent_get_many_join_each_others_keys(clock: FakeClock) -> No
     await asyncio.gather(first, second, single)
     assert load.calls == [["a", "b"], ["c"]]
     assert (await single).value == "value-a"
+
+
+async def test_the_cache_is_bounded_in_bytes_as_well_as_entries(clock: FakeClock) -> None:
+    cache: ResultCache[str] = ResultCache(
+        max_entries=1000,
+        max_bytes=10 * 1024,
+        size=len,
+        value_ttl=lambda _value: 10.0,
+        error_ttl=lambda _error: 0.0,
+        clock=clock,
+    )
+    for n in range(20):
+        await cache.get(n, partial(_value, f"{n:04d}" * 250))  # 1 KB values
+    assert len(cache) == 6  # 10 KiB over 1 KB + the entry's own 512 bytes
+    huge = await cache.get("huge", lambda: _value("x" * 20_000))
+    assert huge.cache.max_age == 0  # answered, but larger than the whole cache
+    assert cache.peek("huge") is None
+
+
+async def test_a_stored_error_keeps_no_traceback_or_cause(clock: FakeClock) -> None:
+    cache = make_cache(clock)
+
+    async def failing() -> str:
+        try:
+            raise KeyError("botocore's own")
+        except KeyError as cause:
+            raise NotFound("gone", code="InstanceDoesNotExistException") from cause
+
+    with pytest.raises(NotFound):
+        await cache.get("k", failing)
+    stored = cache._entries["k"].error
+    assert stored is not None
+    assert (stored.__traceback__, stored.__cause__, stored.__context__) == (None, None, None)
+
+
+async def _value(text: str) -> str:
+    return text
