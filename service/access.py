@@ -97,6 +97,7 @@ class AccessMiddleware:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
+        method = scope["method"]  # as sent: HEAD is answered as a GET further in
         self.client_address(scope)
         request_id = _request_id(scope)
         status, cache = 500, None
@@ -122,7 +123,6 @@ class AccessMiddleware:
             seconds = time.perf_counter() - start
             route = getattr(scope.get("route"), "path", None)
             template = route or scope.get("gateway.route", "unmatched")
-            method = scope["method"]
             self.metrics.http_requests.labels(template, method, str(status)).inc()
             self.metrics.http_duration.labels(template, method).observe(seconds)
             caller = scope.get("gateway.caller")

@@ -27,7 +27,7 @@ from service.graphql.responses import Responses
 from service.graphql.schema import schema
 from service.guard import Authenticator, Guard, TokenBuckets
 from service.guard.middleware import PROBES
-from service.hardening import BodyLimit, SecurityHeaders
+from service.hardening import BodyLimit, HeadAsGet, SecurityHeaders
 from service.health import Health
 from service.metrics import Metrics
 from service.resolver import Resolver, make_caches
@@ -131,10 +131,11 @@ def create_app(
         openapi_url="/openapi.json" if settings.docs else None,
     )
     add_exception_handlers(app)
-    # Added innermost first: a request meets access logging, security headers, CORS
-    # (preflights need no credentials), the guard, the body limit (a stranger's body is
-    # never read), then /graphql (no FastAPI route: kept out of the OpenAPI document,
-    # where REST tooling trips on it), then the cache-hit fast path, then FastAPI's routing.
+    # Added innermost first: a request meets access logging, HEAD made GET, security
+    # headers, CORS (preflights need no credentials), the guard, the body limit (a
+    # stranger's body is never read), then /graphql (no FastAPI route: kept out of the
+    # OpenAPI document, where REST tooling trips on it), then the cache-hit fast path,
+    # then FastAPI's routing.
     app.add_middleware(InstanceHits)
     app.add_middleware(GraphQLEndpoint, graphiql=settings.docs)
     app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
@@ -166,6 +167,7 @@ def create_app(
             expose_headers=["ETag", "Retry-After", "WWW-Authenticate", "X-Cache", "X-Request-ID"],
         )
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(
         AccessMiddleware, metrics=metrics, client_address=ClientAddress(settings.trusted_proxies)
     )
@@ -213,7 +215,11 @@ def _openapi(app: FastAPI, security_schemes: dict[str, dict[str, str]]) -> dict[
     """
     if app.openapi_schema is None:
         schema = get_openapi(
-            title=app.title, version=app.version, description=app.description, routes=app.routes
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+            servers=[{"url": "/", "description": "this gateway"}],
         )
         for path in schema["paths"].values():
             for operation in path.values():

@@ -11,8 +11,8 @@ API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 # else from the gateway itself (their files are vendored).
 DOCS_POLICY = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
-    "form-action 'none'"
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'none'"
 )
 DOCS_PATHS = ("/docs", "/graphql", "/static/")
 
@@ -103,3 +103,26 @@ class BodyLimit:
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         error = PayloadTooLarge(f"Request bodies are limited to {self.max_body_bytes} bytes.")
         await refusal(scope, error)(scope, receive, send)
+
+
+class HeadAsGet:
+    """``HEAD`` is answered as the ``GET`` it stands for — the same status and headers,
+    ``Content-Length`` included — without the body."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        scope["method"] = "GET"
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b""}
+            await send(message)
+
+        await self.app(scope, receive, headers_only)

@@ -162,7 +162,8 @@ def make_gateway(clock: FakeClock) -> GatewayFactory:
 
     @asynccontextmanager
     async def make(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
-        app = create_app(Settings(**{"auth": "none", **overrides}), clock=clock)
+        defaults = {"auth": "none", "cursor_secret": "shared by the test replicas"}
+        app = create_app(Settings(**{**defaults, **overrides}), clock=clock)
         async with (
             LifespanManager(app) as manager,
             httpx.AsyncClient(

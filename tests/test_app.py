@@ -136,3 +136,24 @@ async def test_readiness_is_503_while_draining(
     assert draining.headers["content-type"] == "application/problem+json"
     assert still_serving.status_code == 200
     assert not health.started
+
+
+async def test_operations_have_codedeploy_style_ids_and_the_document_a_server(
+    gateway: httpx.AsyncClient,
+) -> None:
+    document = (await gateway.get("/openapi.json")).json()
+    ids = {
+        operation["operationId"]
+        for path in document["paths"].values()
+        for operation in path.values()
+    }
+    assert ids == {
+        "GetDeployment",
+        "ListDeploymentInstances",
+        "BatchGetDeploymentInstances",
+        "GetDeploymentInstance",
+        "GetDeploymentTarget",
+        "Healthz",
+        "Readyz",
+    }
+    assert document["servers"] == [{"url": "/", "description": "this gateway"}]

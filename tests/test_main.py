@@ -148,3 +148,13 @@ async def test_sigterm_drains_before_stopping() -> None:
             process.kill()
     assert (ready.status_code, live.status_code) == (503, 200)
     assert "Application shutdown complete" in output
+
+
+def test_an_unset_cursor_secret_is_warned_about_outside_local_mode(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    create_app(Settings(auth="none"))
+    assert any("GATEWAY_CURSOR_SECRET" in record.getMessage() for record in caplog.records)
+    caplog.clear()
+    create_app(Settings(auth="none", cursor_secret="shared"))
+    assert not [r for r in caplog.records if "GATEWAY_CURSOR_SECRET" in r.getMessage()]

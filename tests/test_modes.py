@@ -49,7 +49,7 @@ REQUESTS: list[Request] = [
 
 
 async def answers(make_gateway: GatewayFactory, api: str) -> list[tuple[int, bytes]]:
-    async with make_gateway(upstream_api=api, cursor_secret="shared by both") as gateway:
+    async with make_gateway(upstream_api=api) as gateway:
         return [
             (
                 (response := await gateway.request(method, url, json=body)).status_code,

@@ -112,12 +112,20 @@ def test_swagger_ui_without_a_key_shows_the_401(keyed_page: Page) -> None:
 
 
 def test_graphiql_runs_its_example_query(page: Page) -> None:
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     page.goto("/graphql")
     page.locator(".graphiql-execute-button").click()
     # The editor renders only the lines in view: the top of the answer is enough.
     result = page.locator(".graphiql-response")
     expect(result).to_contain_text('"instanceId": "i-0a1b2c3d4e5f60002"')
     expect(result).to_contain_text('"status": "FAILED"')
+    assert refused == []  # its fonts, styles and scripts all allowed
 
 
 def test_graphiql_sends_the_headers_it_is_given(keyed_page: Page) -> None:

@@ -19,6 +19,7 @@ class Status(BaseModel):
 
 @router.get(
     "/healthz",
+    operation_id="Healthz",
     summary="Liveness",
     description="200 while the process serves. Calls nothing upstream.",
 )
@@ -28,6 +29,7 @@ async def healthz() -> Status:
 
 @router.get(
     "/readyz",
+    operation_id="Readyz",
     summary="Readiness",
     description=(
         "200 once the CodeDeploy client is ready; 503 while starting and while draining "

@@ -26,6 +26,10 @@ from service.resolver import ID_PATTERN, MAX_BATCH_IDS, batch_calls
 from service.rest.problems import problem_responses
 from service.state import BudgetDep, ResolverDep
 
+# A path segment cannot hold `/` (an encoded one is decoded before routing): the ids a
+# route's path can address.
+PATH_ID_PATTERN = ID_PATTERN.replace("/", "")
+
 router = APIRouter(prefix="/v1", tags=["deployments"])
 
 DeploymentId = Annotated[
@@ -46,8 +50,9 @@ InstanceId = Annotated[
     str,
     Path(
         alias="instanceId",
-        description="The instance's id (`i-...` for EC2) or on-premises name.",
-        json_schema_extra={"pattern": f"^{ID_PATTERN}$"},
+        description="The instance's id (`i-...` for EC2) or on-premises name. An id with `/` "
+        "(an instance ARN) cannot stand in a path: read it by batchGet or GraphQL.",
+        json_schema_extra={"pattern": f"^{PATH_ID_PATTERN}$"},
         openapi_examples={
             "failed": {"summary": "Failed at ApplicationStart", "value": "i-0a1b2c3d4e5f60002"},
             "in-progress": {"summary": "In progress", "value": "i-0a1b2c3d4e5f60003"},
@@ -91,7 +96,7 @@ TargetId = Annotated[
     str,
     Path(
         alias="targetId",
-        json_schema_extra={"pattern": f"^{ID_PATTERN}$"},
+        json_schema_extra={"pattern": f"^{PATH_ID_PATTERN}$"},
         description="The target's id: an EC2 instance id, a Lambda `function:alias`, "
         "an ECS `cluster:service`, or a CloudFormation resource.",
         openapi_examples={
@@ -194,6 +199,7 @@ def _found(
 
 @router.get(
     "/deployments/{deploymentId}",
+    operation_id="GetDeployment",
     summary="Get a deployment",
     description=(
         "CodeDeploy's GetDeployment `deploymentInfo`, any compute platform. The fields "
@@ -219,6 +225,7 @@ async def get_deployment(
 
 @router.get(
     "/deployments/{deploymentId}/instances",
+    operation_id="ListDeploymentInstances",
     summary="List a deployment's instances",
     description=(
         "One page of CodeDeploy's ListDeploymentInstances, filtered by status and "
@@ -292,6 +299,7 @@ class BatchGetRequest(BaseModel):
 
 @router.post(
     "/deployments/{deploymentId}/instances:batchGet",
+    operation_id="BatchGetDeploymentInstances",
     summary="Get several deployment instances",
     description=(
         f"BatchGetDeploymentInstances for up to {MAX_BATCH_IDS} ids (CodeDeploy's own limit "
@@ -321,6 +329,7 @@ async def batch_get_deployment_instances(
 
 @router.get(
     "/deployments/{deploymentId}/instances/{instanceId}",
+    operation_id="GetDeploymentInstance",
     summary="Get a deployment instance",
     description=(
         "CodeDeploy's GetDeploymentInstance for an EC2/on-premises deployment, with "
@@ -356,6 +365,7 @@ async def get_deployment_instance(
 
 @router.get(
     "/deployments/{deploymentId}/targets/{targetId}",
+    operation_id="GetDeploymentTarget",
     summary="Get a deployment target",
     description=(
         "CodeDeploy's GetDeploymentTarget for any compute platform: exactly one of "

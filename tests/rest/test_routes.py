@@ -214,3 +214,15 @@ async def test_cache_size_is_bounded_by_settings(
         await gateway.get(URL.format(*IN_PROGRESS))
         assert (await gateway.get(URL.format(*FAILED))).headers["x-cache"] == "MISS"
     assert upstream.calls() == 3
+
+
+async def test_head_answers_as_get_without_a_body(gateway: httpx.AsyncClient) -> None:
+    get = await gateway.get(URL.format(*FAILED))
+    for _ in range(2):  # the route, then the cache-hit fast path
+        head = await gateway.head(URL.format(*FAILED))
+        assert head.status_code == 200
+        assert head.content == b""
+        assert head.headers["content-length"] == get.headers["content-length"]
+        assert head.headers["etag"] == get.headers["etag"]
+    assert (await gateway.head("/healthz")).status_code == 200
+    assert (await gateway.head("/v1/deployments/d-EXAMPLE01/instances/i-gone")).status_code == 404
