@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -118,10 +119,17 @@ _CACHED_HEADERS = {
 _NOT_MODIFIED = {"description": "Not modified: the ETag in If-None-Match still holds."}
 
 
-def _one_of(enum: type[StrEnum]) -> dict[str, Any]:
-    """Documents a filter's values without checking them: CodeDeploy answers an unknown
-    one (InvalidInstanceStatusException, 400), and may know values added after us."""
-    return {"items": {"type": "string", "enum": [member.value for member in enum]}}
+def _one_of(enum: type[StrEnum]) -> Callable[[dict[str, Any]], None]:
+    """Documents a repeatable filter's values (generated clients get an enum) without
+    checking them: CodeDeploy answers an unknown one (InvalidInstanceStatusException,
+    400), and may know values added after us."""
+
+    def document(schema: dict[str, Any]) -> None:
+        for variant in schema.get("anyOf", [schema]):
+            if variant.get("type") == "array":
+                variant["items"] = {"type": "string", "enum": [member.value for member in enum]}
+
+    return document
 
 
 def _refresh(cache_control: str | None) -> bool:

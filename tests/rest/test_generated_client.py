@@ -1,0 +1,129 @@
+"""The OpenAPI document as a client generator nobody here wrote sees it:
+openapi-python-client generates a package, and that package calls every operation of the
+running gateway and parses every answer, documented errors included."""
+
+import importlib
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import FAILED
+
+GENERATOR = Path(sys.executable).with_name("openapi-python-client")
+
+
+@pytest.fixture(scope="module")
+def generated(local_gateway: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    root = tmp_path_factory.mktemp("generated")
+    document = root / "openapi.json"
+    document.write_bytes(httpx.get(f"{local_gateway}/openapi.json").content)
+    config = root / "config.yaml"
+    config.write_text("post_hooks: []\n")  # no formatter run: the code is used, not read
+    subprocess.run(
+        [GENERATOR, "generate", "--path", document, "--output-path", root / "gateway_client",
+         "--meta", "none", "--config", config],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    sys.path.insert(0, str(root))
+    try:
+        yield importlib.import_module("gateway_client")
+    finally:
+        sys.path.remove(str(root))
+        for name in [name for name in sys.modules if name.startswith("gateway_client")]:
+            del sys.modules[name]
+
+
+def api(generated: Any, module: str) -> Any:
+    """One operation's module: named by its operationId, as a generator names it."""
+    group = "operations" if module in ("healthz", "readyz") else "deployments"
+    return importlib.import_module(f"gateway_client.api.{group}.{module}")
+
+
+def test_every_operation_has_a_clean_name(generated: Any) -> None:
+    package = Path(generated.__file__).parent / "api"
+    modules = {path.stem for path in package.rglob("*.py") if path.stem != "__init__"}
+    assert modules == {
+        "get_deployment",
+        "list_deployment_instances",
+        "batch_get_deployment_instances",
+        "get_deployment_instance",
+        "get_deployment_target",
+        "healthz",
+        "readyz",
+    }
+
+
+def test_the_generated_client_calls_every_operation(generated: Any, local_gateway: str) -> None:
+    with generated.Client(base_url=local_gateway) as client:
+        calls_every_operation(generated, client)
+
+
+def calls_every_operation(generated: Any, client: Any) -> None:
+    models = importlib.import_module("gateway_client.models")
+
+    instance = api(generated, "get_deployment_instance").sync(
+        deployment_id=FAILED[0], instance_id=FAILED[1], client=client
+    )
+    assert instance.instance_summary.status == "Failed"
+    events = instance.instance_summary.lifecycle_events
+    assert "ScriptFailed" in [event.diagnostics.error_code for event in events if event.diagnostics]
+
+    failed = models.ListDeploymentInstancesStatusType0Item("Failed")
+    page = api(generated, "list_deployment_instances").sync(
+        deployment_id="d-EXAMPLE04", client=client, status=[failed]
+    )
+    assert page.instances_list == ["i-0f1e2d3c4b5a00040"]
+
+    batch = api(generated, "batch_get_deployment_instances").sync(
+        deployment_id=FAILED[0],
+        client=client,
+        body=models.BatchGetRequest(instance_ids=[FAILED[1], "i-nothere"]),
+    )
+    assert [summary.instance_id for summary in batch.instances_summary] == [FAILED[1]]
+    assert "i-nothere" in batch.error_message
+
+    deployment = api(generated, "get_deployment").sync(deployment_id="d-EXAMPLE04", client=client)
+    assert deployment.deployment_info.status == "InProgress"
+
+    target = api(generated, "get_deployment_target").sync(
+        deployment_id="d-EXAMPLE03", target_id="pricing-fn:live", client=client
+    )
+    assert target.deployment_target.lambda_target.lambda_function_info.target_version == "42"
+
+    assert api(generated, "healthz").sync_detailed(client=client).status_code == 200
+    assert api(generated, "readyz").sync_detailed(client=client).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("operation", "arguments", "status", "code"),
+    [
+        ("get_deployment_instance", {"deployment_id": FAILED[0], "instance_id": "i-gone"}, 404, "InstanceDoesNotExistException"),
+        ("get_deployment", {"deployment_id": "d-NOTTHERE1"}, 404, "DeploymentDoesNotExistException"),
+        ("get_deployment", {"deployment_id": "bad id!"}, 400, "InvalidDeploymentIdException"),
+        ("get_deployment_instance", {"deployment_id": "d-EXAMPLE03", "instance_id": "i-1"}, 422, "InvalidComputePlatformException"),
+        ("list_deployment_instances", {"deployment_id": "d-EXAMPLE04", "next_token": "forged"}, 400, "InvalidNextTokenException"),
+    ],
+)  # fmt: skip
+def test_the_generated_client_parses_documented_errors(
+    generated: Any,
+    local_gateway: str,
+    operation: str,
+    arguments: dict[str, Any],
+    status: int,
+    code: str,
+) -> None:
+    with generated.Client(base_url=local_gateway) as client:
+        response = api(generated, operation).sync_detailed(client=client, **arguments)
+    assert response.status_code == status
+    assert type(response.parsed).__name__ == "Problem"
+    assert response.parsed.status == status
+    assert (
+        response.parsed.additional_properties.get("code", getattr(response.parsed, "code", None))
+        == code
+    )
