@@ -15,6 +15,7 @@ from pydantic_settings import SettingsError
 
 from service.app import LOCAL_REGION, create_app
 from service.codedeploy import resolve_region
+from service.edge.connections import bounded_protocol
 from service.emulator import DataError, EmulatorData, load_data
 from service.guard import hash_key, new_key
 from service.health import Health
@@ -138,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
         # uvicorn believes X-Forwarded-For from loopback; the gateway decides itself, from
         # GATEWAY_TRUSTED_PROXIES only (service.access.ClientAddress).
         proxy_headers=False,
+        http=bounded_protocol(settings.max_header_bytes, settings.header_timeout_seconds),
+        timeout_keep_alive=settings.keepalive_timeout_seconds,
+        limit_concurrency=settings.max_connections,
         server_header=False,
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )

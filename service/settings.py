@@ -43,6 +43,15 @@ class Settings(BaseSettings):
     shutdown_timeout_seconds: int = Field(default=20, gt=0, le=600)
     """Then in-flight requests get this long to finish before they are cut."""
 
+    max_header_bytes: int = Field(default=32_768, ge=1024, le=1024 * 1024)
+    """A request line and headers larger than this are refused (431) as they arrive."""
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    """A connection whose request head is not complete this long after it opened, or
+    after the request's first byte, is closed."""
+    keepalive_timeout_seconds: int = Field(default=5, ge=1, le=3600)
+    """An idle keep-alive connection is closed after this long."""
+    max_connections: int = Field(default=1024, ge=1, le=1_000_000)
+    """Connections (and requests in flight) at once; past it, 503."""
     max_body_bytes: int = Field(default=65_536, ge=1024, le=16 * 1024 * 1024)
     """Larger request bodies are refused (413) before they are read."""
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -107,6 +107,13 @@ def free_port() -> int:
 def running_gateway(log: Path, **env: str) -> Iterator[str]:
     """``python -m service --local`` on a loopback port, as `make run` starts it, with
     ``env`` (GATEWAY_* variables) on top of a clean environment."""
+    with running_process(log, **env) as (url, _):
+        yield url
+
+
+@contextmanager
+def running_process(log: Path, **env: str) -> Iterator[tuple[str, "subprocess.Popen[bytes]"]]:
+    """``running_gateway``, with its process."""
     port = free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GATEWAY_"))}
     with log.open("w") as output:
@@ -129,7 +136,7 @@ def running_gateway(log: Path, **env: str) -> Iterator[str]:
                 time.sleep(0.1)
         else:
             pytest.fail(f"the gateway did not start:\n{log.read_text()}")
-        yield url
+        yield url, process
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -1,0 +1,1 @@
+"""The edge: what a request meets before the resolver, from the connection in."""

@@ -1,0 +1,82 @@
+"""What a connection can make the process hold, tried with raw sockets against
+``python -m service`` as it runs: huge headers, headers that never end, slow headers."""
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import running_process
+
+HEAD = b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n"
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int, int]]:
+    log = tmp_path_factory.mktemp("edge") / "gateway.log"
+    with running_process(log, GATEWAY_HEADER_TIMEOUT_SECONDS="1") as (url, process):
+        host, port = url.removeprefix("http://").split(":")
+        yield host, int(port), process.pid
+
+
+def connect(gateway: tuple[str, int, int]) -> socket.socket:
+    return socket.create_connection(gateway[:2], timeout=10)
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def read_all(sock: socket.socket) -> bytes:
+    """Everything until the gateway closes the connection (the socket's timeout bounds it)."""
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_a_1_mb_header_is_refused_with_431(gateway: tuple[str, int, int]) -> None:
+    with connect(gateway) as sock:
+        sock.sendall(HEAD + b"X-Big: " + b"a" * 1024 * 1024 + b"\r\n\r\n")
+        answer = read_all(sock)
+    assert answer.startswith(b"HTTP/1.1 431 ")
+    assert b"application/problem+json" in answer
+    assert b'"code": "RequestHeaderFieldsTooLarge"' in answer
+
+
+def test_unfinished_huge_headers_leave_memory_flat(gateway: tuple[str, int, int]) -> None:
+    before = rss_kb(gateway[2])
+    for _ in range(12):
+        with connect(gateway) as sock:
+            sock.sendall(HEAD + b"X-Big: " + b"a" * 4 * 1024 * 1024)  # never finished
+            assert read_all(sock).startswith(b"HTTP/1.1 431 ")
+    assert rss_kb(gateway[2]) - before < 20 * 1024
+
+
+def test_slow_headers_are_closed_after_the_timeout(gateway: tuple[str, int, int]) -> None:
+    socks = [connect(gateway) for _ in range(40)]
+    try:
+        for sock in socks:
+            sock.sendall(HEAD[:20])  # a head that never completes
+        for sock in socks:
+            assert read_all(sock) == b""  # closed by the gateway, not by the socket timeout
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def test_an_idle_connection_is_closed_too(gateway: tuple[str, int, int]) -> None:
+    with connect(gateway) as sock:
+        assert read_all(sock) == b""
+
+
+def test_a_normal_request_and_keep_alive_still_work(gateway: tuple[str, int, int]) -> None:
+    with connect(gateway) as sock:
+        for _ in range(2):
+            sock.sendall(HEAD + b"\r\n")
+            answer = sock.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 200 ")
