@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 # After a 431, what the client still sends is read and dropped this long, then closed.
-LINGER_SECONDS = 2.0
+LINGER_SECONDS = 5.0
 TOO_LARGE = json.dumps(
     {
         "type": "urn:codedeploy-gateway:problem:request-header-fields-too-large",
