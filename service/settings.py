@@ -56,23 +56,15 @@ class Settings(BaseSettings):
     """Larger request bodies are refused (413) before they are read."""
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Browser origins allowed to call the API, comma-separated; none by default."""
-
-    @field_validator("cors_origins", mode="before")
-    @classmethod
-    def _split_origins(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
-        return value
-
     trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
     """Proxies (addresses or CIDRs, comma-separated) whose ``X-Forwarded-For`` and
     ``Forwarded`` headers are believed; none by default, so no client can claim an address."""
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
-    def _split_proxies(cls, value: object) -> object:
+    def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
-            return [network.strip() for network in value.split(",") if network.strip()]
+            return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
     auth: Annotated[frozenset[AuthScheme] | None, NoDecode] = None
