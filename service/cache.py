@@ -128,17 +128,26 @@ class ResultCache(Generic[V]):
         entry = self._entries.get(key)
         if entry is None:
             return None
-        self._observe("hit")
-        info = CacheInfo(hit=True, max_age=int(entry.expires_at - self._clock()), entry=entry)
         if entry.error is not None:
-            return entry.error.replay(info)
+            self._observe("hit")
+            return entry.error.replay(self._info(entry))
+        return self._value(entry)
+
+    def _value(self, entry: _Entry[V]) -> Cached[V]:
+        self._observe("hit")
         assert entry.value is not None
-        return Cached(entry.value, info)
+        return Cached(entry.value, self._info(entry))
+
+    def _info(self, entry: _Entry[V]) -> CacheInfo:
+        return CacheInfo(hit=True, max_age=int(entry.expires_at - self._clock()), entry=entry)
 
     def peek(self, key: Hashable) -> Cached[V] | None:
-        """A stored answer, if there is one: no load, no await."""
-        stored = self._stored(key)
-        return stored if isinstance(stored, Cached) else None
+        """A stored value, if there is one: no load, no await. A stored error is left for
+        ``get`` to answer, and counted there, not here."""
+        entry = self._entries.get(key)
+        if entry is None or entry.error is not None:
+            return None
+        return self._value(entry)
 
     def holds(self, key: Hashable, serial: int) -> bool:
         """Entry ``serial`` is still the live answer for ``key``; counts as no hit or miss."""

@@ -245,3 +245,21 @@ async def test_a_stored_error_keeps_no_traceback_or_cause(clock: FakeClock) -> N
 
 async def _value(text: str) -> str:
     return text
+
+
+async def test_a_peek_counts_a_hit_only_for_what_it_returns(clock: FakeClock) -> None:
+    events: list[str] = []
+    cache: ResultCache[str] = ResultCache(
+        max_entries=10,
+        value_ttl=lambda _value: 10.0,
+        error_ttl=lambda _error: 5.0,
+        clock=clock,
+        observe=events.append,
+    )
+    with pytest.raises(NotFound):
+        await cache.get("gone", Loader(NotFound("gone")))
+    assert cache.peek("gone") is None  # a stored 404: declined, and not counted
+    assert cache.peek("never") is None
+    await cache.get("k", Loader())
+    assert cache.peek("k") is not None
+    assert events == ["miss", "miss", "hit"]
