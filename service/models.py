@@ -132,6 +132,16 @@ class AwsModel(BaseModel):
     )
 
 
+def _always_sent(*fields: str) -> ConfigDict:
+    """Marks fields the gateway always sends (a default, never None) as required in the
+    schema, so generated clients need not treat them as optional."""
+
+    def mark(schema: dict[str, Any]) -> None:
+        schema["required"] = [*schema.get("required", []), *fields]
+
+    return ConfigDict(json_schema_extra=mark)
+
+
 class PassThroughModel(AwsModel):
     """Typed where the gateway needs it; every other field CodeDeploy sends passes through."""
 
@@ -166,6 +176,8 @@ class LifecycleEvent(AwsModel):
 
 class InstanceSummary(AwsModel):
     """An instance in a deployment, as CodeDeploy's GetDeploymentInstance returns it."""
+
+    model_config = _always_sent("lifecycleEvents")
 
     deployment_id: str | None = Field(default=None, examples=["d-EXAMPLE01"])
     instance_id: str | None = Field(default=None, examples=["i-0a1b2c3d4e5f60002"])
@@ -284,6 +296,8 @@ class GetDeploymentOutput(AwsModel):
 
 
 class TargetBase(PassThroughModel):
+    model_config = _always_sent("lifecycleEvents")
+
     deployment_id: str | None = None
     target_id: str | None = None
     status: str | None = _open_enum(InstanceStatus, "Succeeded")  # type: ignore[assignment]

@@ -157,3 +157,27 @@ async def test_operations_have_codedeploy_style_ids_and_the_document_a_server(
         "Readyz",
     }
     assert document["servers"] == [{"url": "/", "description": "this gateway"}]
+
+
+async def test_each_route_shows_its_own_errors_and_required_fields(
+    gateway: httpx.AsyncClient,
+) -> None:
+    document = (await gateway.get("/openapi.json")).json()
+
+    def example(path: str, status: str) -> str:
+        content = document["paths"][path]["get"]["responses"][status]["content"]
+        code: str = content["application/problem+json"]["example"]["code"]
+        return code
+
+    assert example("/v1/deployments/{deploymentId}", "404") == "DeploymentDoesNotExistException"
+    assert (
+        example("/v1/deployments/{deploymentId}/instances", "404")
+        == "DeploymentDoesNotExistException"
+    )
+    target = "/v1/deployments/{deploymentId}/targets/{targetId}"
+    assert example(target, "404") == "DeploymentTargetDoesNotExistException"
+    instance = "/v1/deployments/{deploymentId}/instances/{instanceId}"
+    assert example(instance, "404") == "InstanceDoesNotExistException"
+    schemas = document["components"]["schemas"]
+    assert "lifecycleEvents" in schemas["InstanceSummary"]["required"]
+    assert "lifecycleEvents" in schemas["LambdaTarget"]["required"]

@@ -1,6 +1,7 @@
 """RFC 9457 problem details: every REST error, and its OpenAPI description."""
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -161,11 +162,15 @@ _DOCUMENTED: dict[int, tuple[type[GatewayError], str, str]] = {
 }
 
 
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for a route, one problem+json example per status."""
+def problem_responses(
+    *statuses: int, examples: Mapping[int, tuple[str, str]] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for a route, one problem+json example per status; a route's
+    own ``examples`` (status → code, description) replace the general ones."""
     responses: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
         error_class, code, description = _DOCUMENTED[status]
+        code, description = (examples or {}).get(status, (code, description))
         error = error_class(description, code=code)
         example = Problem(
             type=error.type, title=error.title, status=status, detail=description, code=code

@@ -27,6 +27,13 @@ from service.resolver import ID_PATTERN, MAX_BATCH_IDS, batch_calls
 from service.rest.problems import problem_responses
 from service.state import BudgetDep, ResolverDep
 
+# The 404s of routes that read no instance.
+NO_DEPLOYMENT = {404: ("DeploymentDoesNotExistException", "The deployment does not exist.")}
+NO_TARGET = {
+    400: ("InvalidDeploymentTargetIdException", "The target id is not in a valid format."),
+    404: ("DeploymentTargetDoesNotExistException", "The deployment or target does not exist."),
+}
+
 # A path segment cannot hold `/` (an encoded one is decoded before routing): the ids a
 # route's path can address.
 PATH_ID_PATTERN = ID_PATTERN.replace("/", "")
@@ -217,7 +224,7 @@ def _found(
     responses={
         200: {"description": "The deployment.", "headers": _CACHED_HEADERS},
         304: _NOT_MODIFIED,
-        **problem_responses(400, 404, 429, 502, 504),
+        **problem_responses(400, 404, 429, 502, 504, examples=NO_DEPLOYMENT),
     },
 )
 async def get_deployment(
@@ -247,7 +254,7 @@ async def get_deployment(
             "headers": _CACHED_HEADERS,
         },
         304: _NOT_MODIFIED,
-        **problem_responses(400, 404, 409, 422, 429, 502, 504),
+        **problem_responses(400, 404, 409, 422, 429, 502, 504, examples=NO_DEPLOYMENT),
     },
 )
 async def list_deployment_instances(
@@ -384,7 +391,7 @@ async def get_deployment_instance(
     responses={
         200: {"description": "The target.", "headers": _CACHED_HEADERS},
         304: _NOT_MODIFIED,
-        **problem_responses(400, 404, 409, 429, 502, 504),
+        **problem_responses(400, 404, 409, 429, 502, 504, examples=NO_TARGET),
     },
 )
 async def get_deployment_target(
