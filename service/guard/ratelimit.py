@@ -32,24 +32,30 @@ class TokenBuckets:
         self._clock = clock
         self._buckets: LRUCache[str, tuple[float, float]] = LRUCache(MAX_CALLERS)
 
+    def _tokens(self, caller: str, now: float) -> float:
+        """What ``caller`` holds at ``now``: what it left, refilled at the rate."""
+        tokens, then = self._buckets.get(caller, (self._burst, now))
+        return min(self._burst, tokens + (now - then) * self._rate)
+
+    def _wait(self, tokens: float, needed: float) -> int:
+        return max(1, math.ceil((needed - tokens) / self._rate))
+
     def waiting(self, caller: str) -> int:
         """Whole seconds until ``caller`` has a token again (0: it has one); spends none."""
-        tokens, then = self._buckets.get(caller, (self._burst, 0.0))
-        tokens = min(self._burst, tokens + (self._clock() - then) * self._rate)
-        return 0 if tokens >= 1 else max(1, math.ceil((1 - tokens) / self._rate))
+        tokens = self._tokens(caller, self._clock())
+        return 0 if tokens >= 1 else self._wait(tokens, 1)
 
     def take(self, caller: str, count: int = 1) -> int:
         """0 when ``caller`` may go ahead (``count`` tokens spent), else whole seconds to
         wait. A count over the burst is charged as the burst, so it can ever be paid."""
-        count_ = min(float(count), self._burst)
+        needed = min(float(count), self._burst)
         now = self._clock()
-        tokens, then = self._buckets.get(caller, (self._burst, now))
-        tokens = min(self._burst, tokens + (now - then) * self._rate)
-        if tokens >= count_:
-            self._buckets[caller] = (tokens - count_, now)
+        tokens = self._tokens(caller, now)
+        if tokens >= needed:
+            self._buckets[caller] = (tokens - needed, now)
             return 0
         self._buckets[caller] = (tokens, now)
-        return max(1, math.ceil((count_ - tokens) / self._rate))
+        return self._wait(tokens, needed)
 
 
 @dataclass(frozen=True, slots=True)
