@@ -6,6 +6,8 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
@@ -19,7 +21,7 @@ from service.edge.connections import bounded_protocol
 from service.emulator import DataError, EmulatorData, load_data
 from service.guard import hash_key, new_key
 from service.health import Health
-from service.logs import configure_logging
+from service.logs import configure_logging, flush_logs
 from service.settings import ConfigurationError, Settings
 
 SWITCH_INTERVAL_SECONDS = 0.001
@@ -171,6 +173,16 @@ class DrainingServer(uvicorn.Server):
         timer = threading.Timer(self.drain_seconds, super().handle_exit, (sig, frame))
         timer.daemon = True
         timer.start()
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """uvicorn re-raises the signal that stopped it, which ends the process without
+        ``atexit``: the log lines still waiting for their batch are written first."""
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                flush_logs()
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 import gc
 import logging
-import math
 import os
 import time
 from collections.abc import AsyncIterator, Callable
@@ -12,27 +11,23 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
-from service.access import AccessMiddleware, ClientAddress
 from service.codedeploy import UpstreamConfig, connect
+from service.edge.paths import OPENAPI, PROBES, STATIC
+from service.edge.stack import Gateway, edge
 from service.emulator import Emulator, EmulatorData, load_data, serve_emulator
 from service.graphql.documents import Documents, load_trusted
 from service.graphql.engine import GraphQLEngine
-from service.graphql.http import GraphQLEndpoint
 from service.graphql.limits import Limits
 from service.graphql.responses import Responses
 from service.graphql.schema import schema
-from service.guard import Authenticator, Guard, TokenBuckets
-from service.guard.middleware import PROBES
-from service.hardening import BodyLimit, HeadAsGet, SecurityHeaders
+from service.guard import Authenticator
 from service.health import Health
 from service.metrics import Metrics
 from service.resolver import Resolver, make_caches
 from service.rest import docs, operations, routes
-from service.rest.fast import InstanceHits
 from service.rest.problems import PROBLEM_JSON, add_exception_handlers, problem_responses
 from service.settings import Settings
 from service.state import State
@@ -40,7 +35,7 @@ from service.tokens import PageTokens
 
 logger = logging.getLogger(__name__)
 
-STATIC = Path(__file__).with_name("static")
+STATIC_FILES = Path(__file__).with_name("static")
 # Local mode needs a region and a signature, not a real identity.
 LOCAL_REGION = "us-east-1"
 LOCAL_CREDENTIALS = ("local", "local")
@@ -52,7 +47,7 @@ def create_app(
     clock: Callable[[], float] = time.monotonic,
     local_data: EmulatorData | None = None,
     health: Health | None = None,
-) -> FastAPI:
+) -> Gateway:
     """The gateway for ``settings``; ``local_data`` spares local mode a second file read,
     and ``health`` lets the server that runs the app mark it draining.
 
@@ -128,56 +123,16 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        openapi_url="/openapi.json" if settings.docs else None,
+        openapi_url=OPENAPI if settings.docs else None,
     )
     add_exception_handlers(app)
-    # Added innermost first: a request meets access logging, HEAD made GET, security
-    # headers, CORS (preflights need no credentials), the guard, the body limit (a
-    # stranger's body is never read), then /graphql (no FastAPI route: kept out of the
-    # OpenAPI document, where REST tooling trips on it), then the cache-hit fast path,
-    # then FastAPI's routing.
-    app.add_middleware(InstanceHits)
-    app.add_middleware(GraphQLEndpoint, graphiql=settings.docs)
-    app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
-    buckets = None
-    if rate := settings.rate_limit_per_second:
-        burst = settings.rate_limit_burst or max(1, math.ceil(rate))
-        buckets = TokenBuckets(rate, burst, clock)
-    app.add_middleware(
-        Guard,
-        authenticator=authenticator,
-        buckets=buckets,
-        metrics_key=settings.metrics_api_key,
-        metrics=metrics,
-        clock=clock,
-    )
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=[
-                "Authorization",
-                "Cache-Control",
-                "Content-Type",
-                "If-None-Match",
-                "X-API-Key",
-                "X-Request-ID",
-            ],
-            expose_headers=["ETag", "Retry-After", "WWW-Authenticate", "X-Cache", "X-Request-ID"],
-        )
-    app.add_middleware(SecurityHeaders)
-    app.add_middleware(HeadAsGet)
-    app.add_middleware(
-        AccessMiddleware, metrics=metrics, client_address=ClientAddress(settings.trusted_proxies)
-    )
     app.include_router(routes.router)
     app.include_router(operations.router)
     if settings.docs:
         app.include_router(docs.router)
-        app.mount("/static", StaticFiles(directory=STATIC), name="static")
+        app.mount(STATIC, StaticFiles(directory=STATIC_FILES), name="static")
     app.openapi = lambda: _openapi(app, authenticator.openapi_schemes())  # type: ignore[method-assign]
-    return app
+    return edge(app, settings, authenticator=authenticator, metrics=metrics, clock=clock)
 
 
 def make_engine(

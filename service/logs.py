@@ -1,32 +1,214 @@
-"""Logging: one JSON object per line in production, readable lines in local mode."""
+"""Logging: one JSON object per line in production, readable lines in local mode.
 
-import json
+A line per request is most of what a cache hit costs beyond answering it, so lines are
+written a batch at a time, at most ``FLUSH_SECONDS`` after they were logged (nginx's
+``access_log … buffer= flush=`` trade), and the access log skips the logging module's
+machinery when logging is as production configures it (``AccessLog``).
+"""
+
 import logging
 import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
-# Attributes every LogRecord has; anything else on a record is a field someone passed
-# with ``extra=`` and belongs in the JSON object.
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
+import orjson
+
+FLUSH_SECONDS = 0.1
+# Past this many bytes waiting (the output cannot keep up), the logging call writes them
+# itself: a stalled pipe slows requests rather than filling the memory.
+MAX_BATCH_BYTES = 1 << 20
 
 
 class JsonFormatter(logging.Formatter):
+    """A record's time, level, logger and message, then the ``fields`` it was given
+    (``logger.info(..., extra={"fields": {...}})``), as one JSON object."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._second = -1
+        self._stamp = ""
+
+    def _time(self, created: float) -> str:
+        """ISO 8601 in UTC to the millisecond; the part up to the second is made once a
+        second, not once a line."""
+        second = int(created)
+        if second != self._second:
+            self._second = second
+            self._stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{self._stamp}.{int((created - second) * 1000):03d}+00:00"
+
     def format(self, record: logging.LogRecord) -> str:
+        exception = self.formatException(record.exc_info) if record.exc_info else None
+        return self.line(
+            record.created,
+            record.levelname.lower(),
+            record.name,
+            record.getMessage(),
+            record.__dict__.get("fields"),
+            exception,
+        )
+
+    def line(
+        self,
+        created: float,
+        level: str,
+        logger: str,
+        message: str,
+        fields: Mapping[str, Any] | None = None,
+        exception: str | None = None,
+    ) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
+            "time": self._time(created),
+            "level": level,
+            "logger": logger,
+            "message": message,
         }
-        entry.update((key, value) for key, value in record.__dict__.items() if key not in _STANDARD)
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        if fields:
+            entry.update(fields)
+        if exception:
+            entry["exception"] = exception
+        # orjson: a tenth of json.dumps's time for an access-log line.
+        return orjson.dumps(entry, default=str).decode()
+
+
+class BatchingHandler(logging.Handler):
+    """Formats each record as it comes and writes the lines a batch at a time.
+
+    With ``PYTHONUNBUFFERED`` (as in the image) a line written as it comes was a system
+    call per request, a fifth of a cache hit's time; the lines now wait at most
+    ``flush_seconds`` (warnings and errors not at all) for a writer thread, which holds
+    the interpreter lock only to join them.
+    """
+
+    def __init__(self, stream: TextIO, flush_seconds: float = FLUSH_SECONDS) -> None:
+        super().__init__()
+        self.stream = stream
+        self.flush_seconds = flush_seconds
+        self._lines: deque[str] = deque()
+        self._bytes = 0
+        self._wake = threading.Event()
+        self._urgent = threading.Event()
+        self._write_lock = threading.Lock()
+        self._closed = False
+        self._writer: threading.Thread | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        self.put(line, urgent=record.levelno >= logging.WARNING)
+
+    def put(self, line: str, *, urgent: bool = False) -> None:
+        """Queues a formatted line; ``urgent`` ones are written at once."""
+        self._lines.append(line)
+        self._bytes += len(line)
+        if self._writer is None:
+            self._start()
+        if self._bytes > MAX_BATCH_BYTES or self._closed:
+            # The output cannot keep up (the caller waits, the memory does not grow), or
+            # the writer is gone (closed, as logging.shutdown and dictConfig do).
+            self.flush()
+        elif urgent:
+            self._urgent.set()
+            self._wake.set()
+        elif not self._wake.is_set():
+            self._wake.set()
+
+    def _start(self) -> None:
+        with self._write_lock:
+            if self._writer is None and not self._closed:
+                self._writer = threading.Thread(target=self._run, name="log-writer", daemon=True)
+                self._writer.start()
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._wake.wait()
+            self._urgent.wait(self.flush_seconds)  # a batch gathers; a warning cuts it short
+            self._urgent.clear()
+            self._wake.clear()
+            self.flush()
+
+    def flush(self) -> None:
+        with self._write_lock:  # one writer at a time, each taking the oldest lines first
+            self._bytes = 0
+            lines = []
+            while self._lines:
+                lines.append(self._lines.popleft())
+            if lines:
+                lines.append("")
+                try:
+                    self.stream.write("\n".join(lines))
+                    self.stream.flush()
+                except Exception:
+                    self.handleError(logging.makeLogRecord({"msg": "log write failed"}))
+
+    def close(self) -> None:
+        self._closed = True
+        self._urgent.set()
+        self._wake.set()
+        self.flush()
+        super().close()
+
+
+class AccessLog:
+    """The line each request leaves on ``logger``, at INFO.
+
+    It goes through the logging module, unless logging is as ``configure_logging`` sets
+    it up in production — the root's one ``BatchingHandler`` with a ``JsonFormatter``,
+    nothing else on the way: then the line goes into that handler's batch directly.
+    The same JSON the record would have become, without the record, the handler chain
+    and the formatter's plumbing: a seventh of a cache hit's time (``make bench``).
+    """
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+
+    def _direct(self) -> BatchingHandler | None:
+        """The production handler, when nothing else would see the record: no filter on
+        the logger, no handler on its way to the root, and one there."""
+        root = logging.root
+        if self.logger.filters or len(root.handlers) != 1:
+            return None
+        handler = root.handlers[0]
+        if not isinstance(handler, BatchingHandler) or handler.filters:
+            return None
+        if not isinstance(handler.formatter, JsonFormatter):
+            return None
+        current: logging.Logger | None = self.logger
+        while current is not None and current is not root:
+            if current.handlers or not current.propagate:
+                return None
+            current = current.parent
+        return handler
+
+    def __call__(self, message: str, fields: dict[str, Any]) -> None:
+        logger = self.logger
+        if not logger.isEnabledFor(logging.INFO):
+            return
+        handler = self._direct()
+        if handler is not None:
+            assert isinstance(handler.formatter, JsonFormatter)
+            handler.put(handler.formatter.line(time.time(), "info", logger.name, message, fields))
+            return
+        record = logging.LogRecord(logger.name, logging.INFO, "", 0, message, None, None)
+        record.__dict__["fields"] = fields
+        logger.handle(record)
+
+
+def flush_logs() -> None:
+    """Writes what is waiting, for an exit that skips ``atexit`` (a re-raised signal)."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()
 
 
 def configure_logging(level: str, *, json_lines: bool) -> None:
-    handler = logging.StreamHandler(sys.stdout)
+    handler = BatchingHandler(sys.stdout)
     handler.setFormatter(
         JsonFormatter()
         if json_lines
@@ -35,6 +217,12 @@ def configure_logging(level: str, *, json_lines: bool) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # No record needs the caller's source line, thread or process: looking them up was a
+    # third of each access-log call (the logging HOWTO's "Optimization" switches).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     # uvicorn's loggers go through the root handler; its access log is replaced by ours.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()

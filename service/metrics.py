@@ -1,9 +1,15 @@
 """Prometheus metrics: one registry per app, so every test app counts on its own."""
 
 import re
+from bisect import bisect_left
+from collections import Counter as Counter_
+from collections.abc import Iterator
+from itertools import accumulate
 from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 CacheEvent = Literal["hit", "miss", "join", "eviction"]
 
@@ -33,19 +39,9 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         registry = self.registry
-        self.http_requests = Counter(
-            "gateway_http_requests",
-            "HTTP requests answered, by route template, method and status.",
-            ["route", "method", "status"],
-            registry=registry,
-        )
-        self.http_duration = Histogram(
-            "gateway_http_request_duration_seconds",
-            "Time to answer, by route template and method.",
-            ["route", "method"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
+        # The counts every request makes, kept by the event loop in plain dictionaries.
+        self.hot = HotCounts()
+        registry.register(self.hot)
         self.upstream_calls = Counter(
             "gateway_upstream_calls",
             "CodeDeploy calls, by operation and outcome (ok, throttled, timeout, or the "
@@ -66,12 +62,6 @@ class Metrics:
             ["operation"],
             registry=registry,
         )
-        self.cache_events = Counter(
-            "gateway_cache_events",
-            "Cache lookups (hit, miss), single-flight joins and evictions, by cache.",
-            ["cache", "event"],
-            registry=registry,
-        )
         self.cache_entries = Gauge(
             "gateway_cache_entries", "Entries held, by cache.", ["cache"], registry=registry
         )
@@ -79,13 +69,6 @@ class Metrics:
             "gateway_graphql_operations",
             "GraphQL operations, by operation name.",
             ["operation_name"],
-            registry=registry,
-        )
-        self.caller_requests = Counter(
-            "gateway_caller_requests",
-            "Requests past the credentials check, by caller (key:<name>, jwt:<subject>, "
-            "or anonymous) and status.",
-            ["caller", "status"],
             registry=registry,
         )
         self.refusals = Counter(
@@ -97,16 +80,80 @@ class Metrics:
         self._operation_name = BoundedLabel()
         self._caller = BoundedLabel()
 
+    def http_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.hot.request(route, method, status, seconds)
+
     def cache_event(self, cache: str, event: CacheEvent) -> None:
-        self.cache_events.labels(cache, event).inc()
+        self.hot.cache_events[cache, event] += 1
 
     def graphql_operation(self, name: str | None) -> None:
         label = name if name and OPERATION_NAME.fullmatch(name) else "anonymous"
         self.graphql_operations.labels(self._operation_name(label)).inc()
 
     def caller_request(self, caller: str | None, status: int) -> None:
-        label = self._caller(caller) if caller else "anonymous"
-        self.caller_requests.labels(label, str(status)).inc()
+        self.hot.callers[self._caller(caller) if caller else "anonymous", status] += 1
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class HotCounts(Collector):
+    """What every request counts — its route, method and status, its duration, its
+    caller, its cache lookups — as plain integers, exposed as metric families when
+    scraped. A prometheus_client child takes a lock and several calls per increment:
+    about 6 µs of a 65 µs cache hit. Only the event loop counts here, and the scrape
+    runs on it too, so nothing needs a lock."""
+
+    def __init__(self) -> None:
+        self.requests: Counter_[tuple[str, str, int]] = Counter_()
+        self.durations: dict[tuple[str, str], list[float]] = {}
+        self.callers: Counter_[tuple[str, int]] = Counter_()
+        self.cache_events: Counter_[tuple[str, str]] = Counter_()
+
+    def request(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.requests[route, method, status] += 1
+        counts = self.durations.get((route, method))
+        if counts is None:
+            # One count per bucket, then +Inf, then the sum of the observations.
+            counts = self.durations[route, method] = [0.0] * (len(LATENCY_BUCKETS) + 2)
+        counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        counts[-1] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "gateway_http_requests",
+            "HTTP requests answered, by route template, method and status.",
+            labels=["route", "method", "status"],
+        )
+        for (route, method, status), count in self.requests.items():
+            requests.add_metric([route, method, str(status)], count)
+        yield requests
+        durations = HistogramMetricFamily(
+            "gateway_http_request_duration_seconds",
+            "Time to answer, by route template and method.",
+            labels=["route", "method"],
+        )
+        bounds = [str(float(bound)) for bound in LATENCY_BUCKETS] + ["+Inf"]
+        for (route, method), counts in self.durations.items():
+            cumulative = list(accumulate(counts[:-1]))
+            durations.add_metric(
+                [route, method], list(zip(bounds, cumulative, strict=True)), counts[-1]
+            )
+        yield durations
+        callers = CounterMetricFamily(
+            "gateway_caller_requests",
+            "Requests past the credentials check, by caller (key:<name>, jwt:<subject>, "
+            "or anonymous) and status.",
+            labels=["caller", "status"],
+        )
+        for (caller, status), count in self.callers.items():
+            callers.add_metric([caller, str(status)], count)
+        yield callers
+        events = CounterMetricFamily(
+            "gateway_cache_events",
+            "Cache lookups (hit, miss), single-flight joins and evictions, by cache.",
+            labels=["cache", "event"],
+        )
+        for (cache, event), count in self.cache_events.items():
+            events.add_metric([cache, event], count)
+        yield events

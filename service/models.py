@@ -113,12 +113,13 @@ class Snapshot(Generic[M]):
     ``model`` parses them again for the faces that need objects.
     """
 
-    __slots__ = ("_type", "body", "digest", "terminal")
+    __slots__ = ("_type", "body", "etag", "terminal")
 
     def __init__(self, model: M) -> None:
         self._type = type(model)
         self.body = model.model_dump_json(by_alias=True, exclude_none=True).encode()
-        self.digest = hashlib.blake2b(self.body, digest_size=16).hexdigest()
+        # An HTTP entity tag, quotes and all: made once, sent with every answer of it.
+        self.etag = f'"{hashlib.blake2b(self.body, digest_size=16).hexdigest()}"'
         self.terminal: bool = getattr(model, "is_terminal", False)
 
     @property

@@ -5,6 +5,7 @@ variable, over real HTTP, with the real aioboto3 client: nothing in botocore is 
 """
 
 import asyncio
+import logging
 import os
 import socket
 import subprocess
@@ -188,6 +189,12 @@ async def gateway(
 ) -> AsyncIterator[httpx.AsyncClient]:
     async with make_gateway() as client:
         yield client
+
+
+def fields(record: logging.LogRecord) -> dict[str, Any]:
+    """What the access log gave its record (``extra={"fields": ...}``)."""
+    given: dict[str, Any] = record.__dict__["fields"]
+    return given
 
 
 async def graphql(client: httpx.AsyncClient, query: str, **variables: Any) -> dict[str, Any]:

@@ -1,19 +1,25 @@
 """Request ids and the access log: one structured line per request, nothing secret."""
 
+import io
 import json
 import logging
+import sys
 from typing import Any
 
 import httpx
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 
-from service.logs import JsonFormatter
+from service.edge.access import Access, ClientAddress
+from service.logs import AccessLog, JsonFormatter, configure_logging
+from service.metrics import Metrics
 from tests.conftest import (
     ACCESS_KEY_ID,
     FAILED,
     SECRET_ACCESS_KEY,
     GatewayFactory,
     Upstream,
+    fields,
     running_gateway,
 )
 
@@ -31,10 +37,10 @@ async def test_a_callers_request_id_is_echoed_and_logged(
     response = await gateway.get(URL, headers={"X-Request-ID": "trace-42"})
     [record] = access_records(caplog)
     assert response.headers["x-request-id"] == "trace-42"
-    assert record.__dict__["request_id"] == "trace-42"
-    assert record.__dict__["route"] == "/v1/deployments/{deploymentId}/instances/{instanceId}"
-    assert (record.__dict__["status"], record.__dict__["cache"]) == (200, "MISS")
-    assert len(record.__dict__["upstream_request_ids"]) == 1
+    assert fields(record)["request_id"] == "trace-42"
+    assert fields(record)["route"] == "/v1/deployments/{deploymentId}/instances/{instanceId}"
+    assert (fields(record)["status"], fields(record)["cache"]) == (200, "MISS")
+    assert len(fields(record)["upstream_request_ids"]) == 1
 
 
 @pytest.mark.parametrize("given", [None, "x" * 200, "bad id\twith tab"])
@@ -53,8 +59,8 @@ async def test_hits_are_logged_too(
     caplog.set_level(logging.INFO, logger="service.access")
     await gateway.get(URL)
     await gateway.get(URL)
-    assert [r.__dict__["cache"] for r in access_records(caplog)] == ["MISS", "HIT"]
-    assert access_records(caplog)[1].__dict__["upstream_request_ids"] == []
+    assert [fields(r)["cache"] for r in access_records(caplog)] == ["MISS", "HIT"]
+    assert fields(access_records(caplog)[1])["upstream_request_ids"] == []
 
 
 async def test_log_lines_are_json_without_secrets_or_log_tails(
@@ -77,6 +83,69 @@ async def test_log_lines_are_json_without_secrets_or_log_tails(
         assert "DATABASE_URL" not in line
 
 
+async def test_production_logging_writes_the_records_line(
+    upstream: Upstream,
+    make_gateway: GatewayFactory,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With logging as production sets it up, the access line skips the record: it must
+    still be the line the record would have made."""
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", stream)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    configure_logging("info", json_lines=True)
+    production = root.handlers[0]
+    try:
+        assert AccessLog(logging.getLogger("service.access"))._direct() is production
+        async with make_gateway() as gateway:
+            await gateway.get(URL, headers={"X-Request-ID": "same"})
+    finally:
+        production.close()
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    [direct] = [line for line in lines if line["logger"] == "service.access"]
+    caplog.set_level(logging.INFO, logger="service.access")
+    async with make_gateway() as gateway:
+        await gateway.get(URL, headers={"X-Request-ID": "same"})
+    [record] = access_records(caplog)
+    recorded = json.loads(JsonFormatter().format(record))
+    varying = {"time", "duration_ms", "upstream_request_ids"}
+    assert direct.keys() == recorded.keys()
+    assert {k: v for k, v in direct.items() if k not in varying} == {
+        k: v for k, v in recorded.items() if k not in varying
+    }
+    assert direct["request_id"] == "same"
+
+
+@pytest.mark.parametrize("json_lines", [True, False])
+def test_the_access_log_takes_the_records_way_when_anything_else_listens(
+    monkeypatch: pytest.MonkeyPatch, json_lines: bool
+) -> None:
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    configure_logging("info", json_lines=json_lines)
+    production = root.handlers[0]
+    access = AccessLog(logging.getLogger("service.access"))
+    try:
+        assert (access._direct() is production) == json_lines
+        access.logger.addFilter(logging.Filter("service.access"))
+        assert access._direct() is None
+        access.logger.filters.clear()
+        logging.getLogger("service").addHandler(logging.NullHandler())
+        assert access._direct() is None
+        logging.getLogger("service").handlers.clear()
+        root.addHandler(logging.NullHandler())
+        assert access._direct() is None
+    finally:
+        production.close()
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
 LIMITED = {"rate_limit_per_second": 1, "rate_limit_burst": 1}
 
 
@@ -91,7 +160,7 @@ async def client_logged(
     async with make_gateway(**settings) as gateway:
         await gateway.get("/healthz", headers=headers)
     [record] = access_records(caplog)
-    client: str | None = record.__dict__["client"]
+    client: str | None = fields(record)["client"]
     return client
 
 
@@ -158,3 +227,31 @@ def test_the_server_itself_believes_no_forwarding_header(tmp_path: Any) -> None:
             for n in range(2)
         ]
     assert statuses == [200, 429]
+
+
+async def test_a_failure_nothing_answered_is_a_500_problem(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def broken(scope: Scope, receive: Receive, send: Send) -> None:
+        raise RuntimeError("a gateway bug")
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    access = Access(broken, metrics=Metrics(), client_address=ClientAddress([]))
+    scope: Scope = {"type": "http", "method": "GET", "path": "/v1/x", "headers": [], "client": None}
+    await access(scope, receive, send)
+    start, body = sent
+    headers = dict(start["headers"])
+    assert start["status"] == 500
+    assert headers[b"content-type"] == b"application/problem+json"
+    assert b"x-request-id" in headers
+    assert b"content-security-policy" in headers
+    assert json.loads(body["body"])["code"] == "InternalError"
+    assert "a gateway bug" not in body["body"].decode()
+    assert any(record.exc_info for record in caplog.records)

@@ -22,7 +22,7 @@ FUZZ = settings(
 # (method, path, mode): invalid inputs only where an operation takes any.
 OPERATIONS = [
     (method.upper(), path, mode)
-    for path, methods in create_app(Settings(local=True)).openapi()["paths"].items()
+    for path, methods in create_app(Settings(local=True)).api.openapi()["paths"].items()
     for method, operation in methods.items()
     for mode in GenerationMode
     if mode is GenerationMode.POSITIVE or operation.get("parameters") or "requestBody" in operation

@@ -73,7 +73,7 @@ def test_the_service_and_probes_reach_the_apps_port_and_paths(objects: Objects) 
     ports = {port["name"]: port["containerPort"] for port in container["ports"]}
     assert ports == {"http": Settings.model_fields["port"].default}
     assert objects["Service", "codedeploy-gateway"]["spec"]["ports"][0]["targetPort"] in ports
-    app_paths = create_app(Settings(local=True)).openapi()["paths"]
+    app_paths = create_app(Settings(local=True)).api.openapi()["paths"]
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert container[probe]["httpGet"]["port"] in ports
         assert container[probe]["httpGet"]["path"] in app_paths

@@ -3,6 +3,7 @@
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.metrics import LATENCY_BUCKETS
 from tests.conftest import FAILED, INSTANCE_QUERY, GatewayFactory, Upstream, graphql
 
 URL = "/v1/deployments/{}/instances/{}".format(*FAILED)
@@ -43,6 +44,16 @@ async def test_requests_are_counted_by_route_template(gateway: httpx.AsyncClient
     assert (
         value(found, "gateway_http_request_duration_seconds_count", route=ROUTE, method="GET") == 3
     )
+    buckets = sorted(
+        (float(dict(labels)["le"]), count)
+        for (name, labels), count in found.items()
+        if name == "gateway_http_request_duration_seconds_bucket" and dict(labels)["route"] == ROUTE
+    )
+    counts = [count for _, count in buckets]
+    assert counts == sorted(counts)
+    assert counts[-1] == 3
+    assert len(buckets) == len(LATENCY_BUCKETS) + 1
+    assert value(found, "gateway_http_request_duration_seconds_sum", route=ROUTE, method="GET") > 0
 
 
 async def test_upstream_calls_are_counted_by_outcome(

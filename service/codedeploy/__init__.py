@@ -6,6 +6,7 @@ from service.codedeploy.upstream import (
     CodeDeploy,
     UpstreamConfig,
     connect,
+    request_ids,
     resolve_region,
 )
 
@@ -15,5 +16,6 @@ __all__ = [
     "CodeDeploy",
     "UpstreamConfig",
     "connect",
+    "request_ids",
     "resolve_region",
 ]

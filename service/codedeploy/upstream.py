@@ -18,7 +18,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.utils import parse_timestamp
 from pydantic import BaseModel, ValidationError
 
-from service.access import note_upstream_request
 from service.codedeploy.errors import (
     THROTTLING_CODES,
     as_instance_error,
@@ -63,6 +62,16 @@ LIST_PAGE_SIZE = 100
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
+
+request_ids: ContextVar[list[str] | None] = ContextVar("upstream_request_ids", default=None)
+"""Where the CodeDeploy request ids of the calls made in this context go, when someone
+(the access log) collects them."""
+
+
+def _note(request_id: str | None) -> None:
+    ids = request_ids.get()
+    if ids is not None and request_id:
+        ids.append(request_id)
 
 
 @dataclass(slots=True)
@@ -292,7 +301,7 @@ class CodeDeploy:
         outcome = "ok"
         try:
             reply = await self._bounded(call, attempts)
-            note_upstream_request(_request_id(reply))
+            _note(_request_id(reply))
             return reply
         except Throttled:
             outcome = "throttled"
@@ -302,7 +311,7 @@ class CodeDeploy:
             raise
         except GatewayError as error:
             outcome = error.code
-            note_upstream_request(error.request_id)
+            _note(error.request_id)
             raise
         finally:
             _attempts.reset(token)

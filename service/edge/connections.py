@@ -33,13 +33,15 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._awaiting_head = True
+        self._head_started = 0.0
         self._head_bytes = 0
         self._head_timer: asyncio.TimerHandle | None = None
         self._refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._start_head_timer()
+        super().connection_made(CoalescedWrites(transport, self.loop))
+        self._head_started = self.loop.time()
+        self._head_timer = self.loop.call_later(self.head_timeout, self._check_head)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
@@ -57,27 +59,32 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._awaiting_head = True
+        self._head_started = self.loop.time()
         self._head_bytes = 0
-        if self._head_timer is None:
-            self._start_head_timer()
 
     def on_headers_complete(self) -> None:
         self._awaiting_head = False
-        self._stop_head_timer()
         super().on_headers_complete()
 
-    def _start_head_timer(self) -> None:
-        self._head_timer = self.loop.call_later(self.head_timeout, self._head_too_slow)
+    def _check_head(self) -> None:
+        """One timer a connection, not one a request (arming and cancelling one cost
+        ~4 µs a request): it closes a connection whose head is overdue, else comes back
+        when the head under way would be."""
+        self._head_timer = None
+        if self.transport.is_closing():
+            return
+        delay = self.head_timeout
+        if self._awaiting_head:
+            delay -= self.loop.time() - self._head_started
+            if delay <= 0:
+                self.transport.close()
+                return
+        self._head_timer = self.loop.call_later(delay, self._check_head)
 
     def _stop_head_timer(self) -> None:
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
-
-    def _head_too_slow(self) -> None:
-        self._head_timer = None
-        if self._awaiting_head and not self.transport.is_closing():
-            self.transport.close()
 
     def _refuse_head(self) -> None:
         """431, then a lingering close: closing with the client's bytes still unread would
@@ -93,6 +100,75 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         if self.transport.can_write_eof():
             self.transport.write_eof()
         self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+
+class CoalescedWrites(asyncio.Transport):
+    """The connection's transport, its writes joined until the loop's next turn.
+
+    uvicorn writes a response's head and its body separately: two system calls for one
+    small answer, the costliest step of a cache hit (a third of its time). Held until
+    the task that answers yields, they leave together, in one.
+    """
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(bytes(data))
+
+    def _flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._pending.clear()
+        self._transport.abort()
+
+    def write_eof(self) -> None:
+        self._flush()
+        self._transport.write_eof()
+
+    def can_write_eof(self) -> bool:
+        return self._transport.can_write_eof()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._transport.get_extra_info(name, default)
+
+    def pause_reading(self) -> None:
+        self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._transport.resume_reading()
+
+    def is_reading(self) -> bool:
+        return self._transport.is_reading()
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._transport.set_protocol(protocol)
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._transport.get_protocol()
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size() + sum(map(len, self._pending))
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self._transport.set_write_buffer_limits(high, low)
 
 
 def bounded_protocol(max_head_bytes: int, head_timeout: float) -> type[BoundedHttpProtocol]:

@@ -20,13 +20,13 @@ from urllib.parse import parse_qs
 from cachetools import LRUCache
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service.edge.paths import GRAPHQL, path_of
 from service.errors import GatewayError
 from service.graphql.engine import Answer, GraphQLEngine, GraphQLRequest
 from service.graphql.errors import refusal_response, request_error
 from service.graphql.ide import graphiql_html
 from service.guard.ratelimit import Budget
-from service.refusal import GRAPHQL_PATH, path_of
-from service.rest.routes import not_modified
+from service.rest.render import not_modified
 
 logger = logging.getLogger(__name__)
 
@@ -70,10 +70,10 @@ class GraphQLEndpoint:
         return request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or path_of(scope) != GRAPHQL_PATH:
+        if scope["type"] != "http" or path_of(scope) != GRAPHQL:
             await self.app(scope, receive, send)
             return
-        scope["gateway.route"] = GRAPHQL_PATH  # for the access log and metrics
+        scope["gateway.route"] = GRAPHQL  # for the access log and metrics
         headers = _headers(scope)
         media = _media_type(headers.get("accept"))
         try:

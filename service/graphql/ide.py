@@ -5,8 +5,10 @@ from functools import cache
 
 from strawberry.http.ides import get_graphql_ide_html
 
+from service.edge.paths import STATIC
+
 CDN = "https://unpkg.com/"
-VENDOR_PATH = "/static/vendor/"
+VENDOR_PATH = f"{STATIC}/vendor/"
 
 EXAMPLE_QUERY = """\
 # The demo deployment's failed instance (make run serves it).

@@ -2,7 +2,6 @@
 
 from service.guard.authenticator import Authenticator
 from service.guard.keys import hash_key, new_key
-from service.guard.middleware import Guard
 from service.guard.ratelimit import TokenBuckets
 
-__all__ = ["Authenticator", "Guard", "TokenBuckets", "hash_key", "new_key"]
+__all__ = ["Authenticator", "TokenBuckets", "hash_key", "new_key"]

@@ -42,6 +42,8 @@ class TokenBuckets:
 
     def waiting(self, caller: str) -> int:
         """Whole seconds until ``caller`` has a token again (0: it has one); spends none."""
+        if caller not in self._buckets:  # never charged, or forgotten: a full bucket
+            return 0
         tokens = self._tokens(caller, self._clock())
         return 0 if tokens >= 1 else self._wait(tokens, 1)
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
+from service.edge.paths import HEALTHZ, METRICS, READYZ
 from service.errors import NotReady
 from service.rest.problems import problem_responses
 from service.state import HealthDep, MetricsDep
@@ -18,7 +19,7 @@ class Status(BaseModel):
 
 
 @router.get(
-    "/healthz",
+    HEALTHZ,
     operation_id="Healthz",
     summary="Liveness",
     description="200 while the process serves. Calls nothing upstream.",
@@ -28,7 +29,7 @@ async def healthz() -> Status:
 
 
 @router.get(
-    "/readyz",
+    READYZ,
     operation_id="Readyz",
     summary="Readiness",
     description=(
@@ -46,7 +47,7 @@ async def readyz(health: HealthDep) -> Status:
     return Status(status="ready")
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get(METRICS, include_in_schema=False)
 async def metrics(registry: MetricsDep) -> Response:
     """Prometheus text format: requests, upstream calls, cache, GraphQL operations."""
     return Response(registry.exposition(), media_type=CONTENT_TYPE_LATEST)

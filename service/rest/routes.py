@@ -1,15 +1,16 @@
 """``/v1``: CodeDeploy's answers over plain REST, with AWS's field names."""
 
-import hashlib
 import json
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Query, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from service.cache import Cached
+from service.edge.paths import API
 from service.errors import CacheInfo, GatewayError, NotFound
 from service.models import (
     BatchGetDeploymentInstancesOutput,
@@ -25,6 +26,12 @@ from service.models import (
 )
 from service.resolver import ID_PATTERN, MAX_BATCH_IDS, batch_calls
 from service.rest.problems import problem_responses
+from service.rest.render import (
+    instance_body,
+    json_object,
+    refresh_requested,
+    render_json,
+)
 from service.state import BudgetDep, ResolverDep
 
 # The 404s of routes that read no instance.
@@ -38,7 +45,7 @@ NO_TARGET = {
 # route's path can address.
 PATH_ID_PATTERN = ID_PATTERN.replace("/", "")
 
-router = APIRouter(prefix="/v1", tags=["deployments"])
+router = APIRouter(prefix=API, tags=["deployments"])
 
 DeploymentId = Annotated[
     str,
@@ -139,58 +146,6 @@ def _one_of(enum: type[StrEnum]) -> Callable[[dict[str, Any]], None]:
     return document
 
 
-def _refresh(cache_control: str | None) -> bool:
-    return cache_control is not None and "no-cache" in cache_control.lower()
-
-
-def not_modified(if_none_match: str | None, etag: str) -> bool:
-    """Whether If-None-Match names ``etag`` (weak comparison, as for GET)."""
-    if not if_none_match:
-        return False
-    candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-    return "*" in candidates or etag in candidates
-
-
-def _json_object(**members: bytes | list[bytes] | str | None) -> bytes:
-    """AWS-shaped JSON from cached JSON parts, members in order, None members left out."""
-    parts = []
-    for name, value in members.items():
-        if value is None:
-            continue
-        if isinstance(value, list):
-            encoded = b"[" + b",".join(value) + b"]"
-        elif isinstance(value, str):
-            encoded = json.dumps(value).encode()
-        else:
-            encoded = value
-        parts.append(b'"' + name.encode() + b'":' + encoded)
-    return b"{" + b",".join(parts) + b"}"
-
-
-def cache_headers(cache: CacheInfo, etag: str) -> dict[str, str]:
-    return {
-        "x-cache": "HIT" if cache.hit else "MISS",
-        "cache-control": f"max-age={cache.max_age}",
-        "etag": etag,
-    }
-
-
-def instance_body(snapshot: Snapshot[InstanceSummary]) -> bytes:
-    return _json_object(instanceSummary=snapshot.body)
-
-
-def cached_json(
-    body: bytes, cache: CacheInfo, if_none_match: str | None, digest: str | None = None
-) -> Response:
-    """``body`` with the cache's headers and an ETag (``digest`` when the body is a
-    fixed wrapping of one snapshot, whose digest then identifies it as well)."""
-    etag = '"' + (digest or hashlib.blake2b(body, digest_size=16).hexdigest()) + '"'
-    headers = cache_headers(cache, etag)
-    if not_modified(if_none_match, etag):
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type="application/json", headers=headers)
-
-
 def _combined(infos: list[CacheInfo]) -> CacheInfo:
     """A HIT only if every part was; fresh only as long as the stalest part."""
     return CacheInfo(hit=all(i.hit for i in infos), max_age=min(i.max_age for i in infos))
@@ -233,9 +188,9 @@ async def get_deployment(
     cache_control: CacheControl = None,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
-    result = await resolver.deployment(deployment_id, refresh=_refresh(cache_control))
-    body = _json_object(deploymentInfo=result.value.body)
-    return cached_json(body, result.cache, if_none_match, result.value.digest)
+    result = await resolver.deployment(deployment_id, refresh=refresh_requested(cache_control))
+    body = json_object(deploymentInfo=result.value.body)
+    return render_json(body, result.cache, if_none_match, result.value.etag).response()
 
 
 @router.get(
@@ -293,13 +248,13 @@ async def list_deployment_instances(
     next_page = page.value.next_token
     if include is None:
         ids = [json.dumps(instance_id).encode() for instance_id in page.value.ids]
-        body = _json_object(instancesList=ids, nextToken=next_page)
-        return cached_json(body, page.cache, if_none_match)
+        body = json_object(instancesList=ids, nextToken=next_page)
+        return render_json(body, page.cache, if_none_match).response()
     budget.spend(1 + batch_calls(len(page.value.ids)))
     found, _ = _found(await resolver.deployment_instances(deployment_id, page.value.ids))
-    body = _json_object(instancesSummary=[item.value.body for item in found], nextToken=next_page)
+    body = json_object(instancesSummary=[item.value.body for item in found], nextToken=next_page)
     cache = _combined([page.cache, *(item.cache for item in found)])
-    return cached_json(body, cache, if_none_match)
+    return render_json(body, cache, if_none_match).response()
 
 
 class BatchGetRequest(BaseModel):
@@ -335,7 +290,7 @@ async def batch_get_deployment_instances(
     found, missing = _found(
         await resolver.deployment_instances(deployment_id, request.instance_ids)
     )
-    body = _json_object(
+    body = json_object(
         instancesSummary=[item.value.body for item in found],
         errorMessage=" ".join(error.detail for error in missing) or None,
     )
@@ -371,11 +326,11 @@ async def get_deployment_instance(
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     result = await resolver.deployment_instance(
-        deployment_id, instance_id, refresh=_refresh(cache_control)
+        deployment_id, instance_id, refresh=refresh_requested(cache_control)
     )
-    return cached_json(
-        instance_body(result.value), result.cache, if_none_match, result.value.digest
-    )
+    return render_json(
+        instance_body(result.value), result.cache, if_none_match, result.value.etag
+    ).response()
 
 
 @router.get(
@@ -402,7 +357,16 @@ async def get_deployment_target(
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     result = await resolver.deployment_target(
-        deployment_id, target_id, refresh=_refresh(cache_control)
+        deployment_id, target_id, refresh=refresh_requested(cache_control)
     )
-    body = _json_object(deploymentTarget=result.value.body)
-    return cached_json(body, result.cache, if_none_match, result.value.digest)
+    body = json_object(deploymentTarget=result.value.body)
+    return render_json(body, result.cache, if_none_match, result.value.etag).response()
+
+
+def route(operation_id: str) -> APIRoute:
+    """The route of ``operation_id``, for the edge to match requests with its pattern."""
+    return next(
+        candidate
+        for candidate in router.routes
+        if isinstance(candidate, APIRoute) and candidate.operation_id == operation_id
+    )

@@ -97,3 +97,24 @@ def test_a_normal_request_and_keep_alive_still_work(gateway: tuple[str, int, int
             answer = read_response(sock)
             assert answer.startswith(b"HTTP/1.1 200 ")
             assert answer.endswith(b'{"status":"ok"}')
+
+
+def test_pipelined_requests_and_head_get_whole_answers(gateway: tuple[str, int, int]) -> None:
+    """Writes are joined until the loop's next turn: a HEAD (no body write) and two
+    pipelined requests still leave, whole and in order."""
+    with connect(gateway) as sock:
+        sock.sendall(HEAD.replace(b"GET", b"HEAD") + b"\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += sock.recv(65536)
+        head, rest = data.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 200 ")
+        assert rest == b""
+        assert b"content-length: 15" in head.lower()
+        sock.sendall(HEAD + b"\r\n" + b"GET /readyz HTTP/1.1\r\nHost: gateway\r\n\r\n")
+        data = b""
+        while data.count(b"HTTP/1.1 200 ") < 2 or not data.endswith(b"}"):
+            data += sock.recv(65536)
+        first, second = data.split(b"HTTP/1.1 200 ")[1:]
+        assert first.endswith(b'{"status":"ok"}')
+        assert second.endswith(b'{"status":"ready"}')

@@ -11,7 +11,7 @@ import pytest
 from service.app import create_app
 from service.guard.keys import ApiKeys, hash_key
 from service.settings import ConfigurationError, Settings
-from tests.conftest import GatewayFactory, Upstream
+from tests.conftest import GatewayFactory, Upstream, fields
 from tests.identity import API_KEY, API_KEYS, INSTANCE, OTHER_KEY, bearer
 
 KEYED: dict[str, Any] = {"auth": "api-key", "api_keys": json.dumps(API_KEYS)}
@@ -142,7 +142,7 @@ async def test_logs_and_metrics_name_the_caller_never_the_key(
         await gateway.get(INSTANCE, headers=bearer(API_KEY))
         await gateway.get(INSTANCE, headers={"X-API-Key": OTHER_KEY})
         metrics = (await gateway.get("/metrics")).text
-    callers = [getattr(r, "caller", None) for r in caplog.records if r.name == "service.access"]
+    callers = [fields(r)["caller"] for r in caplog.records if r.name == "service.access"]
     assert callers[:2] == ["key:billing", "key:status-page"]
     assert 'gateway_caller_requests_total{caller="key:billing",status="200"} 1.0' in metrics
     assert API_KEY not in caplog.text

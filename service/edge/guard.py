@@ -7,6 +7,8 @@ from enum import Enum, auto
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service.edge.paths import GRAPHQL, METRICS, PROBES, PUBLIC, path_of
+from service.edge.refusal import refusal
 from service.errors import GatewayError, RateLimited, Unauthorized
 from service.guard.authenticator import Authenticator, presented
 from service.guard.ratelimit import (
@@ -17,13 +19,6 @@ from service.guard.ratelimit import (
     TokenBuckets,
 )
 from service.metrics import Metrics
-from service.refusal import GRAPHQL_PATH, path_of, refusal
-
-PROBES = frozenset({"/healthz", "/readyz"})
-
-METRICS = "/metrics"
-# Pages and the schema a browser needs before anyone can press "Authorize".
-DOCS = ("/docs", "/openapi.json", "/static/")
 
 
 class Door(Enum):
@@ -34,13 +29,13 @@ class Door(Enum):
 
 def door(scope: Scope) -> Door:
     path = path_of(scope)
-    if path in PROBES or path.startswith(DOCS):
+    if path in PROBES or path.startswith(PUBLIC):
         return Door.OPEN
     if path == METRICS:
         return Door.METRICS
     # GraphiQL's page is a GET with no parameters; every query, by text or by hash, is
     # guarded.
-    if path == GRAPHQL_PATH and scope["method"] == "GET" and not scope["query_string"]:
+    if path == GRAPHQL and scope["method"] == "GET" and not scope["query_string"]:
         return Door.OPEN
     return Door.GUARDED
 

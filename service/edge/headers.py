@@ -1,0 +1,47 @@
+"""What every answer carries: the headers that keep browsers and shared caches in line."""
+
+from starlette.types import Scope
+
+from service.edge.paths import PAGES, path_of
+
+# The API answers JSON only: no scripts, no frames, nothing loaded.
+API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+# Swagger UI and GraphiQL run inline bootstrap scripts and styles, and load everything
+# else from the gateway itself (their files are vendored).
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'none'"
+)
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+]
+API_HEADERS = [*SECURITY_HEADERS, (b"content-security-policy", API_POLICY.encode())]
+PAGE_HEADERS = [*SECURITY_HEADERS, (b"content-security-policy", DOCS_POLICY.encode())]
+
+
+def answer_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """The headers every answer for this request carries, refusals included."""
+    return PAGE_HEADERS if path_of(scope).startswith(PAGES) else API_HEADERS
+
+
+CREDENTIAL_HEADERS = b"Authorization, X-API-Key"
+
+
+def private(headers: list[tuple[bytes, bytes]]) -> None:
+    """An answer given to a caller's credentials is for that caller's cache alone: a shared
+    cache (a CDN) keys on the URL, and would serve it to callers without any. A cacheable
+    one is marked ``private`` and varies on the credential headers too (in place)."""
+    for index, (name, value) in enumerate(headers):
+        if name == b"cache-control" and value.startswith(b"max-age"):
+            headers[index] = (name, b"private, " + value)
+            break
+    else:
+        return
+    vary = [value for name, value in headers if name == b"vary"]
+    if vary:
+        headers[:] = [(name, value) for name, value in headers if name != b"vary"]
+    headers.append((b"vary", b", ".join([*vary, CREDENTIAL_HEADERS])))

@@ -1,0 +1,26 @@
+"""Every path and prefix the gateway answers, named once for the routes and the edge."""
+
+from starlette.types import Scope
+
+API = "/v1"
+GRAPHQL = "/graphql"
+DOCS = "/docs"
+OPENAPI = "/openapi.json"
+STATIC = "/static"
+HEALTHZ = "/healthz"
+READYZ = "/readyz"
+METRICS = "/metrics"
+
+PROBES = frozenset({HEALTHZ, READYZ})
+# Pages a browser renders (Swagger UI, GraphiQL) and the files they load: they get the
+# policy that lets them run.
+PAGES = (DOCS, GRAPHQL, STATIC + "/")
+# Open to anyone: what a browser needs before anyone can press "Authorize". GraphiQL's
+# page (GET /graphql with no parameters) is open too; every query is not.
+PUBLIC = (DOCS, OPENAPI, STATIC + "/")
+
+
+def path_of(scope: Scope) -> str:
+    """The path below the gateway's mount point (``root_path``, behind a proxy)."""
+    path: str = scope["path"]
+    return path[len(scope.get("root_path", "")) :]

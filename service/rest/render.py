@@ -1,0 +1,77 @@
+"""How a cached answer goes out: its body, ETag, freshness headers and 304, built once
+for the routes and for the edge's cache-hit fast path, so the two cannot drift apart."""
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from fastapi import Response
+
+from service.errors import CacheInfo
+from service.models import InstanceSummary, Snapshot
+
+Headers = list[tuple[bytes, bytes]]
+JSON_TYPE = (b"content-type", b"application/json")
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    status: int
+    headers: Headers
+    body: bytes
+
+    def response(self) -> Response:
+        response = Response(self.body, self.status)
+        response.raw_headers = self.headers
+        return response
+
+
+def refresh_requested(cache_control: str | None) -> bool:
+    """``Cache-Control: no-cache`` asks for the answer CodeDeploy gives now."""
+    return cache_control is not None and "no-cache" in cache_control.lower()
+
+
+def not_modified(if_none_match: str | None, etag: str) -> bool:
+    """Whether If-None-Match names ``etag`` (weak comparison, as for GET)."""
+    if not if_none_match:
+        return False
+    candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in candidates or etag in candidates
+
+
+def json_object(**members: bytes | list[bytes] | str | None) -> bytes:
+    """AWS-shaped JSON from cached JSON parts, members in order, None members left out."""
+    parts = []
+    for name, value in members.items():
+        if value is None:
+            continue
+        if isinstance(value, list):
+            encoded = b"[" + b",".join(value) + b"]"
+        elif isinstance(value, str):
+            encoded = json.dumps(value).encode()
+        else:
+            encoded = value
+        parts.append(b'"' + name.encode() + b'":' + encoded)
+    return b"{" + b",".join(parts) + b"}"
+
+
+def instance_body(snapshot: Snapshot[InstanceSummary]) -> bytes:
+    return b'{"instanceSummary":' + snapshot.body + b"}"
+
+
+def render_json(
+    body: bytes, cache: CacheInfo, if_none_match: str | None, etag: str | None = None
+) -> Rendered:
+    """``body`` with the cache's headers and an ETag (a snapshot's own when the body is a
+    fixed wrapping of it, which it then identifies as well); 304 with the same headers
+    and no body when ``If-None-Match`` names it."""
+    etag = etag or '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+    headers = [
+        (b"x-cache", b"HIT" if cache.hit else b"MISS"),
+        (b"cache-control", b"max-age=%d" % cache.max_age),
+        (b"etag", etag.encode()),
+    ]
+    if not_modified(if_none_match, etag):
+        return Rendered(304, headers, b"")
+    headers += [(b"content-length", b"%d" % len(body)), JSON_TYPE]
+    return Rendered(200, headers, body)
