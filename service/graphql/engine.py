@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from graphql import (
     GraphQLError,
     GraphQLSchema,
@@ -209,12 +210,16 @@ class GraphQLEngine:
         return text_digest, request.query
 
     def _response_key(self, digest: str, request: GraphQLRequest, audience: str) -> bytes | None:
+        material = [digest, request.operation_name, request.variables, audience]
         try:
-            variables = json.dumps(request.variables, sort_keys=True, separators=(",", ":"))
-        except (RecursionError, ValueError):  # nested past what can be keyed: not stored
-            return None
-        material = json.dumps([digest, request.operation_name, variables, audience])
-        return sha256(material).encode()
+            # orjson, a quarter of json.dumps's time on every replayed hit.
+            encoded = orjson.dumps(material, option=orjson.OPT_SORT_KEYS).decode()
+        except TypeError:  # an integer past 64 bits (orjson refuses it) or deep nesting
+            try:
+                encoded = json.dumps(material, sort_keys=True, separators=(",", ":"))
+            except (RecursionError, ValueError):  # nested past what can be keyed
+                return None
+        return sha256(encoded).encode()
 
     async def _prepare(self, digest: str, text: str) -> Document:
         """The document parsed, measured and validated; a refusal is kept at once."""
