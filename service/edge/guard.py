@@ -7,6 +7,7 @@ from enum import Enum, auto
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service.edge.headers import request_headers
 from service.edge.paths import GRAPHQL, METRICS, PROBES, PUBLIC, path_of
 from service.edge.refusal import refusal
 from service.errors import GatewayError, RateLimited, Unauthorized
@@ -126,10 +127,5 @@ def _address(scope: Scope) -> str:
 
 def _credential_headers(scope: Scope) -> tuple[str | None, str | None]:
     """``Authorization`` and ``X-API-Key``, when sent."""
-    authorization = api_key = None
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            authorization = value.decode("latin-1")
-        elif name == b"x-api-key":
-            api_key = value.decode("latin-1")
+    authorization, api_key = request_headers(scope, b"authorization", b"x-api-key")
     return authorization, api_key

@@ -1,4 +1,5 @@
-"""What every answer carries: the headers that keep browsers and shared caches in line."""
+"""Headers: what every answer carries to keep browsers and shared caches in line, and
+the few a layer reads from the request."""
 
 from starlette.types import Scope
 
@@ -45,3 +46,12 @@ def private(headers: list[tuple[bytes, bytes]]) -> None:
     if vary:
         headers[:] = [(name, value) for name, value in headers if name != b"vary"]
     headers.append((b"vary", b", ".join([*vary, CREDENTIAL_HEADERS])))
+
+
+def request_headers(scope: Scope, *names: bytes) -> list[str | None]:
+    """The request's values of ``names`` (lowercase), None for each one not sent."""
+    found: list[str | None] = [None] * len(names)
+    for name, value in scope["headers"]:
+        if name in names:
+            found[names.index(name)] = value.decode("latin-1")
+    return found

@@ -10,6 +10,7 @@ The route's own path pattern picks the requests, and its renderer makes the answ
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service.edge.headers import request_headers
 from service.edge.paths import path_of
 from service.resolver import Resolver
 from service.rest.render import instance_body, refresh_requested, render_json
@@ -29,12 +30,7 @@ class InstanceHits:
         await self.app(scope, receive, send)
 
     async def _answer(self, scope: Scope, send: Send, deployment_id: str, instance_id: str) -> bool:
-        cache_control = if_none_match = None
-        for name, value in scope["headers"]:
-            if name == b"cache-control":
-                cache_control = value.decode("latin-1")
-            elif name == b"if-none-match":
-                if_none_match = value.decode("latin-1")
+        cache_control, if_none_match = request_headers(scope, b"cache-control", b"if-none-match")
         if refresh_requested(cache_control):
             return False
         resolver: Resolver | None = scope.get("state", {}).get("resolver")
