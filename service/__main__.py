@@ -136,10 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         port=settings.port,
         log_level=settings.log_level,
         log_config=None,
-        # service.access logs every request, with more than uvicorn's line carries.
+        # service.edge.access logs every request, with more than uvicorn's line carries.
         access_log=False,
         # uvicorn believes X-Forwarded-For from loopback; the gateway decides itself, from
-        # GATEWAY_TRUSTED_PROXIES only (service.access.ClientAddress).
+        # GATEWAY_TRUSTED_PROXIES only (service.edge.access.ClientAddress).
         proxy_headers=False,
         http=bounded_protocol(settings.max_header_bytes, settings.header_timeout_seconds),
         timeout_keep_alive=settings.keepalive_timeout_seconds,

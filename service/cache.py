@@ -296,8 +296,8 @@ class _Entries(TLRUCache[Hashable, _Entry[V]]):
         return item
 
     def get(self, key: Hashable, default: None = None) -> _Entry[V] | None:  # type: ignore[override]
-        """One lookup where ``Mapping.get`` makes two (``in``, then ``[]``): 0.4 µs
-        instead of 1.9 on the hit path."""
+        """One lookup where ``Mapping.get`` makes two (``in``, then ``[]``), each checking
+        the clock: this is the hit path."""
         try:
             return self[key]
         except KeyError:

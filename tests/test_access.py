@@ -138,6 +138,9 @@ def test_the_access_log_takes_the_records_way_when_anything_else_listens(
         logging.getLogger("service").addHandler(logging.NullHandler())
         assert access._direct() is None
         logging.getLogger("service").handlers.clear()
+        production.setLevel(logging.WARNING)
+        assert access._direct() is None
+        production.setLevel(logging.NOTSET)
         root.addHandler(logging.NullHandler())
         assert access._direct() is None
     finally:
@@ -255,3 +258,6 @@ async def test_a_failure_nothing_answered_is_a_500_problem(
     assert json.loads(body["body"])["code"] == "InternalError"
     assert "a gateway bug" not in body["body"].decode()
     assert any(record.exc_info for record in caplog.records)
+    sent.clear()
+    await access({**scope, "path": "/graphql"}, receive, send)
+    assert json.loads(sent[1]["body"])["errors"][0]["extensions"]["code"] == "InternalError"

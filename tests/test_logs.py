@@ -51,7 +51,7 @@ def test_close_writes_what_waits_and_later_lines_go_out_at_once() -> None:
 def test_a_backlog_past_the_bound_is_written_by_the_caller(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(logs, "MAX_BATCH_BYTES", 1000)
+    monkeypatch.setattr(logs, "MAX_WAITING_CHARACTERS", 1000)
     stream = io.StringIO()
     batching = handler(stream)
     try:

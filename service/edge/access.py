@@ -12,12 +12,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.codedeploy import request_ids
 from service.edge.headers import answer_headers, private
+from service.edge.refusal import refusal
 from service.errors import GatewayError
 from service.logs import AccessLog
 from service.metrics import Metrics
-from service.rest.problems import problem_response
 
 logger = logging.getLogger(__name__)
+_ids = random.Random()  # its own state: a random.seed() elsewhere cannot make ids repeat
 
 # A caller's id is echoed only when it is short and plain; anything else gets a new one.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -80,16 +81,15 @@ def _forwarded_for(element: str) -> str:
 class Access:
     """Decides the client's address; times everything the edge and the app do, counts it
     and logs it; dresses every answer, refusals included, with the headers of
-    ``headers.py`` and the request id (one wrapper of ``send`` for all of it: each costs
-    a microsecond a request); answers ``HEAD`` as the ``GET`` it stands for, without the
-    body; and answers 500 for a failure nothing further in answered."""
+    ``headers.py`` and the request id (one wrapper of ``send`` for all of it); answers
+    ``HEAD`` as the ``GET`` it stands for, without the body; and answers 500 for a
+    failure nothing further in answered."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics, client_address: ClientAddress) -> None:
         self.app = app
         self.metrics = metrics
         self.log = AccessLog(logging.getLogger("service.access"))
-        # Without trusted proxies the peer is the client: nothing to decide per request.
-        self.client_address = client_address if client_address.trusted else None
+        self.client_address = client_address
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -100,8 +100,7 @@ class Access:
         head = method == "HEAD"
         if head:  # the server's own scope keeps HEAD: it then sends no body bytes
             scope = {**scope, "method": "GET"}
-        if self.client_address is not None:
-            self.client_address(scope)
+        self.client_address(scope)
         request_id = _request_id(scope)
         carried = [*answer_headers(scope), (b"x-request-id", request_id.encode())]
         status, cache = 0, None
@@ -131,7 +130,7 @@ class Access:
             if status:  # the answer is under way: only the server can cut it off
                 raise
             logger.exception("unhandled error")
-            await problem_response(GatewayError("The gateway failed unexpectedly."))(
+            await refusal(scope, GatewayError("The gateway failed unexpectedly."))(
                 scope, receive, respond
             )
         finally:
@@ -169,5 +168,5 @@ def _request_id(scope: Scope) -> str:
             if REQUEST_ID.fullmatch(given):
                 return given
     # 128 random bits as 32 hex digits, as uuid4().hex gave: an id to correlate by, not a
-    # secret, so the fast generator rather than a system call per request.
-    return f"{random.getrandbits(128):032x}"
+    # secret, so a generator of the gateway's own rather than a system call per request.
+    return f"{_ids.getrandbits(128):032x}"

@@ -21,6 +21,9 @@ from service.guard.ratelimit import (
 )
 from service.metrics import Metrics
 
+# Where a caller's credential may come: ``Authorization: Bearer``, else ``X-API-Key``.
+CREDENTIALS = (b"authorization", b"x-api-key")
+
 
 class Door(Enum):
     OPEN = auto()
@@ -88,7 +91,7 @@ class Guard:
             return
         if kind is Door.METRICS:
             if self.metrics_key is not None:
-                given = (presented(*_credential_headers(scope)) or "").encode()
+                given = (presented(*request_headers(scope, *CREDENTIALS)) or "").encode()
                 if not hmac.compare_digest(given, self.metrics_key):
                     raise Unauthorized("/metrics wants its own key.", code="InvalidApiKey")
             return
@@ -104,7 +107,7 @@ class Guard:
                     code="AuthenticationRateLimited",
                 )
             try:
-                caller = await self.authenticator.caller(*_credential_headers(scope))
+                caller = await self.authenticator.caller(*request_headers(scope, *CREDENTIALS))
             except Unauthorized:
                 self.failures.take(address)
                 raise
@@ -123,9 +126,3 @@ class Guard:
 def _address(scope: Scope) -> str:
     client = scope.get("client")
     return f"ip:{client[0] if client else 'unknown'}"
-
-
-def _credential_headers(scope: Scope) -> tuple[str | None, str | None]:
-    """``Authorization`` and ``X-API-Key``, when sent."""
-    authorization, api_key = request_headers(scope, b"authorization", b"x-api-key")
-    return authorization, api_key

@@ -49,9 +49,10 @@ def private(headers: list[tuple[bytes, bytes]]) -> None:
 
 
 def request_headers(scope: Scope, *names: bytes) -> list[str | None]:
-    """The request's values of ``names`` (lowercase), None for each one not sent."""
+    """The request's values of ``names`` (lowercase), None for each one not sent; of a
+    repeated header the first, as FastAPI's ``Header()`` reads it for the routes."""
     found: list[str | None] = [None] * len(names)
     for name, value in scope["headers"]:
-        if name in names:
-            found[names.index(name)] = value.decode("latin-1")
+        if name in names and found[index := names.index(name)] is None:
+            found[index] = value.decode("latin-1")
     return found

@@ -212,9 +212,9 @@ class GraphQLEngine:
     def _response_key(self, digest: str, request: GraphQLRequest, audience: str) -> bytes | None:
         material = [digest, request.operation_name, request.variables, audience]
         try:
-            # orjson, a quarter of json.dumps's time on every replayed hit.
+            # orjson: on every replayed hit, at a fraction of json.dumps's time.
             encoded = orjson.dumps(material, option=orjson.OPT_SORT_KEYS).decode()
-        except TypeError:  # an integer past 64 bits (orjson refuses it) or deep nesting
+        except TypeError:  # an integer past 64 bits (orjson refuses it), deep nesting
             try:
                 encoded = json.dumps(material, sort_keys=True, separators=(",", ":"))
             except (RecursionError, ValueError):  # nested past what can be keyed

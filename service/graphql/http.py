@@ -180,9 +180,14 @@ def _from_body(body: bytes) -> GraphQLRequest:
 
 def _json_value(text: str | bytes, what: str) -> Any:
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_not_json)
     except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, or nested too deep
         raise NotGraphQL(f"{what} is not JSON.") from exc
+
+
+def _not_json(constant: str) -> Any:
+    """``NaN`` and ``Infinity``, which Python's reader takes and JSON has not."""
+    raise ValueError(f"{constant} is not a JSON value")
 
 
 def _request(fields: Any) -> GraphQLRequest:

@@ -1,12 +1,14 @@
 """What a connection can make the process hold, tried with raw sockets against
 ``python -m service`` as it runs: huge headers, headers that never end, slow headers."""
 
+import asyncio
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from service.edge.connections import HELD_BYTES, CoalescedWrites
 from tests.conftest import running_process
 
 HEAD = b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n"
@@ -118,3 +120,30 @@ def test_pipelined_requests_and_head_get_whole_answers(gateway: tuple[str, int, 
         first, second = data.split(b"HTTP/1.1 200 ")[1:]
         assert first.endswith(b'{"status":"ok"}')
         assert second.endswith(b'{"status":"ready"}')
+
+
+class Recorded(asyncio.Transport):
+    """A transport that keeps what it is asked to write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.writes.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return False
+
+
+async def test_small_writes_leave_together_and_a_large_one_at_once() -> None:
+    loop = asyncio.get_running_loop()
+    recorded = Recorded()
+    joined = CoalescedWrites(recorded, loop)
+    joined.write(b"head ")
+    joined.write(b"body")
+    assert recorded.writes == []
+    await asyncio.sleep(0)  # the loop's next turn
+    assert recorded.writes == [b"head body"]
+    joined.write(b"x" * (HELD_BYTES + 1))
+    assert recorded.writes[-1] == b"x" * (HELD_BYTES + 1)  # under flow control at once

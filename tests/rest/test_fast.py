@@ -40,3 +40,17 @@ async def test_stored_errors_go_to_the_route(gateway: httpx.AsyncClient) -> None
     cached_404 = await gateway.get("/v1/deployments/d-EXAMPLE01/instances/i-gone")
     assert (cached_404.status_code, cached_404.headers["x-cache"]) == (404, "HIT")
     assert cached_404.headers["content-type"] == "application/problem+json"
+
+
+async def test_of_a_repeated_header_the_first_counts_on_both_ways(
+    gateway: httpx.AsyncClient,
+) -> None:
+    etag = (await gateway.get(URL)).headers["etag"]  # the route's answer, stored
+    repeated = [("If-None-Match", etag), ("If-None-Match", '"other"')]
+    fast = await gateway.get(URL, headers=repeated)
+    routed = await gateway.get(URL, headers=[*repeated, ("Cache-Control", "no-cache")])
+    assert (fast.status_code, routed.status_code) == (304, 304)
+    refreshed = await gateway.get(
+        URL, headers=[("Cache-Control", "no-cache"), ("Cache-Control", "max-age=60")]
+    )
+    assert refreshed.headers["x-cache"] == "MISS"
