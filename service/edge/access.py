@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.codedeploy import request_ids
 from service.edge.headers import answer_headers, private
-from service.edge.refusal import refusal
+from service.edge.refusal import error_response
 from service.errors import GatewayError
 from service.logs import AccessLog
 from service.metrics import Metrics
@@ -130,7 +130,7 @@ class Access:
             if status:  # the answer is under way: only the server can cut it off
                 raise
             logger.exception("unhandled error")
-            await refusal(scope, GatewayError("The gateway failed unexpectedly."))(
+            await error_response(scope, GatewayError("The gateway failed unexpectedly."))(
                 scope, receive, respond
             )
         finally:

@@ -2,7 +2,7 @@
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.edge.refusal import refusal
+from service.edge.refusal import error_response
 from service.errors import PayloadTooLarge
 
 
@@ -47,4 +47,4 @@ class BodyLimit:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         error = PayloadTooLarge(f"Request bodies are limited to {self.max_body_bytes} bytes.")
-        await refusal(scope, error)(scope, receive, send)
+        await error_response(scope, error)(scope, receive, send)

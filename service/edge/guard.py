@@ -9,7 +9,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.edge.headers import request_headers
 from service.edge.paths import GRAPHQL, METRICS, PROBES, PUBLIC, path_of
-from service.edge.refusal import refusal
+from service.edge.refusal import error_response
 from service.errors import GatewayError, RateLimited, Unauthorized
 from service.guard.authenticator import Authenticator, presented
 from service.guard.ratelimit import (
@@ -25,23 +25,25 @@ from service.metrics import Metrics
 CREDENTIALS = (b"authorization", b"x-api-key")
 
 
-class Door(Enum):
-    OPEN = auto()
-    METRICS = auto()
-    GUARDED = auto()
+class Admission(Enum):
+    """What a request needs to get in: nothing, the metrics key, or a caller's credential."""
+
+    PUBLIC = auto()
+    METRICS_KEY = auto()
+    CALLER = auto()
 
 
-def door(scope: Scope) -> Door:
+def admission(scope: Scope) -> Admission:
     path = path_of(scope)
     if path in PROBES or path.startswith(PUBLIC):
-        return Door.OPEN
+        return Admission.PUBLIC
     if path == METRICS:
-        return Door.METRICS
+        return Admission.METRICS_KEY
     # GraphiQL's page is a GET with no parameters; every query, by text or by hash, is
     # guarded.
     if path == GRAPHQL and scope["method"] == "GET" and not scope["query_string"]:
-        return Door.OPEN
-    return Door.GUARDED
+        return Admission.PUBLIC
+    return Admission.CALLER
 
 
 class Guard:
@@ -78,7 +80,7 @@ class Guard:
                 await self._check(scope)
             except GatewayError as error:
                 self._refused(error.code)
-                await refusal(scope, error)(scope, receive, send)
+                await error_response(scope, error)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -86,10 +88,10 @@ class Guard:
         self.metrics.refusals.labels(code).inc()
 
     async def _check(self, scope: Scope) -> None:
-        kind = door(scope)
-        if kind is Door.OPEN:
+        kind = admission(scope)
+        if kind is Admission.PUBLIC:
             return
-        if kind is Door.METRICS:
+        if kind is Admission.METRICS_KEY:
             if self.metrics_key is not None:
                 given = (presented(*request_headers(scope, *CREDENTIALS)) or "").encode()
                 if not hmac.compare_digest(given, self.metrics_key):

@@ -16,7 +16,7 @@ from service.resolver import Resolver
 from service.rest.render import instance_body, refresh_requested, render_json
 
 
-class InstanceHits:
+class InstanceHitFastPath:
     def __init__(self, app: ASGIApp, route: APIRoute) -> None:
         self.app = app
         self.pattern = route.path_regex

@@ -9,7 +9,7 @@ from service.graphql.errors import refusal_response
 from service.rest.problems import problem_response
 
 
-def refusal(scope: Scope, error: GatewayError) -> Response:
+def error_response(scope: Scope, error: GatewayError) -> Response:
     if path_of(scope) == GRAPHQL:
         return refusal_response(error)
     return problem_response(error)

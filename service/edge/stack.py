@@ -12,7 +12,7 @@ Then, as ASGI layers, each a plain ``(scope, receive, send)`` callable:
 3. ``Guard``: credentials, then the caller's rate; refusals answered here.
 4. ``BodyLimit``: a body is read only for a caller who got this far, and only so far.
 5. ``GraphQLEndpoint``: ``/graphql`` (no FastAPI route, so no REST tool trips on it).
-6. ``InstanceHits``: the hottest route's cache hits, without FastAPI's machinery.
+6. ``InstanceHitFastPath``: the hottest route's cache hits, without FastAPI's machinery.
 
 Then FastAPI's routing, dependencies and REST routes.
 """
@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from service.edge.access import Access, ClientAddress
 from service.edge.body import BodyLimit
 from service.edge.guard import Guard
-from service.edge.hits import InstanceHits
+from service.edge.hits import InstanceHitFastPath
 from service.graphql.http import GraphQLEndpoint
 from service.guard import Authenticator, TokenBuckets
 from service.metrics import Metrics
@@ -99,6 +99,6 @@ def edge(
         ),
         partial(BodyLimit, max_body_bytes=settings.max_body_bytes),
         partial(GraphQLEndpoint, graphiql=settings.docs),
-        partial(InstanceHits, route=routes.route("GetDeploymentInstance")),
+        partial(InstanceHitFastPath, route=routes.route("GetDeploymentInstance")),
     ]
     return Gateway(api, layers)
