@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint browser wrk bench soak lock image-test schema vendor-assets clean
+.PHONY: install run test test-fast lint fmt browser wrk bench soak lock image-test schema vendor-assets clean
 
 $(STAMP): pyproject.toml requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -35,8 +35,17 @@ browser:
 		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 		|| echo "chromium is not installed: the browser tests will be skipped"
 
+# Both cores (pytest-xdist), with the coverage floor of pyproject.toml.
 test: lint browser
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 -p no:cacheprovider --cov --cov-report=term
+
+# Everything that needs no browser, Docker, kubectl or fuzzing: the loop while working.
+test-fast: install
+	$(BIN)/pytest -n 2 -p no:cacheprovider -m "not browser and not fuzz and not kubectl"
+
+fmt: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 # wrk from Debian drives the load: a Python client on 2 cores would measure itself.
 wrk:

@@ -13,7 +13,7 @@ from starlette.types import Message, Receive, Scope, Send
 from service.edge.access import Access, ClientAddress
 from service.logs import AccessLog, JsonFormatter, configure_logging
 from service.metrics import Metrics
-from tests.conftest import (
+from tests.support import (
     ACCESS_KEY_ID,
     FAILED,
     SECRET_ACCESS_KEY,

@@ -11,7 +11,7 @@ from asgi_lifespan import LifespanManager
 from service.app import create_app
 from service.health import Health
 from service.settings import Settings
-from tests.conftest import Upstream
+from tests.support import Upstream
 
 ASSET = re.compile(r'(?:src|href)="(/static/[^"]+)"(?:\s+integrity="([^"]+)")?')
 

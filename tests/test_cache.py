@@ -7,7 +7,7 @@ import pytest
 
 from service.cache import ResultCache
 from service.errors import GatewayError, NotFound, UpstreamError
-from tests.conftest import FakeClock
+from tests.support import FakeClock
 
 
 class Loader:

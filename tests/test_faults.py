@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from service.emulator import Emulator, Faults, load_data, serve_emulator
-from tests.conftest import FAILED, GatewayFactory, Upstream, deadline, free_port
+from tests.support import FAILED, GatewayFactory, Upstream, deadline, free_port
 
 URL = "/v1/deployments/{}/instances/{}".format(*FAILED)
 FLEET = [f"i-0f1e2d3c4b5a{n:05d}" for n in range(64)]

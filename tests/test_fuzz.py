@@ -15,6 +15,8 @@ from service.app import create_app
 from service.errors import GatewayError
 from service.settings import Settings
 
+pytestmark = pytest.mark.fuzz
+
 # Enough cases to reach every parameter's edge cases, few enough for `make test`.
 FUZZ = settings(
     max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck)

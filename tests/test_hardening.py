@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.conftest import FAILED, GatewayFactory, Upstream, graphql
+from tests.support import FAILED, GatewayFactory, Upstream, graphql
 
 BATCH = "/v1/deployments/d-EXAMPLE01/instances:batchGet"
 

@@ -14,6 +14,8 @@ import yaml
 from service.app import create_app
 from service.settings import Settings
 
+pytestmark = pytest.mark.kubectl
+
 K8S = Path(__file__).parents[1] / "k8s"
 KUBERNETES_VERSION = "1.37.0"
 KUBECTL = shutil.which("kubectl") or str(Path(sys.executable).with_name("kubectl"))

@@ -13,7 +13,7 @@ import pytest
 from service.app import create_app
 from service.guard.keys import ApiKeys, hash_key
 from service.settings import Settings
-from tests.conftest import free_port
+from tests.support import free_port
 
 
 def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -96,6 +96,7 @@ async def test_local_mode_prints_urls_that_work() -> None:
     port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "service", "--local", "--port", str(port),
+        env={**os.environ, "GATEWAY_DRAIN_SECONDS": "0"},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip

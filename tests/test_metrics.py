@@ -4,7 +4,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.metrics import LATENCY_BUCKETS
-from tests.conftest import FAILED, INSTANCE_QUERY, GatewayFactory, Upstream, graphql
+from tests.support import FAILED, INSTANCE_QUERY, GatewayFactory, Upstream, graphql
 
 URL = "/v1/deployments/{}/instances/{}".format(*FAILED)
 ROUTE = "/v1/deployments/{deploymentId}/instances/{instanceId}"

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from service.emulator import load_data
-from tests.conftest import GatewayFactory, Upstream
+from tests.support import GatewayFactory, Upstream
 
 EC2_INSTANCES = [
     (deployment_id, summary["instanceId"])

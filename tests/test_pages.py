@@ -8,8 +8,8 @@ from contextlib import contextmanager
 import pytest
 from playwright.sync_api import Browser, Locator, Page, Request, expect, sync_playwright
 
-from tests.conftest import running_gateway
 from tests.identity import API_KEY, API_KEYS
+from tests.support import running_gateway
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Keeps Chromium from reaching for Google's services, which a closed network refuses.
@@ -23,10 +23,13 @@ QUIET = [
     "--disable-sync",
 ]
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("chromium") is None,
-    reason="Debian's chromium is not installed (make test installs it when run as root)",
-)
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        shutil.which("chromium") is None,
+        reason="Debian's chromium is not installed (make test installs it when run as root)",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,8 @@ import pytest
 
 from service.emulator.data import InjectedError
 from service.logs import JsonFormatter, configure_logging
-from tests.conftest import (
+from tests.identity import API_KEY, API_KEYS, OTHER_KEY, IdentityProvider, bearer
+from tests.support import (
     ACCESS_KEY_ID,
     FAILED,
     SECRET_ACCESS_KEY,
@@ -22,7 +23,6 @@ from tests.conftest import (
     GatewayFactory,
     Upstream,
 )
-from tests.identity import API_KEY, API_KEYS, OTHER_KEY, IdentityProvider, bearer
 from tests.test_main import run
 
 METRICS_KEY = "metrics-key-never-shown-0123456789"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import GatewayFactory, Upstream
+from tests.support import GatewayFactory, Upstream
 
 FLEET = "d-EXAMPLE04"
 LIST = f"/v1/deployments/{FLEET}/instances"

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from service.emulator.data import InjectedError
-from tests.conftest import (
+from tests.support import (
     ACCESS_KEY_ID,
     FAILED,
     INSTANCE_QUERY,

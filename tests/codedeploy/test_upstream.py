@@ -8,7 +8,7 @@ import pytest
 from service.codedeploy import UpstreamConfig, connect, resolve_region
 from service.metrics import Metrics
 from service.settings import ConfigurationError, Settings
-from tests.conftest import FAILED, Upstream
+from tests.support import FAILED, Upstream
 
 
 def config(**overrides: object) -> UpstreamConfig:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from service.edge.connections import HELD_BYTES, CoalescedWrites
-from tests.conftest import running_process
+from tests.support import running_process
 
 HEAD = b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n"
 

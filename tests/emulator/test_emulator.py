@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from service.emulator import DataError, load_data
 from service.models import InstanceStatus
-from tests.conftest import FAILED, Upstream
+from tests.support import FAILED, Upstream
 
 TARGET = "CodeDeploy_20141006.GetDeploymentInstance"
 

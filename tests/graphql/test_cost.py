@@ -13,8 +13,8 @@ from graphql.execution.values import VariableValues, get_variable_values
 from service.graphql.cost import upstream_calls
 from service.graphql.ide import EXAMPLE_QUERY
 from service.graphql.schema import schema
-from tests.conftest import GatewayFactory, Upstream
 from tests.identity import API_KEY, API_KEYS, bearer
+from tests.support import GatewayFactory, Upstream
 
 SCHEMA = schema._schema
 INSTANCE = 'deploymentInstance(deploymentId: "d-EXAMPLE01", instanceId: "i-1") { status }'

@@ -5,7 +5,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import FAILED, Upstream, graphql
+from tests.support import FAILED, Upstream, graphql
 
 FLEET = "d-EXAMPLE04"
 FLEET_IDS = [f"i-0f1e2d3c4b5a{n:05d}" for n in range(64)]

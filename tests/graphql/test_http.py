@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from service.graphql.engine import GraphQLEngine
-from tests.conftest import FAILED, INSTANCE_QUERY, Upstream
+from tests.support import FAILED, INSTANCE_QUERY, Upstream
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 STATUS_QUERY = 'query ($s: [InstanceStatus!]) { deployment(deploymentId: "d-EXAMPLE01") { instances(status: $s) { totalCount } } }'

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from graphql import get_introspection_query
 
-from tests.conftest import FAILED, GatewayFactory, Upstream
+from tests.support import FAILED, GatewayFactory, Upstream
 
 INSTANCE = 'deploymentInstance(deploymentId: "{}", instanceId: "{}") {{ status }}'.format(*FAILED)
 

@@ -8,7 +8,7 @@ from gql import Client, GraphQLRequest, gql
 from gql.transport.aiohttp import AIOHTTPTransport
 from gql.transport.exceptions import TransportQueryError
 
-from tests.conftest import FAILED
+from tests.support import FAILED
 
 INSTANCE = gql(
     """

@@ -16,8 +16,8 @@ from service.errors import CacheInfo
 from service.graphql.documents import Document, Documents
 from service.graphql.responses import ENTRY_OVERHEAD_BYTES, Responses
 from service.settings import ConfigurationError, Settings
-from tests.conftest import IN_PROGRESS, INSTANCE_QUERY, FakeClock, GatewayFactory, Upstream
 from tests.identity import API_KEY, API_KEYS, bearer
+from tests.support import IN_PROGRESS, INSTANCE_QUERY, FakeClock, GatewayFactory, Upstream
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 STATUS = "query Status($d: ID!, $i: ID!) { deploymentInstance(deploymentId: $d, instanceId: $i) { status } }"

@@ -6,7 +6,7 @@ import httpx
 from strawberry.printer import print_schema
 
 from service.graphql.schema import schema
-from tests.conftest import FAILED, FUTURE_INSTANCE, INSTANCE_QUERY, Upstream, graphql
+from tests.support import FAILED, FUTURE_INSTANCE, INSTANCE_QUERY, Upstream, graphql
 
 SCHEMA_FILE = Path(__file__).parents[2] / "schema.graphql"
 

@@ -11,8 +11,8 @@ import pytest
 from service.app import create_app
 from service.guard.keys import ApiKeys, hash_key
 from service.settings import ConfigurationError, Settings
-from tests.conftest import GatewayFactory, Upstream, fields
 from tests.identity import API_KEY, API_KEYS, INSTANCE, OTHER_KEY, bearer
+from tests.support import GatewayFactory, Upstream, fields
 
 KEYED: dict[str, Any] = {"auth": "api-key", "api_keys": json.dumps(API_KEYS)}
 

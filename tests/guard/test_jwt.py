@@ -15,7 +15,6 @@ from pydantic import ValidationError
 
 from service.guard.jwt import JWKS_MAX_AGE_SECONDS, JWKS_MIN_REFETCH_SECONDS
 from service.settings import Settings
-from tests.conftest import FakeClock, GatewayFactory, Upstream, fields
 from tests.identity import (
     API_KEY,
     API_KEYS,
@@ -26,6 +25,7 @@ from tests.identity import (
     SigningKey,
     bearer,
 )
+from tests.support import FakeClock, GatewayFactory, Upstream, fields
 
 
 def b64(data: bytes) -> str:

@@ -8,8 +8,8 @@ from asgi_lifespan import LifespanManager
 from service.app import create_app
 from service.guard import TokenBuckets
 from service.settings import Settings
-from tests.conftest import FakeClock, GatewayFactory, Upstream
 from tests.identity import API_KEY, API_KEYS, INSTANCE, OTHER_KEY, bearer
+from tests.support import FakeClock, GatewayFactory, Upstream
 
 KEYED = {"auth": "api-key", "api_keys": json.dumps(API_KEYS)}
 LIMITED = {

@@ -4,7 +4,7 @@ import httpx
 import pytest
 
 from service.emulator.data import InjectedError
-from tests.conftest import FAILED, Upstream
+from tests.support import FAILED, Upstream
 
 BASE = "/v1/deployments"
 FLEET = "d-EXAMPLE04"

@@ -2,7 +2,7 @@
 
 import httpx
 
-from tests.conftest import FAILED, Upstream
+from tests.support import FAILED, Upstream
 
 URL = "/v1/deployments/{}/instances/{}".format(*FAILED)
 

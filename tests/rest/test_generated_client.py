@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import FAILED
+from tests.support import FAILED
 
 GENERATOR = Path(sys.executable).with_name("openapi-python-client")
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import (
+from tests.support import (
     FAILED,
     FUTURE_INSTANCE,
     IN_PROGRESS,
