@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-fast lint fmt browser wrk bench soak lock image-test schema vendor-assets clean
+.PHONY: install run test test-fast lint fmt docs reference browser wrk bench soak lock image-test schema vendor-assets clean
 
 $(STAMP): pyproject.toml requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -36,12 +36,20 @@ browser:
 		|| echo "chromium is not installed: the browser tests will be skipped"
 
 # Both cores (pytest-xdist), with the coverage floor of pyproject.toml.
-test: lint browser
+test: lint browser docs
 	$(BIN)/pytest -n 2 -p no:cacheprovider --cov --cov-report=term
 
 # Everything that needs no browser, Docker, kubectl or fuzzing: the loop while working.
 test-fast: install
 	$(BIN)/pytest -n 2 -p no:cacheprovider -m "not browser and not fuzz and not kubectl"
+
+# The site, into site/; a warning (a broken link, a page left out) fails it.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+# Regenerates docs/reference/ from the code (a test fails while it is stale).
+reference: install
+	$(BIN)/python -m scripts.reference
 
 fmt: install
 	$(BIN)/ruff check --fix .

@@ -3,7 +3,7 @@
 Starts the emulator (30 ms a call by default, like a regional AWS endpoint), the gateway
 twice (caching as configured by default, and with every TTL at 0 for misses), a bare ASGI
 app answering the gateway's bytes, and a sync-boto3 FastAPI peer; drives each with wrk and
-writes bench/results/{results.json,results.md,bench.png}.
+writes docs/bench/{results.json,results.md,bench.png}, which the Performance page shows.
 """
 
 import argparse
@@ -30,7 +30,7 @@ from service.emulator import DEMO_DATA
 from service.guard import hash_key
 
 HERE = Path(__file__).parent
-RESULTS = HERE / "results"
+RESULTS = HERE.parent / "docs" / "bench"
 FLEET = "d-BENCH0001"
 FAILED = "/v1/deployments/d-EXAMPLE01/instances/i-0a1b2c3d4e5f60002"
 BENCH_KEY = "bench-key-0123456789abcdefghijklmnopqrstuv"

@@ -19,10 +19,11 @@ class CacheInfo:
 
 
 class GatewayError(Exception):
-    """Base of every error a caller can see.
+    """The gateway failed itself: logged with its traceback, answered without it.
 
-    Subclasses fix the HTTP status and the problem type; ``code`` names the CodeDeploy
-    error (or the gateway's own condition) and ``request_id`` the upstream request.
+    The base of every error a caller can see: subclasses fix the HTTP status and the
+    problem type; ``code`` names the CodeDeploy error (or the gateway's own condition)
+    and ``request_id`` the upstream request.
     """
 
     status: int = 500
@@ -60,7 +61,8 @@ class GatewayError(Exception):
 
 
 class HTTPProblem(GatewayError):
-    """A plain HTTP condition with no CodeDeploy error behind it."""
+    """A plain HTTP condition with no CodeDeploy error behind it (an unknown path: 404),
+    answered with that condition's status."""
 
     slug = "http-error"
 
@@ -72,6 +74,8 @@ class HTTPProblem(GatewayError):
 
 
 class InvalidRequest(GatewayError):
+    """A malformed id, filter, body or page token, from the caller or as CodeDeploy judged."""
+
     status = 400
     slug = "invalid-request"
     title = "Invalid Request"
@@ -79,6 +83,8 @@ class InvalidRequest(GatewayError):
 
 
 class NotFound(GatewayError):
+    """The deployment, instance or target does not exist (cached briefly)."""
+
     status = 404
     slug = "not-found"
     title = "Not Found"
@@ -102,6 +108,8 @@ class Unauthorized(GatewayError):
 
 
 class MethodNotAllowed(GatewayError):
+    """A method the path does not answer; ``Allow`` names the ones it does."""
+
     status = 405
     slug = "method-not-allowed"
     title = "Method Not Allowed"
@@ -109,6 +117,8 @@ class MethodNotAllowed(GatewayError):
 
 
 class PayloadTooLarge(GatewayError):
+    """A request body over ``GATEWAY_MAX_BODY_BYTES``, refused before it is read."""
+
     status = 413
     slug = "payload-too-large"
     title = "Payload Too Large"
@@ -116,6 +126,8 @@ class PayloadTooLarge(GatewayError):
 
 
 class UnsupportedComputePlatform(GatewayError):
+    """An instance read of a Lambda or ECS deployment: read its targets instead."""
+
     status = 422
     slug = "unsupported-compute-platform"
     title = "Unsupported Compute Platform"
@@ -123,6 +135,8 @@ class UnsupportedComputePlatform(GatewayError):
 
 
 class DeploymentNotStarted(GatewayError):
+    """The deployment has not started yet, so it has no instances to read."""
+
     status = 409
     slug = "deployment-not-started"
     title = "Deployment Not Started"
@@ -130,6 +144,8 @@ class DeploymentNotStarted(GatewayError):
 
 
 class Throttled(GatewayError):
+    """CodeDeploy throttled past the retries and the deadline; ``Retry-After`` says when."""
+
     status = 429
     slug = "throttled"
     title = "Too Many Requests"
@@ -156,6 +172,8 @@ class RateLimited(Throttled):
 
 
 class UpstreamError(GatewayError):
+    """CodeDeploy failed, answered what could not be read, or could not be reached."""
+
     status = 502
     slug = "upstream-error"
     title = "Bad Gateway"
@@ -163,12 +181,16 @@ class UpstreamError(GatewayError):
 
 
 class UpstreamAccessDenied(UpstreamError):
+    """The gateway's own AWS identity may not make the call (its IAM policy)."""
+
     slug = "upstream-access-denied"
     title = "Upstream Access Denied"
     default_code = "AccessDeniedException"
 
 
 class NotReady(GatewayError):
+    """Starting, or draining after SIGTERM: ``/readyz`` only."""
+
     status = 503
     slug = "not-ready"
     title = "Service Unavailable"
@@ -176,6 +198,8 @@ class NotReady(GatewayError):
 
 
 class UpstreamTimeout(GatewayError):
+    """The deadline (``GATEWAY_UPSTREAM_TIMEOUT_SECONDS``) ran out before CodeDeploy answered."""
+
     status = 504
     slug = "upstream-timeout"
     title = "Gateway Timeout"

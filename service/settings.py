@@ -31,11 +31,17 @@ class Settings(BaseSettings):
     rather than surfacing as odd behaviour under load.
     """
 
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_", extra="ignore", frozen=True, use_attribute_docstrings=True
+    )
 
     host: str = "127.0.0.1"
+    """Address to listen on; ``0.0.0.0`` in a container."""
     port: int = Field(default=8000, ge=0, le=65535)
+    """Port to listen on."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """The access log is at ``info``; botocore stays at ``warning`` (its debug output
+    carries request headers)."""
 
     drain_seconds: float = Field(default=5.0, ge=0, le=300)
     """After SIGTERM: /readyz answers 503 this long before the server stops accepting,
@@ -75,10 +81,15 @@ class Settings(BaseSettings):
     api_keys_file: Path | None = None
     """The same JSON in a file, e.g. a mounted Kubernetes Secret."""
     jwt_jwks_url: AnyHttpUrl | None = None
+    """The identity provider's JWKS, over https (plain http only on loopback)."""
     jwt_jwks_file: Path | None = None
+    """The JWKS in a file instead, e.g. a mounted ConfigMap."""
     jwt_issuer: str | None = None
+    """The ``iss`` every token must carry."""
     jwt_audience: str | None = None
+    """The ``aud`` every token must carry."""
     jwt_caller_claim: str = "sub"
+    """The claim that names the caller (``jwt:<value>`` in logs, metrics and limits)."""
     jwt_leeway_seconds: float = Field(default=30, ge=0, le=300)
     """Clock skew allowed on ``exp`` and ``nbf``."""
     metrics_api_key: SecretStr | None = None
@@ -100,16 +111,21 @@ class Settings(BaseSettings):
     # defaults sit well above what real frontend queries use (the README's and GraphiQL's
     # examples use a tenth of each) and well below what stalls a core.
     graphql_max_depth: int = Field(default=10, ge=1, le=100)
+    """Nesting of selections in an operation."""
     graphql_max_aliases: int = Field(default=100, ge=0, le=10_000)
+    """Aliases in an operation."""
     graphql_max_tokens: int = Field(default=5000, ge=10, le=1_000_000)
+    """Lexical tokens in a document, counted before it is parsed whole."""
     graphql_max_fields: int = Field(default=500, ge=1, le=100_000)
     """Field selections in an operation, counted each time a fragment is spread."""
     graphql_max_field_repeats: int = Field(default=10, ge=1, le=10_000)
     """Times one response name may appear in one selection set, fragments included."""
     graphql_max_root_fields: int = Field(default=100, ge=1, le=10_000)
+    """Fields at the root of an operation."""
     graphql_max_upstream_calls: int = Field(default=50, ge=1, le=100_000)
     """CodeDeploy calls an operation may cost by the static estimate, as if nothing were cached."""
     graphql_introspection: bool = True
+    """Schema introspection (``__schema``, ``__type``); GraphiQL and codegen need it."""
     graphql_response_cache_bytes: int = Field(default=32 * 1024 * 1024, ge=0, le=2**34)
     """Whole GraphQL responses kept for replay (0: none)."""
     graphql_document_cache_bytes: int = Field(default=32 * 1024 * 1024, ge=1024 * 1024, le=2**34)
@@ -163,7 +179,9 @@ class Settings(BaseSettings):
 
     # Local mode: an embedded CodeDeploy emulator instead of AWS.
     local: bool = False
+    """Serve from the embedded CodeDeploy emulator (``--local``, ``make run``)."""
     local_data: Path | None = None
+    """The emulator's data file in local mode; the demo data when unset."""
 
     upstream_api: Literal["instances", "targets"] = "instances"
     """Which CodeDeploy calls answer instance reads: the deprecated instance calls, or targets."""
@@ -181,9 +199,12 @@ class Settings(BaseSettings):
     cache_negative_ttl_seconds: CacheSeconds = 5.0
     """404 answers, so a polling client asking for a missing id costs one call per TTL."""
     cache_max_entries: int = Field(default=10_000, ge=1, le=10_000_000)
+    """Entries each cache may hold."""
     cache_max_bytes: int = Field(default=32 * 1024 * 1024, ge=1024 * 1024, le=2**36)
     """Bytes each of the four caches may hold (an instance with long log tails runs to
     tens of KB, so entries alone do not bound memory)."""
 
     # botocore reads only AWS_DEFAULT_REGION; AWS_REGION is the variable every other SDK uses.
     aws_region: str | None = Field(default=None, validation_alias="AWS_REGION")
+    """The region to read, as every AWS SDK names it (``AWS_DEFAULT_REGION`` and the
+    profile's region count too); required outside local mode."""

@@ -57,6 +57,9 @@ class Problem(BaseModel):
 
 
 class RequestInvalid(InvalidRequest):
+    """A path, query or body parameter that fails its declared type or pattern; ``errors``
+    lists each one."""
+
     default_code = "RequestValidationError"
 
     def __init__(self, errors: list[dict[str, Any]]) -> None:
