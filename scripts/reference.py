@@ -95,7 +95,7 @@ def configuration() -> str:
     )
 
 
-def _errors() -> list[type[GatewayError]]:
+def error_classes() -> list[type[GatewayError]]:
     found: list[type[GatewayError]] = []
     pending: list[type[GatewayError]] = [GatewayError]
     while pending:
@@ -109,7 +109,7 @@ def errors() -> str:
     problems = [
         f"| {kind.status} | `urn:codedeploy-gateway:problem:{kind.slug}` | {kind.title} "
         f"| `{kind.default_code}` | {_cell((kind.__doc__ or '').split(chr(10) * 2)[0])} |"
-        for kind in _errors()
+        for kind in error_classes()
     ]
     codes = [
         f"| `{code}` | {kind.status} | `{kind.slug}` |"
