@@ -4,6 +4,7 @@ import argparse
 import json
 import logging
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -173,6 +174,12 @@ class DrainingServer(uvicorn.Server):
         timer = threading.Timer(self.drain_seconds, super().handle_exit, (sig, frame))
         timer.daemon = True
         timer.start()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Streams end first (WebSocket: 1001 Going Away) so their clients reconnect to a
+        replica that stays; then uvicorn closes connections and waits for requests."""
+        await self.health.stop()
+        await super().shutdown(sockets)
 
     @contextmanager
     def capture_signals(self) -> Iterator[None]:

@@ -25,9 +25,10 @@ from service.graphql.responses import Responses
 from service.graphql.schema import schema
 from service.guard import Authenticator
 from service.health import Health
+from service.live import Watchers
 from service.metrics import Metrics
 from service.resolver import Resolver, make_caches
-from service.rest import docs, operations, routes
+from service.rest import docs, events, operations, routes
 from service.rest.problems import PROBLEM_JSON, add_exception_handlers, problem_responses
 from service.settings import Settings
 from service.state import State
@@ -97,6 +98,15 @@ def create_app(
             resolver = Resolver(codedeploy, make_caches(settings, metrics, clock), tokens)
             engine = make_engine(settings, resolver, metrics, clock, trusted)
             stack.callback(engine.close)
+            watchers = Watchers(
+                resolver,
+                metrics,
+                interval=settings.watch_interval_seconds,
+                max_watched=settings.max_watched_deployments,
+                max_per_caller=settings.max_subscriptions_per_caller,
+            )
+            stack.push_async_callback(watchers.close)
+            health.on_stop.append(watchers.close)
             # Everything start-up made (botocore's service models, the app) leaves the
             # collector's sight: a full collection then walks only what requests made. It
             # walked it all, ~100 ms each time on 2 cores, every ~0.3 s while documents
@@ -109,6 +119,7 @@ def create_app(
                     "graphql": engine,
                     "health": health,
                     "metrics": metrics,
+                    "watchers": watchers,
                 }
             finally:
                 health.started = False
@@ -127,6 +138,7 @@ def create_app(
     )
     add_exception_handlers(app)
     app.include_router(routes.router)
+    app.include_router(events.router)
     app.include_router(operations.router)
     if settings.docs:
         app.include_router(docs.router)

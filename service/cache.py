@@ -149,6 +149,10 @@ class ResultCache(Generic[V]):
             return None
         return self._value(entry)
 
+    def forget(self, key: Hashable) -> None:
+        """Drops the stored answer for ``key``: the next read asks CodeDeploy."""
+        self._entries.pop(key, None)
+
     def holds(self, key: Hashable, serial: int) -> bool:
         """Entry ``serial`` is still the live answer for ``key``; counts as no hit or miss."""
         entry = self._entries.get(key)
@@ -189,15 +193,19 @@ class ResultCache(Generic[V]):
         self,
         keys: Sequence[K],
         load_many: Callable[[list[K]], Awaitable[Mapping[K, V | GatewayError]]],
+        *,
+        refresh: bool = False,
     ) -> list[Cached[V] | GatewayError]:
         """Answers for ``keys``, in order: stored ones first, loads already under way
         joined, and the rest fetched by one ``load_many`` call that must answer every key.
+
+        ``refresh`` skips the stored entries (but still joins loads under way).
         """
         answers: dict[K, Cached[V] | GatewayError] = {}
         pending: dict[K, asyncio.Future[Cached[V]]] = {}
         missing: list[K] = []
         for key in dict.fromkeys(keys):
-            stored = self._stored(key)
+            stored = None if refresh else self._stored(key)
             if stored is not None:
                 answers[key] = stored
             elif key in self._inflight:

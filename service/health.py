@@ -1,6 +1,7 @@
 """Liveness and readiness, as an orchestrator probes them."""
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -10,7 +11,14 @@ class Health:
 
     started: bool = False
     draining: bool = False
+    on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    """Run when the server stops taking requests, before it waits for those under way:
+    streams end there, so their clients reconnect to a replica that stays."""
 
     @property
     def ready(self) -> bool:
         return self.started and not self.draining
+
+    async def stop(self) -> None:
+        for stop in self.on_stop:
+            await stop()

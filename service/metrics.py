@@ -77,6 +77,41 @@ class Metrics:
             ["code"],
             registry=registry,
         )
+        self.watched_deployments = Gauge(
+            "gateway_watched_deployments",
+            "Deployments a watcher reads for live updates (lingering ones included).",
+            registry=registry,
+        )
+        self.subscriptions = Gauge(
+            "gateway_subscriptions",
+            "Open event streams and GraphQL subscriptions.",
+            registry=registry,
+        )
+        self.live_events = Counter(
+            "gateway_live_events",
+            "Changes the watchers found, by kind (deployment, instance, target): each is "
+            "diffed once and sent to every viewer.",
+            ["kind"],
+            registry=registry,
+        )
+        self.watch_reads = Counter(
+            "gateway_watch_reads",
+            "Watcher reads of a deployment, by outcome (ok, or the error code).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.subscribers_dropped = Counter(
+            "gateway_subscribers_dropped",
+            "Viewers cut off because they did not read what was sent to them.",
+            registry=registry,
+        )
+        self.queue_notifications = Counter(
+            "gateway_queue_notifications",
+            "EventBridge notifications read from GATEWAY_EVENTS_QUEUE_URL, by outcome "
+            "(watched, unwatched, ignored).",
+            ["outcome"],
+            registry=registry,
+        )
         self._operation_name = BoundedLabel()
         self._caller = BoundedLabel()
 

@@ -78,7 +78,7 @@ class Resolver:
         return self.caches.instances.peek(self._key(deployment_id, instance_id))
 
     async def deployment_instances(
-        self, deployment_id: str, instance_ids: Sequence[str]
+        self, deployment_id: str, instance_ids: Sequence[str], *, refresh: bool = False
     ) -> list[Outcome]:
         """Each id's summary or error, in order; misses go upstream in batches of 25."""
         _require(deployment_id=deployment_id)
@@ -99,7 +99,7 @@ class Resolver:
                 for instance_id in ids
             }
 
-        return await self.caches.instances.get_many(list(keys), load)
+        return await self.caches.instances.get_many(list(keys), load, refresh=refresh)
 
     async def instance_ids(
         self,
@@ -108,6 +108,7 @@ class Resolver:
         statuses: Sequence[str] = (),
         instance_types: Sequence[str] = (),
         next_token: str | None = None,
+        refresh: bool = False,
     ) -> Cached[IdPage]:
         _require(deployment_id=deployment_id)
         token = self._tokens.open(next_token)
@@ -122,6 +123,7 @@ class Resolver:
                 instance_types=instance_types,
                 next_token=token,
             ),
+            refresh=refresh,
         )
         return self._sealed(page)
 
@@ -155,7 +157,7 @@ class Resolver:
         )
 
     async def deployment_targets(
-        self, deployment_id: str, target_ids: Sequence[str]
+        self, deployment_id: str, target_ids: Sequence[str], *, refresh: bool = False
     ) -> list[Cached[Snapshot[DeploymentTarget]] | GatewayError]:
         _require(deployment_id=deployment_id)
         keys = {self._key(deployment_id, target_id): target_id for target_id in target_ids}
@@ -168,18 +170,32 @@ class Resolver:
                 for target_id in ids
             }
 
-        return await self.caches.targets.get_many(list(keys), load)
+        return await self.caches.targets.get_many(list(keys), load, refresh=refresh)
 
     async def target_ids(
-        self, deployment_id: str, *, next_token: str | None = None
+        self, deployment_id: str, *, next_token: str | None = None, refresh: bool = False
     ) -> Cached[IdPage]:
         _require(deployment_id=deployment_id)
         token = self._tokens.open(next_token)
         page = await self.caches.pages.get(
             self._key("target-ids", deployment_id, token),
             lambda: self._codedeploy.list_target_ids(deployment_id, next_token=token),
+            refresh=refresh,
         )
         return self._sealed(page)
+
+    def reads_targets(self, compute_platform: str | None) -> bool:
+        """Whether a deployment's fleet is read as targets: any platform but EC2/on-premises
+        (``Server``), and every platform when the gateway reads the targets API."""
+        return compute_platform != "Server" or self._codedeploy.api == "targets"
+
+    def forget(self, deployment_id: str, item_id: str | None = None) -> None:
+        """Drops what is stored of a deployment (and of one of its instances or targets),
+        so the next read of it asks CodeDeploy: told that it changed."""
+        self.caches.deployments.forget(self._key(deployment_id))
+        if item_id is not None:
+            self.caches.instances.forget(self._key(deployment_id, item_id))
+            self.caches.targets.forget(self._key(deployment_id, item_id))
 
 
 def filters(values: Iterable[str]) -> tuple[str, ...]:

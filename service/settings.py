@@ -177,6 +177,19 @@ class Settings(BaseSettings):
         """Local mode without GATEWAY_AUTH is open, like any development server."""
         return self.auth or frozenset()
 
+    # Live updates: one watcher per watched deployment, whatever the number of viewers.
+    watch_interval_seconds: float = Field(default=5.0, ge=0.1, le=300)
+    """How often a watched deployment is read again while anyone watches it (doubled on
+    throttling, up to a minute)."""
+    max_subscriptions_per_caller: int = Field(default=20, ge=1, le=1_000_000)
+    """Open event streams and subscriptions one caller may hold (per client IP without auth)."""
+    max_watched_deployments: int = Field(default=500, ge=1, le=1_000_000)
+    """Deployments this process watches at once; each costs a few CodeDeploy calls per
+    interval."""
+    events_queue_url: AnyHttpUrl | None = None
+    """An SQS queue that receives CodeDeploy's EventBridge state-change notifications: a
+    watched deployment is read again as soon as one names it, instead of at the next poll."""
+
     # Local mode: an embedded CodeDeploy emulator instead of AWS.
     local: bool = False
     """Serve from the embedded CodeDeploy emulator (``--local``, ``make run``)."""

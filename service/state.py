@@ -7,6 +7,7 @@ from fastapi import Depends, Request
 from service.graphql.engine import GraphQLEngine
 from service.guard.ratelimit import Budget
 from service.health import Health
+from service.live import Watchers
 from service.metrics import Metrics
 from service.resolver import Resolver
 
@@ -16,6 +17,7 @@ class State(TypedDict):
     graphql: GraphQLEngine
     health: Health
     metrics: Metrics
+    watchers: Watchers
 
 
 async def get_resolver(request: Request) -> Resolver:
@@ -48,3 +50,11 @@ async def get_budget(request: Request) -> Budget:
 
 
 BudgetDep = Annotated[Budget, Depends(get_budget)]
+
+
+async def get_watchers(request: Request) -> Watchers:
+    watchers: Watchers = request.state.watchers
+    return watchers
+
+
+WatchersDep = Annotated[Watchers, Depends(get_watchers)]

@@ -52,6 +52,7 @@ async def test_openapi_documents_every_error_as_problem_json(gateway: httpx.Asyn
         "/v1/deployments/{deploymentId}/instances:batchGet",
         "/v1/deployments/{deploymentId}/instances/{instanceId}",
         "/v1/deployments/{deploymentId}/targets/{targetId}",
+        "/v1/deployments/{deploymentId}/events",
         "/healthz",
         "/readyz",
     }
@@ -153,6 +154,7 @@ async def test_operations_have_codedeploy_style_ids_and_the_document_a_server(
         "BatchGetDeploymentInstances",
         "GetDeploymentInstance",
         "GetDeploymentTarget",
+        "StreamDeploymentEvents",
         "Healthz",
         "Readyz",
     }

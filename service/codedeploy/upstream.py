@@ -141,6 +141,10 @@ class CodeDeploy:
         return self._client.meta.region_name
 
     @property
+    def api(self) -> UpstreamApi:
+        return self._api
+
+    @property
     def endpoint(self) -> str:
         return self._client.meta.endpoint_url
 

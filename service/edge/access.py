@@ -99,7 +99,7 @@ class Access:
         method = scope["method"]  # as sent, for the log
         head = method == "HEAD"
         if head:  # the server's own scope keeps HEAD: it then sends no body bytes
-            scope = {**scope, "method": "GET"}
+            scope = {**scope, "method": "GET", "gateway.head": True}
         self.client_address(scope)
         request_id = _request_id(scope)
         carried = [*answer_headers(scope), (b"x-request-id", request_id.encode())]

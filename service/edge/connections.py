@@ -9,7 +9,7 @@ after it opened or after the request's first byte.
 
 import asyncio
 import json
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -68,6 +68,9 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._awaiting_head = False
         super().on_headers_complete()
+        # For a long answer (an event stream) whose client stopped reading: dropped at
+        # once, where ASGI can only finish the answer or leave it hanging.
+        cast(dict[str, Any], self.scope)["gateway.abort"] = self.transport.abort
 
     def _check_head(self) -> None:
         """One timer a connection, not one armed and cancelled every request: it closes a

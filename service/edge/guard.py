@@ -3,6 +3,7 @@
 import hmac
 from collections.abc import Callable
 from enum import Enum, auto
+from functools import partial
 
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -20,6 +21,7 @@ from service.guard.ratelimit import (
     TokenBuckets,
 )
 from service.metrics import Metrics
+from service.rest.problems import problem_response
 
 # Where a caller's credential may come: ``Authorization: Bearer``, else ``X-API-Key``.
 CREDENTIALS = (b"authorization", b"x-api-key")
@@ -40,8 +42,8 @@ def admission(scope: Scope) -> Admission:
     if path == METRICS:
         return Admission.METRICS_KEY
     # GraphiQL's page is a GET with no parameters; every query, by text or by hash, is
-    # guarded.
-    if path == GRAPHQL and scope["method"] == "GET" and not scope["query_string"]:
+    # guarded (and every WebSocket).
+    if path == GRAPHQL and scope.get("method") == "GET" and not scope["query_string"]:
         return Admission.PUBLIC
     return Admission.CALLER
 
@@ -71,9 +73,7 @@ class Guard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
-            # Nothing is served over WebSocket (no subscriptions); closing the handshake
-            # here keeps every operation on HTTP, where credentials are checked.
-            await send({"type": "websocket.close", "code": 1008})
+            await self._websocket(scope, receive, send)
             return
         if scope["type"] == "http":
             try:
@@ -84,10 +84,37 @@ class Guard:
                 return
         await self.app(scope, receive, send)
 
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Only ``/graphql`` takes WebSockets. Credentials in the handshake's headers are
+        checked now, as for any request; a browser cannot send those, so without them
+        the socket's ``connection_init`` brings them, checked by ``scope["gateway.
+        authenticate"]``. A refused handshake gets its status (401, 429) and problem."""
+        if path_of(scope) != GRAPHQL:
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        presented_now = any(value for value in request_headers(scope, *CREDENTIALS))
+        if self.authenticator.enabled and not presented_now:
+            scope["gateway.authenticate"] = partial(self._check, scope)
+        else:
+            try:
+                await self._check(scope)
+            except GatewayError as error:
+                self._refused(error.code)
+                if "websocket.http.response" in scope.get("extensions", {}):
+                    await problem_response(error)(scope, receive, send)
+                else:
+                    await send({"type": "websocket.close", "code": 1008})
+                return
+        await self.app(scope, receive, send)
+
     def _refused(self, code: str) -> None:
         self.metrics.refusals.labels(code).inc()
 
-    async def _check(self, scope: Scope) -> None:
+    async def _check(
+        self, scope: Scope, credentials: tuple[str | None, str | None] | None = None
+    ) -> None:
+        """Admits the request (``scope["gateway.caller"]`` set) or raises why not.
+        ``credentials``: Authorization and X-API-Key, when not from the headers."""
         kind = admission(scope)
         if kind is Admission.PUBLIC:
             return
@@ -109,13 +136,15 @@ class Guard:
                     code="AuthenticationRateLimited",
                 )
             try:
-                caller = await self.authenticator.caller(*request_headers(scope, *CREDENTIALS))
+                caller = await self.authenticator.caller(
+                    *(credentials or request_headers(scope, *CREDENTIALS))
+                )
             except Unauthorized:
                 self.failures.take(address)
                 raise
         scope["gateway.caller"] = caller
         if self.buckets is not None:
-            key = caller or address
+            key = viewer(scope)
             scope[BUDGET] = Budget(self.buckets, key, self._refused)
             wait = self.buckets.take(key)
             if wait:
@@ -128,3 +157,9 @@ class Guard:
 def _address(scope: Scope) -> str:
     client = scope.get("client")
     return f"ip:{client[0] if client else 'unknown'}"
+
+
+def viewer(scope: Scope) -> str:
+    """Whom a request's subscriptions count against: its caller, else its address."""
+    caller: str | None = scope.get("gateway.caller")
+    return caller or _address(scope)

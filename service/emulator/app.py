@@ -4,6 +4,7 @@ import asyncio
 import json
 import random
 import re
+import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -16,7 +17,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from service.emulator.data import Deployment, EmulatorData, target_body, target_id_of
+from service.emulator.data import (
+    DataError,
+    Deployment,
+    EmulatorData,
+    target_body,
+    target_id_of,
+)
 from service.models import InstanceStatus, InstanceType
 
 TARGET_PREFIX = "CodeDeploy_20141006."
@@ -76,8 +83,12 @@ class Emulator:
         faults: Faults | None = None,
         seed: int | None = None,
         page_size: int = 100,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.data = data
+        self.clock = clock
+        self.started = clock()
+        """Where the rolling deployments' runs count from."""
         self.faults = faults or Faults()
         self.page_size = page_size
         self.calls: Counter[str] = Counter()
@@ -253,6 +264,9 @@ class Emulator:
                 "InvalidDeploymentIdException",
                 f"Specified DeploymentId is not in the valid format: {deployment_id}",
             )
+        rolling = self.data.rolling.get(deployment_id)
+        if rolling is not None:
+            return Deployment.model_validate(rolling.at(deployment_id, self.clock() - self.started))
         deployment = self.data.deployments.get(deployment_id)
         if deployment is None:
             raise AwsError(
@@ -392,9 +406,23 @@ def create_emulator_app(emulator: Emulator) -> Starlette:
         """How many calls each operation answered: benchmarks count upstream calls here."""
         return Response(json.dumps(emulator.calls), media_type="application/json")
 
+    async def put_deployment(request: Request) -> Response:
+        """Replaces a deployment with the JSON body (as the data file holds one): how a
+        test or a demo changes what CodeDeploy answers from outside the process."""
+        deployment_id = request.path_params["deployment_id"]
+        try:
+            raw = json.loads(await request.body())
+            deployment = EmulatorData.from_json({"deployments": {deployment_id: raw}})
+        except (ValueError, DataError) as exc:
+            return Response(str(exc), status_code=400, media_type="text/plain")
+        emulator.data.rolling.pop(deployment_id, None)
+        emulator.data.deployments[deployment_id] = deployment.deployments[deployment_id]
+        return Response(status_code=204)
+
     return Starlette(
         routes=[
             Route("/", endpoint, methods=["POST"]),
             Route("/_emulator/calls", calls, methods=["GET"]),
+            Route("/_emulator/deployments/{deployment_id}", put_deployment, methods=["PUT"]),
         ]
     )

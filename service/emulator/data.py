@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
+from service.emulator.rolling import Rolling
+
 DEMO_DATA = Path(__file__).with_name("demo.json")
 
 _TIMESTAMP_FIELDS = ("lastUpdatedAt", "startTime", "endTime", "createTime", "completeTime")
@@ -125,6 +127,8 @@ class EmulatorData(BaseModel):
 
     deployments: dict[str, Deployment] = Field(default_factory=dict)
     errors: dict[str, InjectedError] = Field(default_factory=dict)
+    rolling: dict[str, Rolling] = Field(default_factory=dict)
+    """Deployments that move on their own (``rolling.py``), by id."""
 
     @classmethod
     def from_json(cls, raw: Any) -> "EmulatorData":

@@ -3,6 +3,7 @@
 import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 import strawberry
@@ -12,6 +13,7 @@ from strawberry.dataloader import DataLoader
 from service import models
 from service.cache import Cached
 from service.errors import GatewayError
+from service.live import Watchers
 from service.models import Snapshot
 from service.resolver import Resolver
 
@@ -44,11 +46,20 @@ def _loader(
     return DataLoader(load_fn=load)
 
 
+@dataclass(frozen=True, slots=True)
+class Live:
+    """What a subscription needs: the watchers, and whose subscription it is."""
+
+    watchers: Watchers
+    caller: str
+
+
 class Context:
     """Made fresh for every operation, so a DataLoader never outlives it."""
 
-    def __init__(self, resolver: Resolver) -> None:
+    def __init__(self, resolver: Resolver, live: Live | None = None) -> None:
         self.resolver = resolver
+        self.live = live
         self.instances: DataLoader[Key, models.InstanceSummary] = _loader(
             resolver.deployment_instances
         )

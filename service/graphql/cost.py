@@ -20,6 +20,7 @@ from graphql import (
     FragmentSpreadNode,
     GraphQLObjectType,
     GraphQLSchema,
+    GraphQLUnionType,
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
@@ -70,7 +71,7 @@ class _Estimate:
 
     def walk(
         self,
-        parent: GraphQLObjectType,
+        parent: GraphQLObjectType | GraphQLUnionType,
         node: SelectionSetNode,
         deployment: str | None,
         connection: _Connection | None,
@@ -92,12 +93,13 @@ class _Estimate:
 
     def _field(
         self,
-        parent: GraphQLObjectType,
+        parent: GraphQLObjectType | GraphQLUnionType,
         node: FieldNode,
         deployment: str | None,
         connection: _Connection | None,
     ) -> None:
-        definition = parent.fields.get(node.name.value)
+        fields = parent.fields if isinstance(parent, GraphQLObjectType) else {}
+        definition = fields.get(node.name.value)
         if definition is None:  # __typename, introspection: no upstream call
             return
         args = get_argument_values(definition, node, self._variables)
@@ -108,7 +110,8 @@ class _Estimate:
                 tally.ids["instances", args["deploymentId"]].add(args["instanceId"])
             case ("Query", "deploymentInstances"):
                 tally.ids["instances", args["deploymentId"]].update(args["instanceIds"])
-            case ("Query", "deployment"):
+            case ("Query", "deployment") | ("Subscription", "deploymentEvents"):
+                # A subscription's first read; the watcher's later ones are shared.
                 deployment = args["deploymentId"]
                 tally.deployments.add(deployment)
             case ("Deployment", "instance"):
@@ -131,7 +134,7 @@ class _Estimate:
                 )
         if node.selection_set is not None:
             child = get_named_type(definition.type)
-            if isinstance(child, GraphQLObjectType):
+            if isinstance(child, GraphQLObjectType | GraphQLUnionType):
                 self.walk(child, node.selection_set, deployment, connection)
 
     def _connection(self, kind: str, deployment: str, args: dict[str, Any]) -> _Connection:
@@ -158,13 +161,13 @@ def upstream_calls(
     variables: VariableValues,
 ) -> int:
     """The estimate for ``operation`` of a validated ``document`` (variables coerced)."""
-    query = schema.query_type
-    assert query is not None
+    root = schema.get_root_type(operation.operation)
+    assert root is not None  # validation found the operation's type
     fragments = {
         definition.name.value: definition
         for definition in document.definitions
         if isinstance(definition, FragmentDefinitionNode)
     }
     estimate = _Estimate(schema, fragments, variables)
-    estimate.walk(query, operation.selection_set, None, None)
+    estimate.walk(root, operation.selection_set, None, None)
     return estimate.tally.total()

@@ -11,18 +11,22 @@ the caller's rate; then graphql-core runs it over the shared resolver layer.
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from graphql import (
+    ExecutionResult,
     GraphQLError,
     GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
     execute,
     get_operation_ast,
     parse,
+    subscribe,
     validate,
 )
 from graphql.execution.values import get_variable_values
@@ -30,13 +34,13 @@ from graphql.validation import ASTValidationRule, specified_rules
 
 from service.cache import recording
 from service.errors import RateLimited
-from service.graphql.context import Context
+from service.graphql.context import Context, Live
 from service.graphql.cost import upstream_calls
 from service.graphql.documents import SHA256_HEX, Document, Documents, sha256
 from service.graphql.errors import GraphQLErrorDict, formatted, request_error
 from service.graphql.limits import GRAPHQL_CORE_LIMITS, Limits, NoIntrospection, check_document
 from service.graphql.responses import Responses, Stored
-from service.guard.ratelimit import Budget
+from service.guard.ratelimit import FREE, Budget
 from service.metrics import Metrics
 from service.resolver import Resolver
 
@@ -139,6 +143,64 @@ class GraphQLEngine:
                 stored.body, stored=stored, max_age=self.responses.max_age(stored), hit=True
             )
         self.metrics.cache_event("responses", "miss")
+        prepared = await self._operation(digest, text, request, budget)
+        if isinstance(prepared, Answer):
+            return prepared
+        if prepared.operation.operation is OperationType.SUBSCRIPTION:
+            message = (
+                "A subscription needs a stream: graphql-transport-ws (WebSocket at /graphql) "
+                "or GraphQL over SSE (POST with Accept: text/event-stream)."
+            )
+            return _answer([request_error(message, "STREAM_REQUIRED")])
+        return await self._execute(prepared.document, request, key)
+
+    async def stream(
+        self, request: GraphQLRequest, *, audience: str, budget: Budget, live: Live
+    ) -> Answer | AsyncIterator[bytes]:
+        """``request`` over a streaming transport: a refusal, or its results one by one
+        (a subscription's, or a query's one). A subscription's first read fails before
+        the first result: a ``GatewayError`` (an unknown deployment, a limit) is raised
+        from ``anext`` for the transport to answer in its own shape."""
+        found = self._text(request)
+        if isinstance(found, Answer):
+            return found
+        digest, text = found
+        prepared = await self._operation(digest, text, request, budget)
+        if isinstance(prepared, Answer):
+            return prepared
+        if prepared.operation.operation is not OperationType.SUBSCRIPTION:
+            return _once(await self.run(request, audience=audience, budget=FREE))
+        assert prepared.document.node is not None
+        results = subscribe(
+            self.schema,
+            prepared.document.node,
+            context_value=Context(self.resolver, live),
+            variable_values=request.variables,
+            operation_name=request.operation_name,
+        )
+        if isinstance(results, Awaitable):
+            results = await results
+        if isinstance(results, ExecutionResult):  # no source stream: errors only
+            return _answer(self._errors(results))
+        return self._results(results)
+
+    async def _results(self, results: AsyncIterator[ExecutionResult]) -> AsyncIterator[bytes]:
+        try:
+            async for result in results:
+                payload: dict[str, Any] = {"data": result.data}
+                if result.errors:
+                    payload["errors"] = self._errors(result)
+                yield _json(payload)
+        finally:
+            aclose = getattr(results, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def _operation(
+        self, digest: str, text: str | None, request: GraphQLRequest, budget: Budget
+    ) -> "Prepared | Answer":
+        """The document prepared, its operation found, its variables coerced, its cost
+        within the limit and charged to ``budget``: or the answer refusing it."""
         if text is None:
             return _persisted_query_not_found()
         document = self.documents.get(digest)
@@ -180,7 +242,7 @@ class GraphQLEngine:
             # otherwise fill the store with syntax trees for the collector to walk.
             self.documents.put(digest, document)
         self.metrics.graphql_operation(operation.name.value if operation.name else None)
-        return await self._execute(document, request, key)
+        return Prepared(document, operation)
 
     def _text(self, request: GraphQLRequest) -> tuple[str, str | None] | Answer:
         """The document's hash and its text (None: a hash nobody registered yet)."""
@@ -294,17 +356,33 @@ class GraphQLEngine:
                 outcome = await outcome
         payload: dict[str, Any] = {"data": outcome.data}
         if outcome.errors:
-            errors = [formatted(error, "BAD_USER_INPUT") for error in outcome.errors]
-            payload["errors"] = errors
+            errors = payload["errors"] = self._errors(outcome)
             if any(error["extensions"]["status"] >= 500 for error in errors):
                 reads.complete = False
-            for error in errors:
-                logger.info("graphql error at %s: %s", error.get("path"), error["message"])
         body = _json(payload)
         stored = self.responses.put(key, body, reads) if key is not None else None
         if stored is None:
             return Answer(body)
         return Answer(body, stored=stored, max_age=self.responses.max_age(stored))
+
+    @staticmethod
+    def _errors(result: ExecutionResult) -> list[GraphQLErrorDict]:
+        errors = [formatted(error, "BAD_USER_INPUT") for error in result.errors or ()]
+        for error in errors:
+            logger.info("graphql error at %s: %s", error.get("path"), error["message"])
+        return errors
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An operation that may run: its document, and which of its operations."""
+
+    document: Document
+    operation: OperationDefinitionNode
+
+
+async def _once(answer: Answer) -> AsyncIterator[bytes]:
+    yield answer.body
 
 
 def _code(error: GraphQLError, default: str) -> str:

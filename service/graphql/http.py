@@ -13,19 +13,26 @@ limits and the rate apply to each.
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qs
 
 from cachetools import LRUCache
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service.edge.guard import viewer
 from service.edge.paths import GRAPHQL, path_of
-from service.errors import GatewayError
+from service.errors import GatewayError, NotReady, RateLimited
+from service.graphql.context import Live
 from service.graphql.engine import Answer, GraphQLEngine, GraphQLRequest
-from service.graphql.errors import refusal_response, request_error
+from service.graphql.errors import gateway_error, refusal_response, request_error
 from service.graphql.ide import graphiql_html
+from service.graphql.params import NotGraphQL, request_of
+from service.graphql.ws import GraphQLWebSocket
 from service.guard.ratelimit import Budget
+from service.live import Watchers
+from service.live.stream import EVENT_STREAM, EventStream
 from service.rest.render import not_modified
 
 logger = logging.getLogger(__name__)
@@ -38,14 +45,6 @@ PARAMETERS = frozenset({"query", "operationName", "variables", "extensions"})
 # Requests remembered parsed, by their bytes: at most 1,024 of at most 4 KiB each.
 MEMO_REQUESTS = 1024
 MEMO_BYTES = 4096
-
-
-class NotGraphQL(Exception):
-    """The request is not a well-formed GraphQL-over-HTTP request: 400 under any type."""
-
-    def __init__(self, message: str, status: int = 400, code: str = "BAD_REQUEST") -> None:
-        super().__init__(message)
-        self.message, self.status, self.code = message, status, code
 
 
 class GraphQLEndpoint:
@@ -70,6 +69,10 @@ class GraphQLEndpoint:
         return request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and path_of(scope) == GRAPHQL:
+            scope["gateway.route"] = GRAPHQL
+            await GraphQLWebSocket(scope, receive, send).run()
+            return
         if scope["type"] != "http" or path_of(scope) != GRAPHQL:
             await self.app(scope, receive, send)
             return
@@ -112,6 +115,9 @@ class GraphQLEndpoint:
             )
             return
         engine: GraphQLEngine = scope["state"]["graphql"]
+        if _wants_events(headers):
+            await _stream(scope, receive, send, engine, request)
+            return
         try:
             answer = await engine.run(request, audience=AUDIENCE, budget=Budget.of(scope))
         except GatewayError as error:  # over the caller's rate: refused as the guard would
@@ -138,6 +144,61 @@ async def _respond(
     await _send(send, status, answer.body, headers)
 
 
+async def _stream(
+    scope: Scope, receive: Receive, send: Send, engine: GraphQLEngine, request: GraphQLRequest
+) -> None:
+    """GraphQL over SSE, distinct connections mode: each result a ``next`` event, then
+    ``complete``. What fails before the operation runs is a ``next`` event with the errors
+    (as the protocol has it); a caller over a limit, or a gateway shutting down, is
+    refused in the HTTP response's status instead (429, 503), before the stream starts.
+    At shutdown the stream ends without ``complete``, so the client reconnects."""
+    watchers: Watchers = scope["state"]["watchers"]
+    live = Live(watchers, viewer(scope))
+
+    @asynccontextmanager
+    async def frames() -> AsyncIterator[AsyncIterator[bytes]]:
+        outcome = await engine.stream(
+            request, audience=AUDIENCE, budget=Budget.of(scope), live=live
+        )
+        if isinstance(outcome, Answer):
+            yield _frames([outcome.body], complete=True)
+            return
+        try:
+            first = await anext(outcome)
+        except (RateLimited, NotReady):
+            raise
+        except GatewayError as error:  # the subscription's first read: an unknown deployment
+            yield _frames([_errors(gateway_error(error))], complete=True)
+            return
+        except StopAsyncIteration:
+            yield _frames([], complete=True)
+            return
+        try:
+            yield _frames([first], outcome, complete=lambda: not watchers.closing.is_set())
+        finally:
+            await outcome.aclose()  # type: ignore[attr-defined]
+
+    try:
+        await EventStream(frames(), engine.metrics)(scope, receive, send)
+    except (RateLimited, NotReady) as error:
+        await refusal_response(error)(scope, receive, send)
+
+
+async def _frames(
+    first: list[bytes],
+    rest: AsyncIterator[bytes] | None = None,
+    *,
+    complete: bool | Callable[[], bool],
+) -> AsyncIterator[bytes]:
+    for body in first:
+        yield b"event: next\ndata: " + body + b"\n\n"
+    if rest is not None:
+        async for body in rest:
+            yield b"event: next\ndata: " + body + b"\n\n"
+    if complete if isinstance(complete, bool) else complete():
+        yield b"event: complete\ndata:\n\n"
+
+
 def _from_parameters(query_string: bytes) -> GraphQLRequest:
     try:
         parameters = parse_qs(
@@ -158,7 +219,7 @@ def _from_parameters(query_string: bytes) -> GraphQLRequest:
     for name in ("variables", "extensions"):
         if name in fields:
             fields[name] = _json_value(fields[name], f"`{name}`")
-    return _request(fields)
+    return request_of(fields)
 
 
 def _check_content_type(content_type: str | None) -> None:
@@ -175,7 +236,7 @@ def _from_body(body: bytes) -> GraphQLRequest:
     fields = _json_value(body, "The body")
     if isinstance(fields, list):
         raise NotGraphQL("Batched operations are not supported: send one request per operation.")
-    return _request(fields)
+    return request_of(fields)
 
 
 def _json_value(text: str | bytes, what: str) -> Any:
@@ -188,46 +249,6 @@ def _json_value(text: str | bytes, what: str) -> Any:
 def _not_json(constant: str) -> Any:
     """``NaN`` and ``Infinity``, which Python's reader takes and JSON has not."""
     raise ValueError(f"{constant} is not a JSON value")
-
-
-def _request(fields: Any) -> GraphQLRequest:
-    """The spec's request parameters, each of its type; anything else is refused."""
-    if not isinstance(fields, dict):
-        raise NotGraphQL("A GraphQL request is a JSON object.")
-    query = fields.get("query")
-    name = fields.get("operationName")
-    variables = fields.get("variables")
-    extensions = fields.get("extensions")
-    if query is not None and not _text(query):
-        raise NotGraphQL("`query` must be a string of Unicode text.")
-    if name is not None and not _text(name):
-        raise NotGraphQL("`operationName` must be a string of Unicode text.")
-    if variables is not None and not isinstance(variables, dict):
-        raise NotGraphQL("`variables` must be an object.")
-    if extensions is not None and not isinstance(extensions, dict):
-        raise NotGraphQL("`extensions` must be an object.")
-    persisted = (extensions or {}).get("persistedQuery")
-    digest = None
-    if persisted is not None:
-        if not isinstance(persisted, dict) or persisted.get("version") != 1:
-            raise NotGraphQL("`extensions.persistedQuery` must be {version: 1, sha256Hash}.")
-        digest = persisted.get("sha256Hash")
-        if not isinstance(digest, str):
-            raise NotGraphQL("`extensions.persistedQuery.sha256Hash` must be a string.")
-    if query is None and digest is None:
-        raise NotGraphQL("A GraphQL request needs `query` (or a persisted query's hash).")
-    return GraphQLRequest(query, name, variables or {}, digest)
-
-
-def _text(value: object) -> bool:
-    """A string that is text: JSON's \\ud800 escapes decode to lone surrogates, not text."""
-    if not isinstance(value, str):
-        return False
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _media_type(accept: str | None) -> str:
@@ -249,6 +270,10 @@ def _media_type(accept: str | None) -> str:
         weights.setdefault(kind.lower(), weight)
     graphql, plain = weights.get(GRAPHQL_RESPONSE, 0.0), weights.get(JSON, 0.0)
     return GRAPHQL_RESPONSE if graphql > 0 and graphql >= plain else JSON
+
+
+def _wants_events(headers: dict[str, str]) -> bool:
+    return EVENT_STREAM in headers.get("accept", "")
 
 
 def _wants_html(headers: dict[str, str]) -> bool:

@@ -12,6 +12,7 @@ from strawberry.schema.types.base_scalars import DateTimeDefinition
 from service.errors import GatewayError, InvalidRequest
 from service.graphql.context import Info
 from service.graphql.deployment import Deployment, load_instance
+from service.graphql.live import Subscription
 from service.graphql.types import InstanceSummary
 from service.models import wire_time
 from service.resolver import MAX_BATCH_IDS
@@ -79,5 +80,7 @@ DATETIME = replace(
     serialize=wire_time,
 )
 
-schema = strawberry.Schema(query=Query, config=StrawberryConfig(scalar_map={datetime: DATETIME}))
+schema = strawberry.Schema(
+    query=Query, subscription=Subscription, config=StrawberryConfig(scalar_map={datetime: DATETIME})
+)
 """The one schema; ``make schema`` exports it to schema.graphql."""

@@ -74,6 +74,18 @@ class Budget:
         budget: Budget = scope.get(BUDGET, FREE)
         return budget
 
+    def request(self) -> None:
+        """Charges one request, as the guard does at the door: for each operation a
+        WebSocket carries after its one handshake."""
+        if self.buckets is None:
+            return
+        wait = self.buckets.take(self.caller)
+        if wait:
+            self.refused(RateLimited.default_code)
+            raise RateLimited(
+                "This caller is over its rate limit; see Retry-After.", retry_after_seconds=wait
+            )
+
     def spend(self, calls: int) -> None:
         """Charges the calls beyond the one the request paid at the door."""
         if self.buckets is None or calls <= 1:

@@ -54,6 +54,7 @@ def test_every_operation_has_a_clean_name(generated: Any) -> None:
         "batch_get_deployment_instances",
         "get_deployment_instance",
         "get_deployment_target",
+        "stream_deployment_events",
         "healthz",
         "readyz",
     }
@@ -95,6 +96,13 @@ def calls_every_operation(generated: Any, client: Any) -> None:
         deployment_id="d-EXAMPLE03", target_id="pricing-fn:live", client=client
     )
     assert target.deployment_target.lambda_target.lambda_function_info.target_version == "42"
+
+    # A finished deployment's stream is its whole picture, then the end.
+    stream = api(generated, "stream_deployment_events").sync_detailed(
+        deployment_id=FAILED[0], client=client
+    )
+    assert stream.status_code == 200
+    assert stream.content.startswith(b"id: ") and b"event: instance" in stream.content
 
     assert api(generated, "healthz").sync_detailed(client=client).status_code == 200
     assert api(generated, "readyz").sync_detailed(client=client).status_code == 200

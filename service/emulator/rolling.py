@@ -1,0 +1,153 @@
+"""Deployments that move on their own: an in-place rolling deployment, one instance at a
+time, that finishes, rests, and starts again, so live updates have something to show.
+
+Its state is a function of the time since the emulator started: nothing runs in the
+background, and a test moves it by moving the emulator's clock.
+"""
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+LIFECYCLE = (
+    "ApplicationStop",
+    "DownloadBundle",
+    "BeforeInstall",
+    "Install",
+    "AfterInstall",
+    "ApplicationStart",
+    "ValidateService",
+)
+FAILING_EVENT = LIFECYCLE.index("ApplicationStart")
+
+
+class Rolling(BaseModel):
+    """The data file's ``rolling`` entries: a deployment that rolls over ``instances``."""
+
+    model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, extra="forbid")
+
+    application_name: str
+    deployment_group_name: str
+    instances: list[str] = Field(min_length=1)
+    step_seconds: float = Field(default=2.0, gt=0)
+    """Each lifecycle event's length: 7 events an instance, one instance at a time."""
+    rest_seconds: float = Field(default=20.0, ge=0)
+    """Time spent finished before the deployment starts again."""
+    fail_every: int = Field(default=3, ge=0)
+    """Every this many runs, the last instance fails at ApplicationStart (0: never)."""
+
+    def at(self, deployment_id: str, elapsed: float) -> dict[str, Any]:
+        """The deployment ``elapsed`` seconds after the emulator started, as the data file
+        would hold it."""
+        per_instance = len(LIFECYCLE) * self.step_seconds
+        run = len(self.instances) * per_instance
+        cycle, into = divmod(max(elapsed, 0.0), run + self.rest_seconds)
+        started = cycle * (run + self.rest_seconds)
+        failing = self.fail_every > 0 and cycle % self.fail_every == self.fail_every - 1
+        failed_at = None
+        if failing:  # the last instance, at ApplicationStart
+            failed_at = (len(self.instances) - 1) * per_instance + FAILING_EVENT * self.step_seconds
+        now = min(into, run if failed_at is None else failed_at + self.step_seconds)
+        instances = [
+            self._instance(
+                deployment_id, instance_id, started, index * per_instance, now, failed_at
+            )
+            for index, instance_id in enumerate(self.instances)
+        ]
+        statuses = [instance["status"] for instance in instances]
+        if "Failed" in statuses:
+            status = "Failed"
+        elif into >= run:
+            status = "Succeeded"
+        else:
+            status = "InProgress"
+        deployment: dict[str, Any] = {
+            "computePlatform": "Server",
+            "status": status,
+            "instances": instances,
+            "deploymentId": deployment_id,
+            "applicationName": self.application_name,
+            "deploymentGroupName": self.deployment_group_name,
+            "deploymentConfigName": "CodeDeployDefault.OneAtATime",
+            "creator": "user",
+            "description": f"{self.application_name}, run {int(cycle) + 1}",
+            "createTime": started,
+            "startTime": started,
+            "deploymentStyle": {
+                "deploymentType": "IN_PLACE",
+                "deploymentOption": "WITHOUT_TRAFFIC_CONTROL",
+            },
+            "deploymentOverview": {
+                name: statuses.count(name)
+                for name in ("Pending", "InProgress", "Succeeded", "Failed", "Skipped", "Ready")
+            },
+        }
+        if status != "InProgress":
+            deployment["completeTime"] = started + now
+        if status == "Failed":
+            deployment["errorInformation"] = {
+                "code": "SCRIPT_FAILED",
+                "message": "Script at specified location: scripts/start_server.sh run as user "
+                "root failed with exit code 1",
+            }
+        return deployment
+
+    def _instance(
+        self,
+        deployment_id: str,
+        instance_id: str,
+        started: float,
+        begins: float,
+        now: float,
+        failed_at: float | None,
+    ) -> dict[str, Any]:
+        """One instance at offset ``now`` into the run; ``failed_at`` is the offset of the
+        lifecycle event that fails, if this run fails."""
+        failed = failed_at is not None and now >= failed_at + self.step_seconds
+        events: list[dict[str, Any]] = []
+        updated = started
+        for index, name in enumerate(LIFECYCLE):
+            start = begins + index * self.step_seconds
+            end = start + self.step_seconds
+            event: dict[str, Any] = {"lifecycleEventName": name, "status": "Pending"}
+            if failed and start == failed_at:
+                event.update(status="Failed", startTime=started + start, endTime=started + end)
+                event["diagnostics"] = {
+                    "errorCode": "ScriptFailed",
+                    "scriptName": "scripts/start_server.sh",
+                    "message": "Script at specified location: scripts/start_server.sh run as "
+                    "user root failed with exit code 1",
+                    "logTail": "[stderr] port 8080 is already in use\n",
+                }
+                updated = started + end
+            elif failed and failed_at is not None and start > failed_at:
+                event["status"] = "Skipped"
+            elif now >= end:
+                event.update(status="Succeeded", startTime=started + start, endTime=started + end)
+                updated = started + end
+            elif now >= start:
+                event.update(status="InProgress", startTime=started + start)
+                updated = started + start
+            events.append(event)
+        statuses = {event["status"] for event in events}
+        if "Failed" in statuses:
+            status = "Failed"
+        elif statuses == {"Succeeded"}:
+            status = "Succeeded"
+        elif statuses <= {"Pending", "Skipped"}:
+            status = "Skipped" if failed else "Pending"
+        else:
+            status = "InProgress"
+        return {
+            "deploymentId": deployment_id,
+            "instanceId": instance_id,
+            "status": status,
+            "lastUpdatedAt": updated,
+            "lifecycleEvents": events,
+        }
+
+
+def range_of(step: float, count: int) -> list[float]:
+    """0, step, 2 step, ...: where each instance's turn begins."""
+    return [index * step for index in range(count)]

@@ -1,0 +1,83 @@
+"""``Subscription.deploymentEvents``: a deployment's live changes, typed, from the watcher
+the REST event stream reads too (``service.live``)."""
+
+from collections.abc import AsyncGenerator
+from typing import Annotated
+
+import strawberry
+
+from service.graphql.context import Info
+from service.graphql.deployment import Deployment
+from service.graphql.types import DeploymentTarget, InstanceSummary, target_from_model
+from service.live import Change
+
+
+@strawberry.type(
+    description="The deployment changed (status, overview, times, ...): the whole "
+    "deployment as it is now. A stream's first event is one of these."
+)
+class DeploymentChanged:
+    event_id: strawberry.ID = strawberry.field(
+        description="Resumes a stream from here: deploymentEvents(after: eventId)."
+    )
+    deployment: Deployment
+
+
+@strawberry.type(description="An instance changed (status, lastUpdatedAt, lifecycle events).")
+class InstanceChanged:
+    event_id: strawberry.ID
+    instance: InstanceSummary
+
+
+@strawberry.type(description="A target changed (Lambda, ECS, CloudFormation, or targets mode).")
+class TargetChanged:
+    event_id: strawberry.ID
+    target: DeploymentTarget | None = strawberry.field(
+        description="Null for a kind of target this gateway does not know yet."
+    )
+
+
+DeploymentEvent = Annotated[
+    DeploymentChanged | InstanceChanged | TargetChanged,
+    strawberry.union("DeploymentEvent", description="One change of a watched deployment."),
+]
+
+
+def event_of(change: Change) -> DeploymentChanged | InstanceChanged | TargetChanged:
+    event_id = strawberry.ID(change.event_id)
+    if change.kind == "deployment":
+        deployment = Deployment(
+            deployment_id=strawberry.ID(change.item_id), snapshot=change.snapshot
+        )
+        return DeploymentChanged(event_id=event_id, deployment=deployment)
+    if change.kind == "instance":
+        return InstanceChanged(
+            event_id=event_id, instance=InstanceSummary.from_model(change.snapshot.model)
+        )
+    return TargetChanged(event_id=event_id, target=target_from_model(change.snapshot.model))
+
+
+async def deployment_events(
+    info: Info, deployment_id: strawberry.ID, after: strawberry.ID | None = None
+) -> AsyncGenerator[DeploymentEvent, None]:
+    live = info.context.live
+    assert live is not None, "subscriptions run only over the streaming transports"
+    async with live.watchers.watch(deployment_id, live.caller, after) as view:
+        async for batch in view.changes():
+            for change in batch:
+                yield event_of(change)
+
+
+@strawberry.type
+class Subscription:
+    deployment_events: AsyncGenerator[DeploymentEvent, None] = strawberry.subscription(
+        resolver=deployment_events,
+        description=(
+            "A deployment's changes as they happen: first the deployment and each of its "
+            "instances (or targets) as they are, then each change; the stream completes "
+            "after the deployment's final status (Succeeded, Failed, Stopped). `after` "
+            "resumes after an event's eventId (an unknown one starts afresh). Over "
+            "graphql-transport-ws (WebSocket at /graphql) or GraphQL over SSE (POST with "
+            "Accept: text/event-stream)."
+        ),
+    )

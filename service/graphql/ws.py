@@ -1,0 +1,207 @@
+"""graphql-transport-ws (the ``graphql-ws`` library's protocol) at ``/graphql``.
+
+One socket carries any number of operations, each under the client's id: subscriptions
+stream ``next`` messages until ``complete``; queries answer one. The socket's close
+codes are the protocol's: 4400 a message it does not define, 4401 an operation before
+the acknowledgement, 4403 credentials refused, 4408 no ``connection_init`` in time,
+4409 an id already running, 4429 a second ``connection_init``; 1001 when the gateway
+shuts down, so the client reconnects to a replica that stays.
+"""
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from typing import Any
+
+from starlette.types import Message, Receive, Scope, Send
+
+from service.edge.guard import viewer
+from service.errors import GatewayError
+from service.graphql.context import Live
+from service.graphql.engine import Answer, GraphQLEngine, GraphQLRequest
+from service.graphql.errors import gateway_error
+from service.graphql.params import NotGraphQL, request_of
+from service.guard.ratelimit import Budget
+from service.live import Watchers
+
+logger = logging.getLogger(__name__)
+
+PROTOCOL = "graphql-transport-ws"
+# graphql-ws's own default for the wait between the handshake and connection_init.
+INIT_TIMEOUT_SECONDS = 3.0
+# Operations one socket may run at once; subscriptions count against the caller's
+# limit as well.
+MAX_OPERATIONS = 100
+
+Authenticate = Callable[[Scope, tuple[str | None, str | None]], Awaitable[None]]
+
+
+class Close(Exception):
+    """Ends the socket with the protocol's ``code``."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code, self.reason = code, reason
+
+
+class GraphQLWebSocket:
+    """One socket's session, from the handshake to the close."""
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.scope, self.receive, self._send = scope, receive, send
+        state = scope["state"]
+        self.engine: GraphQLEngine = state["graphql"]
+        self.watchers: Watchers = state["watchers"]
+        self.authenticate: Authenticate | None = scope.get("gateway.authenticate")
+        self.acknowledged = False
+        self.initialised = False
+        self.operations: dict[str, asyncio.Task[None]] = {}
+
+    async def run(self) -> None:
+        if (await self.receive())["type"] != "websocket.connect":
+            return
+        if PROTOCOL not in self.scope.get("subprotocols", ()):
+            # Refused at the handshake (HTTP 403): the legacy subscriptions-transport-ws
+            # protocol, or none, is not spoken here.
+            await self._send({"type": "websocket.close", "code": 4406})
+            return
+        await self._send({"type": "websocket.accept", "subprotocol": PROTOCOL})
+        session = asyncio.ensure_future(self._session())
+        closing = asyncio.ensure_future(self.watchers.closing.wait())
+        try:
+            done, _ = await asyncio.wait({session, closing}, return_when=asyncio.FIRST_COMPLETED)
+            if session in done:
+                code, reason = session.result()
+            else:
+                code, reason = 1001, "Going away"
+            with suppress(Exception):  # the client may be gone already
+                await self._send({"type": "websocket.close", "code": code, "reason": reason})
+        finally:
+            for task in (session, closing, *self.operations.values()):
+                task.cancel()
+            await asyncio.gather(
+                session, closing, *self.operations.values(), return_exceptions=True
+            )
+
+    async def _session(self) -> tuple[int, str]:
+        """Reads messages until the client leaves or breaks the protocol: the close code."""
+        try:
+            try:
+                async with asyncio.timeout(INIT_TIMEOUT_SECONDS):
+                    while not self.initialised:
+                        if not await self._handle(await self.receive()):
+                            return 1000, ""
+            except TimeoutError:
+                return 4408, "Connection initialisation timeout"
+            while await self._handle(await self.receive()):
+                pass
+            return 1000, ""
+        except Close as close:
+            return close.code, close.reason
+        except Exception:  # a gateway bug: logged whole, the socket closed as failed
+            logger.exception("graphql websocket failed")
+            return 1011, "Internal error"
+
+    async def _handle(self, message: Message) -> bool:
+        """Acts on one ASGI message; False once the client disconnected."""
+        if message["type"] == "websocket.disconnect":
+            return False
+        try:
+            parsed = json.loads(message.get("text") or "")
+        except (ValueError, RecursionError):
+            parsed = None
+        if not isinstance(parsed, dict) or not isinstance(parsed.get("type"), str):
+            raise Close(4400, "Invalid message received")
+        kind = parsed["type"]
+        if kind == "connection_init":
+            await self._init(parsed.get("payload"))
+        elif kind == "ping":
+            await self._message({"type": "pong"})
+        elif kind == "pong":
+            pass
+        elif kind == "subscribe":
+            self._subscribe(parsed.get("id"), parsed.get("payload"))
+        elif kind == "complete":
+            task = self.operations.get(parsed.get("id"))  # type: ignore[arg-type]
+            if task is not None:
+                task.cancel()
+        else:
+            raise Close(4400, f"Unexpected message of type {kind[:64]}")
+        return True
+
+    async def _init(self, payload: object) -> None:
+        if self.initialised:
+            raise Close(4429, "Too many initialisation requests")
+        self.initialised = True
+        if self.authenticate is not None:
+            try:
+                await self.authenticate(self.scope, _credentials(payload))
+            except GatewayError as error:  # refused, or over the failure rate
+                raise Close(4403, error.detail[:120]) from error
+        self.acknowledged = True
+        await self._message({"type": "connection_ack"})
+
+    def _subscribe(self, operation_id: object, payload: object) -> None:
+        if not self.acknowledged:
+            raise Close(4401, "Unauthorized")
+        if not isinstance(operation_id, str) or not operation_id or len(operation_id) > 128:
+            raise Close(4400, "Invalid message received")
+        request = _request(payload)
+        if request is None:
+            raise Close(4400, "Invalid message received")
+        if operation_id in self.operations:
+            raise Close(4409, f"Subscriber for {operation_id} already exists")
+        if len(self.operations) >= MAX_OPERATIONS:
+            raise Close(4400, f"More than {MAX_OPERATIONS} operations at once")
+        task = asyncio.ensure_future(self._operation(operation_id, request))
+        self.operations[operation_id] = task
+        task.add_done_callback(lambda _: self.operations.pop(operation_id, None))
+
+    async def _operation(self, operation_id: str, request: GraphQLRequest) -> None:
+        ident = json.dumps(operation_id)
+        budget = Budget.of(self.scope)
+        try:
+            budget.request()
+            live = Live(self.watchers, viewer(self.scope))
+            outcome = await self.engine.stream(request, audience="all", budget=budget, live=live)
+            if isinstance(outcome, Answer):
+                errors = json.loads(outcome.body)["errors"]
+                await self._message({"id": operation_id, "type": "error", "payload": errors})
+                return
+            async for body in outcome:
+                await self._raw(f'{{"id":{ident},"type":"next","payload":{body.decode()}}}')
+        except GatewayError as error:
+            payload = [gateway_error(error)]
+            await self._message({"id": operation_id, "type": "error", "payload": payload})
+            return
+        if not self.watchers.closing.is_set():  # else the socket closes with 1001
+            await self._message({"id": operation_id, "type": "complete"})
+
+    async def _message(self, message: dict[str, Any]) -> None:
+        await self._raw(json.dumps(message, separators=(",", ":")))
+
+    async def _raw(self, text: str) -> None:
+        await self._send({"type": "websocket.send", "text": text})
+
+
+def _credentials(payload: object) -> tuple[str | None, str | None]:
+    """Authorization and X-API-Key from ``connection_init``'s payload (any case; at the
+    top, or under ``headers`` as some clients nest them)."""
+    if not isinstance(payload, dict):
+        return None, None
+    nested = payload.get("headers")
+    found: dict[str, str] = {}
+    for source in (nested if isinstance(nested, dict) else {}, payload):
+        for name, value in source.items():
+            if isinstance(name, str) and isinstance(value, str):
+                found.setdefault(name.lower(), value)
+    return found.get("authorization"), found.get("x-api-key")
+
+
+def _request(payload: object) -> GraphQLRequest | None:
+    try:
+        return request_of(payload)
+    except NotGraphQL:
+        return None

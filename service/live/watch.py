@@ -1,0 +1,394 @@
+"""Live deployments: one watcher per watched deployment, however many people watch it.
+
+A watcher reads its deployment through the resolver (so what it reads fills the shared
+cache), compares each item's answer (the deployment, each instance or target) with the
+last one by its entity tag, and keeps every item's latest answer numbered by the change
+that made it. A viewer is a position in that numbering and reads what changed after
+it: a new viewer starts at 0, so it gets the whole picture; one resuming with
+``Last-Event-ID`` gets what changed since, each item once, as it is now. Diffing happens
+once per change, and nothing is buffered per viewer: a viewer that falls behind reads
+the latest state when it catches up.
+"""
+
+import asyncio
+import logging
+import math
+import secrets
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from service.errors import (
+    DeploymentNotStarted,
+    GatewayError,
+    NotReady,
+    RateLimited,
+    Throttled,
+)
+from service.metrics import Metrics
+from service.models import DeploymentInfo, Snapshot
+from service.resolver import Resolver
+
+logger = logging.getLogger(__name__)
+
+Kind = Literal["deployment", "instance", "target"]
+ItemKey = tuple[Kind, str]
+
+# Under the member name GET answers it with, so an event's data is that answer's body.
+MEMBERS: dict[Kind, bytes] = {
+    "deployment": b"deploymentInfo",
+    "instance": b"instanceSummary",
+    "target": b"deploymentTarget",
+}
+# Throttled or failing reads back off, doubling from the interval up to this.
+MAX_BACKOFF_SECONDS = 60.0
+# A watcher with no viewers keeps its state this long without reading, so a viewer
+# that reconnects (EventSource does within seconds) resumes from its Last-Event-ID.
+LINGER_SECONDS = 30.0
+# At shutdown, streams get this long to send their end (WebSocket close frames, the
+# last chunk) before the server closes connections itself.
+CLOSE_SECONDS = 1.0
+# Instances or targets read per poll: ten list pages. A larger fleet has its first
+# ones followed, and its deployment's overview counts all.
+MAX_ITEMS = 1000
+
+
+@dataclass(slots=True)
+class Change:
+    """An item as it is now, numbered by the change that made it so."""
+
+    seq: int
+    kind: Kind
+    item_id: str
+    snapshot: Snapshot[Any]
+    event_id: str
+    frame: bytes = field(init=False)
+    """The server-sent event, made once for every viewer."""
+
+    def __post_init__(self) -> None:
+        self.frame = b'id: %s\nevent: %s\ndata: {"%s":%s}\n\n' % (
+            self.event_id.encode(),
+            self.kind.encode(),
+            MEMBERS[self.kind],
+            self.snapshot.body,
+        )
+
+
+class Watcher:
+    """Reads one deployment every ``interval`` while anyone watches, until it is final."""
+
+    def __init__(
+        self,
+        deployment_id: str,
+        resolver: Resolver,
+        *,
+        interval: float,
+        metrics: Metrics,
+        on_idle: Callable[["Watcher"], None],
+    ) -> None:
+        self.deployment_id = deployment_id
+        self.generation = secrets.token_hex(4)
+        """Names this watcher's numbering in event ids: another's ids mean nothing here."""
+        self._resolver = resolver
+        self._interval = interval
+        self._metrics = metrics
+        self._on_idle = on_idle
+        self._items: dict[ItemKey, Change] = {}
+        self._log: list[tuple[int, ItemKey]] = []  # every change in order, some superseded
+        self._seq = 0
+        self.final = False
+        """The deployment's terminal status is among the changes: nothing follows."""
+        self.closed = False
+        self._changed = asyncio.Event()
+        self._wake = asyncio.Event()
+        self.viewers = 0
+        self._linger: asyncio.TimerHandle | None = None
+        self.first_read: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._task = asyncio.create_task(self._run(), name=f"watch {deployment_id}")
+
+    # --- what viewers read -----------------------------------------------------------
+
+    def position(self, last_event_id: str | None) -> int:
+        """Where a viewer resuming after ``last_event_id`` starts: after that change when
+        the id is one of this watcher's, else at 0 (the whole picture)."""
+        generation, _, seq = (last_event_id or "").rpartition("-")
+        if generation != self.generation or not seq.isdigit() or len(seq) > 18:
+            return 0
+        return min(int(seq), self._seq)
+
+    def since(self, position: int) -> list[Change]:
+        """The changes after ``position``, each item once, in the order they happened."""
+        start = bisect_right(self._log, position, key=lambda entry: entry[0])
+        return [self._items[key] for seq, key in self._log[start:] if self._items[key].seq == seq]
+
+    async def changes(self, position: int) -> AsyncIterator[list[Change]]:
+        """Batches of changes after ``position`` as they happen; ends once the final
+        status has been given, or when the watcher closes."""
+        while True:
+            batch = self.since(position)
+            changed = self._changed  # taken with no await after the read above
+            if batch:
+                position = batch[-1].seq
+                yield batch
+                continue
+            if self.final or self.closed:
+                return
+            await changed.wait()
+
+    # --- viewers coming and going ----------------------------------------------------
+
+    def join(self) -> None:
+        self.viewers += 1
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
+            self._wake.set()  # polls were paused: read now
+
+    def leave(self) -> None:
+        self.viewers -= 1
+        if self.viewers == 0:
+            if self.first_read.done() and self.first_read.exception() is None:
+                loop = asyncio.get_running_loop()
+                self._linger = loop.call_later(LINGER_SECONDS, self._on_idle, self)
+            else:
+                self._on_idle(self)
+
+    def nudge(self) -> None:
+        """Reads again now, not at the next interval (a notification said it changed)."""
+        self._wake.set()
+
+    def close(self) -> None:
+        self.closed = True
+        if self._linger is not None:
+            self._linger.cancel()
+        self._task.cancel()
+        self._changed.set()
+
+    # --- reading and diffing ---------------------------------------------------------
+
+    async def _run(self) -> None:
+        delay = self._interval
+        while not self.final:
+            try:
+                await self._read()
+            except GatewayError as error:
+                self._metrics.watch_reads.labels(error.code).inc()
+                if not self.first_read.done():
+                    self.first_read.set_exception(error)
+                    return
+                delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+                level = logging.INFO if isinstance(error, Throttled) else logging.WARNING
+                logger.log(level, "watching %s: %s", self.deployment_id, error.code)
+            else:
+                self._metrics.watch_reads.labels("ok").inc()
+                if not self.first_read.done():
+                    self.first_read.set_result(None)
+                delay = self._interval
+            if self.final:
+                return
+            await self._pause(delay)
+
+    async def _pause(self, delay: float) -> None:
+        """Until the next read is due, or a nudge; with no viewers, until one comes."""
+        self._wake.clear()
+        timeout = math.inf if self.viewers == 0 else delay
+        try:
+            async with asyncio.timeout(None if timeout == math.inf else timeout):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
+
+    async def _read(self) -> None:
+        resolver, deployment_id = self._resolver, self.deployment_id
+        deployment = (await resolver.deployment(deployment_id, refresh=True)).value
+        info: DeploymentInfo = deployment.model
+        changes: list[tuple[Kind, str, Snapshot[Any]]] = [("deployment", deployment_id, deployment)]
+        kind: Kind = "target" if resolver.reads_targets(info.compute_platform) else "instance"
+        try:
+            ids = await self._item_ids(kind)
+        except DeploymentNotStarted:
+            ids = []
+        # A final item does not change again: only the others are read again.
+        asked = [
+            item_id
+            for item_id in ids
+            if (known := self._items.get((kind, item_id))) is None or not known.snapshot.terminal
+        ]
+        if kind == "instance":
+            outcomes: list[Any] = await resolver.deployment_instances(
+                deployment_id, asked, refresh=True
+            )
+        else:
+            outcomes = await resolver.deployment_targets(deployment_id, asked, refresh=True)
+        for item_id, outcome in zip(asked, outcomes, strict=True):
+            if not isinstance(outcome, GatewayError):  # kept as it was; read next time
+                changes.append((kind, item_id, outcome.value))
+        self._publish(changes, final=deployment.terminal)
+
+    async def _item_ids(self, kind: Kind) -> list[str]:
+        ids: list[str] = []
+        token = None
+        while len(ids) < MAX_ITEMS:
+            if kind == "instance":
+                page = await self._resolver.instance_ids(
+                    self.deployment_id, next_token=token, refresh=True
+                )
+            else:
+                page = await self._resolver.target_ids(
+                    self.deployment_id, next_token=token, refresh=True
+                )
+            ids += page.value.ids
+            token = page.value.next_token
+            if token is None:
+                break
+        return ids[:MAX_ITEMS]
+
+    def _publish(self, items: list[tuple[Kind, str, Snapshot[Any]]], *, final: bool) -> None:
+        """Numbers what differs from the last read, in the order given, and wakes viewers."""
+        counts: Counter[str] = Counter()
+        for kind, item_id, snapshot in items:
+            key = (kind, item_id)
+            known = self._items.get(key)
+            if known is not None and known.snapshot.etag == snapshot.etag:
+                continue
+            self._seq += 1
+            event_id = f"{self.generation}-{self._seq}"
+            self._items[key] = Change(self._seq, kind, item_id, snapshot, event_id)
+            self._log.append((self._seq, key))
+            counts[kind] += 1
+        if not counts:
+            return
+        for counted, count in counts.items():
+            self._metrics.live_events.labels(counted).inc(count)
+        if len(self._log) > 2 * len(self._items) + 64:  # superseded entries dropped
+            self._log = [(seq, key) for seq, key in self._log if self._items[key].seq == seq]
+        self.final = final
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """A viewer's place in a watcher's changes."""
+
+    watcher: Watcher
+    position: int
+
+    @property
+    def finished(self) -> bool:
+        """The final status was given and nothing changed after ``position``: a viewer
+        reconnecting after the end has nothing more to read."""
+        return self.watcher.final and not self.watcher.since(self.position)
+
+    def changes(self) -> AsyncIterator[list[Change]]:
+        return self.watcher.changes(self.position)
+
+
+class Watchers:
+    """The process's watchers, one per deployment, and the limits on who may watch."""
+
+    def __init__(
+        self,
+        resolver: Resolver,
+        metrics: Metrics,
+        *,
+        interval: float,
+        max_watched: int,
+        max_per_caller: int,
+    ) -> None:
+        self._resolver = resolver
+        self._metrics = metrics
+        self._interval = interval
+        self._max_watched = max_watched
+        self._max_per_caller = max_per_caller
+        self._watchers: dict[str, Watcher] = {}
+        self._per_caller: Counter[str] = Counter()
+        self._unwatched = asyncio.Event()  # set while nobody watches anything
+        self._unwatched.set()
+        self.closing = asyncio.Event()
+        """Set at shutdown: every stream ends, so its client reconnects to another replica."""
+        metrics.watched_deployments.set_function(lambda: len(self._watchers))
+        metrics.subscriptions.set_function(lambda: sum(self._per_caller.values()))
+
+    def __len__(self) -> int:
+        return len(self._watchers)
+
+    @asynccontextmanager
+    async def watch(
+        self, deployment_id: str, caller: str, last_event_id: str | None = None
+    ) -> AsyncIterator["View"]:
+        """One viewer of ``deployment_id``, from the whole picture or from
+        ``last_event_id``. Raises before yielding: the first read's error (the deployment
+        does not exist, CodeDeploy failed), ``RateLimited`` over a limit, ``NotReady``
+        while shutting down."""
+        if self.closing.is_set():
+            raise NotReady("The gateway is shutting down; reconnect to another replica.")
+        if self._per_caller[caller] >= self._max_per_caller:
+            raise RateLimited(
+                f"This caller already holds {self._max_per_caller} subscriptions, its limit.",
+                retry_after_seconds=math.ceil(self._interval),
+                code="TooManySubscriptions",
+            )
+        watcher = self._watchers.get(deployment_id)
+        if watcher is None:
+            watcher = self._start(deployment_id)
+        self._per_caller[caller] += 1
+        self._unwatched.clear()
+        watcher.join()
+        try:
+            await asyncio.shield(watcher.first_read)
+            yield View(watcher, watcher.position(last_event_id))
+        finally:
+            self._per_caller[caller] -= 1
+            if not self._per_caller[caller]:
+                del self._per_caller[caller]
+                if not self._per_caller:
+                    self._unwatched.set()
+            watcher.leave()
+
+    def _start(self, deployment_id: str) -> Watcher:
+        if len(self._watchers) >= self._max_watched:
+            idle = next((w for w in self._watchers.values() if not w.viewers), None)
+            if idle is None:
+                raise RateLimited(
+                    f"This gateway already watches {self._max_watched} deployments, its limit.",
+                    retry_after_seconds=math.ceil(self._interval),
+                    code="TooManyWatchedDeployments",
+                )
+            self._stop(idle)
+        watcher = Watcher(
+            deployment_id,
+            self._resolver,
+            interval=self._interval,
+            metrics=self._metrics,
+            on_idle=self._stop,
+        )
+        self._watchers[deployment_id] = watcher
+        return watcher
+
+    def _stop(self, watcher: Watcher) -> None:
+        if self._watchers.get(watcher.deployment_id) is watcher:
+            del self._watchers[watcher.deployment_id]
+        watcher.close()
+
+    def changed(self, deployment_id: str, item_id: str | None = None) -> bool:
+        """Told (by a notification) that a deployment changed: what is cached of it is
+        dropped and its watcher reads it now. Whether it is watched."""
+        self._resolver.forget(deployment_id, item_id)
+        watcher = self._watchers.get(deployment_id)
+        if watcher is None:
+            return False
+        watcher.nudge()
+        return True
+
+    async def close(self) -> None:
+        """Ends every stream (shutdown), and gives them a moment to finish."""
+        self.closing.set()
+        for watcher in list(self._watchers.values()):
+            self._stop(watcher)
+        with suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_SECONDS):
+                await self._unwatched.wait()

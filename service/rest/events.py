@@ -1,0 +1,81 @@
+"""``GET /v1/deployments/{deploymentId}/events``: a deployment's changes as server-sent
+events, from the watcher its GraphQL subscription reads too (``service.live``)."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request, Response
+
+from service.edge.guard import viewer
+from service.edge.paths import API
+from service.live import Watchers
+from service.live.stream import EVENT_STREAM, EventStream
+from service.rest.problems import problem_responses
+from service.rest.routes import NO_DEPLOYMENT, DeploymentId
+from service.state import MetricsDep, WatchersDep
+
+router = APIRouter(prefix=API, tags=["deployments"])
+
+EXAMPLE = (
+    "id: 3f9a1c2e-1\nevent: deployment\n"
+    'data: {"deploymentInfo":{"deploymentId":"d-EXAMPLE07","status":"InProgress",...}}\n\n'
+    "id: 3f9a1c2e-2\nevent: instance\n"
+    'data: {"instanceSummary":{"instanceId":"i-0e1f2a3b4c5d60001","status":"InProgress",...}}\n\n'
+    ": heartbeat\n\n"
+)
+
+
+@router.get(
+    "/deployments/{deploymentId}/events",
+    operation_id="StreamDeploymentEvents",
+    summary="Follow a deployment live (server-sent events)",
+    description=(
+        "A `text/event-stream` of the deployment's changes. First `event: deployment` "
+        '(data: `{"deploymentInfo": ...}`, as GetDeployment answers), then one '
+        '`event: instance` (`{"instanceSummary": ...}`) per instance, or `event: target` '
+        '(`{"deploymentTarget": ...}`) per target of a Lambda, ECS or CloudFormation '
+        "deployment; after that, an event for each item whose answer changes. Every event "
+        "has an `id`: reconnecting with `Last-Event-ID` resumes with what changed since "
+        "(an id the gateway no longer knows starts afresh). A `: heartbeat` comment comes "
+        "after 15 s of silence. The stream ends after the deployment's final status "
+        "(Succeeded, Failed, Stopped); a reconnect after that is answered 204, which "
+        "stops EventSource from reconnecting. One watcher per deployment reads CodeDeploy "
+        "every GATEWAY_WATCH_INTERVAL_SECONDS, however many follow it."
+    ),
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The event stream.",
+            "content": {EVENT_STREAM: {"schema": {"type": "string"}, "example": EXAMPLE}},
+        },
+        204: {"description": "The deployment finished and this client has seen its end."},
+        **problem_responses(400, 404, 429, 502, 503, 504, examples=NO_DEPLOYMENT),
+    },
+)
+async def stream_deployment_events(
+    deployment_id: DeploymentId,
+    request: Request,
+    watchers: WatchersDep,
+    metrics: MetricsDep,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID",
+            description="The id of the last event received: the stream resumes after it.",
+        ),
+    ] = None,
+) -> Response:
+    frames = _frames(watchers, deployment_id, viewer(request.scope), last_event_id)
+    return EventStream(frames, metrics)
+
+
+@asynccontextmanager
+async def _frames(
+    watchers: Watchers, deployment_id: str, caller: str, last_event_id: str | None
+) -> AsyncIterator[AsyncIterator[bytes] | None]:
+    async with watchers.watch(deployment_id, caller, last_event_id) as view:
+        if view.finished:
+            yield None
+        else:
+            yield (b"".join(change.frame for change in batch) async for batch in view.changes())
