@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         + (f"\n  Swagger UI: {base}/docs\n  GraphiQL:   {base}/graphql" if settings.docs else "")
         + (
             f"\n  Try:        curl {base}/v1/deployments/d-EXAMPLE01/instances/i-0a1b2c3d4e5f60002"
+            f"\n  Live:       curl -N {base}/v1/deployments/d-EXAMPLE07/events"
             if settings.local
             else ""
         ),
@@ -147,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         limit_concurrency=settings.max_connections,
         server_header=False,
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+        # A graphql-transport-ws message is a GraphQL request: the body limit holds.
+        ws_max_size=settings.max_body_bytes,
     )
     # The event loop waits at most 1 ms, not CPython's 5, for the interpreter lock while
     # the worker thread prepares a long GraphQL document: /healthz under 4 senders of

@@ -23,8 +23,11 @@ from tests.support import (
     SECRET_ACCESS_KEY,
     FakeClock,
     GatewayFactory,
+    Live,
+    LiveFactory,
     Upstream,
     running_gateway,
+    served,
 )
 
 # The identity provider's fixtures (signing keys, tokens, a JWKS on loopback).
@@ -59,6 +62,29 @@ async def upstream(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Upstream]:
     async with serve_emulator(emulator) as url:
         monkeypatch.setenv("AWS_ENDPOINT_URL_CODEDEPLOY", url)
         yield Upstream(emulator, url)
+
+
+@pytest.fixture
+async def make_live(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[LiveFactory]:
+    clock = FakeClock()
+    emulator = Emulator(load_data(), seed=0, clock=clock)
+    async with serve_emulator(emulator) as url:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_CODEDEPLOY", url)
+
+        @asynccontextmanager
+        async def make(**overrides: Any) -> AsyncIterator[Live]:
+            # Reads come from the tests' nudges: an interval no test waits for.
+            settings = Settings(**{"auth": "none", "watch_interval_seconds": 300, **overrides})
+            async with served(create_app(settings)) as gateway:
+                yield Live(Upstream(emulator, url), clock, gateway)
+
+        yield make
+
+
+@pytest.fixture
+async def live(make_live: LiveFactory) -> AsyncIterator[Live]:
+    async with make_live() as made:
+        yield made
 
 
 @pytest.fixture(scope="session")

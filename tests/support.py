@@ -1,21 +1,27 @@
 """What tests share besides fixtures: constants, fakes, helpers, subprocess gateways."""
 
+import asyncio
+import json
 import logging
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractAsyncContextManager, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service.edge.connections import bounded_protocol
 from service.emulator import Emulator
+from service.emulator.server import serve
+from service.live import Watchers
 
 ACCESS_KEY_ID = "AKIATESTGATEWAY00001"
 
@@ -145,3 +151,112 @@ query ($d: ID!, $i: ID!) {
   }
 }
 """
+
+
+@dataclass
+class Served:
+    """A gateway serving on a loopback port, in this process: its URL, and the state its
+    lifespan made (the watchers, the metrics), for a test to reach in."""
+
+    url: str
+    state: dict[str, Any]
+
+
+@asynccontextmanager
+async def served(app: ASGIApp) -> AsyncIterator[Served]:
+    """``app`` under uvicorn on a real socket, lifespan and connection bounds as deployed:
+    for what an in-memory transport cannot show (streams, WebSockets, cut connections)."""
+    state: dict[str, Any] = {}
+
+    async def capture(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            state["lifespan"] = scope["state"]
+        await app(scope, receive, send)
+
+    async with serve(capture, lifespan="on", http=bounded_protocol(32_768, 10.0)) as url:
+        yield Served(url, state["lifespan"])
+
+
+LIVE = "d-EXAMPLE07"  # four instances, one at a time, 2 s a lifecycle event
+FINISHED = "d-EXAMPLE01"
+# What a test waits for an event at most: a bound on a hang, not a measurement.
+WAIT = 10.0
+
+
+@dataclass
+class Event:
+    id: str
+    event: str
+    data: dict[str, Any]
+
+
+@dataclass
+class Live:
+    upstream: Upstream
+    clock: FakeClock
+    """The emulator's: where the rolling deployment is in its run."""
+    gateway: Served
+
+    @property
+    def watchers(self) -> Watchers:
+        watchers: Watchers = self.gateway.state["watchers"]
+        return watchers
+
+    def changed(self, deployment_id: str = LIVE) -> None:
+        """CodeDeploy changed: the watcher reads again now."""
+        assert self.watchers.changed(deployment_id)
+
+    async def left(self) -> None:
+        """Until the gateway has seen every viewer go (a closed connection reaches the
+        server a few loop turns after the client closed it)."""
+        async with asyncio.timeout(WAIT):
+            await self.watchers.unwatched.wait()
+
+    def client(self, **headers: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.gateway.url, headers=headers, timeout=WAIT)
+
+
+class Stream:
+    """An open event stream, read event by event."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        self.lines = response.aiter_lines()
+        self.comments: list[str] = []
+
+    async def next(self) -> Event:
+        fields: dict[str, str] = {}
+        async with asyncio.timeout(WAIT):
+            async for line in self.lines:
+                if line.startswith(":"):
+                    self.comments.append(line)
+                elif line:
+                    name, _, value = line.partition(": ")
+                    fields[name] = value
+                elif fields:
+                    return Event(fields["id"], fields["event"], json.loads(fields["data"]))
+        raise EOFError("the stream ended")
+
+    async def take(self, count: int) -> list[Event]:
+        return [await self.next() for _ in range(count)]
+
+    async def ended(self) -> bool:
+        try:
+            await self.next()
+        except EOFError:
+            return True
+        return False
+
+
+@asynccontextmanager
+async def stream(
+    client: httpx.AsyncClient, deployment_id: str = LIVE, **headers: str
+) -> AsyncIterator[Stream]:
+    async with client.stream(
+        "GET", f"/v1/deployments/{deployment_id}/events", headers=headers
+    ) as response:
+        assert response.status_code == 200, await response.aread()
+        yield Stream(response)
+
+
+LiveFactory = Callable[..., AbstractAsyncContextManager[Live]]

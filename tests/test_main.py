@@ -9,11 +9,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 from service.app import create_app
 from service.guard.keys import ApiKeys, hash_key
 from service.settings import Settings
 from tests.support import free_port
+
+PROTOCOL = Subprotocol("graphql-transport-ws")
 
 
 def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -159,3 +163,49 @@ def test_an_unset_cursor_secret_is_warned_about_outside_local_mode(
     caplog.clear()
     create_app(Settings(auth="none", cursor_secret="shared"))
     assert not [r for r in caplog.records if "GATEWAY_CURSOR_SECRET" in r.getMessage()]
+
+
+async def test_sigterm_ends_streams_so_clients_reconnect_elsewhere() -> None:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "service", "--local", "--port", str(port),
+        env={**os.environ, "GATEWAY_DRAIN_SECONDS": "0"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert process.stdout is not None
+    base = f"http://127.0.0.1:{port}"
+    init = json.dumps({"type": "connection_init"})
+    subscribe = json.dumps(
+        {
+            "type": "subscribe",
+            "id": "1",
+            "payload": {
+                "query": 'subscription { deploymentEvents(deploymentId: "d-EXAMPLE07") { __typename } }'
+            },
+        }
+    )
+    try:
+        async with asyncio.timeout(30):
+            while b"Application startup complete" not in await process.stdout.readline():
+                pass
+            async with (
+                httpx.AsyncClient(base_url=base) as client,
+                client.stream("GET", "/v1/deployments/d-EXAMPLE07/events") as events,
+                connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=[PROTOCOL]) as ws,
+            ):
+                await ws.send(init)
+                await ws.send(subscribe)
+                await ws.recv()  # the acknowledgement
+                await ws.recv()  # the first event
+                lines = events.aiter_lines()
+                assert (await anext(lines)).startswith("id: ")
+                process.terminate()
+                rest = [line async for line in lines]  # ends, and cleanly: no error
+                await ws.wait_closed()
+            await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+    assert ws.close_code == 1001
+    assert rest

@@ -21,7 +21,6 @@ from service.guard.ratelimit import (
     TokenBuckets,
 )
 from service.metrics import Metrics
-from service.rest.problems import problem_response
 
 # Where a caller's credential may come: ``Authorization: Bearer``, else ``X-API-Key``.
 CREDENTIALS = (b"authorization", b"x-api-key")
@@ -88,7 +87,7 @@ class Guard:
         """Only ``/graphql`` takes WebSockets. Credentials in the handshake's headers are
         checked now, as for any request; a browser cannot send those, so without them
         the socket's ``connection_init`` brings them, checked by ``scope["gateway.
-        authenticate"]``. A refused handshake gets its status (401, 429) and problem."""
+        authenticate"]``. A refused handshake is closed before it is accepted: HTTP 403."""
         if path_of(scope) != GRAPHQL:
             await send({"type": "websocket.close", "code": 1008})
             return
@@ -99,11 +98,10 @@ class Guard:
             try:
                 await self._check(scope)
             except GatewayError as error:
+                # Not ASGI's denial response with the error's status: uvicorn logs every
+                # one of those as an application error.
                 self._refused(error.code)
-                if "websocket.http.response" in scope.get("extensions", {}):
-                    await problem_response(error)(scope, receive, send)
-                else:
-                    await send({"type": "websocket.close", "code": 1008})
+                await send({"type": "websocket.close", "code": 1008})
                 return
         await self.app(scope, receive, send)
 

@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -33,18 +34,24 @@ def serve_emulator(
 
 
 @contextlib.asynccontextmanager
-async def serve(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-    """Run ``app`` over HTTP for the duration of the block; yields its base URL."""
+async def serve(
+    app: ASGIApp, host: str = "127.0.0.1", port: int = 0, **options: Any
+) -> AsyncIterator[str]:
+    """Run ``app`` over HTTP for the duration of the block; yields its base URL.
+    ``options`` go to ``uvicorn.Config`` (``lifespan="on"`` runs the app's lifespan)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     # No log config or level: uvicorn would otherwise reset the host process's loggers.
     config = uvicorn.Config(
         app,
-        lifespan="off",
-        log_config=None,
-        log_level=None,
-        access_log=False,
+        **{
+            "lifespan": "off",
+            "log_config": None,
+            "log_level": None,
+            "access_log": False,
+            **options,
+        },
     )
     server = _EmbeddedServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))

@@ -35,7 +35,8 @@ INIT_TIMEOUT_SECONDS = 3.0
 # limit as well.
 MAX_OPERATIONS = 100
 
-Authenticate = Callable[[Scope, tuple[str | None, str | None]], Awaitable[None]]
+Authenticate = Callable[[tuple[str | None, str | None]], Awaitable[None]]
+"""Checks Authorization and X-API-Key as the guard checks headers (``edge/guard.py``)."""
 
 
 class Close(Exception):
@@ -137,7 +138,7 @@ class GraphQLWebSocket:
         self.initialised = True
         if self.authenticate is not None:
             try:
-                await self.authenticate(self.scope, _credentials(payload))
+                await self.authenticate(_credentials(payload))
             except GatewayError as error:  # refused, or over the failure rate
                 raise Close(4403, error.detail[:120]) from error
         self.acknowledged = True

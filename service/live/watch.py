@@ -306,15 +306,20 @@ class Watchers:
         self._max_per_caller = max_per_caller
         self._watchers: dict[str, Watcher] = {}
         self._per_caller: Counter[str] = Counter()
-        self._unwatched = asyncio.Event()  # set while nobody watches anything
-        self._unwatched.set()
+        self.unwatched = asyncio.Event()
+        """Set while no stream is open."""
+        self.unwatched.set()
         self.closing = asyncio.Event()
         """Set at shutdown: every stream ends, so its client reconnects to another replica."""
         metrics.watched_deployments.set_function(lambda: len(self._watchers))
-        metrics.subscriptions.set_function(lambda: sum(self._per_caller.values()))
+        metrics.subscriptions.set_function(lambda: self.subscriptions)
 
     def __len__(self) -> int:
         return len(self._watchers)
+
+    @property
+    def subscriptions(self) -> int:
+        return sum(self._per_caller.values())
 
     @asynccontextmanager
     async def watch(
@@ -336,7 +341,7 @@ class Watchers:
         if watcher is None:
             watcher = self._start(deployment_id)
         self._per_caller[caller] += 1
-        self._unwatched.clear()
+        self.unwatched.clear()
         watcher.join()
         try:
             await asyncio.shield(watcher.first_read)
@@ -346,7 +351,7 @@ class Watchers:
             if not self._per_caller[caller]:
                 del self._per_caller[caller]
                 if not self._per_caller:
-                    self._unwatched.set()
+                    self.unwatched.set()
             watcher.leave()
 
     def _start(self, deployment_id: str) -> Watcher:
@@ -391,4 +396,4 @@ class Watchers:
             self._stop(watcher)
         with suppress(TimeoutError):
             async with asyncio.timeout(CLOSE_SECONDS):
-                await self._unwatched.wait()
+                await self.unwatched.wait()

@@ -199,7 +199,7 @@ def test_bad_key_tables_are_refused_without_echoing_them(text: str, complaint: s
     assert "SECRET" not in str(caught.value)
 
 
-async def test_websockets_are_closed_before_any_operation(upstream: Upstream) -> None:
+async def test_websockets_elsewhere_than_graphql_are_refused(upstream: Upstream) -> None:
     app = create_app(Settings(**KEYED))
     sent: list[dict[str, object]] = []
 
@@ -209,7 +209,7 @@ async def test_websockets_are_closed_before_any_operation(upstream: Upstream) ->
     async def send(message: dict[str, object]) -> None:
         sent.append(message)
 
-    scope = {"type": "websocket", "path": "/graphql", "headers": [], "query_string": b""}
+    scope = {"type": "websocket", "path": "/v1/deployments", "headers": [], "query_string": b""}
     await app(scope, receive, send)  # type: ignore[arg-type]
     assert sent == [{"type": "websocket.close", "code": 1008}]
 

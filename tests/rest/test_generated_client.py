@@ -102,7 +102,8 @@ def calls_every_operation(generated: Any, client: Any) -> None:
         deployment_id=FAILED[0], client=client
     )
     assert stream.status_code == 200
-    assert stream.content.startswith(b"id: ") and b"event: instance" in stream.content
+    assert stream.content.startswith(b"id: ")
+    assert b"event: instance" in stream.content
 
     assert api(generated, "healthz").sync_detailed(client=client).status_code == 200
     assert api(generated, "readyz").sync_detailed(client=client).status_code == 200
