@@ -15,6 +15,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
 from service.codedeploy import UpstreamConfig, connect
+from service.codedeploy.notifications import read_queue
 from service.edge.paths import OPENAPI, PROBES, STATIC
 from service.edge.stack import Gateway, edge
 from service.emulator import Emulator, EmulatorData, load_data, serve_emulator
@@ -107,6 +108,12 @@ def create_app(
             )
             stack.push_async_callback(watchers.close)
             health.on_stop.append(watchers.close)
+            if settings.events_queue_url is not None:
+                queue = str(settings.events_queue_url)
+                await stack.enter_async_context(
+                    read_queue(queue, codedeploy.region, watchers.notified)
+                )
+                logger.info("CodeDeploy notifications from %s", queue)
             # Everything start-up made (botocore's service models, the app) leaves the
             # collector's sight: a full collection then walks only what requests made. It
             # walked it all, ~100 ms each time on 2 cores, every ~0.3 s while documents

@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from service.codedeploy.notifications import Notification
 from service.errors import (
     DeploymentNotStarted,
     GatewayError,
@@ -378,6 +379,16 @@ class Watchers:
         if self._watchers.get(watcher.deployment_id) is watcher:
             del self._watchers[watcher.deployment_id]
         watcher.close()
+
+    def notified(self, notification: Notification | None) -> None:
+        """A message from the events queue: CodeDeploy's notification, or None."""
+        if notification is None:
+            outcome = "ignored"
+        elif self.changed(notification.deployment_id, notification.instance_id):
+            outcome = "watched"
+        else:
+            outcome = "unwatched"
+        self._metrics.queue_notifications.labels(outcome).inc()
 
     def changed(self, deployment_id: str, item_id: str | None = None) -> bool:
         """Told (by a notification) that a deployment changed: what is cached of it is
