@@ -123,7 +123,7 @@ def test_graphiql_runs_its_example_query(page: Page) -> None:
         ),
     )
     page.goto("/graphql")
-    page.locator(".graphiql-execute-button").click()
+    run(page, "FailedInstance")
     # The editor renders only the lines in view: the top of the answer is enough.
     result = page.locator(".graphiql-response")
     expect(result).to_contain_text('"instanceId": "i-0a1b2c3d4e5f60002"')
@@ -137,9 +137,27 @@ def test_graphiql_sends_the_headers_it_is_given(keyed_page: Page) -> None:
     page.get_by_role("button", name="Headers").click()
     page.locator(".graphiql-editor-tool .graphiql-editor").last.click()
     page.keyboard.insert_text(json.dumps({"X-API-Key": API_KEY}))
-    page.locator(".graphiql-execute-button").click()
+    run(page, "FailedInstance")
     result = page.locator(".graphiql-response")
     expect(result).to_contain_text('"status": "FAILED"')
+    # A subscription's socket carries them in connection_init.
+    run(page, "LiveDeployment")
+    expect(result).to_contain_text('"__typename": "InstanceChanged"')
+
+
+def run(page: Page, operation: str) -> None:
+    """The run button; with the example's two operations, it asks which."""
+    page.locator(".graphiql-execute-button").click()
+    page.get_by_role("menuitem", name=operation).click()
+
+
+def test_graphiql_runs_the_live_subscription_example(page: Page) -> None:
+    page.goto("/graphql")
+    run(page, "LiveDeployment")
+    result = page.locator(".graphiql-response")
+    # The whole picture arrives at once: the latest event shows, an instance's.
+    expect(result).to_contain_text('"__typename": "InstanceChanged"')
+    expect(result).to_contain_text('"instanceId": "i-0e1f2a3b4c5d6000')
 
 
 def test_graphiql_runs_a_persons_own_anonymous_query(page: Page) -> None:
@@ -149,7 +167,9 @@ def test_graphiql_runs_a_persons_own_anonymous_query(page: Page) -> None:
     page.keyboard.press("Control+A")
     page.keyboard.press("Delete")
     page.keyboard.insert_text('{ deployment(deploymentId: "d-EXAMPLE01") { deploymentId status } }')
-    page.locator(".graphiql-execute-button").click()
+    # Ctrl-Enter runs what is under the cursor: the button would still be offering the
+    # example's two operations until the editor's next parse.
+    page.keyboard.press("Control+Enter")
     result = page.locator(".graphiql-response")
     expect(result).to_contain_text('"deploymentId": "d-EXAMPLE01"')
     expect(result).to_contain_text('"status": "FAILED"')

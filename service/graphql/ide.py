@@ -11,11 +11,13 @@ CDN = "https://unpkg.com/"
 VENDOR_PATH = f"{STATIC}/vendor/"
 
 EXAMPLE_QUERY = """\
-# The demo deployment's failed instance (make run serves it).
-# Ctrl-Enter runs it. Also try instanceId i-0a1b2c3d4e5f60003
-# (in progress), or d-EXAMPLE02 with i-0c1d2e3f4a5b60001 (blue/green).
-# Gateway wants credentials? Under Headers below, add
-# {"Authorization": "Bearer <API key or token>"}
+# Two examples: the run button asks which (Ctrl-Enter runs the one
+# under the cursor). Gateway wants credentials? Under Headers below,
+# add {"Authorization": "Bearer <API key or token>"}
+#
+# The demo deployment's failed instance (make run serves it). Also try
+# instanceId i-0a1b2c3d4e5f60003 (in progress), or d-EXAMPLE02 with
+# i-0c1d2e3f4a5b60001 (blue/green).
 query FailedInstance {
   deploymentInstance(
     deploymentId: "d-EXAMPLE01"
@@ -31,6 +33,26 @@ query FailedInstance {
       startTime
       endTime
       diagnostics { errorCode scriptName message logTail }
+    }
+  }
+}
+
+# d-EXAMPLE07 rolls over four instances in about a minute, then rests
+# and starts again: its changes, live, until it finishes.
+subscription LiveDeployment {
+  deploymentEvents(deploymentId: "d-EXAMPLE07") {
+    __typename
+    ... on DeploymentChanged {
+      eventId
+      deployment { status deploymentOverview { pending inProgress succeeded failed } }
+    }
+    ... on InstanceChanged {
+      eventId
+      instance {
+        instanceId
+        status
+        lifecycleEvents { lifecycleEventName status }
+      }
     }
   }
 }
@@ -57,12 +79,23 @@ def graphiql_html(root_path: str) -> str:
 # GraphiQL can keep sending the name of an operation its editor no longer holds (the
 # example's, once a person replaces it with an anonymous query of their own), which the
 # gateway rightly refuses as an unknown operation: the page sends no name then.
+# A subscription goes over graphql-transport-ws, where a browser cannot set headers:
+# the Headers editor's go in connection_init's payload, where the gateway reads them.
 CURRENT_OPERATION_ONLY = r"""
       const fetcher = function (params, options) {
         const name = params.operationName;
-        const named = new RegExp("\b(query|mutation|subscription)\s+" + name + "\b");
+        const named = new RegExp("\\b(query|mutation|subscription)\\s+" + name + "\\b");
         if (name && !named.test(params.query)) {
           params = Object.assign({}, params, { operationName: null });
         }
-        return sendToGateway(params, options);
+        const headers = (options && options.headers) || {};
+        if (Object.keys(headers).length === 0) {
+          return sendToGateway(params, options);
+        }
+        return GraphiQL.createFetcher({
+          url: fetchURL,
+          headers: defaultHeaders,
+          subscriptionUrl,
+          wsConnectionParams: headers,
+        })(params, options);
       };"""
