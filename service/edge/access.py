@@ -92,6 +92,9 @@ class Access:
         self.client_address = client_address
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -135,30 +138,65 @@ class Access:
             )
         finally:
             request_ids.reset(token)
-            seconds = time.perf_counter() - start
-            route = getattr(scope.get("route"), "path", None)
-            template = route or scope.get("gateway.route", "unmatched")
-            caller = scope.get("gateway.caller")
-            status = status or 500  # nothing was answered: the server answers 500
-            self.metrics.http_request(template, method, status, seconds)
-            if "gateway.caller" in scope:
-                self.metrics.caller_request(caller, status)
-            path = scope["path"]
-            self.log(
-                f"{method} {path} {status}",
-                {
-                    "method": method,
-                    "route": template,
-                    "path": path,
-                    "status": status,
-                    "duration_ms": round(seconds * 1000, 2),
-                    "request_id": request_id,
-                    "caller": caller,
-                    "client": (scope.get("client") or (None,))[0],
-                    "cache": cache,
-                    "upstream_request_ids": ids,
-                },
-            )
+            self._done(scope, method, status or 500, start, request_id, cache, ids)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A WebSocket's session, logged once it closes: 101 when it was accepted, 403
+        when refused at the handshake; its time is the session's."""
+        start = time.perf_counter()
+        self.client_address(scope)
+        request_id = _request_id(scope)
+        status = 0
+
+        async def respond(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "websocket.accept":
+                status = 101
+                headers = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
+                message = {**message, "headers": headers}
+            elif message["type"] == "websocket.close" and not status:
+                status = 403
+            await send(message)
+
+        try:
+            await self.app(scope, receive, respond)
+        finally:
+            self._done(scope, "WEBSOCKET", status or 500, start, request_id, None, [])
+
+    def _done(
+        self,
+        scope: Scope,
+        method: str,
+        status: int,
+        start: float,
+        request_id: str,
+        cache: str | None,
+        ids: list[str],
+    ) -> None:
+        """The request's metrics and its log line."""
+        seconds = time.perf_counter() - start
+        route = getattr(scope.get("route"), "path", None)
+        template = route or scope.get("gateway.route", "unmatched")
+        caller = scope.get("gateway.caller")
+        self.metrics.http_request(template, method, status, seconds)
+        if "gateway.caller" in scope:
+            self.metrics.caller_request(caller, status)
+        path = scope["path"]
+        self.log(
+            f"{method} {path} {status}",
+            {
+                "method": method,
+                "route": template,
+                "path": path,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+                "request_id": request_id,
+                "caller": caller,
+                "client": (scope.get("client") or (None,))[0],
+                "cache": cache,
+                "upstream_request_ids": ids,
+            },
+        )
 
 
 def _request_id(scope: Scope) -> str:

@@ -4,6 +4,7 @@ wrote), a raw WebSocket for the protocol's edges, and GraphQL over SSE."""
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,7 +19,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
 from tests.identity import API_KEY, API_KEYS, bearer
-from tests.support import FINISHED, LIVE, WAIT, Live, LiveFactory
+from tests.support import FINISHED, LIVE, WAIT, Live, LiveFactory, fields
 
 EVENTS = """
 subscription Events($d: ID!, $after: ID) {
@@ -271,3 +272,24 @@ async def test_a_subscription_over_plain_http_is_refused(live: Live) -> None:
     async with live.client() as client:
         response = await client.post("/graphql", json={"query": EVENTS, "variables": {"d": LIVE}})
     assert response.json()["errors"][0]["extensions"]["code"] == "STREAM_REQUIRED"
+
+
+async def test_a_websocket_session_is_logged_when_it_closes(
+    live: Live, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="service.access")
+    async with socket(live) as ws:
+        await initialised(ws)
+        assert ws.response is not None
+        request_id = ws.response.headers["x-request-id"]
+    await live.left()
+
+    def logged() -> list[logging.LogRecord]:
+        return [record for record in caplog.records if record.name == "service.access"]
+
+    async with asyncio.timeout(WAIT):
+        while not logged():  # noqa: ASYNC110  (written once the server saw the close)
+            await asyncio.sleep(0.01)
+    (record,) = logged()
+    assert record.getMessage() == "WEBSOCKET /graphql 101"
+    assert fields(record)["request_id"] == request_id
