@@ -26,6 +26,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from bench import watchers
 from service.emulator import DEMO_DATA
 from service.guard import hash_key
 
@@ -39,6 +40,8 @@ BENCH_AUTH = {
     "GATEWAY_API_KEYS": json.dumps({"bench": hash_key(BENCH_KEY)}),
 }
 KEYED = {"X-API-Key": BENCH_KEY}
+# The watchers row's gateway: every viewer holds a connection, all under the bench's key.
+LIVE_LIMITS = {"GATEWAY_MAX_SUBSCRIPTIONS_PER_CALLER": "5000", "GATEWAY_MAX_CONNECTIONS": "5000"}
 INSTANCE_QUERY = (
     '{ deploymentInstance(deploymentId: "d-EXAMPLE01", instanceId: "i-0a1b2c3d4e5f60002") '
     "{ instanceId status lastUpdatedAt lifecycleEvents { lifecycleEventName status startTime "
@@ -121,6 +124,7 @@ def fleet(size: int) -> dict[str, Any]:
             for n in range(size)
         ],
     }
+    data.setdefault("rolling", {})[watchers.DEPLOYMENT] = watchers.ROLLING
     return data
 
 
@@ -231,12 +235,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="per scenario")
     parser.add_argument("--latency-ms", type=float, default=30.0, help="upstream latency")
     parser.add_argument("--fleet", type=int, default=20_000, help="instances for misses")
+    parser.add_argument("--viewers", type=int, default=1000, help="SSE viewers of one deployment")
+    parser.add_argument("--watch-seconds", type=int, default=30, help="per watchers phase")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
     RESULTS.mkdir(exist_ok=True)
     python = sys.executable
-    ports = {name: free_port() for name in ("emulator", "hit", "miss", "baseline", "naive")}
+    ports = {name: free_port() for name in ("emulator", "hit", "miss", "baseline", "naive", "live")}
     url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     aws = {
         "AWS_ENDPOINT_URL_CODEDEPLOY": url["emulator"],
@@ -347,7 +353,16 @@ def main() -> None:
                     connections=1, seconds=seconds),
             under_attack(hit, url["hit"], emulator, seconds),
         ]  # fmt: skip
-    write(rows, full, args)
+        print(f"  watchers: 1 viewer, then {args.viewers}, {args.watch_seconds} s each")
+        live = stack.enter_context(
+            serve([*gateway, str(ports["live"])], aws | LIVE_LIMITS, f"{url['live']}/readyz",
+                  logs / "live.log")
+        )  # fmt: skip
+        watched = watchers.measure(
+            url["live"], BENCH_KEY, lambda: upstream_calls(emulator),
+            lambda: memory_mb(live.pid, "VmRSS"), args.viewers, args.watch_seconds,
+        )  # fmt: skip
+    write(rows, full, args, watched)
 
 
 def under_attack(server: subprocess.Popen[bytes], base: str, emulator: str, seconds: int) -> Row:
@@ -380,7 +395,9 @@ def fill_cache(base: str, fleet_size: int, pid: int) -> float:
     return round(memory_mb(pid, "VmRSS"), 1)
 
 
-def write(rows: list[Row], full_cache_rss: float, args: argparse.Namespace) -> None:
+def write(
+    rows: list[Row], full_cache_rss: float, args: argparse.Namespace, watched: watchers.WatchersRow
+) -> None:
     by = {row.name: row for row in rows}
     baseline, hit = by["baseline (bare ASGI, same bytes)"], by["REST cache hit"]
     graphql_hit, miss = by["GraphQL cache hit (POST, README query)"], by["REST cache miss"]
@@ -405,6 +422,8 @@ def write(rows: list[Row], full_cache_rss: float, args: argparse.Namespace) -> N
         ("≥ 10x the naive peer's throughput on misses (64 connections)", miss.rps / naive.rps, 10,
          False),
         ("RSS < 150 MB with 10,000 cached instances", full_cache_rss, 150, True),
+        (f"{watched.viewers} viewers cost the upstream what 1 does (calls/min ratio)",
+         watched.calls_per_minute_all / max(watched.calls_per_minute_one, 1), 1.1, True),
     ]  # fmt: skip
     lines = [
         f"Run {time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} cores; upstream latency "
@@ -420,6 +439,18 @@ def write(rows: list[Row], full_cache_rss: float, args: argparse.Namespace) -> N
             f"{row.rss_peak_mb} | {row.upstream_per_request} | {row.rps / baseline.rps:.2f} | "
             f"{row.rps / naive.rps:.1f}x | {row.failures} |"
         )
+    lines += [
+        "",
+        f"Watchers: viewers of one in-progress deployment over server-sent events, "
+        f"{watched.seconds} s each phase, the gateway as deployed (interval 5 s).",
+        "",
+        "| viewers | upstream calls/min, 1 viewer | upstream calls/min, all | events read | "
+        "delivery p50 ms | delivery p99 ms | RSS MB, 1 viewer | RSS MB, all | cut off |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| {watched.viewers} | {watched.calls_per_minute_one} | {watched.calls_per_minute_all} "
+        f"| {watched.events_delivered:,} | {watched.p50_ms} | {watched.p99_ms} | "
+        f"{watched.rss_mb_one} | {watched.rss_mb} | {watched.dropped} |",
+    ]
     lines += ["", "| target | measured | met |", "|---|---|---|"]
     for name, value, bound, ceiling in targets:
         met = value <= bound if ceiling else value >= bound
@@ -428,7 +459,12 @@ def write(rows: list[Row], full_cache_rss: float, args: argparse.Namespace) -> N
     (RESULTS / "results.md").write_text(table)
     (RESULTS / "results.json").write_text(
         json.dumps(
-            {"rows": [asdict(r) for r in rows], "full_cache_rss_mb": full_cache_rss}, indent=2
+            {
+                "rows": [asdict(r) for r in rows],
+                "full_cache_rss_mb": full_cache_rss,
+                "watchers": asdict(watched),
+            },
+            indent=2,
         )
     )
     chart(rows)

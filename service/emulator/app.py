@@ -266,7 +266,7 @@ class Emulator:
             )
         rolling = self.data.rolling.get(deployment_id)
         if rolling is not None:
-            return Deployment.model_validate(rolling.at(deployment_id, self.clock() - self.started))
+            return Deployment.model_validate(rolling.at(deployment_id, self.started, self.clock()))
         deployment = self.data.deployments.get(deployment_id)
         if deployment is None:
             raise AwsError(

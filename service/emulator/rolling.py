@@ -37,13 +37,14 @@ class Rolling(BaseModel):
     fail_every: int = Field(default=3, ge=0)
     """Every this many runs, the last instance fails at ApplicationStart (0: never)."""
 
-    def at(self, deployment_id: str, elapsed: float) -> dict[str, Any]:
-        """The deployment ``elapsed`` seconds after the emulator started, as the data file
-        would hold it."""
+    def at(self, deployment_id: str, origin: float, now: float) -> dict[str, Any]:
+        """The deployment at ``now`` (epoch seconds), its runs counted from ``origin``, as
+        the data file would hold it."""
+        elapsed = now - origin
         per_instance = len(LIFECYCLE) * self.step_seconds
         run = len(self.instances) * per_instance
         cycle, into = divmod(max(elapsed, 0.0), run + self.rest_seconds)
-        started = cycle * (run + self.rest_seconds)
+        started = origin + cycle * (run + self.rest_seconds)
         failing = self.fail_every > 0 and cycle % self.fail_every == self.fail_every - 1
         failed_at = None
         if failing:  # the last instance, at ApplicationStart

@@ -11,6 +11,7 @@ the latest state when it catches up.
 """
 
 import asyncio
+import contextvars
 import logging
 import math
 import secrets
@@ -108,7 +109,11 @@ class Watcher:
         self.viewers = 0
         self._linger: asyncio.TimerHandle | None = None
         self.first_read: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._task = asyncio.create_task(self._run(), name=f"watch {deployment_id}")
+        # A context of its own: the task would otherwise share the first viewer's request
+        # context (its upstream request ids, read for the access log) for its whole life.
+        self._task = asyncio.create_task(
+            self._run(), name=f"watch {deployment_id}", context=contextvars.Context()
+        )
 
     # --- what viewers read -----------------------------------------------------------
 

@@ -20,21 +20,28 @@ ROLLING = Rolling(
 )  # a run of 2 x 7 s, then 10 s at rest: 24 s a cycle; every second run fails
 
 
+ORIGIN = 1_800_000_000.0
+
+
+def at(elapsed: float) -> dict[str, Any]:
+    return ROLLING.at("d-1", ORIGIN, ORIGIN + elapsed)
+
+
 def statuses(deployment: dict[str, Any]) -> tuple[str, list[str]]:
     return deployment["status"], [i["status"] for i in deployment["instances"]]
 
 
 def test_a_run_goes_one_instance_at_a_time_then_succeeds() -> None:
-    assert statuses(ROLLING.at("d-1", 0.5)) == ("InProgress", ["InProgress", "Pending"])
-    assert statuses(ROLLING.at("d-1", 8)) == ("InProgress", ["Succeeded", "InProgress"])
-    done = ROLLING.at("d-1", 14)
+    assert statuses(at(0.5)) == ("InProgress", ["InProgress", "Pending"])
+    assert statuses(at(8)) == ("InProgress", ["Succeeded", "InProgress"])
+    done = at(14)
     assert statuses(done) == ("Succeeded", ["Succeeded", "Succeeded"])
     assert done["completeTime"] == done["startTime"] + 14
     assert done["deploymentOverview"]["Succeeded"] == 2
 
 
 def test_every_second_run_fails_at_application_start() -> None:
-    failed = ROLLING.at("d-1", 24 + 13)  # the second run, past its last ApplicationStart
+    failed = at(24 + 13)  # the second run, past its last ApplicationStart
     assert statuses(failed) == ("Failed", ["Succeeded", "Failed"])
     events = {e["lifecycleEventName"]: e for e in failed["instances"][1]["lifecycleEvents"]}
     assert events["ApplicationStart"]["status"] == "Failed"
@@ -44,9 +51,9 @@ def test_every_second_run_fails_at_application_start() -> None:
 
 
 def test_it_starts_again_after_its_rest() -> None:
-    again = ROLLING.at("d-1", 48.5)  # the third run
+    again = at(48.5)  # the third run
     assert statuses(again) == ("InProgress", ["InProgress", "Pending"])
-    assert again["createTime"] == 48
+    assert again["createTime"] == ORIGIN + 48
 
 
 def test_the_demo_data_has_a_live_deployment() -> None:

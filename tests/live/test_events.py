@@ -6,8 +6,9 @@ import asyncio
 from dataclasses import dataclass
 
 import httpx
+import pytest
 
-from tests.support import FINISHED, LIVE, Event, Live, LiveFactory, Stream, stream
+from tests.support import FINISHED, LIVE, Event, Live, LiveFactory, Stream, fields, stream
 
 
 def instance(event: Event) -> tuple[str, str]:
@@ -184,3 +185,41 @@ async def test_a_process_watches_a_bounded_number_of_deployments(make_live: Live
             await events.take(7)
     assert refused.status_code == 429
     assert refused.json()["code"] == "TooManyWatchedDeployments"
+
+
+async def test_a_throttled_read_keeps_the_stream_and_the_next_one_catches_up(
+    make_live: LiveFactory,
+) -> None:
+    async with make_live(upstream_max_attempts=1) as live, live.client() as client:
+        metrics = live.gateway.state["metrics"].registry
+        async with stream(client) as events:
+            await events.take(5)
+            live.clock.advance(3)
+            live.upstream.emulator.faults.throttle_rate = 1.0
+            live.changed()
+            async with asyncio.timeout(10):
+                while not metrics.get_sample_value(  # noqa: ASYNC110  (a count, no event)
+                    "gateway_watch_reads_total", {"outcome": "ThrottlingException"}
+                ):
+                    await asyncio.sleep(0.01)
+            live.upstream.emulator.faults.throttle_rate = 0.0
+            live.changed()
+            change = await events.next()
+    assert instance(change) == ("i-0e1f2a3b4c5d60001", "InProgress")
+
+
+async def test_a_streams_log_line_does_not_collect_the_watchers_reads(
+    live: Live, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="service.access")
+    async with live.client() as client:
+        async with stream(client) as events:
+            await events.take(5)
+            for _ in range(2):  # reads that go on as long as the watcher lives
+                live.clock.advance(3)
+                live.changed()
+                await events.next()
+        await live.left()
+        await client.get("/healthz")  # logged after the stream's line
+    (line,) = [r for r in caplog.records if r.getMessage().startswith("GET /v1/deployments/")]
+    assert fields(line)["upstream_request_ids"] == []
