@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-fast lint fmt docs reference browser wrk bench soak lock image-test schema vendor-assets clean
+.PHONY: install run test test-fast lint fmt docs reference browser node wrk bench soak lock image-test schema vendor-assets clean
 
 $(STAMP): pyproject.toml requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -35,13 +35,20 @@ browser:
 		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 		|| echo "chromium is not installed: the browser tests will be skipped"
 
+# Node and npm run the npm clients of the subscription tests (graphql-ws, graphql-sse);
+# installed from Debian when we may, else those tests skip.
+node:
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; } \
+		|| echo "npm is not installed: the npm-client tests will be skipped"
+
 # Both cores (pytest-xdist), with the coverage floor of pyproject.toml.
-test: lint browser docs
+test: lint browser node docs
 	$(BIN)/pytest -n 2 -p no:cacheprovider --cov --cov-report=term
 
-# Everything that needs no browser, Docker, kubectl or fuzzing: the loop while working.
+# Everything that needs no browser, Docker, kubectl, npm or fuzzing: the loop while working.
 test-fast: install
-	$(BIN)/pytest -n 2 -p no:cacheprovider -m "not browser and not fuzz and not kubectl"
+	$(BIN)/pytest -n 2 -p no:cacheprovider -m "not browser and not fuzz and not kubectl and not npm"
 
 # The site, into site/; a warning (a broken link, a page left out) fails it.
 docs: install

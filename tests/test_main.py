@@ -5,6 +5,8 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -126,31 +128,38 @@ async def test_local_mode_prints_urls_that_work() -> None:
         await process.wait()
 
 
-async def test_sigterm_drains_before_stopping() -> None:
+@asynccontextmanager
+async def started(drain_seconds: str) -> AsyncIterator[tuple[asyncio.subprocess.Process, int]]:
+    """``python -m service --local`` started and serving; killed at the end if still up."""
     port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "service", "--local", "--port", str(port),
-        env={**os.environ, "GATEWAY_DRAIN_SECONDS": "1"},
+        env={**os.environ, "GATEWAY_DRAIN_SECONDS": drain_seconds},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     assert process.stdout is not None
-    base = f"http://127.0.0.1:{port}"
     try:
         async with asyncio.timeout(30):
             while b"Application startup complete" not in await process.stdout.readline():
                 pass
-            async with httpx.AsyncClient(base_url=base) as client:
-                assert (await client.get("/readyz")).status_code == 200
-                process.terminate()
-                while b"not ready" not in await process.stdout.readline():
-                    pass
-                ready, live = await client.get("/readyz"), await client.get("/healthz")
-            output = (await process.stdout.read()).decode()
-            await process.wait()
+            yield process, port
     finally:
         if process.returncode is None:
             process.kill()
+
+
+async def test_sigterm_drains_before_stopping() -> None:
+    async with started("1") as (process, port):
+        assert process.stdout is not None
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            assert (await client.get("/readyz")).status_code == 200
+            process.terminate()
+            while b"not ready" not in await process.stdout.readline():
+                pass
+            ready, live = await client.get("/readyz"), await client.get("/healthz")
+        output = (await process.stdout.read()).decode()
+        await process.wait()
     assert (ready.status_code, live.status_code) == (503, 200)
     assert "Application shutdown complete" in output
 
@@ -166,46 +175,23 @@ def test_an_unset_cursor_secret_is_warned_about_outside_local_mode(
 
 
 async def test_sigterm_ends_streams_so_clients_reconnect_elsewhere() -> None:
-    port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "service", "--local", "--port", str(port),
-        env={**os.environ, "GATEWAY_DRAIN_SECONDS": "0"},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    assert process.stdout is not None
-    base = f"http://127.0.0.1:{port}"
-    init = json.dumps({"type": "connection_init"})
-    subscribe = json.dumps(
-        {
-            "type": "subscribe",
-            "id": "1",
-            "payload": {
-                "query": 'subscription { deploymentEvents(deploymentId: "d-EXAMPLE07") { __typename } }'
-            },
-        }
-    )
-    try:
-        async with asyncio.timeout(30):
-            while b"Application startup complete" not in await process.stdout.readline():
-                pass
-            async with (
-                httpx.AsyncClient(base_url=base) as client,
-                client.stream("GET", "/v1/deployments/d-EXAMPLE07/events") as events,
-                connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=[PROTOCOL]) as ws,
-            ):
-                await ws.send(init)
-                await ws.send(subscribe)
-                await ws.recv()  # the acknowledgement
-                await ws.recv()  # the first event
-                lines = events.aiter_lines()
-                assert (await anext(lines)).startswith("id: ")
-                process.terminate()
-                rest = [line async for line in lines]  # ends, and cleanly: no error
-                await ws.wait_closed()
-            await process.wait()
-    finally:
-        if process.returncode is None:
-            process.kill()
+    query = 'subscription { deploymentEvents(deploymentId: "d-EXAMPLE07") { __typename } }'
+    subscribe = {"type": "subscribe", "id": "1", "payload": {"query": query}}
+    async with (
+        started("0") as (process, port),
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client,
+        client.stream("GET", "/v1/deployments/d-EXAMPLE07/events") as events,
+        connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=[PROTOCOL]) as ws,
+    ):
+        await ws.send(json.dumps({"type": "connection_init"}))
+        await ws.send(json.dumps(subscribe))
+        await ws.recv()  # the acknowledgement
+        await ws.recv()  # the first event
+        lines = events.aiter_lines()
+        assert (await anext(lines)).startswith("id: ")
+        process.terminate()
+        rest = [line async for line in lines]  # ends, and cleanly: no error
+        await ws.wait_closed()
+        await process.wait()
     assert ws.close_code == 1001
     assert rest

@@ -43,6 +43,7 @@ CORS_REQUEST_HEADERS = [
     "Cache-Control",
     "Content-Type",
     "If-None-Match",
+    "Last-Event-ID",
     "X-API-Key",
     "X-Request-ID",
 ]

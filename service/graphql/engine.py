@@ -40,7 +40,7 @@ from service.graphql.documents import SHA256_HEX, Document, Documents, sha256
 from service.graphql.errors import GraphQLErrorDict, formatted, request_error
 from service.graphql.limits import GRAPHQL_CORE_LIMITS, Limits, NoIntrospection, check_document
 from service.graphql.responses import Responses, Stored
-from service.guard.ratelimit import FREE, Budget
+from service.guard.ratelimit import Budget
 from service.metrics import Metrics
 from service.resolver import Resolver
 
@@ -169,7 +169,8 @@ class GraphQLEngine:
         if isinstance(prepared, Answer):
             return prepared
         if prepared.operation.operation is not OperationType.SUBSCRIPTION:
-            return _once(await self.run(request, audience=audience, budget=FREE))
+            key = self._response_key(digest, request, audience)
+            return _once((await self._execute(prepared.document, request, key)).body)
         assert prepared.document.node is not None
         results = subscribe(
             self.schema,
@@ -381,8 +382,8 @@ class Prepared:
     operation: OperationDefinitionNode
 
 
-async def _once(answer: Answer) -> AsyncIterator[bytes]:
-    yield answer.body
+async def _once(body: bytes) -> AsyncIterator[bytes]:
+    yield body
 
 
 def _code(error: GraphQLError, default: str) -> str:
