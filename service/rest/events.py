@@ -26,6 +26,24 @@ EXAMPLE = (
 )
 
 
+# One event of the stream, as SSE-aware tools (Schemathesis) read the schema of an
+# event-stream response: its fields, `data` a JSON document.
+EVENT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "description": "Send back as Last-Event-ID to resume."},
+        "event": {"type": "string", "enum": ["deployment", "instance", "target"]},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "description": '{"deploymentInfo": …}, {"instanceSummary": …} or '
+            '{"deploymentTarget": …}: what the GET of the item answers.',
+        },
+    },
+    "required": ["id", "event", "data"],
+}
+
+
 @router.get(
     "/deployments/{deploymentId}/events",
     operation_id="StreamDeploymentEvents",
@@ -47,7 +65,7 @@ EXAMPLE = (
     responses={
         200: {
             "description": "The event stream.",
-            "content": {EVENT_STREAM: {"schema": {"type": "string"}, "example": EXAMPLE}},
+            "content": {EVENT_STREAM: {"schema": EVENT_SCHEMA, "example": EXAMPLE}},
         },
         204: {"description": "The deployment finished and this client has seen its end."},
         **problem_responses(400, 404, 429, 502, 503, 504, examples=NO_DEPLOYMENT),

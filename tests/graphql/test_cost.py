@@ -34,9 +34,9 @@ ALL_STATUSES = [*STATUSES, "SKIPPED", "UNKNOWN", "READY"]
 SUBSETS = [subset for size in range(1, 8) for subset in combinations(ALL_STATUSES, size)]
 
 
-def estimate(query: str, **variables: Any) -> int:
+def estimate(query: str, operation_name: str | None = None, **variables: Any) -> int:
     node = parse(query)
-    operation = get_operation_ast(node, None)
+    operation = get_operation_ast(node, operation_name)
     assert operation is not None
     coerced = get_variable_values(SCHEMA, operation.variable_definitions or (), variables)
     assert isinstance(coerced, VariableValues), coerced
@@ -55,9 +55,24 @@ def codes(body: dict[str, Any]) -> list[str]:
 
 
 @pytest.mark.parametrize(
+    ("operation", "calls"),
+    # The instance read; the subscription's first read (its watcher's later ones are shared).
+    [("FailedInstance", 1), ("LiveDeployment", 1)],
+)
+def test_graphiqls_examples_cost_one_call(operation: str, calls: int) -> None:
+    assert estimate(EXAMPLE_QUERY, operation) == calls
+
+
+def test_a_subscription_counts_what_its_events_select() -> None:
+    query = """subscription { deploymentEvents(deploymentId: "d-1") {
+      ... on DeploymentChanged { deployment { instances(first: 50) { edges { node { status } } } } }
+    } }"""
+    assert estimate(query) == 1 + 1 + 2  # the first read, a list page, two batch reads
+
+
+@pytest.mark.parametrize(
     ("query", "calls"),
     [
-        (EXAMPLE_QUERY, 1),
         (README_QUERY, 1 + 10 + 1),  # GetDeployment, the pages totalCount walks, one batch
         (README_TARGETS, 1 + 1 + 2),  # GetDeployment, one list page, 50 nodes in 2 batches
         ("{ __typename }", 0),
