@@ -161,20 +161,28 @@ async def _stream(
             request, audience=AUDIENCE, budget=Budget.of(scope), live=live
         )
         if isinstance(outcome, Answer):
-            yield _frames([outcome.body], complete=True)
+            yield _ended(_next(outcome.body))
             return
         try:
             first = await anext(outcome)
         except (RateLimited, NotReady):
             raise
         except GatewayError as error:  # the subscription's first read: an unknown deployment
-            yield _frames([_errors(gateway_error(error))], complete=True)
+            yield _ended(_next(_errors(gateway_error(error))))
             return
         except StopAsyncIteration:
-            yield _frames([], complete=True)
+            yield _ended()
             return
+
+        async def results() -> AsyncIterator[bytes]:
+            yield _next(first)
+            async for body in outcome:
+                yield _next(body)
+            if not watchers.closing.is_set():
+                yield COMPLETE
+
         try:
-            yield _frames([first], outcome, complete=lambda: not watchers.closing.is_set())
+            yield results()
         finally:
             await outcome.aclose()  # type: ignore[attr-defined]
 
@@ -184,19 +192,18 @@ async def _stream(
         await refusal_response(error)(scope, receive, send)
 
 
-async def _frames(
-    first: list[bytes],
-    rest: AsyncIterator[bytes] | None = None,
-    *,
-    complete: bool | Callable[[], bool],
-) -> AsyncIterator[bytes]:
-    for body in first:
-        yield b"event: next\ndata: " + body + b"\n\n"
-    if rest is not None:
-        async for body in rest:
-            yield b"event: next\ndata: " + body + b"\n\n"
-    if complete if isinstance(complete, bool) else complete():
-        yield b"event: complete\ndata:\n\n"
+COMPLETE = b"event: complete\ndata:\n\n"
+
+
+def _next(body: bytes) -> bytes:
+    return b"event: next\ndata: " + body + b"\n\n"
+
+
+async def _ended(*frames: bytes) -> AsyncIterator[bytes]:
+    """A stream with nothing to wait for: its frames, then ``complete``."""
+    for frame in frames:
+        yield frame
+    yield COMPLETE
 
 
 def _from_parameters(query_string: bytes) -> GraphQLRequest:

@@ -293,3 +293,17 @@ async def test_a_websocket_session_is_logged_when_it_closes(
     (record,) = logged()
     assert record.getMessage() == "WEBSOCKET /graphql 101"
     assert fields(record)["request_id"] == request_id
+
+
+async def test_graphql_sse_ends_without_complete_at_shutdown(live: Live) -> None:
+    body = {"query": EVENTS, "variables": {"d": LIVE}}
+    headers = {"Accept": "text/event-stream"}
+    async with (
+        live.client() as client,
+        client.stream("POST", "/graphql", json=body, headers=headers) as response,
+    ):
+        lines = response.aiter_lines()
+        assert await anext(lines) == "event: next"
+        await live.watchers.close()
+        rest = [line async for line in lines]
+    assert "event: complete" not in rest
