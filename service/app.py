@@ -111,7 +111,7 @@ def create_app(
             if settings.events_queue_url is not None:
                 queue = str(settings.events_queue_url)
                 await stack.enter_async_context(
-                    read_queue(queue, codedeploy.region, watchers.notified)
+                    read_queue(queue, codedeploy.region, watchers.on_notification)
                 )
                 logger.info("CodeDeploy notifications from %s", queue)
             # Everything start-up made (botocore's service models, the app) leaves the

@@ -13,11 +13,10 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aioboto3
 from aiobotocore.config import AioConfig
-from botocore.exceptions import BotoCoreError, ClientError
 
 if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient
@@ -44,8 +43,6 @@ class Notification:
 
     deployment_id: str
     instance_id: str | None = None
-    account: str | None = None
-    region: str | None = None
 
 
 def parse(body: str) -> Notification | None:
@@ -67,13 +64,7 @@ def parse(body: str) -> Notification | None:
     return Notification(
         deployment_id,
         instance_id.rsplit("/", 1)[-1] if isinstance(instance_id, str) and instance_id else None,
-        _text(event.get("account")),
-        _text(event.get("region")),
     )
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 @asynccontextmanager
@@ -120,9 +111,9 @@ async def _poll(
                         for index, message in enumerate(messages)
                     ],
                 )
-        except (ClientError, BotoCoreError) as error:
+        except Exception as error:  # botocore's, or aiohttp's it does not wrap: retried
             if not delay:  # once per run of failures, not once per retry
-                logger.warning("events queue unavailable, retrying: %s", error)
+                logger.warning("events queue unavailable, retrying: %r", error)
             delay = min(max(delay * 2, 1.0), MAX_BACKOFF_SECONDS)
             await asyncio.sleep(delay)
         else:

@@ -142,7 +142,7 @@ class Guard:
                 raise
         scope["gateway.caller"] = caller
         if self.buckets is not None:
-            key = viewer(scope)
+            key = caller_key(scope)
             scope[BUDGET] = Budget(self.buckets, key, self._refused)
             wait = self.buckets.take(key)
             if wait:
@@ -157,7 +157,7 @@ def _address(scope: Scope) -> str:
     return f"ip:{client[0] if client else 'unknown'}"
 
 
-def viewer(scope: Scope) -> str:
+def caller_key(scope: Scope) -> str:
     """Whom a request's subscriptions count against: its caller, else its address."""
     caller: str | None = scope.get("gateway.caller")
     return caller or _address(scope)

@@ -32,15 +32,16 @@ class Rolling(BaseModel):
     instances: list[str] = Field(min_length=1)
     step_seconds: float = Field(default=2.0, gt=0)
     """Each lifecycle event's length: 7 events an instance, one instance at a time."""
-    rest_seconds: float = Field(default=20.0, ge=0)
-    """Time spent finished before the deployment starts again."""
+    rest_seconds: float = Field(default=40.0, ge=0)
+    """Time spent finished before the deployment starts again; longer than a finished
+    watcher lingers (30 s), so a new run is read afresh rather than shown as the last."""
     fail_every: int = Field(default=3, ge=0)
     """Every this many runs, the last instance fails at ApplicationStart (0: never)."""
 
-    def at(self, deployment_id: str, origin: float, now: float) -> dict[str, Any]:
-        """The deployment at ``now`` (epoch seconds), its runs counted from ``origin``, as
-        the data file would hold it."""
-        elapsed = now - origin
+    def at(self, deployment_id: str, origin: float, moment: float) -> dict[str, Any]:
+        """The deployment at ``moment`` (epoch seconds), its runs counted from ``origin``,
+        as the data file would hold it."""
+        elapsed = moment - origin
         per_instance = len(LIFECYCLE) * self.step_seconds
         run = len(self.instances) * per_instance
         cycle, into = divmod(max(elapsed, 0.0), run + self.rest_seconds)
@@ -147,8 +148,3 @@ class Rolling(BaseModel):
             "lastUpdatedAt": updated,
             "lifecycleEvents": events,
         }
-
-
-def range_of(step: float, count: int) -> list[float]:
-    """0, step, 2 step, ...: where each instance's turn begins."""
-    return [index * step for index in range(count)]

@@ -55,7 +55,8 @@ class Live:
 
 
 class Context:
-    """Made fresh for every operation, so a DataLoader never outlives it."""
+    """Made fresh for every operation, so a DataLoader never outlives it (a subscription's
+    is emptied before each event)."""
 
     def __init__(self, resolver: Resolver, live: Live | None = None) -> None:
         self.resolver = resolver
@@ -66,6 +67,11 @@ class Context:
         self.targets: DataLoader[Key, models.DeploymentTarget] = _loader(
             resolver.deployment_targets
         )
+
+    def forget(self) -> None:
+        """Empties the loaders: a subscription's context outlives each event it runs."""
+        self.instances.clear_all()
+        self.targets.clear_all()
 
 
 Info = strawberry.Info[Context, None]

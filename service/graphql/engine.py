@@ -11,10 +11,11 @@ the caller's rate; then graphql-core runs it over the shared resolver layer.
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, Awaitable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from graphql import (
@@ -156,7 +157,7 @@ class GraphQLEngine:
 
     async def stream(
         self, request: GraphQLRequest, *, audience: str, budget: Budget, live: Live
-    ) -> Answer | AsyncIterator[bytes]:
+    ) -> Answer | AsyncGenerator[bytes, None]:
         """``request`` over a streaming transport: a refusal, or its results one by one
         (a subscription's, or a query's one). A subscription's first read fails before
         the first result: a ``GatewayError`` (an unknown deployment, a limit) is raised
@@ -183,19 +184,18 @@ class GraphQLEngine:
             results = await results
         if isinstance(results, ExecutionResult):  # no source stream: errors only
             return _answer(self._errors(results))
-        return self._results(results)
+        # graphql-core types the stream as an iterator; it is its own async generator.
+        return self._results(cast(AsyncGenerator[ExecutionResult, None], results))
 
-    async def _results(self, results: AsyncIterator[ExecutionResult]) -> AsyncIterator[bytes]:
-        try:
+    async def _results(
+        self, results: AsyncGenerator[ExecutionResult, None]
+    ) -> AsyncGenerator[bytes, None]:
+        async with aclosing(results):
             async for result in results:
                 payload: dict[str, Any] = {"data": result.data}
                 if result.errors:
                     payload["errors"] = self._errors(result)
                 yield _json(payload)
-        finally:
-            aclose = getattr(results, "aclose", None)
-            if aclose is not None:
-                await aclose()
 
     async def _operation(
         self, digest: str, text: str | None, request: GraphQLRequest, budget: Budget
@@ -382,7 +382,7 @@ class Prepared:
     operation: OperationDefinitionNode
 
 
-async def _once(body: bytes) -> AsyncIterator[bytes]:
+async def _once(body: bytes) -> AsyncGenerator[bytes, None]:
     yield body
 
 

@@ -14,14 +14,14 @@ limits and the rate apply to each.
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qs
 
 from cachetools import LRUCache
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.edge.guard import viewer
+from service.edge.guard import caller_key
 from service.edge.paths import GRAPHQL, path_of
 from service.errors import GatewayError, NotReady, RateLimited
 from service.graphql.context import Live
@@ -153,7 +153,7 @@ async def _stream(
     refused in the HTTP response's status instead (429, 503), before the stream starts.
     At shutdown the stream ends without ``complete``, so the client reconnects."""
     watchers: Watchers = scope["state"]["watchers"]
-    live = Live(watchers, viewer(scope))
+    live = Live(watchers, caller_key(scope))
 
     @asynccontextmanager
     async def frames() -> AsyncIterator[AsyncIterator[bytes]]:
@@ -181,10 +181,8 @@ async def _stream(
             if not watchers.closing.is_set():
                 yield COMPLETE
 
-        try:
+        async with aclosing(outcome):
             yield results()
-        finally:
-            await outcome.aclose()  # type: ignore[attr-defined]
 
     try:
         await EventStream(frames(), engine.metrics)(scope, receive, send)
@@ -261,10 +259,15 @@ def _not_json(constant: str) -> Any:
 def _media_type(accept: str | None) -> str:
     """application/graphql-response+json when the client prefers it, else application/json
     (no Accept, or one naming neither, gets the type every client reads)."""
-    if not accept:
-        return JSON
+    weights = _weights(accept)
+    graphql, plain = weights.get(GRAPHQL_RESPONSE, 0.0), weights.get(JSON, 0.0)
+    return GRAPHQL_RESPONSE if graphql > 0 and graphql >= plain else JSON
+
+
+def _weights(accept: str | None) -> dict[str, float]:
+    """The media types ``Accept`` names (its first 32), each with its ``q``."""
     weights: dict[str, float] = {}
-    for part in accept.split(",")[:32]:
+    for part in (accept or "").split(",")[:32]:
         kind, *params = (piece.strip() for piece in part.split(";"))
         weight = 1.0
         for param in params:
@@ -275,12 +278,12 @@ def _media_type(accept: str | None) -> str:
                 except ValueError:
                     weight = 0.0
         weights.setdefault(kind.lower(), weight)
-    graphql, plain = weights.get(GRAPHQL_RESPONSE, 0.0), weights.get(JSON, 0.0)
-    return GRAPHQL_RESPONSE if graphql > 0 and graphql >= plain else JSON
+    return weights
 
 
 def _wants_events(headers: dict[str, str]) -> bool:
-    return EVENT_STREAM in headers.get("accept", "")
+    """Whether ``Accept`` names text/event-stream with a weight above 0."""
+    return _weights(headers.get("accept")).get(EVENT_STREAM, 0.0) > 0
 
 
 def _wants_html(headers: dict[str, str]) -> bool:

@@ -65,6 +65,9 @@ async def deployment_events(
     async with live.watchers.watch(deployment_id, live.caller, after) as view:
         async for batch in view.changes():
             for change in batch:
+                # Each event reads the deployment as it is now, not as the subscription's
+                # first event found it: its loaders start empty.
+                info.context.forget()
                 yield event_of(change)
 
 

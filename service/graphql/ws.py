@@ -12,16 +12,16 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from contextlib import suppress
+from contextlib import aclosing, suppress
 from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
-from service.edge.guard import viewer
-from service.errors import GatewayError
+from service.edge.guard import caller_key
+from service.errors import GatewayError, RateLimited
 from service.graphql.context import Live
 from service.graphql.engine import Answer, GraphQLEngine, GraphQLRequest
-from service.graphql.errors import gateway_error
+from service.graphql.errors import gateway_error, request_error
 from service.graphql.params import NotGraphQL, request_of
 from service.guard.ratelimit import Budget
 from service.live import Watchers
@@ -44,7 +44,9 @@ class Close(Exception):
 
     def __init__(self, code: int, reason: str) -> None:
         super().__init__(reason)
-        self.code, self.reason = code, reason
+        # A close frame carries at most 123 bytes of reason: cut by bytes, not characters.
+        self.code = code
+        self.reason = reason.encode()[:123].decode(errors="ignore")
 
 
 class GraphQLWebSocket:
@@ -125,9 +127,10 @@ class GraphQLWebSocket:
         elif kind == "subscribe":
             self._subscribe(parsed.get("id"), parsed.get("payload"))
         elif kind == "complete":
-            task = self.operations.get(parsed.get("id"))  # type: ignore[arg-type]
-            if task is not None:
-                task.cancel()
+            operation_id = parsed.get("id")
+            if isinstance(operation_id, str) and operation_id in self.operations:
+                # Its id is free again at once, whenever the task gets to end.
+                self.operations.pop(operation_id).cancel()
         else:
             raise Close(4400, f"Unexpected message of type {kind[:64]}")
         return True
@@ -155,30 +158,50 @@ class GraphQLWebSocket:
         if operation_id in self.operations:
             raise Close(4409, f"Subscriber for {operation_id} already exists")
         if len(self.operations) >= MAX_OPERATIONS:
-            raise Close(4400, f"More than {MAX_OPERATIONS} operations at once")
-        task = asyncio.ensure_future(self._operation(operation_id, request))
-        self.operations[operation_id] = task
-        task.add_done_callback(lambda _: self.operations.pop(operation_id, None))
+            refused = RateLimited(
+                f"More than {MAX_OPERATIONS} operations at once on one socket.",
+                retry_after_seconds=1,
+                code="TooManyOperations",
+            )
+            task = asyncio.ensure_future(self._refuse(operation_id, refused))
+        else:
+            task = asyncio.ensure_future(self._operation(operation_id, request))
+            self.operations[operation_id] = task
+
+        def ended(_: "asyncio.Task[None]") -> None:
+            if self.operations.get(operation_id) is task:
+                del self.operations[operation_id]
+
+        task.add_done_callback(ended)
 
     async def _operation(self, operation_id: str, request: GraphQLRequest) -> None:
         ident = json.dumps(operation_id)
         budget = Budget.of(self.scope)
         try:
             budget.request()
-            live = Live(self.watchers, viewer(self.scope))
+            live = Live(self.watchers, caller_key(self.scope))
             outcome = await self.engine.stream(request, audience="all", budget=budget, live=live)
             if isinstance(outcome, Answer):
                 errors = json.loads(outcome.body)["errors"]
                 await self._message({"id": operation_id, "type": "error", "payload": errors})
                 return
-            async for body in outcome:
-                await self._raw(f'{{"id":{ident},"type":"next","payload":{body.decode()}}}')
+            async with aclosing(outcome):
+                async for body in outcome:
+                    await self._raw(f'{{"id":{ident},"type":"next","payload":{body.decode()}}}')
         except GatewayError as error:
-            payload = [gateway_error(error)]
-            await self._message({"id": operation_id, "type": "error", "payload": payload})
+            await self._refuse(operation_id, error)
+            return
+        except Exception:  # a gateway bug: logged whole, the operation answered as failed
+            logger.exception("graphql websocket operation failed")
+            failed = request_error("The gateway failed unexpectedly.", "INTERNAL_SERVER_ERROR", 500)
+            await self._message({"id": operation_id, "type": "error", "payload": [failed]})
             return
         if not self.watchers.closing.is_set():  # else the socket closes with 1001
             await self._message({"id": operation_id, "type": "complete"})
+
+    async def _refuse(self, operation_id: str, error: GatewayError) -> None:
+        payload = [gateway_error(error)]
+        await self._message({"id": operation_id, "type": "error", "payload": payload})
 
     async def _message(self, message: dict[str, Any]) -> None:
         await self._raw(json.dumps(message, separators=(",", ":")))

@@ -1,8 +1,10 @@
 """Server-sent events as an ASGI response, for the REST event stream and GraphQL over SSE.
 
 What a stream may make the process hold is bounded: frames come from a source that
-buffers nothing per viewer (``watch.py``), and a write the client does not take within
-``send_timeout`` seconds cuts it off, rather than the gateway holding its data.
+buffers nothing per viewer (``watch.py``), each at most a chunk (``rest/events.py``), and
+uvicorn waits for the client to take what was written before it writes more. A write
+still waiting after ``send_timeout`` seconds cuts the client off, rather than the gateway
+holding its data.
 """
 
 import asyncio

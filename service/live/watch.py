@@ -14,12 +14,13 @@ import asyncio
 import contextvars
 import logging
 import math
+import re
 import secrets
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from service.codedeploy.notifications import Notification
@@ -39,7 +40,7 @@ logger = logging.getLogger(__name__)
 Kind = Literal["deployment", "instance", "target"]
 ItemKey = tuple[Kind, str]
 
-# Under the member name GET answers it with, so an event's data is that answer's body.
+# An event's data is what GET answers for its item: the item's JSON under this member.
 MEMBERS: dict[Kind, bytes] = {
     "deployment": b"deploymentInfo",
     "instance": b"instanceSummary",
@@ -53,12 +54,14 @@ LINGER_SECONDS = 30.0
 # At shutdown, streams get this long to send their end (WebSocket close frames, the
 # last chunk) before the server closes connections itself.
 CLOSE_SECONDS = 1.0
+SEQ = re.compile(r"[0-9]{1,18}")
+"""A change's number in an event id, as the gateway writes it (ASCII digits only)."""
 # Instances or targets read per poll: ten list pages. A larger fleet has its first
 # ones followed, and its deployment's overview counts all.
 MAX_ITEMS = 1000
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     """An item as it is now, numbered by the change that made it so."""
 
@@ -67,11 +70,12 @@ class Change:
     item_id: str
     snapshot: Snapshot[Any]
     event_id: str
-    frame: bytes = field(init=False)
-    """The server-sent event, made once for every viewer."""
 
-    def __post_init__(self) -> None:
-        self.frame = b'id: %s\nevent: %s\ndata: {"%s":%s}\n\n' % (
+    @property
+    def frame(self) -> bytes:
+        """The server-sent event. Made for each viewer rather than kept: the snapshot is
+        the cache's own object, and a kept copy would double what a watcher holds."""
+        return b'id: %s\nevent: %s\ndata: {"%s":%s}\n\n' % (
             self.event_id.encode(),
             self.kind.encode(),
             MEMBERS[self.kind],
@@ -99,7 +103,9 @@ class Watcher:
         self._metrics = metrics
         self._on_idle = on_idle
         self._items: dict[ItemKey, Change] = {}
-        self._log: list[tuple[int, ItemKey]] = []  # every change in order, some superseded
+        # Every change in order, for a viewer to find its place by bisection; an entry whose
+        # item changed again since is skipped, and dropped once they pile up.
+        self._log: list[tuple[int, ItemKey]] = []
         self._seq = 0
         self.final = False
         """The deployment's terminal status is among the changes: nothing follows."""
@@ -121,7 +127,7 @@ class Watcher:
         """Where a viewer resuming after ``last_event_id`` starts: after that change when
         the id is one of this watcher's, else at 0 (the whole picture)."""
         generation, _, seq = (last_event_id or "").rpartition("-")
-        if generation != self.generation or not seq.isdigit() or len(seq) > 18:
+        if generation != self.generation or not SEQ.fullmatch(seq):
             return 0
         return min(int(seq), self._seq)
 
@@ -132,10 +138,16 @@ class Watcher:
 
     async def changes(self, position: int) -> AsyncIterator[list[Change]]:
         """Batches of changes after ``position`` as they happen; ends once the final
-        status has been given, or when the watcher closes."""
+        status has been given, or when the watcher closes. The whole picture (from 0)
+        starts with the deployment, whichever of its items changed last."""
+        if position == 0 and (picture := self.since(0)):
+            position = picture[-1].seq
+            yield sorted(picture, key=lambda change: change.kind != "deployment")
         while True:
             batch = self.since(position)
-            changed = self._changed  # taken with no await after the read above
+            # Taken before any await: a change published while this viewer was sending
+            # is then either in the batch or wakes the wait.
+            changed = self._changed
             if batch:
                 position = batch[-1].seq
                 yield batch
@@ -155,7 +167,7 @@ class Watcher:
 
     def leave(self) -> None:
         self.viewers -= 1
-        if self.viewers == 0:
+        if self.viewers == 0 and not self.closed:
             if self.first_read.done() and self.first_read.exception() is None:
                 loop = asyncio.get_running_loop()
                 self._linger = loop.call_later(LINGER_SECONDS, self._on_idle, self)
@@ -178,9 +190,11 @@ class Watcher:
     async def _run(self) -> None:
         delay = self._interval
         while not self.final:
+            self._wake.clear()  # a nudge from here on, during the read too, is kept
             try:
                 await self._read()
-            except GatewayError as error:
+            except Exception as exc:
+                error = exc if isinstance(exc, GatewayError) else _failed(self, exc)
                 self._metrics.watch_reads.labels(error.code).inc()
                 if not self.first_read.done():
                     self.first_read.set_exception(error)
@@ -199,13 +213,9 @@ class Watcher:
 
     async def _pause(self, delay: float) -> None:
         """Until the next read is due, or a nudge; with no viewers, until one comes."""
-        self._wake.clear()
-        timeout = math.inf if self.viewers == 0 else delay
-        try:
-            async with asyncio.timeout(None if timeout == math.inf else timeout):
+        with suppress(TimeoutError):
+            async with asyncio.timeout(delay if self.viewers else None):
                 await self._wake.wait()
-        except TimeoutError:
-            pass
 
     async def _read(self) -> None:
         resolver, deployment_id = self._resolver, self.deployment_id
@@ -250,7 +260,8 @@ class Watcher:
             token = page.value.next_token
             if token is None:
                 break
-        return ids[:MAX_ITEMS]
+        # Pages read a moment apart can overlap while the fleet changes.
+        return list(dict.fromkeys(ids))[:MAX_ITEMS]
 
     def _publish(self, items: list[tuple[Kind, str, Snapshot[Any]]], *, final: bool) -> None:
         """Numbers what differs from the last read, in the order given, and wakes viewers."""
@@ -291,6 +302,13 @@ class View:
 
     def changes(self) -> AsyncIterator[list[Change]]:
         return self.watcher.changes(self.position)
+
+
+def _failed(watcher: Watcher, exc: Exception) -> GatewayError:
+    """A read that failed in a way no error of the gateway's describes: a bug, logged
+    whole; the viewers waiting for the first read are answered 500."""
+    logger.error("watching %s failed", watcher.deployment_id, exc_info=exc)
+    return GatewayError("The gateway failed unexpectedly.")
 
 
 class Watchers:
@@ -385,7 +403,7 @@ class Watchers:
             del self._watchers[watcher.deployment_id]
         watcher.close()
 
-    def notified(self, notification: Notification | None) -> None:
+    def on_notification(self, notification: Notification | None) -> None:
         """A message from the events queue: CodeDeploy's notification, or None."""
         if notification is None:
             outcome = "ignored"

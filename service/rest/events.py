@@ -7,15 +7,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
 
-from service.edge.guard import viewer
+from service.edge.guard import caller_key
 from service.edge.paths import API
-from service.live import Watchers
+from service.live import View, Watchers
 from service.live.stream import EVENT_STREAM, EventStream
 from service.rest.problems import problem_responses
 from service.rest.routes import NO_DEPLOYMENT, DeploymentId
 from service.state import MetricsDep, WatchersDep
 
 router = APIRouter(prefix=API, tags=["deployments"])
+
+# Events joined into one write up to this size: the transport's high-water mark.
+CHUNK_BYTES = 65_536
 
 EXAMPLE = (
     "id: 3f9a1c2e-1\nevent: deployment\n"
@@ -85,7 +88,9 @@ async def stream_deployment_events(
         ),
     ] = None,
 ) -> Response:
-    frames = _frames(watchers, deployment_id, viewer(request.scope), last_event_id)
+    if request.scope.get("gateway.head"):  # the headers only: no watcher, no read
+        return Response(media_type=EVENT_STREAM, headers={"cache-control": "no-store"})
+    frames = _frames(watchers, deployment_id, caller_key(request.scope), last_event_id)
     return EventStream(frames, metrics)
 
 
@@ -94,7 +99,18 @@ async def _frames(
     watchers: Watchers, deployment_id: str, caller: str, last_event_id: str | None
 ) -> AsyncIterator[AsyncIterator[bytes] | None]:
     async with watchers.watch(deployment_id, caller, last_event_id) as view:
-        if view.finished:
-            yield None
-        else:
-            yield (b"".join(change.frame for change in batch) async for batch in view.changes())
+        yield None if view.finished else _chunks(view)
+
+
+async def _chunks(view: View) -> AsyncIterator[bytes]:
+    """The changes' events, joined into writes of up to ``CHUNK_BYTES``: a whole picture
+    of a large fleet goes out in pieces, each waiting for the client to take the last."""
+    async for batch in view.changes():
+        chunk = bytearray()
+        for change in batch:
+            chunk += change.frame
+            if len(chunk) >= CHUNK_BYTES:
+                yield bytes(chunk)
+                chunk.clear()
+        if chunk:
+            yield bytes(chunk)

@@ -43,7 +43,7 @@ DEPLOYMENT_CHANGED = event(
 
 
 def test_a_deployment_notification_names_the_deployment() -> None:
-    assert parse(json.dumps(DEPLOYMENT_CHANGED)) == Notification(LIVE, None, ACCOUNT, "us-east-1")
+    assert parse(json.dumps(DEPLOYMENT_CHANGED)) == Notification(LIVE)
 
 
 def test_an_instance_notification_names_the_instance_by_its_id() -> None:

@@ -307,3 +307,45 @@ async def test_graphql_sse_ends_without_complete_at_shutdown(live: Live) -> None
         await live.watchers.close()
         rest = [line async for line in lines]
     assert "event: complete" not in rest
+
+
+async def test_each_event_reads_the_deployment_as_it_is_then(live: Live) -> None:
+    nested = """subscription { deploymentEvents(deploymentId: "d-EXAMPLE07") {
+      ... on DeploymentChanged { deployment { status instance(instanceId: "i-0e1f2a3b4c5d60001") { status } } }
+    } }"""
+    async with socket(live) as ws:
+        await initialised(ws)
+        await send(ws, type="subscribe", id="1", payload={"query": nested})
+        first = (await receive(ws))["payload"]["data"]["deploymentEvents"]["deployment"]
+        for _ in range(4):
+            await receive(ws)
+        live.clock.advance(57)
+        live.changed()
+        final = (await receive(ws))["payload"]["data"]["deploymentEvents"]["deployment"]
+    assert first == {"status": "IN_PROGRESS", "instance": {"status": "IN_PROGRESS"}}
+    assert final == {"status": "SUCCEEDED", "instance": {"status": "SUCCEEDED"}}
+
+
+async def test_graphql_ws_frees_an_id_at_its_complete(live: Live) -> None:
+    async with socket(live) as ws:
+        await initialised(ws)
+        await send(ws, **subscribe("a"))
+        await receive(ws)
+        await send(ws, type="complete", id=["not", "a", "string"])  # ignored
+        await send(ws, type="complete", id="a")
+        await send(ws, **subscribe("a"))  # at once: no 4409
+        while (message := await receive(ws))["type"] != "next" or message["payload"]["data"][
+            "deploymentEvents"
+        ]["__typename"] != "DeploymentChanged":
+            pass
+
+
+async def test_graphql_ws_refuses_an_operation_past_its_count(make_live: LiveFactory) -> None:
+    async with make_live(max_subscriptions_per_caller=200) as live, socket(live) as ws:
+        await initialised(ws)
+        for n in range(101):
+            await send(ws, **subscribe(str(n)))
+        while (message := await receive(ws))["type"] != "error":
+            pass
+    assert message["id"] == "100"
+    assert message["payload"][0]["extensions"]["code"] == "TooManyOperations"

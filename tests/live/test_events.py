@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from service.resolver import Resolver
 from tests.support import FINISHED, LIVE, Event, Live, LiveFactory, Stream, fields, stream
 
 
@@ -223,3 +224,58 @@ async def test_a_streams_log_line_does_not_collect_the_watchers_reads(
         await client.get("/healthz")  # logged after the stream's line
     (line,) = [r for r in caplog.records if r.getMessage().startswith("GET /v1/deployments/")]
     assert fields(line)["upstream_request_ids"] == []
+
+
+async def test_a_viewer_joining_a_running_watcher_gets_the_deployment_first(live: Live) -> None:
+    async with live.client() as client, stream(client) as first:
+        await first.take(5)
+        live.clock.advance(3)
+        live.changed()
+        await first.next()  # an instance changed after the deployment did
+        async with stream(client) as second:
+            picture = await second.take(5)
+    assert [event.event for event in picture] == ["deployment"] + ["instance"] * 4
+
+
+async def test_an_odd_last_event_id_starts_afresh(live: Live) -> None:
+    async with live.client() as client, stream(client) as events:
+        generation = (await events.next()).id.rsplit("-", 1)[0]
+        for odd in (f"{generation}-\xb2", f"{generation}-" + "9" * 40, "-", "\xff" * 300):
+            headers = [(b"last-event-id", odd.encode("latin-1"))]
+            url = f"/v1/deployments/{LIVE}/events"
+            async with client.stream("GET", url, headers=headers) as response:
+                assert response.status_code == 200
+                assert (await Stream(response).next()).event == "deployment"
+
+
+async def test_head_answers_without_watching(live: Live) -> None:
+    async with live.client() as client:
+        response = await client.head(f"/v1/deployments/{LIVE}/events")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert live.upstream.calls() == 0
+    assert len(live.watchers) == 0
+
+
+async def test_a_fleet_listed_twice_over_is_read_once(live: Live) -> None:
+    deployment = live.upstream.emulator.data.deployments["d-EXAMPLE02"]
+    deployment.instances.append(deployment.instances[0])  # pages overlapping as they moved
+    async with live.client() as client, stream(client, "d-EXAMPLE02") as events:
+        first, *instances = await events.take(5)
+    assert first.event == "deployment"
+    assert len({instance(event) for event in instances}) == 4
+
+
+async def test_a_watcher_that_fails_unexpectedly_answers_500_and_frees_the_place(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(Resolver, "deployment", broken)
+    async with live.client() as client:
+        response = await client.get(f"/v1/deployments/{LIVE}/events")
+    assert response.status_code == 500
+    assert response.json()["code"] == "InternalError"
+    assert live.watchers.subscriptions == 0
+    assert len(live.watchers) == 0
