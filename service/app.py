@@ -29,7 +29,7 @@ from service.health import Health
 from service.live import Watchers
 from service.metrics import Metrics
 from service.resolver import Resolver, make_caches
-from service.rest import docs, events, operations, routes
+from service.rest import discovery, docs, events, operations, routes
 from service.rest.problems import PROBLEM_JSON, add_exception_handlers, problem_responses
 from service.settings import Settings
 from service.state import State
@@ -146,6 +146,7 @@ def create_app(
     add_exception_handlers(app)
     app.include_router(routes.router)
     app.include_router(events.router)
+    app.include_router(discovery.router)
     app.include_router(operations.router)
     if settings.docs:
         app.include_router(docs.router)

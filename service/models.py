@@ -293,6 +293,83 @@ class GetDeploymentOutput(AwsModel):
     deployment_info: DeploymentInfo
 
 
+class BatchGetDeploymentsOutput(AwsModel):
+    deployments_info: list[DeploymentInfo]
+
+
+class ListDeploymentsOutput(AwsModel):
+    """ListDeployments' output shape: deployment ids, newest first."""
+
+    deployments: list[str]
+    next_token: str | None = Field(
+        default=None, description="Pass as `nextToken` for the next page."
+    )
+
+
+# --- Applications and deployment groups --------------------------------------------------
+
+
+class ApplicationInfo(PassThroughModel):
+    """An application as GetApplication returns it; fields not named here pass through."""
+
+    application_id: str | None = None
+    application_name: str | None = Field(default=None, examples=["orders-api"])
+    create_time: UtcDatetime | None = None
+    compute_platform: str | None = Field(default=None, examples=["Server"])
+
+
+class GetApplicationOutput(AwsModel):
+    application: ApplicationInfo
+
+
+class BatchGetApplicationsOutput(AwsModel):
+    applications_info: list[ApplicationInfo]
+
+
+class LastDeploymentInfo(AwsModel):
+    """A deployment group's last successful or last attempted deployment."""
+
+    deployment_id: str | None = Field(default=None, examples=["d-EXAMPLE01"])
+    status: str | None = _open_enum(DeploymentStatus, "Failed")  # type: ignore[assignment]
+    end_time: UtcDatetime | None = None
+    create_time: UtcDatetime | None = None
+
+
+class DeploymentGroupInfo(PassThroughModel):
+    """A deployment group as GetDeploymentGroup returns it (its configuration, and its
+    last deployments); fields not named here pass through."""
+
+    application_name: str | None = None
+    deployment_group_id: str | None = None
+    deployment_group_name: str | None = Field(default=None, examples=["orders-api-prod"])
+    deployment_config_name: str | None = None
+    service_role_arn: str | None = None
+    compute_platform: str | None = None
+    deployment_style: DeploymentStyle | None = None
+    last_successful_deployment: LastDeploymentInfo | None = None
+    last_attempted_deployment: LastDeploymentInfo | None = None
+
+
+class GetDeploymentGroupOutput(AwsModel):
+    deployment_group_info: DeploymentGroupInfo
+
+
+class BatchGetDeploymentGroupsOutput(AwsModel):
+    deployment_groups_info: list[DeploymentGroupInfo]
+    error_message: str | None = None
+
+
+class ListDeploymentGroupsOutput(AwsModel):
+    application_name: str | None = None
+    deployment_groups: list[str]
+    next_token: str | None = None
+
+
+class ListApplicationsOutput(AwsModel):
+    applications: list[str]
+    next_token: str | None = None
+
+
 # --- Deployment targets ------------------------------------------------------------------
 
 

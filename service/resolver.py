@@ -4,6 +4,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
@@ -13,7 +14,15 @@ from service.cache import Cached, ResultCache
 from service.codedeploy import BATCH_LIMIT, CodeDeploy
 from service.errors import GatewayError, InvalidRequest, NotFound
 from service.metrics import Metrics
-from service.models import DeploymentInfo, DeploymentTarget, IdPage, InstanceSummary, Snapshot
+from service.models import (
+    ApplicationInfo,
+    DeploymentGroupInfo,
+    DeploymentInfo,
+    DeploymentTarget,
+    IdPage,
+    InstanceSummary,
+    Snapshot,
+)
 from service.settings import Settings
 from service.tokens import PageTokens
 
@@ -35,6 +44,8 @@ class Caches:
     deployments: ResultCache[Snapshot[DeploymentInfo]]
     targets: ResultCache[Snapshot[DeploymentTarget]]
     pages: ResultCache[IdPage]
+    applications: ResultCache[Snapshot[ApplicationInfo]]
+    groups: ResultCache[Snapshot[DeploymentGroupInfo]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +195,141 @@ class Resolver:
         )
         return self._sealed(page)
 
+    # --- discovery -------------------------------------------------------------------
+
+    async def application_names(self, *, next_token: str | None = None) -> Cached[IdPage]:
+        token = self._tokens.open(next_token)
+        page = await self.caches.pages.get(
+            self._key("applications", token),
+            lambda: self._codedeploy.list_applications(next_token=token),
+        )
+        return self._sealed(page)
+
+    async def application(self, name: str) -> Cached[Snapshot[ApplicationInfo]]:
+        _require_name(
+            name,
+            "Application name",
+            "ApplicationNameRequiredException",
+            "InvalidApplicationNameException",
+        )
+
+        async def load() -> Snapshot[ApplicationInfo]:
+            return Snapshot(await self._codedeploy.get_application(name))
+
+        return await self.caches.applications.get(self._key("application", name), load)
+
+    async def applications(
+        self, names: Sequence[str]
+    ) -> list[Cached[Snapshot[ApplicationInfo]] | GatewayError]:
+        """Each name's application or error, in order; misses batch-read, 100 a call."""
+        keys = {self._key("application", name): name for name in names}
+
+        async def load(missing: list[Key]) -> dict[Key, Snapshot[ApplicationInfo] | GatewayError]:
+            outcomes = await self._codedeploy.batch_get_applications([keys[k] for k in missing])
+            return {key: _freeze(outcomes[keys[key]]) for key in missing}
+
+        return await self.caches.applications.get_many(list(keys), load)
+
+    async def group_names(
+        self, application: str, *, next_token: str | None = None
+    ) -> Cached[IdPage]:
+        _require_name(
+            application,
+            "Application name",
+            "ApplicationNameRequiredException",
+            "InvalidApplicationNameException",
+        )
+        token = self._tokens.open(next_token)
+        page = await self.caches.pages.get(
+            self._key("groups", application, token),
+            lambda: self._codedeploy.list_deployment_groups(application, next_token=token),
+        )
+        return self._sealed(page)
+
+    async def deployment_group(
+        self, application: str, group: str
+    ) -> Cached[Snapshot[DeploymentGroupInfo]]:
+        _require_name(
+            application,
+            "Application name",
+            "ApplicationNameRequiredException",
+            "InvalidApplicationNameException",
+        )
+        _require_name(
+            group,
+            "Deployment group name",
+            "DeploymentGroupNameRequiredException",
+            "InvalidDeploymentGroupNameException",
+        )
+
+        async def load() -> Snapshot[DeploymentGroupInfo]:
+            return Snapshot(await self._codedeploy.get_deployment_group(application, group))
+
+        return await self.caches.groups.get(self._key("group", application, group), load)
+
+    async def deployment_groups(
+        self, application: str, groups: Sequence[str]
+    ) -> list[Cached[Snapshot[DeploymentGroupInfo]] | GatewayError]:
+        """Each group's info or error, in order; misses batch-read, 100 a call."""
+        _require_name(
+            application,
+            "Application name",
+            "ApplicationNameRequiredException",
+            "InvalidApplicationNameException",
+        )
+        keys = {self._key("group", application, group): group for group in groups}
+
+        async def load(
+            missing: list[Key],
+        ) -> dict[Key, Snapshot[DeploymentGroupInfo] | GatewayError]:
+            asked = [keys[key] for key in missing]
+            outcomes = await self._codedeploy.batch_get_deployment_groups(application, asked)
+            return {key: _freeze(outcomes[keys[key]]) for key in missing}
+
+        return await self.caches.groups.get_many(list(keys), load)
+
+    async def deployment_ids(
+        self,
+        *,
+        application: str | None = None,
+        group: str | None = None,
+        statuses: Sequence[str] = (),
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        next_token: str | None = None,
+    ) -> Cached[IdPage]:
+        """Deployment ids, newest first; filters normalised, so equal lists share a call."""
+        token = self._tokens.open(next_token)
+        statuses = filters(statuses)
+        after = created_after.astimezone(UTC) if created_after else None
+        before = created_before.astimezone(UTC) if created_before else None
+        key = self._key("deployment-ids", application, group, statuses, after, before, token)
+        page = await self.caches.pages.get(
+            key,
+            lambda: self._codedeploy.list_deployment_ids(
+                application=application,
+                group=group,
+                statuses=statuses,
+                created_after=after,
+                created_before=before,
+                next_token=token,
+            ),
+        )
+        return self._sealed(page)
+
+    async def deployments(
+        self, deployment_ids: Sequence[str]
+    ) -> list[Cached[Snapshot[DeploymentInfo]] | GatewayError]:
+        """Each id's deployment or error, in order, from the entries ``deployment`` reads
+        and fills; misses batch-read, 25 a call, concurrently."""
+        keys = {self._key(deployment_id): deployment_id for deployment_id in deployment_ids}
+
+        async def load(missing: list[Key]) -> dict[Key, Snapshot[DeploymentInfo] | GatewayError]:
+            outcomes = await self._codedeploy.batch_get_deployments([keys[k] for k in missing])
+            return {key: _freeze(outcomes[keys[key]]) for key in missing}
+
+        return await self.caches.deployments.get_many(list(keys), load)
+
     def reads_targets(self, compute_platform: str | None) -> bool:
         """Whether a deployment's fleet is read as targets: any platform but EC2/on-premises
         (``Server``), and every platform when the gateway reads the targets API."""
@@ -261,6 +407,40 @@ def _instance_id_error(instance_id: str) -> GatewayError | None:
     )
 
 
+# Application and deployment group names: 1 to 100 characters, as CodeDeploy takes them.
+NAME_PATTERN = r"[A-Za-z0-9._+=,@ -]{1,100}"
+_NAME = re.compile(NAME_PATTERN)
+
+
+def _require_application(name: str) -> None:
+    _require_name(
+        name,
+        "Application name",
+        "ApplicationNameRequiredException",
+        "InvalidApplicationNameException",
+    )
+
+
+def _require_group(name: str) -> None:
+    _require_name(
+        name,
+        "Deployment group name",
+        "DeploymentGroupNameRequiredException",
+        "InvalidDeploymentGroupNameException",
+    )
+
+
+def _require_name(value: str, what: str, required: str, invalid: str) -> None:
+    """CodeDeploy's own answer for an empty or malformed name, given without a call."""
+    if not value:
+        raise InvalidRequest(f"{what} is required.", code=required)
+    if not _NAME.fullmatch(value):
+        raise InvalidRequest(
+            f"{what} must be 1 to 100 letters, digits, spaces or . _ + = , @ - characters.",
+            code=invalid,
+        )
+
+
 def _require(
     *, deployment_id: str, instance_id: str | None = None, target_id: str | None = None
 ) -> None:
@@ -324,4 +504,7 @@ def make_caches(
     targets: ResultCache[Snapshot[DeploymentTarget]] = new("targets", by_status, body)
     # A page lists a fleet whose statuses move: the short lifetime.
     pages: ResultCache[IdPage] = new("pages", lambda _: settings.cache_ttl_seconds, ids)
-    return Caches(instances, deployments, targets, pages)
+    # An application or group has no final state: its last deployments move.
+    applications: ResultCache[Snapshot[ApplicationInfo]] = new("applications", by_status, body)
+    groups: ResultCache[Snapshot[DeploymentGroupInfo]] = new("groups", by_status, body)
+    return Caches(instances, deployments, targets, pages, applications, groups)

@@ -32,11 +32,19 @@ def test_the_policy_allows_exactly_what_the_code_calls() -> None:
 
 def test_the_code_calls_only_read_operations() -> None:
     assert operations_called() == {
+        "BatchGetApplications",
+        "BatchGetDeploymentGroups",
         "BatchGetDeploymentInstances",
         "BatchGetDeploymentTargets",
+        "BatchGetDeployments",
+        "GetApplication",
         "GetDeployment",
+        "GetDeploymentGroup",
         "GetDeploymentInstance",
         "GetDeploymentTarget",
+        "ListApplications",
+        "ListDeploymentGroups",
         "ListDeploymentInstances",
         "ListDeploymentTargets",
+        "ListDeployments",
     }

@@ -42,6 +42,14 @@ CALLER_ERRORS: dict[str, type[GatewayError]] = {
     "InstanceDoesNotExistException": NotFound,
     "DeploymentTargetDoesNotExistException": NotFound,
     "DeploymentNotStartedException": DeploymentNotStarted,
+    "ApplicationNameRequiredException": InvalidRequest,
+    "InvalidApplicationNameException": InvalidRequest,
+    "DeploymentGroupNameRequiredException": InvalidRequest,
+    "InvalidDeploymentGroupNameException": InvalidRequest,
+    "InvalidDeploymentStatusException": InvalidRequest,
+    "InvalidTimeRangeException": InvalidRequest,
+    "ApplicationDoesNotExistException": NotFound,
+    "DeploymentGroupDoesNotExistException": NotFound,
     "InvalidComputePlatformException": UnsupportedComputePlatform,
 }
 

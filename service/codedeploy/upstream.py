@@ -34,16 +34,26 @@ from service.errors import (
 )
 from service.metrics import Metrics
 from service.models import (
+    ApplicationInfo,
+    BatchGetApplicationsOutput,
+    BatchGetDeploymentGroupsOutput,
     BatchGetDeploymentInstancesOutput,
+    BatchGetDeploymentsOutput,
     BatchGetDeploymentTargetsOutput,
+    DeploymentGroupInfo,
     DeploymentInfo,
     DeploymentTarget,
+    GetApplicationOutput,
+    GetDeploymentGroupOutput,
     GetDeploymentInstanceOutput,
     GetDeploymentOutput,
     GetDeploymentTargetOutput,
     IdPage,
     InstanceSummary,
+    ListApplicationsOutput,
+    ListDeploymentGroupsOutput,
     ListDeploymentInstancesOutput,
+    ListDeploymentsOutput,
 )
 from service.settings import ConfigurationError
 
@@ -59,6 +69,8 @@ CONNECT_TIMEOUT_SECONDS = 2.0
 BATCH_LIMIT = 25
 # Ids a List* page holds; the gateway's cost estimate assumes full pages of this size.
 LIST_PAGE_SIZE = 100
+# BatchGetApplications and BatchGetDeploymentGroups take up to 100 names each.
+NAMES_BATCH_LIMIT = 100
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -297,6 +309,154 @@ class CodeDeploy:
             for target_id in target_ids
         }
 
+    # --- discovery: applications, deployment groups, deployment lists ------------------
+
+    async def list_applications(self, *, next_token: str | None = None) -> IdPage:
+        params = {"nextToken": next_token} if next_token else {}
+        reply = await self._call("ListApplications", self._client.list_applications(**params))
+        output = _parse(ListApplicationsOutput, reply)
+        return IdPage(ids=output.applications, next_token=output.next_token)
+
+    async def batch_get_applications(
+        self, names: Sequence[str]
+    ) -> dict[str, ApplicationInfo | GatewayError]:
+        """Any number of names, in concurrent calls of at most 100; an outcome for each."""
+        return await _chunked(names, self._batch_applications, size=NAMES_BATCH_LIMIT)
+
+    async def _batch_applications(
+        self, names: list[str]
+    ) -> dict[str, ApplicationInfo | GatewayError]:
+        try:
+            reply = await self._call(
+                "BatchGetApplications", self._client.batch_get_applications(applicationNames=names)
+            )
+        except NotFound as error:
+            if error.code != "ApplicationDoesNotExistException" or len(names) == 1:
+                raise
+            # One unknown name fails the whole batch: ask one by one to tell which.
+            return await _chunked(names, self._batch_applications, size=1)
+        found = {
+            info.application_name: info
+            for info in _parse(BatchGetApplicationsOutput, reply).applications_info
+        }
+        return {name: found.get(name) or _no_application(name) for name in names}
+
+    async def get_application(self, name: str) -> ApplicationInfo:
+        reply = await self._call(
+            "GetApplication", self._client.get_application(applicationName=name)
+        )
+        return _parse(GetApplicationOutput, reply).application
+
+    async def list_deployment_groups(
+        self, application: str, *, next_token: str | None = None
+    ) -> IdPage:
+        params: dict[str, Any] = {"applicationName": application}
+        if next_token:
+            params["nextToken"] = next_token
+        reply = await self._call(
+            "ListDeploymentGroups", self._client.list_deployment_groups(**params)
+        )
+        output = _parse(ListDeploymentGroupsOutput, reply)
+        return IdPage(ids=output.deployment_groups, next_token=output.next_token)
+
+    async def get_deployment_group(self, application: str, group: str) -> DeploymentGroupInfo:
+        reply = await self._call(
+            "GetDeploymentGroup",
+            self._client.get_deployment_group(
+                applicationName=application, deploymentGroupName=group
+            ),
+        )
+        return _parse(GetDeploymentGroupOutput, reply).deployment_group_info
+
+    async def batch_get_deployment_groups(
+        self, application: str, groups: Sequence[str]
+    ) -> dict[str, DeploymentGroupInfo | GatewayError]:
+        """Any number of groups, in concurrent calls of at most 100; an outcome for each."""
+        return await _chunked(
+            groups, partial(self._batch_groups, application), size=NAMES_BATCH_LIMIT
+        )
+
+    async def _batch_groups(
+        self, application: str, groups: list[str]
+    ) -> dict[str, DeploymentGroupInfo | GatewayError]:
+        reply = await self._call(
+            "BatchGetDeploymentGroups",
+            self._client.batch_get_deployment_groups(
+                applicationName=application, deploymentGroupNames=groups
+            ),
+        )
+        found = {
+            info.deployment_group_name: info
+            for info in _parse(BatchGetDeploymentGroupsOutput, reply).deployment_groups_info
+        }
+        return {
+            group: found.get(group)
+            or NotFound(
+                f"No deployment group {group} in the application {application}.",
+                code="DeploymentGroupDoesNotExistException",
+                request_id=_request_id(reply),
+            )
+            for group in groups
+        }
+
+    async def list_deployment_ids(
+        self,
+        *,
+        application: str | None = None,
+        group: str | None = None,
+        statuses: Sequence[str] = (),
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        next_token: str | None = None,
+    ) -> IdPage:
+        """Deployment ids, newest first, as CodeDeploy lists them."""
+        params: dict[str, Any] = {}
+        if application:
+            params["applicationName"] = application
+        if group:
+            params["deploymentGroupName"] = group
+        if statuses:
+            params["includeOnlyStatuses"] = list(statuses)
+        if created_after or created_before:
+            window: dict[str, datetime] = {}
+            if created_after:
+                window["start"] = created_after
+            if created_before:
+                window["end"] = created_before
+            params["createTimeRange"] = window
+        if next_token:
+            params["nextToken"] = next_token
+        reply = await self._call("ListDeployments", self._client.list_deployments(**params))
+        output = _parse(ListDeploymentsOutput, reply)
+        return IdPage(ids=output.deployments, next_token=output.next_token)
+
+    async def batch_get_deployments(
+        self, deployment_ids: Sequence[str]
+    ) -> dict[str, DeploymentInfo | GatewayError]:
+        """Any number of ids, in concurrent calls of at most 25; an outcome for each id."""
+        return await _chunked(deployment_ids, self._batch_deployments)
+
+    async def _batch_deployments(
+        self, deployment_ids: list[str]
+    ) -> dict[str, DeploymentInfo | GatewayError]:
+        reply = await self._call(
+            "BatchGetDeployments",
+            self._client.batch_get_deployments(deploymentIds=deployment_ids),
+        )
+        found = {
+            info.deployment_id: info
+            for info in _parse(BatchGetDeploymentsOutput, reply).deployments_info
+        }
+        return {
+            deployment_id: found.get(deployment_id)
+            or NotFound(
+                f"The deployment {deployment_id} could not be found.",
+                code="DeploymentDoesNotExistException",
+                request_id=_request_id(reply),
+            )
+            for deployment_id in deployment_ids
+        }
+
     async def _call(self, operation: str, call: Awaitable[Any]) -> dict[str, Any]:
         """``call``, within the deadline, translated, and counted in the metrics."""
         attempts = _Attempts()
@@ -367,6 +527,12 @@ async def _chunked(
     unique = list(dict.fromkeys(ids))
     parts = await asyncio.gather(*(one(unique[i : i + size]) for i in range(0, len(unique), size)))
     return {key: outcome for part in parts for key, outcome in part.items()}
+
+
+def _no_application(name: str) -> NotFound:
+    return NotFound(
+        f"No application found for name: {name}", code="ApplicationDoesNotExistException"
+    )
 
 
 def _parse(model: type[M], reply: dict[str, Any]) -> M:

@@ -24,27 +24,18 @@ from service.emulator.data import (
     target_body,
     target_id_of,
 )
+from service.emulator.discovery import Discovery
+from service.emulator.errors import AwsError
 from service.models import InstanceStatus, InstanceType
 
 TARGET_PREFIX = "CodeDeploy_20141006."
 BATCH_LIMIT = 25
 INSTANCE_STATUSES = frozenset(status.value for status in InstanceStatus)
 INSTANCE_TYPES = frozenset(kind.value for kind in InstanceType)
-OVERVIEW_STATUSES = ("Pending", "InProgress", "Succeeded", "Failed", "Skipped", "Ready")
 CONTENT_TYPE = "application/x-amz-json-1.1"
 DEPLOYMENT_ID = re.compile(r"d-[A-Z0-9]{9}")
 
 Params = dict[str, Any]
-
-
-class AwsError(Exception):
-    """An error answer: ``__type`` and ``message`` in the body, like CodeDeploy's."""
-
-    def __init__(self, type_: str, message: str = "", status: int = 400) -> None:
-        super().__init__(message)
-        self.type = type_
-        self.message = message
-        self.status = status
 
 
 class BrokenReply(Exception):
@@ -105,6 +96,9 @@ class Emulator:
             "BatchGetDeploymentTargets": self.batch_get_deployment_targets,
             "ListDeploymentTargets": self.list_deployment_targets,
         }
+        discovery = Discovery(data, self._known, self._page)
+        for name, operation in discovery.operations().items():
+            self._operations[name] = _async(operation)
 
     async def handle(self, operation: str, params: Params) -> Params:
         handler = self._operations.get(operation)
@@ -190,17 +184,7 @@ class Emulator:
     async def get_deployment(self, params: Params) -> Params:
         deployment_id = _string(params, "deploymentId")
         self._raise_injected(deployment_id, [])
-        deployment = self._deployment(deployment_id)
-        info: Params = {
-            "deploymentId": deployment_id,
-            **(deployment.model_extra or {}),
-            "status": deployment.status,
-            "computePlatform": deployment.compute_platform,
-        }
-        if "deploymentOverview" not in info:
-            counts = Counter(str(target_body(t).get("status")) for t in deployment.all_targets())
-            info["deploymentOverview"] = {status: counts[status] for status in OVERVIEW_STATUSES}
-        return {"deploymentInfo": info}
+        return {"deploymentInfo": self._deployment(deployment_id).info(deployment_id)}
 
     async def get_deployment_target(self, params: Params) -> Params:
         deployment_id = _string(params, "deploymentId")
@@ -275,6 +259,13 @@ class Emulator:
             )
         return deployment
 
+    def _known(self, deployment_id: str) -> Deployment:
+        """A deployment, or LookupError: for the calls that leave unknown ids out."""
+        try:
+            return self._deployment(deployment_id)
+        except AwsError as error:
+            raise LookupError(deployment_id) from error
+
     def _server_deployment(self, deployment_id: str) -> Deployment:
         deployment = self._deployment(deployment_id)
         if deployment.compute_platform != "Server":
@@ -311,6 +302,13 @@ class Emulator:
             injected = self.data.errors.get(key)
             if injected is not None:
                 raise AwsError(injected.type, injected.message, injected.status)
+
+
+def _async(operation: Callable[[Params], Params]) -> Callable[[Params], Awaitable[Params]]:
+    async def run(params: Params) -> Params:
+        return operation(params)
+
+    return run
 
 
 def _require_instance_ids(instance_ids: Sequence[str]) -> None:

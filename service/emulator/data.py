@@ -1,6 +1,8 @@
 """The emulator's data file: deployments, their instances, and injected errors."""
 
+import hashlib
 import json
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,6 +58,23 @@ class Deployment(BaseModel):
             )
         return self._index[2], self._index[3]
 
+    def extra(self, name: str) -> Any:
+        """A GetDeployment field the file gives beyond the typed ones (None if not)."""
+        return (self.model_extra or {}).get(name)
+
+    def info(self, deployment_id: str) -> dict[str, Any]:
+        """GetDeployment's ``deploymentInfo``; the overview counted when not given."""
+        info: dict[str, Any] = {
+            "deploymentId": deployment_id,
+            **(self.model_extra or {}),
+            "status": self.status,
+            "computePlatform": self.compute_platform,
+        }
+        if "deploymentOverview" not in info:
+            counts = Counter(str(target_body(t).get("status")) for t in self.all_targets())
+            info["deploymentOverview"] = {status: counts[status] for status in OVERVIEW_STATUSES}
+        return info
+
     def find_instance(self, instance_id: str) -> dict[str, Any] | None:
         """By the id as given or by the last part of an instance ARN, as CodeDeploy does."""
         return self._indexes()[0].get(instance_id)
@@ -83,6 +102,7 @@ def _by_id(
     return index
 
 
+OVERVIEW_STATUSES = ("Pending", "InProgress", "Succeeded", "Failed", "Skipped", "Ready")
 TARGET_BODIES = {
     "InstanceTarget": "instanceTarget",
     "LambdaTarget": "lambdaTarget",
@@ -122,9 +142,29 @@ def _instance_target(summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class Application(BaseModel):
+    """An application: its compute platform, its deployment groups (each a
+    DeploymentGroupInfo's fields, passed through), any other ApplicationInfo field."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    compute_platform: str = Field(default="Server", alias="computePlatform")
+    deployment_groups: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, alias="deploymentGroups"
+    )
+
+    @staticmethod
+    def application_id(name: str) -> str:
+        """A stable id, shaped like CodeDeploy's (a UUID), from the name."""
+        digest = hashlib.sha256(name.encode()).hexdigest()
+        return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+
+
 class EmulatorData(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    applications: dict[str, Application] = Field(default_factory=dict)
+    """Applications and their deployment groups; deployments name theirs."""
     deployments: dict[str, Deployment] = Field(default_factory=dict)
     errors: dict[str, InjectedError] = Field(default_factory=dict)
     rolling: dict[str, Rolling] = Field(default_factory=dict)

@@ -125,15 +125,15 @@ TargetId = Annotated[
     ),
 ]
 
-_CACHED_HEADERS = {
+CACHED_HEADERS = {
     "X-Cache": {"description": "HIT or MISS", "schema": {"type": "string"}},
     "ETag": {"description": "For If-None-Match", "schema": {"type": "string"}},
     "Cache-Control": {"description": "max-age=<seconds>", "schema": {"type": "string"}},
 }
-_NOT_MODIFIED = {"description": "Not modified: the ETag in If-None-Match still holds."}
+NOT_MODIFIED = {"description": "Not modified: the ETag in If-None-Match still holds."}
 
 
-def _one_of(enum: type[StrEnum]) -> Callable[[dict[str, Any]], None]:
+def one_of(enum: type[StrEnum]) -> Callable[[dict[str, Any]], None]:
     """Documents a repeatable filter's values (generated clients get an enum) without
     checking them: CodeDeploy answers an unknown one (InvalidInstanceStatusException,
     400), and may know values added after us."""
@@ -146,7 +146,7 @@ def _one_of(enum: type[StrEnum]) -> Callable[[dict[str, Any]], None]:
     return document
 
 
-def _combined(infos: list[CacheInfo]) -> CacheInfo:
+def combined(infos: list[CacheInfo]) -> CacheInfo:
     """A HIT only if every part was; fresh only as long as the stalest part."""
     return CacheInfo(hit=all(i.hit for i in infos), max_age=min(i.max_age for i in infos))
 
@@ -177,8 +177,8 @@ def _found(
     ),
     response_model=GetDeploymentOutput,
     responses={
-        200: {"description": "The deployment.", "headers": _CACHED_HEADERS},
-        304: _NOT_MODIFIED,
+        200: {"description": "The deployment.", "headers": CACHED_HEADERS},
+        304: NOT_MODIFIED,
         **problem_responses(400, 404, 429, 502, 504, examples=NO_DEPLOYMENT),
     },
 )
@@ -206,9 +206,9 @@ async def get_deployment(
     responses={
         200: {
             "description": "A page of instance ids, or of summaries with `include=summary`.",
-            "headers": _CACHED_HEADERS,
+            "headers": CACHED_HEADERS,
         },
-        304: _NOT_MODIFIED,
+        304: NOT_MODIFIED,
         **problem_responses(400, 404, 409, 422, 429, 502, 504, examples=NO_DEPLOYMENT),
     },
 )
@@ -220,7 +220,7 @@ async def list_deployment_instances(
         list[str] | None,
         Query(
             description="Instance statuses to keep (repeatable).",
-            json_schema_extra=_one_of(InstanceStatus),
+            json_schema_extra=one_of(InstanceStatus),
         ),
     ] = None,
     instance_type: Annotated[
@@ -228,7 +228,7 @@ async def list_deployment_instances(
         Query(
             alias="instanceType",
             description="Blue or Green (repeatable).",
-            json_schema_extra=_one_of(InstanceType),
+            json_schema_extra=one_of(InstanceType),
         ),
     ] = None,
     next_token: Annotated[
@@ -253,7 +253,7 @@ async def list_deployment_instances(
     budget.spend(1 + batch_calls(len(page.value.ids)))
     found, _ = _found(await resolver.deployment_instances(deployment_id, page.value.ids))
     body = json_object(instancesSummary=[item.value.body for item in found], nextToken=next_page)
-    cache = _combined([page.cache, *(item.cache for item in found)])
+    cache = combined([page.cache, *(item.cache for item in found)])
     return render_json(body, cache, if_none_match).response()
 
 
@@ -312,9 +312,9 @@ async def batch_get_deployment_instances(
         200: {
             "description": "The instance's summary.",
             "content": {"application/json": {"example": _INSTANCE_EXAMPLE}},
-            "headers": _CACHED_HEADERS,
+            "headers": CACHED_HEADERS,
         },
-        304: _NOT_MODIFIED,
+        304: NOT_MODIFIED,
         **problem_responses(400, 404, 409, 422, 429, 502, 504),
     },
 )
@@ -344,8 +344,8 @@ async def get_deployment_instance(
     ),
     response_model=GetDeploymentTargetOutput,
     responses={
-        200: {"description": "The target.", "headers": _CACHED_HEADERS},
-        304: _NOT_MODIFIED,
+        200: {"description": "The target.", "headers": CACHED_HEADERS},
+        304: NOT_MODIFIED,
         **problem_responses(400, 404, 409, 429, 502, 504, examples=NO_TARGET),
     },
 )

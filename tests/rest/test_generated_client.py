@@ -40,9 +40,14 @@ def generated(local_gateway: str, tmp_path_factory: pytest.TempPathFactory) -> I
 
 
 def api(generated: Any, module: str) -> Any:
-    """One operation's module: named by its operationId, as a generator names it."""
-    group = "operations" if module in ("healthz", "readyz") else "deployments"
-    return importlib.import_module(f"gateway_client.api.{group}.{module}")
+    """One operation's module: named by its operationId, under its tag, as a generator
+    names them."""
+    for group in ("deployments", "discovery", "operations"):
+        try:
+            return importlib.import_module(f"gateway_client.api.{group}.{module}")
+        except ModuleNotFoundError:
+            continue
+    raise ModuleNotFoundError(module)
 
 
 def test_every_operation_has_a_clean_name(generated: Any) -> None:
@@ -55,6 +60,11 @@ def test_every_operation_has_a_clean_name(generated: Any) -> None:
         "get_deployment_instance",
         "get_deployment_target",
         "stream_deployment_events",
+        "list_applications",
+        "get_application",
+        "list_deployment_groups",
+        "get_deployment_group",
+        "list_deployments",
         "healthz",
         "readyz",
     }
@@ -96,6 +106,28 @@ def calls_every_operation(generated: Any, client: Any) -> None:
         deployment_id="d-EXAMPLE03", target_id="pricing-fn:live", client=client
     )
     assert target.deployment_target.lambda_target.lambda_function_info.target_version == "42"
+
+    applications = api(generated, "list_applications").sync(client=client)
+    assert "orders-api" in applications.applications
+    application = api(generated, "get_application").sync(
+        application_name="orders-api", client=client
+    )
+    assert application.application.compute_platform == "Server"
+    groups = api(generated, "list_deployment_groups").sync(
+        application_name="orders-api", client=client
+    )
+    assert groups.deployment_groups == ["orders-api-prod", "orders-api-staging"]
+    group = api(generated, "get_deployment_group").sync(
+        application_name="orders-api", deployment_group_name="orders-api-prod", client=client
+    )
+    assert group.deployment_group_info.last_attempted_deployment.deployment_id == FAILED[0]
+    history = api(generated, "list_deployments").sync(
+        client=client,
+        application_name="orders-api",
+        deployment_group_name="orders-api-prod",
+        status=[models.ListDeploymentsStatusType0Item.FAILED],
+    )
+    assert history.deployments == [FAILED[0], "d-HIST00003"]
 
     # A finished deployment's stream is its whole picture, then the end.
     stream = api(generated, "stream_deployment_events").sync_detailed(

@@ -1,0 +1,285 @@
+"""Discovery over REST: applications, their deployment groups, and deployment lists,
+with AWS's field names as every other route has them."""
+
+import json
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Literal, TypeVar
+
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import BaseModel
+
+from service.cache import Cached
+from service.edge.paths import API
+from service.errors import GatewayError, InvalidRequest
+from service.models import (
+    BatchGetDeploymentGroupsOutput,
+    BatchGetDeploymentsOutput,
+    DeploymentStatus,
+    GetApplicationOutput,
+    GetDeploymentGroupOutput,
+    ListApplicationsOutput,
+    ListDeploymentGroupsOutput,
+    ListDeploymentsOutput,
+    Snapshot,
+)
+from service.resolver import NAME_PATTERN, batch_calls
+from service.rest.problems import problem_responses
+from service.rest.render import json_object, render_json
+from service.rest.routes import CACHED_HEADERS, NOT_MODIFIED, IfNoneMatch, combined, one_of
+from service.state import BudgetDep, ResolverDep
+
+router = APIRouter(prefix=API, tags=["discovery"])
+M = TypeVar("M", bound=BaseModel)
+
+NO_APPLICATION = {404: ("ApplicationDoesNotExistException", "The application does not exist.")}
+NO_GROUP = {
+    404: (
+        "DeploymentGroupDoesNotExistException",
+        "The application or deployment group does not exist.",
+    )
+}
+
+ApplicationName = Annotated[
+    str,
+    Path(
+        alias="applicationName",
+        description="The application's name, as CodeDeploy shows it.",
+        json_schema_extra={"pattern": f"^{NAME_PATTERN}$"},
+        openapi_examples={"orders": {"summary": "Demo application", "value": "orders-api"}},
+    ),
+]
+GroupName = Annotated[
+    str,
+    Path(
+        alias="deploymentGroupName",
+        description="The deployment group's name.",
+        json_schema_extra={"pattern": f"^{NAME_PATTERN}$"},
+        openapi_examples={"prod": {"summary": "Demo group", "value": "orders-api-prod"}},
+    ),
+]
+NextToken = Annotated[str | None, Query(alias="nextToken", description="From the previous page.")]
+Include = Annotated[
+    Literal["summary"] | None, Query(description="`summary`: batch-read each item on the page.")
+]
+
+
+# An RFC 3339 date-time with its offset, and nothing else (no epoch numbers, no dates).
+RFC_3339 = {
+    "format": "date-time",
+    "pattern": r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$",
+}
+_RFC_3339 = re.compile(RFC_3339["pattern"])
+
+
+def _moment(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        if not _RFC_3339.match(value):
+            raise ValueError(value)
+        return datetime.fromisoformat(value.upper().replace(" ", "T"))
+    except ValueError as exc:
+        raise InvalidRequest(
+            f"{name} must be an RFC 3339 date-time with its offset, e.g. 2026-11-01T00:00:00Z.",
+            code="InvalidTimeRangeException",
+        ) from exc
+
+
+def _ids(ids: list[str]) -> list[bytes]:
+    return [json.dumps(item).encode() for item in ids]
+
+
+def _read(outcomes: Sequence[Cached[Snapshot[M]] | GatewayError]) -> list[Cached[Snapshot[M]]]:
+    """The items read; an item gone between the list and the batch read is left out, any
+    other error fails the request."""
+    found: list[Cached[Snapshot[M]]] = []
+    for outcome in outcomes:
+        if isinstance(outcome, Cached):
+            found.append(outcome)
+        elif outcome.status != 404:
+            raise outcome
+    return found
+
+
+@router.get(
+    "/applications",
+    operation_id="ListApplications",
+    summary="List applications",
+    description="One page of CodeDeploy's ListApplications; pass `nextToken` back for the next.",
+    response_model=ListApplicationsOutput,
+    responses={
+        200: {"description": "A page of application names.", "headers": CACHED_HEADERS},
+        304: NOT_MODIFIED,
+        **problem_responses(400, 429, 502, 504),
+    },
+)
+async def list_applications(
+    resolver: ResolverDep, next_token: NextToken = None, if_none_match: IfNoneMatch = None
+) -> Response:
+    page = await resolver.application_names(next_token=next_token)
+    body = json_object(applications=_ids(page.value.ids), nextToken=page.value.next_token)
+    return render_json(body, page.cache, if_none_match).response()
+
+
+@router.get(
+    "/applications/{applicationName}",
+    operation_id="GetApplication",
+    summary="Get an application",
+    response_model=GetApplicationOutput,
+    responses={
+        200: {"description": "The application.", "headers": CACHED_HEADERS},
+        304: NOT_MODIFIED,
+        **problem_responses(400, 404, 429, 502, 504, examples=NO_APPLICATION),
+    },
+)
+async def get_application(
+    application: ApplicationName, resolver: ResolverDep, if_none_match: IfNoneMatch = None
+) -> Response:
+    found = await resolver.application(application)
+    body = json_object(application=found.value.body)
+    return render_json(body, found.cache, if_none_match, found.value.etag).response()
+
+
+@router.get(
+    "/applications/{applicationName}/deployment-groups",
+    operation_id="ListDeploymentGroups",
+    summary="List an application's deployment groups",
+    description=(
+        "One page of CodeDeploy's ListDeploymentGroups. With `include=summary` each group on "
+        "the page is batch-read (BatchGetDeploymentGroups) into `deploymentGroupsInfo`."
+    ),
+    response_model=ListDeploymentGroupsOutput | BatchGetDeploymentGroupsOutput,
+    responses={
+        200: {"description": "A page of group names, or of groups.", "headers": CACHED_HEADERS},
+        304: NOT_MODIFIED,
+        **problem_responses(400, 404, 429, 502, 504, examples=NO_APPLICATION),
+    },
+)
+async def list_deployment_groups(
+    application: ApplicationName,
+    resolver: ResolverDep,
+    budget: BudgetDep,
+    next_token: NextToken = None,
+    include: Include = None,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    page = await resolver.group_names(application, next_token=next_token)
+    next_page = page.value.next_token
+    if include is None:
+        body = json_object(
+            applicationName=application, deploymentGroups=_ids(page.value.ids), nextToken=next_page
+        )
+        return render_json(body, page.cache, if_none_match).response()
+    budget.spend(2)  # the list, and one batch read of up to 100 groups
+    found = _read(await resolver.deployment_groups(application, page.value.ids))
+    body = json_object(
+        deploymentGroupsInfo=[item.value.body for item in found], nextToken=next_page
+    )
+    cache = combined([page.cache, *(item.cache for item in found)])
+    return render_json(body, cache, if_none_match).response()
+
+
+@router.get(
+    "/applications/{applicationName}/deployment-groups/{deploymentGroupName}",
+    operation_id="GetDeploymentGroup",
+    summary="Get a deployment group",
+    description=(
+        "CodeDeploy's GetDeploymentGroup `deploymentGroupInfo`: the group's configuration, "
+        "and its `lastSuccessfulDeployment` and `lastAttemptedDeployment`."
+    ),
+    response_model=GetDeploymentGroupOutput,
+    responses={
+        200: {"description": "The deployment group.", "headers": CACHED_HEADERS},
+        304: NOT_MODIFIED,
+        **problem_responses(400, 404, 429, 502, 504, examples=NO_GROUP),
+    },
+)
+async def get_deployment_group(
+    application: ApplicationName,
+    group: GroupName,
+    resolver: ResolverDep,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    found = await resolver.deployment_group(application, group)
+    body = json_object(deploymentGroupInfo=found.value.body)
+    return render_json(body, found.cache, if_none_match, found.value.etag).response()
+
+
+@router.get(
+    "/deployments",
+    operation_id="ListDeployments",
+    summary="List deployments",
+    description=(
+        "One page of CodeDeploy's ListDeployments, newest first: every deployment, or one "
+        "group's (`applicationName` and `deploymentGroupName` together), filtered by status "
+        "and by creation time (RFC 3339). With `include=summary` the page's deployments are "
+        "batch-read (BatchGetDeployments, 25 a call) into `deploymentsInfo`, filling the "
+        "entries `GET /v1/deployments/{deploymentId}` answers from."
+    ),
+    response_model=ListDeploymentsOutput | BatchGetDeploymentsOutput,
+    responses={
+        200: {
+            "description": "A page of deployment ids, or of deployments.",
+            "headers": CACHED_HEADERS,
+        },
+        304: NOT_MODIFIED,
+        **problem_responses(400, 404, 429, 502, 504, examples=NO_GROUP),
+    },
+)
+async def list_deployments(
+    resolver: ResolverDep,
+    budget: BudgetDep,
+    application: Annotated[
+        str | None,
+        Query(
+            alias="applicationName",
+            description="With deploymentGroupName.",
+            json_schema_extra={"pattern": f"^{NAME_PATTERN}$"},
+        ),
+    ] = None,
+    group: Annotated[
+        str | None,
+        Query(
+            alias="deploymentGroupName",
+            description="With applicationName.",
+            json_schema_extra={"pattern": f"^{NAME_PATTERN}$"},
+        ),
+    ] = None,
+    status: Annotated[
+        list[str] | None,
+        Query(
+            description="Deployment statuses to keep (repeatable).",
+            json_schema_extra=one_of(DeploymentStatus),
+        ),
+    ] = None,
+    created_after: Annotated[
+        str | None,
+        Query(alias="createdAfter", description="Inclusive.", json_schema_extra=RFC_3339),
+    ] = None,
+    created_before: Annotated[
+        str | None,
+        Query(alias="createdBefore", description="Inclusive.", json_schema_extra=RFC_3339),
+    ] = None,
+    next_token: NextToken = None,
+    include: Include = None,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    page = await resolver.deployment_ids(
+        application=application,
+        group=group,
+        statuses=status or (),
+        created_after=_moment(created_after, "createdAfter"),
+        created_before=_moment(created_before, "createdBefore"),
+        next_token=next_token,
+    )
+    next_page = page.value.next_token
+    if include is None:
+        body = json_object(deployments=_ids(page.value.ids), nextToken=next_page)
+        return render_json(body, page.cache, if_none_match).response()
+    budget.spend(1 + batch_calls(len(page.value.ids)))
+    found = _read(await resolver.deployments(page.value.ids))
+    body = json_object(deploymentsInfo=[item.value.body for item in found], nextToken=next_page)
+    cache = combined([page.cache, *(item.cache for item in found)])
+    return render_json(body, cache, if_none_match).response()

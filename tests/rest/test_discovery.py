@@ -1,0 +1,107 @@
+"""Discovery over REST against the emulator: applications, groups, deployment lists."""
+
+import httpx
+import pytest
+
+from tests.support import Upstream
+
+
+async def test_applications_page_and_read(gateway: httpx.AsyncClient, upstream: Upstream) -> None:
+    names = (await gateway.get("/v1/applications")).json()
+    one = await gateway.get("/v1/applications/orders-api")
+    again = await gateway.get("/v1/applications/orders-api")
+    assert "orders-api" in names["applications"]
+    assert one.json()["application"]["computePlatform"] == "Server"
+    assert again.headers["x-cache"] == "HIT"
+    assert upstream.calls("GetApplication") == 1
+
+
+async def test_groups_list_and_their_summaries(
+    gateway: httpx.AsyncClient, upstream: Upstream
+) -> None:
+    names = (await gateway.get("/v1/applications/orders-api/deployment-groups")).json()
+    summary = (
+        await gateway.get("/v1/applications/orders-api/deployment-groups?include=summary")
+    ).json()
+    assert names == {
+        "applicationName": "orders-api",
+        "deploymentGroups": ["orders-api-prod", "orders-api-staging"],
+    }
+    groups = {g["deploymentGroupName"]: g for g in summary["deploymentGroupsInfo"]}
+    assert groups["orders-api-prod"]["lastAttemptedDeployment"]["deploymentId"] == "d-EXAMPLE01"
+    assert upstream.calls("BatchGetDeploymentGroups") == 1
+
+
+async def test_a_group_names_its_last_deployments(gateway: httpx.AsyncClient) -> None:
+    response = await gateway.get("/v1/applications/orders-api/deployment-groups/orders-api-prod")
+    group = response.json()["deploymentGroupInfo"]
+    assert group["lastSuccessfulDeployment"] == {
+        "deploymentId": "d-HIST00005",
+        "status": "Succeeded",
+        "endTime": "2026-11-21T22:31:55Z",
+        "createTime": "2026-11-21T22:26:40Z",
+    }
+
+
+async def test_deployments_newest_first_filtered(gateway: httpx.AsyncClient) -> None:
+    group = "applicationName=orders-api&deploymentGroupName=orders-api-prod"
+    every = (await gateway.get(f"/v1/deployments?{group}")).json()
+    failed = (await gateway.get(f"/v1/deployments?{group}&status=Failed&status=Stopped")).json()
+    window = "createdAfter=2026-11-19T00:00:00Z&createdBefore=2026-11-21T00:00:00Z"
+    windowed = (await gateway.get(f"/v1/deployments?{group}&{window}")).json()
+    assert every["deployments"][:2] == ["d-EXAMPLE01", "d-HIST00005"]
+    assert failed["deployments"] == ["d-EXAMPLE01", "d-HIST00004", "d-HIST00003"]
+    assert windowed["deployments"] == ["d-HIST00004", "d-HIST00003"]
+
+
+async def test_filters_in_any_order_share_one_call(
+    gateway: httpx.AsyncClient, upstream: Upstream
+) -> None:
+    await gateway.get("/v1/deployments?status=Failed&status=Stopped")
+    await gateway.get("/v1/deployments?status=Stopped&status=Failed&status=Stopped")
+    assert upstream.calls("ListDeployments") == 1
+
+
+async def test_summaries_fill_the_deployment_entries(
+    gateway: httpx.AsyncClient, upstream: Upstream
+) -> None:
+    page = (
+        await gateway.get(
+            "/v1/deployments?applicationName=orders-api&deploymentGroupName=orders-api-prod"
+            "&include=summary"
+        )
+    ).json()
+    one = await gateway.get("/v1/deployments/d-HIST00003")
+    assert [d["deploymentId"] for d in page["deploymentsInfo"]][:2] == [
+        "d-EXAMPLE01",
+        "d-HIST00005",
+    ]
+    assert one.headers["x-cache"] == "HIT"
+    assert upstream.calls("GetDeployment") == 0
+    assert upstream.calls("BatchGetDeployments") == 1  # six ids: one call of up to 25
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [
+        ("/v1/applications/nope", 404, "ApplicationDoesNotExistException"),
+        ("/v1/applications/nope/deployment-groups", 404, "ApplicationDoesNotExistException"),
+        (
+            "/v1/applications/orders-api/deployment-groups/nope",
+            404,
+            "DeploymentGroupDoesNotExistException",
+        ),
+        ("/v1/deployments?applicationName=orders-api", 400, "DeploymentGroupNameRequiredException"),
+        ("/v1/deployments?status=Sleeping", 400, "InvalidDeploymentStatusException"),
+        ("/v1/applications/%7Bbad%7D", 400, "InvalidApplicationNameException"),
+        ("/v1/deployments?createdAfter=yesterday", 400, "InvalidTimeRangeException"),
+        ("/v1/deployments?createdAfter=0.0", 400, "InvalidTimeRangeException"),
+    ],
+)
+async def test_errors_are_codedeploys_codes(
+    gateway: httpx.AsyncClient, path: str, status: int, code: str
+) -> None:
+    response = await gateway.get(path)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == code
