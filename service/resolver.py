@@ -1,7 +1,9 @@
 """The shared resolver layer: the one path from REST and GraphQL to CodeDeploy."""
 
 import re
+import statistics
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +36,9 @@ ListPage = Callable[[str | None], Awaitable[Cached[IdPage]]]
 
 # Ids one batch read may ask for, on either face: four upstream calls at most.
 MAX_BATCH_IDS = 100
+# Deployments a group's statistics read at most: 5 list pages and 20 batch reads.
+MAX_STATS_DEPLOYMENTS = 500
+STATS_CALLS = -(-MAX_STATS_DEPLOYMENTS // 100) + -(-MAX_STATS_DEPLOYMENTS // BATCH_LIMIT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +51,24 @@ class Caches:
     pages: ResultCache[IdPage]
     applications: ResultCache[Snapshot[ApplicationInfo]]
     groups: ResultCache[Snapshot[DeploymentGroupInfo]]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupStats:
+    """A deployment group's deployments created in a window, counted."""
+
+    total: int
+    succeeded: int
+    failed: int
+    stopped: int
+    in_progress: int
+    """Not finished yet: created, queued, in progress, baking or ready."""
+    median_duration_seconds: float | None
+    """Of the finished ones that started: start to completion."""
+    change_failure_rate: float | None
+    """Failed among the finished (succeeded, failed, stopped); None before any finished."""
+    complete: bool
+    """False when the window held more than ``MAX_STATS_DEPLOYMENTS``: the newest counted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,6 +352,43 @@ class Resolver:
             return {key: _freeze(outcomes[keys[key]]) for key in missing}
 
         return await self.caches.deployments.get_many(list(keys), load)
+
+    async def group_stats(self, application: str, group: str, since: datetime) -> GroupStats:
+        """The group's deployments created since ``since``, counted: the newest
+        ``MAX_STATS_DEPLOYMENTS`` of them, read through the cache."""
+        ids: list[str] = []
+        token = None
+        while len(ids) < MAX_STATS_DEPLOYMENTS:
+            page = await self.deployment_ids(
+                application=application, group=group, created_after=since, next_token=token
+            )
+            ids += page.value.ids
+            token = page.value.next_token
+            if token is None:
+                break
+        complete = token is None and len(ids) <= MAX_STATS_DEPLOYMENTS
+        infos = [
+            outcome.value.model
+            for outcome in await self.deployments(ids[:MAX_STATS_DEPLOYMENTS])
+            if not isinstance(outcome, GatewayError)
+        ]
+        statuses = Counter(info.status for info in infos)
+        durations = sorted(
+            (info.complete_time - info.start_time).total_seconds()
+            for info in infos
+            if info.is_terminal and info.start_time and info.complete_time
+        )
+        finished = statuses["Succeeded"] + statuses["Failed"] + statuses["Stopped"]
+        return GroupStats(
+            total=len(infos),
+            succeeded=statuses["Succeeded"],
+            failed=statuses["Failed"],
+            stopped=statuses["Stopped"],
+            in_progress=len(infos) - finished,
+            median_duration_seconds=statistics.median(durations) if durations else None,
+            change_failure_rate=statuses["Failed"] / finished if finished else None,
+            complete=complete,
+        )
 
     def reads_targets(self, compute_platform: str | None) -> bool:
         """Whether a deployment's fleet is read as targets: any platform but EC2/on-premises

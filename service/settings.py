@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     # What one GraphQL document may cost, checked before it is validated or run. The
     # defaults sit well above what real frontend queries use (the README's and GraphiQL's
     # examples use a tenth of each) and well below what stalls a core.
-    graphql_max_depth: int = Field(default=10, ge=1, le=100)
+    graphql_max_depth: int = Field(default=12, ge=1, le=100)
     """Nesting of selections in an operation."""
     graphql_max_aliases: int = Field(default=100, ge=0, le=10_000)
     """Aliases in an operation."""

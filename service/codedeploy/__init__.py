@@ -3,6 +3,7 @@
 from service.codedeploy.upstream import (
     BATCH_LIMIT,
     LIST_PAGE_SIZE,
+    NAMES_BATCH_LIMIT,
     CodeDeploy,
     UpstreamConfig,
     connect,
@@ -13,6 +14,7 @@ from service.codedeploy.upstream import (
 __all__ = [
     "BATCH_LIMIT",
     "LIST_PAGE_SIZE",
+    "NAMES_BATCH_LIMIT",
     "CodeDeploy",
     "UpstreamConfig",
     "connect",

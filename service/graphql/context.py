@@ -4,6 +4,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar
 
 import strawberry
@@ -54,6 +55,26 @@ class Live:
     caller: str
 
 
+async def _snapshots(
+    read: Callable[[Sequence[str]], Awaitable[Sequence[Cached[Snapshot[M]] | GatewayError]]],
+    keys: list[str],
+) -> list[Snapshot[M] | BaseException]:
+    """One batch of keys read at once: each a snapshot or its error."""
+    return [
+        outcome.value if isinstance(outcome, Cached) else outcome for outcome in await read(keys)
+    ]
+
+
+async def _models(
+    read: Callable[[Sequence[str]], Awaitable[Sequence[Cached[Snapshot[M]] | GatewayError]]],
+    keys: list[str],
+) -> list[M | BaseException]:
+    return [
+        outcome if isinstance(outcome, BaseException) else outcome.model
+        for outcome in await _snapshots(read, keys)
+    ]
+
+
 class Context:
     """Made fresh for every operation, so a DataLoader never outlives it (a subscription's
     is emptied before each event)."""
@@ -68,10 +89,21 @@ class Context:
             resolver.deployment_targets
         )
 
+        self.groups: DataLoader[Key, models.DeploymentGroupInfo] = _loader(
+            resolver.deployment_groups
+        )
+        self.applications: DataLoader[str, models.ApplicationInfo] = DataLoader(
+            load_fn=partial(_models, resolver.applications)
+        )
+        self.deployments: DataLoader[str, Snapshot[models.DeploymentInfo]] = DataLoader(
+            load_fn=partial(_snapshots, resolver.deployments)
+        )
+
     def forget(self) -> None:
         """Empties the loaders: a subscription's context outlives each event it runs."""
-        self.instances.clear_all()
-        self.targets.clear_all()
+        for loader in (self.instances, self.targets, self.groups, self.applications):
+            loader.clear_all()
+        self.deployments.clear_all()
 
 
 Info = strawberry.Info[Context, None]

@@ -9,7 +9,7 @@ It is the upper bound of a happy path: retries are not counted.
 """
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,12 +28,15 @@ from graphql import (
 )
 from graphql.execution.values import VariableValues, get_argument_values
 
-from service.codedeploy import LIST_PAGE_SIZE
+from service.codedeploy import BATCH_LIMIT, LIST_PAGE_SIZE, NAMES_BATCH_LIMIT
 from service.graphql.deployment import MAX_COUNTED_PAGES
 from service.graphql.pagination import MAX_FIRST
-from service.resolver import batch_calls, filters
+from service.resolver import STATS_CALLS, batch_calls, filters
 
 PageKey = tuple[Any, ...]
+
+# Ids or names one batch read takes, by the DataLoader that makes it.
+LOADER_BATCHES = {"deployments": BATCH_LIMIT, "groups": NAMES_BATCH_LIMIT}
 
 
 @dataclass(slots=True)
@@ -42,10 +45,24 @@ class _Tally:
     ids: defaultdict[tuple[str, str], set[str]] = field(default_factory=lambda: defaultdict(set))
     pages: set[PageKey] = field(default_factory=set)
     node_batches: dict[PageKey, int] = field(default_factory=dict)
+    discovery: int = 0
+    """Discovery's calls, counted as they are met: their nodes multiply what they hold."""
+    loaded: Counter[str] = field(default_factory=Counter)
+    """Reads the operation's DataLoaders batch, by loader: paid per batch, not per read."""
 
     def total(self) -> int:
         known = sum(batch_calls(len(ids)) for ids in self.ids.values())
-        return len(self.deployments) + known + len(self.pages) + sum(self.node_batches.values())
+        batches = sum(
+            math.ceil(reads / LOADER_BATCHES[name]) for name, reads in self.loaded.items()
+        )
+        return (
+            len(self.deployments)
+            + known
+            + len(self.pages)
+            + sum(self.node_batches.values())
+            + self.discovery
+            + batches
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +141,44 @@ class _Estimate:
                 tally.pages.update(
                     (connection.key, None, page) for page in range(MAX_COUNTED_PAGES)
                 )
+            case ("Query", "application"):
+                tally.discovery += 1  # GetApplication
+            case ("Query", "deploymentGroup") | ("Deployment", "deploymentGroup"):
+                tally.loaded["groups"] += 1
+            case ("DeploymentGroup", "stats"):
+                tally.discovery += STATS_CALLS
+            case ("DeploymentGroup", "lastSuccessfulDeployment" | "lastAttemptedDeployment"):
+                tally.loaded["deployments"] += 1
+                deployment = None  # its own connections are counted under an unknown id
+            case (
+                ("Query", "applications")
+                | ("Application", "deploymentGroups")
+                | (
+                    "DeploymentGroup",
+                    "deployments",
+                )
+            ):
+                first = max(0, min(args.get("first", 0), MAX_FIRST))
+                after = args.get("after")
+                per_batch = BATCH_LIMIT if node.name.value == "deployments" else NAMES_BATCH_LIMIT
+                # Its list pages, then one batch read of its nodes per `per_batch` of them.
+                pages = max(1, math.ceil(first / LIST_PAGE_SIZE) + (after is not None))
+                tally.discovery += pages + math.ceil(first / per_batch)
+                connection = _Connection((node.name.value,), after, first)
+            case ("ApplicationEdge" | "DeploymentGroupEdge" | "DeploymentEdge", "node"):
+                assert connection is not None
+                # What each node holds, once per node of the page: a subtree of its own.
+                if node.selection_set is not None:
+                    child = get_named_type(definition.type)
+                    assert isinstance(child, GraphQLObjectType)
+                    nested = _Estimate(self._schema, self._fragments, self._variables)
+                    nested.walk(child, node.selection_set, None, None)
+                    loaded = nested.tally.loaded
+                    nested.tally.loaded = Counter()  # the page's nodes share the batches
+                    tally.discovery += connection.first * nested.tally.total()
+                    for loader, reads in loaded.items():
+                        tally.loaded[loader] += connection.first * reads
+                return
             case ("InstanceSummaryEdge" | "DeploymentTargetEdge", "node"):
                 assert connection is not None
                 # The same list window under several aliases reads the largest one's nodes.

@@ -6,7 +6,7 @@ deployment) is null with an error at its path, and the deployment's other fields
 
 from collections.abc import Awaitable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
@@ -27,6 +27,9 @@ from service.graphql.types import (
 from service.models import IdPage
 from service.resolver import ListPage, Window, window
 
+if TYPE_CHECKING:
+    from service.graphql.discovery import DeploymentGroup
+
 # Counting a fleet walks its id pages; past this many pages the count is left unknown.
 MAX_COUNTED_PAGES = 10
 
@@ -36,7 +39,7 @@ async def load_instance(info: Info, deployment_id: str, instance_id: str) -> Ins
     return InstanceSummary.from_model(summary)
 
 
-def _page_info(window: Window, after: str | None) -> PageInfo:
+def page_info(window: Window, after: str | None) -> PageInfo:
     cursors = [encode_cursor(token, index) for token, index, _ in window.items]
     return PageInfo(
         has_next_page=window.has_next,
@@ -170,6 +173,20 @@ class Deployment:
         return ErrorInformation(**error.model_dump()) if error else None
 
     @strawberry.field
+    async def deployment_group(
+        self, info: Info
+    ) -> Annotated["DeploymentGroup", strawberry.lazy("service.graphql.discovery")] | None:
+        from service.graphql.discovery import DeploymentGroup
+
+        deployment = await self._info(info)
+        if not deployment.application_name or not deployment.deployment_group_name:
+            return None
+        return DeploymentGroup(
+            application_name=deployment.application_name,
+            deployment_group_name=deployment.deployment_group_name,
+        )
+
+    @strawberry.field
     async def instance(self, info: Info, instance_id: strawberry.ID) -> InstanceSummary | None:
         return await load_instance(info, self.deployment_id, instance_id)
 
@@ -203,7 +220,7 @@ class Deployment:
                 )
                 for page_token, index, instance_id in ids.items
             ],
-            page_info=_page_info(ids, after),
+            page_info=page_info(ids, after),
             list_page=list_page,
         )
 
@@ -228,6 +245,6 @@ class Deployment:
                 )
                 for page_token, index, target_id in ids.items
             ],
-            page_info=_page_info(ids, after),
+            page_info=page_info(ids, after),
             list_page=list_page,
         )

@@ -11,7 +11,7 @@ CDN = "https://unpkg.com/"
 VENDOR_PATH = f"{STATIC}/vendor/"
 
 EXAMPLE_QUERY = """\
-# Two examples: the run button asks which (Ctrl-Enter runs the one
+# Three examples: the run button asks which (Ctrl-Enter runs the one
 # under the cursor). Gateway wants credentials? Under Headers below,
 # add {"Authorization": "Bearer <API key or token>"}
 #
@@ -33,6 +33,34 @@ query FailedInstance {
       startTime
       endTime
       diagnostics { errorCode scriptName message logTail }
+    }
+  }
+}
+
+# A status board: every application's groups, each with its last
+# deployment and that deployment's failed instances. The firsts keep
+# it within the cost limit: 39 CodeDeploy calls at most, cold.
+query StatusBoard {
+  applications(first: 6) {
+    edges {
+      node {
+        applicationName
+        deploymentGroups(first: 2) {
+          edges {
+            node {
+              deploymentGroupName
+              lastAttemptedDeployment {
+                deploymentId
+                status
+                completeTime
+                instances(status: [FAILED], first: 5) {
+                  edges { node { instanceId status } }
+                }
+              }
+            }
+          }
+        }
+      }
     }
   }
 }

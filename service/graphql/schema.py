@@ -12,6 +12,14 @@ from strawberry.schema.types.base_scalars import DateTimeDefinition
 from service.errors import GatewayError, InvalidRequest
 from service.graphql.context import Info
 from service.graphql.deployment import Deployment, load_instance
+from service.graphql.discovery import (
+    Application,
+    ApplicationConnection,
+    DeploymentGroup,
+    resolve_application,
+    resolve_applications,
+    resolve_deployment_group,
+)
 from service.graphql.live import Subscription
 from service.graphql.types import InstanceSummary
 from service.models import wire_time
@@ -49,6 +57,21 @@ async def resolve_deployment(info: Info, deployment_id: strawberry.ID) -> Deploy
 
 @strawberry.type
 class Query:
+    applications: ApplicationConnection = strawberry.field(
+        resolver=resolve_applications,
+        description="CodeDeploy's applications, by name (ListApplications), 50 a page.",
+    )
+    application: Application | None = strawberry.field(
+        resolver=resolve_application,
+        description="An application; null, with ApplicationDoesNotExistException, if unknown.",
+    )
+    deployment_group: DeploymentGroup | None = strawberry.field(
+        resolver=resolve_deployment_group,
+        description=(
+            "A deployment group; null, with ApplicationDoesNotExistException or "
+            "DeploymentGroupDoesNotExistException, if unknown."
+        ),
+    )
     deployment_instance: InstanceSummary | None = strawberry.field(
         resolver=resolve_deployment_instance,
         description=(

@@ -1,6 +1,7 @@
 """Discovery over REST: applications, their deployment groups, and deployment lists,
 with AWS's field names as every other route has them."""
 
+import dataclasses
 import json
 import re
 from collections.abc import Sequence
@@ -8,7 +9,8 @@ from datetime import datetime
 from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 from service.cache import Cached
 from service.edge.paths import API
@@ -24,7 +26,7 @@ from service.models import (
     ListDeploymentsOutput,
     Snapshot,
 )
-from service.resolver import NAME_PATTERN, batch_calls
+from service.resolver import MAX_STATS_DEPLOYMENTS, NAME_PATTERN, STATS_CALLS, batch_calls
 from service.rest.problems import problem_responses
 from service.rest.render import json_object, render_json
 from service.rest.routes import CACHED_HEADERS, NOT_MODIFIED, IfNoneMatch, combined, one_of
@@ -283,3 +285,62 @@ async def list_deployments(
     body = json_object(deploymentsInfo=[item.value.body for item in found], nextToken=next_page)
     cache = combined([page.cache, *(item.cache for item in found)])
     return render_json(body, cache, if_none_match).response()
+
+
+class DeploymentGroupStats(BaseModel):
+    """A group's deployments created since ``since``, counted."""
+
+    model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True)
+
+    application_name: str
+    deployment_group_name: str
+    since: datetime
+    total: int
+    succeeded: int
+    failed: int
+    stopped: int
+    in_progress: int = Field(description="Not finished yet.")
+    median_duration_seconds: float | None = Field(
+        description="Of the finished deployments that started: start to completion."
+    )
+    change_failure_rate: float | None = Field(
+        description="Failed among the finished (succeeded, failed, stopped); null before any."
+    )
+    complete: bool = Field(
+        description=f"False when more than {MAX_STATS_DEPLOYMENTS} deployments were created "
+        "in the window: the newest were counted."
+    )
+
+
+@router.get(
+    "/applications/{applicationName}/deployment-groups/{deploymentGroupName}/stats",
+    operation_id="GetDeploymentGroupStats",
+    summary="Count a deployment group's deployments",
+    description=(
+        "The group's deployments created since `since` (RFC 3339), counted by outcome, with "
+        "the median duration and the change failure rate, from ListDeployments and "
+        f"BatchGetDeployments read through the cache: at most {MAX_STATS_DEPLOYMENTS} "
+        "deployments, the newest (5 list pages and 20 batch reads when nothing is cached)."
+    ),
+    response_model=DeploymentGroupStats,
+    responses={**problem_responses(400, 404, 429, 502, 504, examples=NO_GROUP)},
+)
+async def get_deployment_group_stats(
+    application: ApplicationName,
+    group: GroupName,
+    resolver: ResolverDep,
+    budget: BudgetDep,
+    since: Annotated[
+        str, Query(description="Count from here (inclusive).", json_schema_extra=RFC_3339)
+    ],
+) -> DeploymentGroupStats:
+    moment = _moment(since, "since")
+    assert moment is not None
+    budget.spend(STATS_CALLS)
+    stats = await resolver.group_stats(application, group, moment)
+    return DeploymentGroupStats(
+        application_name=application,
+        deployment_group_name=group,
+        since=moment,
+        **dataclasses.asdict(stats),
+    )

@@ -57,10 +57,25 @@ def codes(body: dict[str, Any]) -> list[str]:
 @pytest.mark.parametrize(
     ("operation", "calls"),
     # The instance read; the subscription's first read (its watcher's later ones are shared).
-    [("FailedInstance", 1), ("LiveDeployment", 1)],
+    [("FailedInstance", 1), ("LiveDeployment", 1), ("StatusBoard", 39)],
 )
 def test_graphiqls_examples_cost_one_call(operation: str, calls: int) -> None:
     assert estimate(EXAMPLE_QUERY, operation) == calls
+
+
+def test_discovery_counts_each_node_and_shares_batches() -> None:
+    group = 'deploymentGroup(applicationName: "a", deploymentGroupName: "b")'
+    # BatchGetDeploymentGroups; a list page and one batch read of 20 deployments.
+    assert (
+        estimate(f"{{ {group} {{ deployments(first: 20) {{ edges {{ node {{ status }} }} }} }} }}")
+        == 3
+    )
+    # The group, then its window: 5 list pages and 20 batch reads at most.
+    assert estimate(f'{{ {group} {{ stats(since: "2026-01-01T00:00:00Z") {{ total }} }} }}') == 26
+    # 30 groups' last deployments: two batch reads of 25, not 30 calls; their 30 lists.
+    query = """{ application(applicationName: "a") { deploymentGroups(first: 30) { edges { node {
+      lastAttemptedDeployment { instances(first: 1) { edges { node { status } } } } } } } } }"""
+    assert estimate(query) == 1 + (1 + 1) + 2 + 30 * 2
 
 
 def test_a_subscription_counts_what_its_events_select() -> None:

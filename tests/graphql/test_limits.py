@@ -31,7 +31,7 @@ async def test_an_introspection_depth_bomb_is_refused(gateway: httpx.AsyncClient
     body = await ask(gateway, introspection_bomb(5))
     # graphql-core's own introspection-depth rule may report it as well: same code.
     assert set(codes(body)) == {"DEPTH_LIMIT_EXCEEDED"}
-    assert "limit is 10" in body["errors"][0]["message"]
+    assert "limit is 12" in body["errors"][0]["message"]
     assert "data" not in body or body["data"] is None
 
 

@@ -6,6 +6,7 @@ import importlib
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,7 @@ def test_every_operation_has_a_clean_name(generated: Any) -> None:
         "get_application",
         "list_deployment_groups",
         "get_deployment_group",
+        "get_deployment_group_stats",
         "list_deployments",
         "healthz",
         "readyz",
@@ -121,6 +123,13 @@ def calls_every_operation(generated: Any, client: Any) -> None:
         application_name="orders-api", deployment_group_name="orders-api-prod", client=client
     )
     assert group.deployment_group_info.last_attempted_deployment.deployment_id == FAILED[0]
+    stats = api(generated, "get_deployment_group_stats").sync(
+        application_name="orders-api",
+        deployment_group_name="orders-api-prod",
+        since=datetime(2026, 11, 1, tzinfo=UTC),
+        client=client,
+    )
+    assert (stats.total, stats.failed, stats.complete) == (6, 2, True)
     history = api(generated, "list_deployments").sync(
         client=client,
         application_name="orders-api",

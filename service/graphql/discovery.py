@@ -1,0 +1,263 @@
+"""Discovery in GraphQL: applications, their deployment groups, and a group's deployments,
+each a connection over CodeDeploy's paged lists, their nodes batched through the request's
+DataLoaders (BatchGetApplications, BatchGetDeploymentGroups, BatchGetDeployments)."""
+
+from collections.abc import Awaitable
+from datetime import datetime
+
+import strawberry
+
+from service import models
+from service.cache import Cached
+from service.graphql.context import Info
+from service.graphql.deployment import Deployment, page_info
+from service.graphql.pagination import PageInfo, check_first, decode_cursor, encode_cursor
+from service.graphql.types import DeploymentStatus, DeploymentStyle
+from service.models import IdPage
+from service.resolver import MAX_STATS_DEPLOYMENTS, ListPage, window
+
+
+async def load_deployment(info: Info, deployment_id: str) -> Deployment:
+    snapshot = await info.context.deployments.load(deployment_id)
+    return Deployment(deployment_id=strawberry.ID(deployment_id), snapshot=snapshot)
+
+
+async def _last(info: Info, last: models.LastDeploymentInfo | None) -> Deployment | None:
+    if last is None or not last.deployment_id:
+        return None
+    return await load_deployment(info, last.deployment_id)
+
+
+@strawberry.type(description="A deployment in a page of a group's deployments.")
+class DeploymentEdge:
+    cursor: str
+    deployment_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def node(self, info: Info) -> Deployment | None:
+        return await load_deployment(info, self.deployment_id)
+
+
+@strawberry.type(description="A page of deployments, newest first (ListDeployments).")
+class DeploymentConnection:
+    edges: list[DeploymentEdge]
+    page_info: PageInfo
+
+
+@strawberry.type(description="A deployment group's deployments created in a window, counted.")
+class DeploymentGroupStats:
+    total: int
+    succeeded: int
+    failed: int
+    stopped: int
+    in_progress: int = strawberry.field(description="Not finished yet.")
+    median_duration_seconds: float | None = strawberry.field(
+        description="Of the finished deployments that started: start to completion."
+    )
+    change_failure_rate: float | None = strawberry.field(
+        description="Failed among the finished (succeeded, failed, stopped); null before any."
+    )
+    complete: bool = strawberry.field(
+        description=f"False when more than {MAX_STATS_DEPLOYMENTS} deployments were created "
+        "in the window: the newest were counted."
+    )
+
+
+@strawberry.type(
+    description="A deployment group: its configuration (GetDeploymentGroup), its last "
+    "deployments and its history."
+)
+class DeploymentGroup:
+    application_name: str
+    deployment_group_name: str
+
+    async def _info(self, info: Info) -> models.DeploymentGroupInfo:
+        return await info.context.groups.load((self.application_name, self.deployment_group_name))
+
+    @strawberry.field
+    async def deployment_group_id(self, info: Info) -> str | None:
+        return (await self._info(info)).deployment_group_id
+
+    @strawberry.field
+    async def deployment_config_name(self, info: Info) -> str | None:
+        return (await self._info(info)).deployment_config_name
+
+    @strawberry.field
+    async def service_role_arn(self, info: Info) -> str | None:
+        return (await self._info(info)).service_role_arn
+
+    @strawberry.field
+    async def compute_platform(self, info: Info) -> str | None:
+        return (await self._info(info)).compute_platform
+
+    @strawberry.field
+    async def deployment_style(self, info: Info) -> DeploymentStyle | None:
+        style = (await self._info(info)).deployment_style
+        return DeploymentStyle(**style.model_dump()) if style else None
+
+    @strawberry.field
+    async def last_successful_deployment(self, info: Info) -> Deployment | None:
+        last = (await self._info(info)).last_successful_deployment
+        return (
+            await load_deployment(info, last.deployment_id) if last and last.deployment_id else None
+        )
+
+    @strawberry.field
+    async def last_attempted_deployment(self, info: Info) -> Deployment | None:
+        last = (await self._info(info)).last_attempted_deployment
+        return (
+            await load_deployment(info, last.deployment_id) if last and last.deployment_id else None
+        )
+
+    @strawberry.field
+    async def deployments(
+        self,
+        info: Info,
+        status: list[DeploymentStatus] | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        first: int = 20,
+        after: str | None = None,
+    ) -> DeploymentConnection | None:
+        check_first(first)
+        token, start = decode_cursor(after)
+        resolver = info.context.resolver
+        statuses = [value.value for value in status or ()]
+
+        def list_page(next_token: str | None) -> Awaitable[Cached[IdPage]]:
+            return resolver.deployment_ids(
+                application=self.application_name,
+                group=self.deployment_group_name,
+                statuses=statuses,
+                created_after=created_after,
+                created_before=created_before,
+                next_token=next_token,
+            )
+
+        ids = await window(list_page, token=token, start=start, count=first)
+        return DeploymentConnection(
+            edges=[
+                DeploymentEdge(cursor=encode_cursor(page_token, index), deployment_id=item)
+                for page_token, index, item in ids.items
+            ],
+            page_info=page_info(ids, after),
+        )
+
+    @strawberry.field
+    async def stats(self, info: Info, since: datetime) -> DeploymentGroupStats:
+        stats = await info.context.resolver.group_stats(
+            self.application_name, self.deployment_group_name, since
+        )
+        return DeploymentGroupStats(
+            total=stats.total,
+            succeeded=stats.succeeded,
+            failed=stats.failed,
+            stopped=stats.stopped,
+            in_progress=stats.in_progress,
+            median_duration_seconds=stats.median_duration_seconds,
+            change_failure_rate=stats.change_failure_rate,
+            complete=stats.complete,
+        )
+
+
+@strawberry.type(description="A deployment group in a page of an application's groups.")
+class DeploymentGroupEdge:
+    cursor: str
+    node: DeploymentGroup
+
+
+@strawberry.type(description="A page of an application's deployment groups.")
+class DeploymentGroupConnection:
+    edges: list[DeploymentGroupEdge]
+    page_info: PageInfo
+
+
+@strawberry.type(description="A CodeDeploy application and its deployment groups.")
+class Application:
+    application_name: str
+
+    async def _info(self, info: Info) -> models.ApplicationInfo:
+        return await info.context.applications.load(self.application_name)
+
+    @strawberry.field
+    async def application_id(self, info: Info) -> str | None:
+        return (await self._info(info)).application_id
+
+    @strawberry.field
+    async def compute_platform(self, info: Info) -> str | None:
+        return (await self._info(info)).compute_platform
+
+    @strawberry.field
+    async def create_time(self, info: Info) -> datetime | None:
+        return (await self._info(info)).create_time
+
+    @strawberry.field
+    async def deployment_groups(
+        self, info: Info, first: int = 50, after: str | None = None
+    ) -> DeploymentGroupConnection | None:
+        check_first(first)
+        token, start = decode_cursor(after)
+        resolver = info.context.resolver
+
+        def list_page(next_token: str | None) -> Awaitable[Cached[IdPage]]:
+            return resolver.group_names(self.application_name, next_token=next_token)
+
+        names = await window(list_page, token=token, start=start, count=first)
+        return DeploymentGroupConnection(
+            edges=[
+                DeploymentGroupEdge(
+                    cursor=encode_cursor(page_token, index),
+                    node=DeploymentGroup(
+                        application_name=self.application_name, deployment_group_name=name
+                    ),
+                )
+                for page_token, index, name in names.items
+            ],
+            page_info=page_info(names, after),
+        )
+
+
+@strawberry.type(description="An application in a page of applications.")
+class ApplicationEdge:
+    cursor: str
+    node: Application
+
+
+@strawberry.type(description="A page of applications, by name (ListApplications).")
+class ApplicationConnection:
+    edges: list[ApplicationEdge]
+    page_info: PageInfo
+
+
+async def resolve_applications(
+    info: Info, first: int = 50, after: str | None = None
+) -> ApplicationConnection:
+    check_first(first)
+    token, start = decode_cursor(after)
+    list_page: ListPage = lambda next_token: info.context.resolver.application_names(  # noqa: E731
+        next_token=next_token
+    )
+    names = await window(list_page, token=token, start=start, count=first)
+    return ApplicationConnection(
+        edges=[
+            ApplicationEdge(
+                cursor=encode_cursor(page_token, index), node=Application(application_name=name)
+            )
+            for page_token, index, name in names.items
+        ],
+        page_info=page_info(names, after),
+    )
+
+
+async def resolve_application(info: Info, application_name: str) -> Application | None:
+    found = await info.context.resolver.application(application_name)
+    return Application(application_name=found.value.model.application_name or application_name)
+
+
+async def resolve_deployment_group(
+    info: Info, application_name: str, deployment_group_name: str
+) -> DeploymentGroup | None:
+    await info.context.groups.load((application_name, deployment_group_name))
+    return DeploymentGroup(
+        application_name=application_name, deployment_group_name=deployment_group_name
+    )

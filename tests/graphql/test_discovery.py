@@ -1,0 +1,95 @@
+"""Discovery in GraphQL against the emulator: from applications to groups to deployments
+to instances, in one operation, with the upstream calls batched."""
+
+from typing import Any
+
+import httpx
+
+from service.graphql.ide import EXAMPLE_QUERY
+from tests.support import Upstream, graphql
+
+GROUP = 'deploymentGroup(applicationName: "orders-api", deploymentGroupName: "orders-api-prod")'
+
+
+async def test_the_status_board_walks_every_application_down_to_failed_instances(
+    gateway: httpx.AsyncClient, upstream: Upstream
+) -> None:
+    body = await gateway.post(
+        "/graphql", json={"query": EXAMPLE_QUERY, "operationName": "StatusBoard"}
+    )
+    data = body.json()["data"]
+    boards = {
+        (app["node"]["applicationName"], group["node"]["deploymentGroupName"]): group["node"]
+        for app in data["applications"]["edges"]
+        for group in app["node"]["deploymentGroups"]["edges"]
+    }
+    orders = boards["orders-api", "orders-api-prod"]["lastAttemptedDeployment"]
+    failed = [edge["node"]["instanceId"] for edge in orders["instances"]["edges"]]
+    assert len(boards) == 7
+    assert orders["deploymentId"] == "d-EXAMPLE01"
+    assert orders["status"] == "FAILED"
+    assert failed == ["i-0a1b2c3d4e5f60002"]
+    # The groups' last deployments came in batch reads (one per wave of groups the
+    # loader saw together), not one call each.
+    assert upstream.calls("GetDeployment") == 0
+    assert upstream.calls("BatchGetDeployments") < len(boards)
+
+
+async def test_a_groups_deployments_page_newest_first(
+    gateway: httpx.AsyncClient, upstream: Upstream
+) -> None:
+    query = f"""query ($after: String) {{ {GROUP} {{
+      deployments(first: 2, status: [FAILED, STOPPED, SUCCEEDED], after: $after) {{
+        edges {{ node {{ deploymentId status deploymentGroup {{ deploymentGroupName }} }} }}
+        pageInfo {{ hasNextPage endCursor }}
+      }} }} }}"""
+    first = (await graphql(gateway, query))["data"]["deploymentGroup"]["deployments"]
+    after = first["pageInfo"]["endCursor"]
+    second = (await graphql(gateway, query, after=after))["data"]["deploymentGroup"]["deployments"]
+    ids = [edge["node"]["deploymentId"] for page in (first, second) for edge in page["edges"]]
+    assert ids == ["d-EXAMPLE01", "d-HIST00005", "d-HIST00004", "d-HIST00003"]
+    assert first["edges"][0]["node"]["deploymentGroup"] == {
+        "deploymentGroupName": "orders-api-prod"
+    }
+    assert first["pageInfo"]["hasNextPage"]
+    assert upstream.calls("BatchGetDeployments") == 2  # one per page of two
+
+
+async def test_a_time_window(gateway: httpx.AsyncClient) -> None:
+    query = f"""{{ {GROUP} {{ deployments(createdAfter: "2026-11-19T00:00:00Z",
+      createdBefore: "2026-11-21T00:00:00Z") {{ edges {{ node {{ deploymentId }} }} }} }} }}"""
+    edges = (await graphql(gateway, query))["data"]["deploymentGroup"]["deployments"]["edges"]
+    assert [edge["node"]["deploymentId"] for edge in edges] == ["d-HIST00004", "d-HIST00003"]
+
+
+async def test_stats_count_the_window(gateway: httpx.AsyncClient) -> None:
+    query = f"""{{ {GROUP} {{ stats(since: "2026-11-01T00:00:00Z") {{
+      total succeeded failed stopped inProgress medianDurationSeconds changeFailureRate complete
+    }} }} }}"""
+    stats = (await graphql(gateway, query))["data"]["deploymentGroup"]["stats"]
+    assert stats == {
+        "total": 6,
+        "succeeded": 3,
+        "failed": 2,
+        "stopped": 1,
+        "inProgress": 0,
+        "medianDurationSeconds": 196.5,
+        "changeFailureRate": 2 / 6,
+        "complete": True,
+    }
+
+
+async def test_unknown_names_are_null_with_codedeploys_codes(gateway: httpx.AsyncClient) -> None:
+    query = """{
+      a: application(applicationName: "nope") { applicationName }
+      g: deploymentGroup(applicationName: "orders-api", deploymentGroupName: "nope") {
+        deploymentGroupName }
+      ok: application(applicationName: "orders-api") { computePlatform }
+    }"""
+    body: dict[str, Any] = await graphql(gateway, query)
+    codes = {error["path"][0]: error["extensions"]["code"] for error in body["errors"]}
+    assert body["data"] == {"a": None, "g": None, "ok": {"computePlatform": "Server"}}
+    assert codes == {
+        "a": "ApplicationDoesNotExistException",
+        "g": "DeploymentGroupDoesNotExistException",
+    }
