@@ -105,3 +105,33 @@ async def test_errors_are_codedeploys_codes(
     assert response.status_code == status
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == code
+
+
+async def test_stats_count_a_groups_window(gateway: httpx.AsyncClient, upstream: Upstream) -> None:
+    path = "/v1/applications/orders-api/deployment-groups/orders-api-prod/stats"
+    whole = (await gateway.get(f"{path}?since=2026-11-01T00:00:00Z")).json()
+    recent = (await gateway.get(f"{path}?since=2026-11-21T00:00:00Z")).json()
+    assert whole == {
+        "applicationName": "orders-api",
+        "deploymentGroupName": "orders-api-prod",
+        "since": "2026-11-01T00:00:00Z",
+        "total": 6,
+        "succeeded": 3,
+        "failed": 2,
+        "stopped": 1,
+        "inProgress": 0,
+        "medianDurationSeconds": 196.5,
+        "changeFailureRate": 2 / 6,
+        "complete": True,
+    }
+    assert (recent["total"], recent["failed"], recent["changeFailureRate"]) == (2, 1, 0.5)
+    # The second window's deployments were read by the first: its only call is the list.
+    assert upstream.calls("BatchGetDeployments") == 1
+
+
+async def test_stats_want_a_since(gateway: httpx.AsyncClient) -> None:
+    path = "/v1/applications/orders-api/deployment-groups/orders-api-prod/stats"
+    missing = await gateway.get(path)
+    dated = await gateway.get(f"{path}?since=2026-11-01")
+    assert missing.status_code == dated.status_code == 400
+    assert dated.json()["code"] == "InvalidTimeRangeException"
