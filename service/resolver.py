@@ -324,8 +324,7 @@ class Resolver:
         """Deployment ids, newest first; filters normalised, so equal lists share a call."""
         token = self._tokens.open(next_token)
         statuses = filters(statuses)
-        after = created_after.astimezone(UTC) if created_after else None
-        before = created_before.astimezone(UTC) if created_before else None
+        after, before = _utc(created_after), _utc(created_before)
         key = self._key("deployment-ids", application, group, statuses, after, before, token)
         page = await self.caches.pages.get(
             key,
@@ -470,6 +469,18 @@ def _instance_id_error(instance_id: str) -> GatewayError | None:
 # Application and deployment group names: 1 to 100 characters, as CodeDeploy takes them.
 NAME_PATTERN = r"[A-Za-z0-9._+=,@ -]{1,100}"
 _NAME = re.compile(NAME_PATTERN)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """An instant in UTC, one key for every offset it can be written in."""
+    if moment is None:
+        return None
+    try:
+        return moment.astimezone(UTC)
+    except (OverflowError, ValueError) as exc:  # year 1 at +14:00 has no UTC year
+        raise InvalidRequest(
+            "A time is outside the years CodeDeploy can store.", code="InvalidTimeRangeException"
+        ) from exc
 
 
 def _require_application(name: str) -> None:

@@ -96,6 +96,11 @@ async def test_summaries_fill_the_deployment_entries(
         ("/v1/applications/%7Bbad%7D", 400, "InvalidApplicationNameException"),
         ("/v1/deployments?createdAfter=yesterday", 400, "InvalidTimeRangeException"),
         ("/v1/deployments?createdAfter=0.0", 400, "InvalidTimeRangeException"),
+        (
+            "/v1/deployments?createdAfter=0001-01-01T00:00:00%2B14:00",
+            400,
+            "InvalidTimeRangeException",
+        ),
     ],
 )
 async def test_errors_are_codedeploys_codes(
