@@ -39,6 +39,13 @@ async def load_instance(info: Info, deployment_id: str, instance_id: str) -> Ins
     return InstanceSummary.from_model(summary)
 
 
+async def page_of(list_page: ListPage, first: int, after: str | None) -> Window:
+    """The window a connection's ``first`` and ``after`` ask for, checked."""
+    check_first(first)
+    token, start = decode_cursor(after)
+    return await window(list_page, token=token, start=start, count=first)
+
+
 def page_info(window: Window, after: str | None) -> PageInfo:
     cursors = [encode_cursor(token, index) for token, index, _ in window.items]
     return PageInfo(
@@ -199,8 +206,6 @@ class Deployment:
         first: int = 50,
         after: str | None = None,
     ) -> InstanceSummaryConnection | None:
-        check_first(first)
-        token, start = decode_cursor(after)
         statuses = [value.value for value in status or ()]
         types = [instance_type.value] if instance_type else []
         resolver = info.context.resolver
@@ -210,7 +215,7 @@ class Deployment:
                 self.deployment_id, statuses=statuses, instance_types=types, next_token=next_token
             )
 
-        ids = await window(list_page, token=token, start=start, count=first)
+        ids = await page_of(list_page, first, after)
         return InstanceSummaryConnection(
             edges=[
                 InstanceSummaryEdge(
@@ -228,14 +233,12 @@ class Deployment:
     async def targets(
         self, info: Info, first: int = 50, after: str | None = None
     ) -> DeploymentTargetConnection | None:
-        check_first(first)
-        token, start = decode_cursor(after)
         resolver = info.context.resolver
 
         def list_page(next_token: str | None) -> Awaitable[Cached[IdPage]]:
             return resolver.target_ids(self.deployment_id, next_token=next_token)
 
-        ids = await window(list_page, token=token, start=start, count=first)
+        ids = await page_of(list_page, first, after)
         return DeploymentTargetConnection(
             edges=[
                 DeploymentTargetEdge(

@@ -2,6 +2,7 @@
 each a connection over CodeDeploy's paged lists, their nodes batched through the request's
 DataLoaders (BatchGetApplications, BatchGetDeploymentGroups, BatchGetDeployments)."""
 
+import dataclasses
 from collections.abc import Awaitable
 from datetime import datetime
 
@@ -10,11 +11,11 @@ import strawberry
 from service import models
 from service.cache import Cached
 from service.graphql.context import Info
-from service.graphql.deployment import Deployment, page_info
-from service.graphql.pagination import PageInfo, check_first, decode_cursor, encode_cursor
+from service.graphql.deployment import Deployment, page_info, page_of
+from service.graphql.pagination import PageInfo, encode_cursor
 from service.graphql.types import DeploymentStatus, DeploymentStyle
 from service.models import IdPage
-from service.resolver import MAX_STATS_DEPLOYMENTS, ListPage, window
+from service.resolver import MAX_STATS_DEPLOYMENTS, ListPage
 
 
 async def load_deployment(info: Info, deployment_id: str) -> Deployment:
@@ -119,8 +120,6 @@ class DeploymentGroup:
         first: int = 20,
         after: str | None = None,
     ) -> DeploymentConnection | None:
-        check_first(first)
-        token, start = decode_cursor(after)
         resolver = info.context.resolver
         statuses = [value.value for value in status or ()]
 
@@ -134,7 +133,7 @@ class DeploymentGroup:
                 next_token=next_token,
             )
 
-        ids = await window(list_page, token=token, start=start, count=first)
+        ids = await page_of(list_page, first, after)
         return DeploymentConnection(
             edges=[
                 DeploymentEdge(cursor=encode_cursor(page_token, index), deployment_id=item)
@@ -148,16 +147,7 @@ class DeploymentGroup:
         stats = await info.context.resolver.group_stats(
             self.application_name, self.deployment_group_name, since
         )
-        return DeploymentGroupStats(
-            total=stats.total,
-            succeeded=stats.succeeded,
-            failed=stats.failed,
-            stopped=stats.stopped,
-            in_progress=stats.in_progress,
-            median_duration_seconds=stats.median_duration_seconds,
-            change_failure_rate=stats.change_failure_rate,
-            complete=stats.complete,
-        )
+        return DeploymentGroupStats(**dataclasses.asdict(stats))
 
 
 @strawberry.type(description="A deployment group in a page of an application's groups.")
@@ -195,14 +185,12 @@ class Application:
     async def deployment_groups(
         self, info: Info, first: int = 50, after: str | None = None
     ) -> DeploymentGroupConnection | None:
-        check_first(first)
-        token, start = decode_cursor(after)
         resolver = info.context.resolver
 
         def list_page(next_token: str | None) -> Awaitable[Cached[IdPage]]:
             return resolver.group_names(self.application_name, next_token=next_token)
 
-        names = await window(list_page, token=token, start=start, count=first)
+        names = await page_of(list_page, first, after)
         return DeploymentGroupConnection(
             edges=[
                 DeploymentGroupEdge(
@@ -232,12 +220,10 @@ class ApplicationConnection:
 async def resolve_applications(
     info: Info, first: int = 50, after: str | None = None
 ) -> ApplicationConnection:
-    check_first(first)
-    token, start = decode_cursor(after)
     list_page: ListPage = lambda next_token: info.context.resolver.application_names(  # noqa: E731
         next_token=next_token
     )
-    names = await window(list_page, token=token, start=start, count=first)
+    names = await page_of(list_page, first, after)
     return ApplicationConnection(
         edges=[
             ApplicationEdge(
