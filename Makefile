@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-fast lint fmt docs reference browser node wrk bench soak lock image-test schema vendor-assets clean
+.PHONY: install run test test-fast lint fmt docs reference browser node redis wrk bench soak lock image-test schema vendor-assets clean
 
 $(STAMP): pyproject.toml requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -42,8 +42,14 @@ node:
 		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; } \
 		|| echo "npm is not installed: the npm-client tests will be skipped"
 
+# Debian's redis-server is the fleet tests' shared store; installed when we may, else they skip.
+redis:
+	@command -v redis-server >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; } \
+		|| echo "redis-server is not installed: the fleet tests will be skipped"
+
 # Both cores (pytest-xdist), with the coverage floor of pyproject.toml.
-test: lint browser node docs
+test: lint browser node redis docs
 	$(BIN)/pytest -n 2 -p no:cacheprovider --cov --cov-report=term
 
 # Everything that needs no browser, Docker, kubectl, npm or fuzzing: the loop while working.

@@ -19,6 +19,8 @@ from service.codedeploy.notifications import read_queue
 from service.edge.paths import OPENAPI, PROBES, STATIC
 from service.edge.stack import Gateway, edge
 from service.emulator import Emulator, EmulatorData, load_data, serve_emulator
+from service.fleet.live import LiveFleet
+from service.fleet.store import Store
 from service.graphql.documents import Documents, load_trusted
 from service.graphql.engine import GraphQLEngine
 from service.graphql.limits import Limits
@@ -58,6 +60,7 @@ def create_app(
     health = health or Health()
     metrics = Metrics()
     authenticator = Authenticator.from_settings(settings, clock)
+    store = Store.from_settings(settings, metrics)
     if settings.cursor_secret is None:
         if not settings.local:
             logger.warning(
@@ -96,15 +99,27 @@ def create_app(
             codedeploy = await stack.enter_async_context(connect(config, metrics))
             await stack.enter_async_context(authenticator)
             logger.info("CodeDeploy at %s (%s)", codedeploy.endpoint, codedeploy.region)
-            resolver = Resolver(codedeploy, make_caches(settings, metrics, clock), tokens)
+            if store is not None:
+                await stack.enter_async_context(store)
+                logger.info("Sharing with the fleet through the store at %s", store.address)
+            caches = make_caches(settings, metrics, clock, store)
+            resolver = Resolver(codedeploy, caches, tokens)
             engine = make_engine(settings, resolver, metrics, clock, trusted)
             stack.callback(engine.close)
+            fleet = None
+            if store is not None:
+                fleet = LiveFleet(
+                    store,
+                    interval=settings.watch_interval_seconds,
+                    upstream_timeout=settings.upstream_timeout_seconds,
+                )
             watchers = Watchers(
                 resolver,
                 metrics,
                 interval=settings.watch_interval_seconds,
                 max_watched=settings.max_watched_deployments,
                 max_per_caller=settings.max_subscriptions_per_caller,
+                fleet=fleet,
             )
             stack.push_async_callback(watchers.close)
             health.on_stop.append(watchers.close)
@@ -152,7 +167,9 @@ def create_app(
         app.include_router(docs.router)
         app.mount(STATIC, StaticFiles(directory=STATIC_FILES), name="static")
     app.openapi = lambda: _openapi(app, authenticator.openapi_schemes())  # type: ignore[method-assign]
-    return edge(app, settings, authenticator=authenticator, metrics=metrics, clock=clock)
+    return edge(
+        app, settings, authenticator=authenticator, metrics=metrics, clock=clock, store=store
+    )
 
 
 def make_engine(

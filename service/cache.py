@@ -14,12 +14,15 @@ from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping, Se
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
 from cachetools import TLRUCache
 
 from service.errors import CacheInfo, GatewayError
 from service.metrics import CacheEvent
+
+if TYPE_CHECKING:
+    from service.fleet.cache import SharedTier
 
 V = TypeVar("V")
 K = TypeVar("K", bound=Hashable)
@@ -41,6 +44,20 @@ class _Entry(Generic[V]):
     expires_at: float
     size: int = ENTRY_BYTES
     serial: int = field(default_factory=lambda: next(_serials))
+
+
+@dataclass(frozen=True, slots=True)
+class Remote(Generic[V]):
+    """An answer from the fleet: stored by another replica (``joined``: just now, by the
+    call this replica waited for), good for ``seconds`` more (0: not to be kept)."""
+
+    outcome: V | GatewayError
+    seconds: float
+    joined: bool
+
+
+Outcome: TypeAlias = V | GatewayError | Remote[V]
+"""A loaded answer: CodeDeploy's (value or error), or the fleet's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +93,9 @@ class Reads:
 
 
 _reads: ContextVar[Reads | None] = ContextVar("reads", default=None)
+shared_answers: ContextVar[list[str] | None] = ContextVar("shared_answers", default=None)
+"""Where a request's access line learns that the fleet's store answered it: a list the
+request sets, which the loads it starts (tasks of their own) append to."""
 
 
 @contextmanager
@@ -103,6 +123,7 @@ class ResultCache(Generic[V]):
         size: Callable[[V], int] = lambda _value: 0,
         clock: Callable[[], float] = time.monotonic,
         observe: Callable[[CacheEvent], None] = lambda _event: None,
+        shared: "SharedTier[V] | None" = None,
     ) -> None:
         # Every entry is charged at least its share of the bytes, so their count stays
         # within ``max_entries`` too.
@@ -120,6 +141,7 @@ class ResultCache(Generic[V]):
         self._value_ttl = value_ttl
         self._error_ttl = error_ttl
         self._clock = clock
+        self._shared = shared
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -175,7 +197,7 @@ class ResultCache(Generic[V]):
             task = self._inflight.get(key)
             if task is None:
                 self._observe("miss")
-                task = asyncio.create_task(self._load(key, load))
+                task = asyncio.create_task(self._load(key, load, refresh))
                 self._inflight[key] = task
             else:
                 self._observe("join")
@@ -221,7 +243,7 @@ class ResultCache(Generic[V]):
                 future.add_done_callback(_retrieve)
                 self._inflight[key] = future
                 pending[key] = future
-            _background(asyncio.create_task(self._load_many(futures, load_many)))
+            _background(asyncio.create_task(self._load_many(futures, load_many, refresh)))
         for key, future in pending.items():
             try:
                 answers[key] = await asyncio.shield(future)
@@ -235,11 +257,10 @@ class ResultCache(Generic[V]):
         self,
         futures: "dict[K, asyncio.Future[Cached[V]]]",
         load_many: Callable[[list[K]], Awaitable[Mapping[K, V | GatewayError]]],
+        refresh: bool,
     ) -> None:
         try:
-            outcomes: Mapping[K, V | GatewayError] = await load_many(list(futures))
-        except GatewayError as error:
-            outcomes = dict.fromkeys(futures, error)
+            outcomes = await self._fetch(list(futures), load_many, refresh)
         except BaseException as error:
             for future in futures.values():
                 future.set_exception(error)
@@ -248,39 +269,72 @@ class ResultCache(Generic[V]):
             for key in futures:
                 del self._inflight[key]
         for key, future in futures.items():
-            outcome = outcomes[key]
-            if isinstance(outcome, GatewayError):
-                future.set_exception(self._store_error(key, outcome))
+            kept = self._keep(key, outcomes[key])
+            if isinstance(kept, GatewayError):
+                future.set_exception(kept)
             else:
-                future.set_result(self._store_value(key, outcome))
+                future.set_result(kept)
 
-    async def _load(self, key: Hashable, load: Callable[[], Awaitable[V]]) -> Cached[V]:
+    async def _load(
+        self, key: Hashable, load: Callable[[], Awaitable[V]], refresh: bool
+    ) -> Cached[V]:
+        async def load_one(_keys: list[Hashable]) -> dict[Hashable, V]:
+            return {key: await load()}
+
         try:
-            value = await load()
-        except GatewayError as error:
-            stored = self._store_error(key, error)
-            if stored is error:
-                raise
-            raise stored from error
-        else:
-            return self._store_value(key, value)
+            outcome = (await self._fetch([key], load_one, refresh))[key]
         finally:
             del self._inflight[key]
+        kept = self._keep(key, outcome)
+        if isinstance(kept, GatewayError):
+            raise kept
+        return kept
 
-    def _store_value(self, key: Hashable, value: V) -> Cached[V]:
-        ttl = self._value_ttl(value)
+    async def _fetch(
+        self,
+        keys: list[K],
+        load_many: Callable[[list[K]], Awaitable[Mapping[K, V | GatewayError]]],
+        refresh: bool,
+    ) -> Mapping[K, Outcome[V]]:
+        """The answers for ``keys`` from CodeDeploy, or in a fleet from the shared store."""
+        if self._shared is not None:
+            return await self._shared.fetch(keys, load_many, refresh=refresh)
+        try:
+            return await load_many(keys)
+        except GatewayError as error:
+            return dict.fromkeys(keys, error)
+
+    def _keep(self, key: Hashable, outcome: Outcome[V]) -> Cached[V] | GatewayError:
+        """Stores an answer as its lifetime says, and gives it as the caller sees it."""
+        if isinstance(outcome, GatewayError):
+            return self._store_error(key, outcome)
+        if not isinstance(outcome, Remote):
+            return self._store_value(key, outcome)
+        # From the fleet: a hit for this caller, kept only for the time it has left.
+        self._observe("shared_join" if outcome.joined else "shared_hit")
+        if (answers := shared_answers.get()) is not None:
+            answers.append("shared")
+        if isinstance(outcome.outcome, GatewayError):
+            return self._store_error(key, outcome.outcome, outcome.seconds)
+        return self._store_value(key, outcome.outcome, outcome.seconds)
+
+    def _store_value(self, key: Hashable, value: V, remote_ttl: float | None = None) -> Cached[V]:
+        ttl = self._value_ttl(value) if remote_ttl is None else remote_ttl
         entry = _Entry(value, None, self._clock() + ttl, ENTRY_BYTES + self._size(value))
+        hit = remote_ttl is not None
         if ttl <= 0 or entry.size > self._entries.maxsize:  # answered, not kept
             self._entries.pop(key, None)
-            return Cached(value, CacheInfo(hit=False, max_age=0))
+            return Cached(value, CacheInfo(hit=hit, max_age=0))
         self._entries[key] = entry
-        return Cached(value, CacheInfo(hit=False, max_age=int(ttl), entry=entry))
+        return Cached(value, CacheInfo(hit=hit, max_age=int(ttl), entry=entry))
 
-    def _store_error(self, key: Hashable, error: GatewayError) -> GatewayError:
+    def _store_error(
+        self, key: Hashable, error: GatewayError, remote_ttl: float | None = None
+    ) -> GatewayError:
         """The error to answer: a copy naming its own entry when stored (one error can
         fail a whole batch, and each key gets an entry of its own)."""
         # Errors with no TTL (throttling, 5xx, timeouts) leave a stored answer alone.
-        ttl = self._error_ttl(error)
+        ttl = self._error_ttl(error) if remote_ttl is None else remote_ttl
         if ttl <= 0:
             return error
         # Kept as a fresh copy: the error raised holds botocore's traceback and cause.
@@ -288,7 +342,7 @@ class ResultCache(Generic[V]):
             None, error.replay(), self._clock() + ttl, ENTRY_BYTES + ERROR_BYTES
         )
         self._entries[key] = entry
-        return error.replay(CacheInfo(hit=False, max_age=int(ttl), entry=entry))
+        return error.replay(CacheInfo(hit=remote_ttl is not None, max_age=int(ttl), entry=entry))
 
 
 class _Entries(TLRUCache[Hashable, _Entry[V]]):

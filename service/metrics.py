@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-CacheEvent = Literal["hit", "miss", "join", "eviction"]
+CacheEvent = Literal["hit", "miss", "join", "eviction", "shared_hit", "shared_join"]
 
 # From a cache hit (~0.1 ms) to a throttled call backing off until the deadline (5 s).
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
@@ -112,6 +112,17 @@ class Metrics:
             ["outcome"],
             registry=registry,
         )
+        self.store_up = Gauge(
+            "gateway_store_up",
+            "1 while the shared store (GATEWAY_REDIS_URL) answers, 0 while this replica "
+            "works alone; absent without a store.",
+            registry=registry,
+        )
+        self.store_failures = Counter(
+            "gateway_store_failures",
+            "Times the shared store failed or timed out and this replica went on alone.",
+            registry=registry,
+        )
         self._operation_name = BoundedLabel()
         self._caller = BoundedLabel()
 
@@ -186,7 +197,8 @@ class HotCounts(Collector):
         yield callers
         events = CounterMetricFamily(
             "gateway_cache_events",
-            "Cache lookups (hit, miss), single-flight joins and evictions, by cache.",
+            "Cache lookups (hit, miss), single-flight joins and evictions, by cache; shared_hit "
+            "and shared_join: answered by the shared store, or by another replica's call.",
             labels=["cache", "event"],
         )
         for (cache, event), count in self.cache_events.items():

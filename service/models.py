@@ -116,11 +116,22 @@ class Snapshot(Generic[M]):
     __slots__ = ("_type", "body", "etag", "terminal")
 
     def __init__(self, model: M) -> None:
-        self._type = type(model)
-        self.body = model.model_dump_json(by_alias=True, exclude_none=True).encode()
+        body = model.model_dump_json(by_alias=True, exclude_none=True).encode()
+        self._fill(type(model), body, getattr(model, "is_terminal", False))
+
+    @classmethod
+    def stored(cls, model_type: type[M], body: bytes, terminal: bool) -> "Snapshot[M]":
+        """A snapshot as another replica made it (the shared store's copy), not parsed."""
+        snapshot: Snapshot[M] = cls.__new__(cls)
+        snapshot._fill(model_type, body, terminal)
+        return snapshot
+
+    def _fill(self, model_type: type[M], body: bytes, terminal: bool) -> None:
+        self._type = model_type
+        self.body = body
         # An HTTP entity tag, quotes and all: made once, sent with every answer of it.
-        self.etag = f'"{hashlib.blake2b(self.body, digest_size=16).hexdigest()}"'
-        self.terminal: bool = getattr(model, "is_terminal", False)
+        self.etag = f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
+        self.terminal = terminal
 
     @property
     def model(self) -> M:

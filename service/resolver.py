@@ -15,6 +15,8 @@ from pydantic import BaseModel
 from service.cache import Cached, ResultCache
 from service.codedeploy import BATCH_LIMIT, CodeDeploy
 from service.errors import GatewayError, InvalidRequest, NotFound
+from service.fleet.cache import Codec, ModelCodec, SharedTier, SnapshotCodec
+from service.fleet.store import Store
 from service.metrics import Metrics
 from service.models import (
     ApplicationInfo,
@@ -538,9 +540,13 @@ V = TypeVar("V")
 
 
 def make_caches(
-    settings: Settings, metrics: Metrics, clock: Callable[[], float] = time.monotonic
+    settings: Settings,
+    metrics: Metrics,
+    clock: Callable[[], float] = time.monotonic,
+    store: Store | None = None,
 ) -> Caches:
-    """The caches with the gateway's status-aware lifetimes, reporting to ``metrics``."""
+    """The caches with the gateway's status-aware lifetimes, reporting to ``metrics``;
+    with a ``store``, each has the fleet's shared second level behind it."""
 
     def by_status(value: Snapshot[Any]) -> float:
         if value.terminal:
@@ -550,7 +556,20 @@ def make_caches(
     def error_ttl(error: GatewayError) -> float:
         return settings.cache_negative_ttl_seconds if isinstance(error, NotFound) else 0.0
 
-    def new(name: str, value_ttl: Callable[[V], float], size: Callable[[V], int]) -> ResultCache[V]:
+    def new(
+        name: str, value_ttl: Callable[[V], float], size: Callable[[V], int], codec: Codec[V]
+    ) -> ResultCache[V]:
+        shared = None
+        if store is not None:
+
+            def ttl(outcome: V | GatewayError) -> float:
+                if isinstance(outcome, GatewayError):
+                    return error_ttl(outcome)
+                return value_ttl(outcome)
+
+            # A holder whose call runs to the deadline still answers within its lease.
+            lease = settings.upstream_timeout_seconds + 1
+            shared = SharedTier(store, name, codec, ttl=ttl, lease_seconds=lease)
         cache: ResultCache[V] = ResultCache(
             max_entries=settings.cache_max_entries,
             max_bytes=settings.cache_max_bytes,
@@ -559,6 +578,7 @@ def make_caches(
             error_ttl=error_ttl,
             clock=clock,
             observe=partial(metrics.cache_event, name),
+            shared=shared,
         )
         metrics.cache_entries.labels(name).set_function(cache.__len__)
         return cache
@@ -570,12 +590,24 @@ def make_caches(
         # A str object is ~49 bytes before its characters.
         return sum(49 + len(id_) for id_ in page.ids) + len(page.next_token or "")
 
-    instances: ResultCache[Snapshot[InstanceSummary]] = new("instances", by_status, body)
-    deployments: ResultCache[Snapshot[DeploymentInfo]] = new("deployments", by_status, body)
-    targets: ResultCache[Snapshot[DeploymentTarget]] = new("targets", by_status, body)
+    instances: ResultCache[Snapshot[InstanceSummary]] = new(
+        "instances", by_status, body, SnapshotCodec(InstanceSummary)
+    )
+    deployments: ResultCache[Snapshot[DeploymentInfo]] = new(
+        "deployments", by_status, body, SnapshotCodec(DeploymentInfo)
+    )
+    targets: ResultCache[Snapshot[DeploymentTarget]] = new(
+        "targets", by_status, body, SnapshotCodec(DeploymentTarget)
+    )
     # A page lists a fleet whose statuses move: the short lifetime.
-    pages: ResultCache[IdPage] = new("pages", lambda _: settings.cache_ttl_seconds, ids)
+    pages: ResultCache[IdPage] = new(
+        "pages", lambda _: settings.cache_ttl_seconds, ids, ModelCodec(IdPage)
+    )
     # An application or group has no final state: its last deployments move.
-    applications: ResultCache[Snapshot[ApplicationInfo]] = new("applications", by_status, body)
-    groups: ResultCache[Snapshot[DeploymentGroupInfo]] = new("groups", by_status, body)
+    applications: ResultCache[Snapshot[ApplicationInfo]] = new(
+        "applications", by_status, body, SnapshotCodec(ApplicationInfo)
+    )
+    groups: ResultCache[Snapshot[DeploymentGroupInfo]] = new(
+        "groups", by_status, body, SnapshotCodec(DeploymentGroupInfo)
+    )
     return Caches(instances, deployments, targets, pages, applications, groups)

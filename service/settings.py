@@ -7,6 +7,7 @@ from pydantic import (
     AnyHttpUrl,
     Field,
     IPvAnyNetwork,
+    RedisDsn,
     SecretStr,
     field_validator,
     model_validator,
@@ -189,6 +190,19 @@ class Settings(BaseSettings):
     events_queue_url: AnyHttpUrl | None = None
     """An SQS queue that receives CodeDeploy's EventBridge state-change notifications: a
     watched deployment is read again as soon as one names it, instead of at the next poll."""
+
+    # A fleet: replicas share one Redis-protocol store (Redis, Valkey, ElastiCache).
+    redis_url: RedisDsn | None = None
+    """``redis://`` or ``rediss://`` (TLS): replicas share the cache, single-flight, rate
+    limits and watchers through it. Unset: this process works alone."""
+    redis_password_file: Path | None = None
+    """A file holding the store's password (a mounted Kubernetes Secret); it wins over
+    a password in the URL."""
+    redis_timeout_seconds: float = Field(default=0.1, gt=0, le=10)
+    """Longest any store call may take; past it the replica works alone until the store
+    answers again, so a dead store costs a request this much at most."""
+    redis_max_connections: int = Field(default=32, ge=2, le=10_000)
+    """Connections to the store; a request waits for a free one within the timeout."""
 
     # Local mode: an embedded CodeDeploy emulator instead of AWS.
     local: bool = False

@@ -25,7 +25,9 @@ from tests.support import (
     GatewayFactory,
     Live,
     LiveFactory,
+    RedisServer,
     Upstream,
+    redis_server,
     running_gateway,
     served,
 )
@@ -91,6 +93,19 @@ async def live(make_live: LiveFactory) -> AsyncIterator[Live]:
 def local_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with running_gateway(tmp_path_factory.mktemp("local-gateway") / "gateway.log") as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def shared_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture
+def redis(shared_redis: RedisServer) -> RedisServer:
+    """The session's redis-server, emptied for this test."""
+    shared_redis.client().flushall()
+    return shared_redis
 
 
 @pytest.fixture

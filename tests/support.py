@@ -4,6 +4,7 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -260,3 +261,54 @@ async def stream(
 
 
 LiveFactory = Callable[..., AbstractAsyncContextManager[Live]]
+
+
+@dataclass
+class RedisServer:
+    """A real redis-server on a loopback port, as a fleet's store."""
+
+    process: "subprocess.Popen[bytes]"
+    port: int
+    password: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> Any:
+        import redis
+
+        return redis.Redis(port=self.port, password=self.password)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+@contextmanager
+def redis_server(directory: Path, *args: str, password: str | None = None) -> Iterator[RedisServer]:
+    """Debian's redis-server (``make test`` installs it as root), nothing persisted."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (make test installs it when run as root)")
+    port = free_port()
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir"]
+    command += [str(directory), "--appendonly", "no", *args]
+    if password is not None:
+        command += ["--requirepass", password]
+    server = RedisServer(
+        subprocess.Popen(command, stdout=subprocess.DEVNULL), port, password=password
+    )
+    try:
+        # Another process: the only way to know it serves is to ask, a bounded number of times.
+        for _ in range(100):
+            try:
+                server.client().ping()
+                break
+            except Exception:
+                time.sleep(0.05)
+        else:
+            pytest.fail("redis-server did not start")
+        yield server
+    finally:
+        server.stop()

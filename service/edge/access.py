@@ -10,6 +10,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_address
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.cache import shared_answers
 from service.codedeploy import request_ids
 from service.edge.headers import answer_headers, private
 from service.edge.refusal import error_response
@@ -109,6 +110,8 @@ class Access:
         status, cache = 0, None
         ids: list[str] = []
         token = request_ids.set(ids)
+        shared: list[str] = []
+        shared_token = shared_answers.set(shared)
 
         async def respond(message: Message) -> None:
             nonlocal status, cache
@@ -138,7 +141,10 @@ class Access:
             )
         finally:
             request_ids.reset(token)
-            self._done(scope, method, status or 500, start, request_id, cache, ids)
+            shared_answers.reset(shared_token)
+            # Which level answered a hit: this replica's cache, or the fleet's store.
+            level = "shared" if shared else "local" if cache == "HIT" else None
+            self._done(scope, method, status or 500, start, request_id, cache, ids, level)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A WebSocket's session, logged once it closes: 101 when it was accepted, 403
@@ -172,6 +178,7 @@ class Access:
         request_id: str,
         cache: str | None,
         ids: list[str],
+        level: str | None = None,
     ) -> None:
         """The request's metrics and its log line."""
         seconds = time.perf_counter() - start
@@ -194,6 +201,7 @@ class Access:
                 "caller": caller,
                 "client": (scope.get("client") or (None,))[0],
                 "cache": cache,
+                "cache_level": level,
                 "upstream_request_ids": ids,
             },
         )

@@ -17,6 +17,7 @@ from service.guard.ratelimit import (
     BUDGET,
     FAILURE_BURST,
     FAILURE_RATE_PER_SECOND,
+    Buckets,
     Budget,
     TokenBuckets,
 )
@@ -56,7 +57,8 @@ class Guard:
         app: ASGIApp,
         *,
         authenticator: Authenticator,
-        buckets: TokenBuckets | None,
+        buckets: Buckets | None,
+        failures: TokenBuckets | None,
         metrics_key: SecretStr | None,
         metrics: Metrics,
         clock: Callable[[], float],
@@ -66,9 +68,9 @@ class Guard:
         self.buckets = buckets
         self.metrics_key = metrics_key.get_secret_value().encode() if metrics_key else None
         self.metrics = metrics
-        # Failed authentications count per address: against the rate limit's buckets when
-        # one is set, else against buckets of their own.
-        self.failures = buckets or TokenBuckets(FAILURE_RATE_PER_SECOND, FAILURE_BURST, clock)
+        # Failed authentications count per address, in this process: against the rate
+        # limit's buckets when one is set, else against buckets of their own.
+        self.failures = failures or TokenBuckets(FAILURE_RATE_PER_SECOND, FAILURE_BURST, clock)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -144,7 +146,7 @@ class Guard:
         if self.buckets is not None:
             key = caller_key(scope)
             scope[BUDGET] = Budget(self.buckets, key, self._refused)
-            wait = self.buckets.take(key)
+            wait = await self.buckets.charge(key)
             if wait:
                 raise RateLimited(
                     "This caller is over its rate limit; see Retry-After.",

@@ -29,8 +29,11 @@ from service.edge.access import Access, ClientAddress
 from service.edge.body import BodyLimit
 from service.edge.guard import Guard
 from service.edge.hits import InstanceHitFastPath
+from service.fleet.buckets import SharedBuckets
+from service.fleet.store import Store
 from service.graphql.http import GraphQLEndpoint
 from service.guard import Authenticator, TokenBuckets
+from service.guard.ratelimit import Buckets
 from service.metrics import Metrics
 from service.rest import routes
 from service.settings import Settings
@@ -71,11 +74,15 @@ def edge(
     authenticator: Authenticator,
     metrics: Metrics,
     clock: Callable[[], float],
+    store: Store | None,
 ) -> Gateway:
-    buckets = None
+    local: TokenBuckets | None = None
+    buckets: Buckets | None = None
     if rate := settings.rate_limit_per_second:
         burst = settings.rate_limit_burst or max(1, math.ceil(rate))
-        buckets = TokenBuckets(rate, burst, clock)
+        local = buckets = TokenBuckets(rate, burst, clock)
+        if store is not None:
+            buckets = SharedBuckets(store, local, rate=rate, burst=burst)
     layers: list[Layer] = [
         partial(Access, metrics=metrics, client_address=ClientAddress(settings.trusted_proxies)),
     ]
@@ -94,6 +101,7 @@ def edge(
             Guard,
             authenticator=authenticator,
             buckets=buckets,
+            failures=local,
             metrics_key=settings.metrics_api_key,
             metrics=metrics,
             clock=clock,

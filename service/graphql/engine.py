@@ -237,7 +237,7 @@ class GraphQLEngine:
                 f"{self.limits.max_upstream_calls}."
             )
             return _answer([request_error(message, "COST_LIMIT_EXCEEDED")])
-        budget.spend(calls)
+        await budget.spend(calls)
         if prepared:
             # Kept once it runs: a stream of new costly documents, refused here, would
             # otherwise fill the store with syntax trees for the collector to walk.

@@ -178,7 +178,7 @@ class GraphQLWebSocket:
         ident = json.dumps(operation_id)
         budget = Budget.of(self.scope)
         try:
-            budget.request()
+            await budget.request()
             live = Live(self.watchers, caller_key(self.scope))
             outcome = await self.engine.stream(request, audience="all", budget=budget, live=live)
             if isinstance(outcome, Answer):

@@ -8,7 +8,7 @@ runs, so a caller's budget is in upstream calls, not requests.
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from cachetools import LRUCache
 
@@ -25,7 +25,15 @@ BUDGET = "gateway.budget"
 """Where the guard leaves a request's ``Budget`` for the routes that charge more calls."""
 
 
+class Buckets(Protocol):
+    async def charge(self, caller: str, count: int = 1) -> int:
+        """As ``TokenBuckets.take``: 0 when ``caller`` may go ahead, else seconds to wait."""
+        ...
+
+
 class TokenBuckets:
+    """This process's buckets (a fleet shares its own: ``service.fleet.buckets``)."""
+
     def __init__(self, rate: float, burst: int, clock: Callable[[], float]) -> None:
         self._rate = rate
         self._burst = float(burst)
@@ -59,12 +67,15 @@ class TokenBuckets:
         self._buckets[caller] = (tokens, now)
         return self._wait(tokens, needed)
 
+    async def charge(self, caller: str, count: int = 1) -> int:
+        return self.take(caller, count)
+
 
 @dataclass(frozen=True, slots=True)
 class Budget:
     """The bucket a request's upstream calls are charged to (none: no rate limit)."""
 
-    buckets: TokenBuckets | None = None
+    buckets: Buckets | None = None
     caller: str = ""
     refused: Callable[[str], None] = lambda _code: None
     """Told the code of each refusal, for the metrics the guard's own refusals go to."""
@@ -74,23 +85,23 @@ class Budget:
         budget: Budget = scope.get(BUDGET, FREE)
         return budget
 
-    def request(self) -> None:
+    async def request(self) -> None:
         """Charges one request, as the guard does at the door: for each operation a
         WebSocket carries after its one handshake."""
         if self.buckets is None:
             return
-        wait = self.buckets.take(self.caller)
+        wait = await self.buckets.charge(self.caller)
         if wait:
             self.refused(RateLimited.default_code)
             raise RateLimited(
                 "This caller is over its rate limit; see Retry-After.", retry_after_seconds=wait
             )
 
-    def spend(self, calls: int) -> None:
+    async def spend(self, calls: int) -> None:
         """Charges the calls beyond the one the request paid at the door."""
         if self.buckets is None or calls <= 1:
             return
-        wait = self.buckets.take(self.caller, calls - 1)
+        wait = await self.buckets.charge(self.caller, calls - 1)
         if wait:
             self.refused(RateLimited.default_code)
             raise RateLimited(

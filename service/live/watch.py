@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from service.codedeploy.notifications import Notification
 from service.errors import (
@@ -34,6 +34,9 @@ from service.errors import (
 from service.metrics import Metrics
 from service.models import DeploymentInfo, Snapshot
 from service.resolver import Resolver
+
+if TYPE_CHECKING:
+    from service.fleet.live import LiveFleet
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +97,7 @@ class Watcher:
         interval: float,
         metrics: Metrics,
         on_idle: Callable[["Watcher"], None],
+        fleet: "LiveFleet | None" = None,
     ) -> None:
         self.deployment_id = deployment_id
         self.generation = secrets.token_hex(4)
@@ -102,6 +106,10 @@ class Watcher:
         self._interval = interval
         self._metrics = metrics
         self._on_idle = on_idle
+        self._fleet = fleet
+        self.leading = fleet is None
+        """This replica reads CodeDeploy for the fleet (alone: always); else it follows
+        what the leading replica records in the store."""
         self._items: dict[ItemKey, Change] = {}
         # Every change in order, for a viewer to find its place by bisection; an entry whose
         # item changed again since is skipped, and dropped once they pile up.
@@ -140,17 +148,24 @@ class Watcher:
         """Batches of changes after ``position`` as they happen; ends once the final
         status has been given, or when the watcher closes. The whole picture (from 0)
         starts with the deployment, whichever of its items changed last."""
-        if position == 0 and (picture := self.since(0)):
-            position = picture[-1].seq
-            yield sorted(picture, key=lambda change: change.kind != "deployment")
+        generation = self.generation
         while True:
+            if self.generation != generation:
+                # The fleet's numbering replaced this replica's (the store is back, or
+                # another replica leads): the whole picture again, in its numbering.
+                generation, position = self.generation, 0
             batch = self.since(position)
             # Taken before any await: a change published while this viewer was sending
             # is then either in the batch or wakes the wait.
             changed = self._changed
             if batch:
+                whole = position == 0
                 position = batch[-1].seq
-                yield batch
+                yield (
+                    sorted(batch, key=lambda change: change.kind != "deployment")
+                    if whole
+                    else batch
+                )
                 continue
             if self.final or self.closed:
                 return
@@ -167,6 +182,10 @@ class Watcher:
 
     def leave(self) -> None:
         self.viewers -= 1
+        if self.viewers == 0 and self._fleet is not None and self.leading:
+            # Another replica's viewers may still watch: one of them takes over.
+            self.leading = False
+            self._fleet.release(self)
         if self.viewers == 0 and not self.closed:
             if self.first_read.done() and self.first_read.exception() is None:
                 loop = asyncio.get_running_loop()
@@ -179,6 +198,9 @@ class Watcher:
         self._wake.set()
 
     def close(self) -> None:
+        if self._fleet is not None and self.leading:
+            self.leading = False
+            self._fleet.release(self)
         self.closed = True
         if self._linger is not None:
             self._linger.cancel()
@@ -191,21 +213,29 @@ class Watcher:
         delay = self._interval
         while not self.final:
             self._wake.clear()  # a nudge from here on, during the read too, is kept
+            if self._fleet is not None:
+                self.leading = await self._fleet.lead(self)
+                if not self.leading:
+                    await self._fleet.follow(self)
+                    if self.first_read.done() and self.first_read.exception():
+                        return
+                    await self._pause(self._interval)
+                    continue
             try:
                 await self._read()
             except Exception as exc:
                 error = exc if isinstance(exc, GatewayError) else _failed(self, exc)
                 self._metrics.watch_reads.labels(error.code).inc()
                 if not self.first_read.done():
-                    self.first_read.set_exception(error)
+                    if self._fleet is not None:
+                        await self._fleet.failed(self, error)
+                    self.fail(error)
                     return
                 delay = min(delay * 2, MAX_BACKOFF_SECONDS)
                 level = logging.INFO if isinstance(error, Throttled) else logging.WARNING
                 logger.log(level, "watching %s: %s", self.deployment_id, error.code)
             else:
                 self._metrics.watch_reads.labels("ok").inc()
-                if not self.first_read.done():
-                    self.first_read.set_result(None)
                 delay = self._interval
             if self.final:
                 return
@@ -219,7 +249,10 @@ class Watcher:
 
     async def _read(self) -> None:
         resolver, deployment_id = self._resolver, self.deployment_id
-        deployment = (await resolver.deployment(deployment_id, refresh=True)).value
+        # The first read may be the cache's, as fresh as a GET's: a deployment that does
+        # not exist is then asked about once, however many replicas are asked to watch it.
+        refresh = self.first_read.done()
+        deployment = (await resolver.deployment(deployment_id, refresh=refresh)).value
         info: DeploymentInfo = deployment.model
         changes: list[tuple[Kind, str, Snapshot[Any]]] = [("deployment", deployment_id, deployment)]
         kind: Kind = "target" if resolver.reads_targets(info.compute_platform) else "instance"
@@ -242,7 +275,10 @@ class Watcher:
         for item_id, outcome in zip(asked, outcomes, strict=True):
             if not isinstance(outcome, GatewayError):  # kept as it was; read next time
                 changes.append((kind, item_id, outcome.value))
-        self._publish(changes, final=deployment.terminal)
+        found = self._diff(changes)
+        self.record(found, final=deployment.terminal)
+        if self._fleet is not None and found:
+            await self._fleet.publish(self, found)
 
     async def _item_ids(self, kind: Kind) -> list[str]:
         ids: list[str] = []
@@ -263,28 +299,68 @@ class Watcher:
         # Pages read a moment apart can overlap while the fleet changes.
         return list(dict.fromkeys(ids))[:MAX_ITEMS]
 
-    def _publish(self, items: list[tuple[Kind, str, Snapshot[Any]]], *, final: bool) -> None:
-        """Numbers what differs from the last read, in the order given, and wakes viewers."""
-        counts: Counter[str] = Counter()
+    def _diff(self, items: list[tuple[Kind, str, Snapshot[Any]]]) -> list[Change]:
+        """What differs from the last read, numbered in the order given."""
+        found: list[Change] = []
+        seq = self._seq
         for kind, item_id, snapshot in items:
-            key = (kind, item_id)
-            known = self._items.get(key)
+            known = self._items.get((kind, item_id))
             if known is not None and known.snapshot.etag == snapshot.etag:
                 continue
-            self._seq += 1
-            event_id = f"{self.generation}-{self._seq}"
-            self._items[key] = Change(self._seq, kind, item_id, snapshot, event_id)
-            self._log.append((self._seq, key))
-            counts[kind] += 1
-        if not counts:
-            return
-        for counted, count in counts.items():
+            seq += 1
+            found.append(Change(seq, kind, item_id, snapshot, f"{self.generation}-{seq}"))
+        for counted, count in Counter(change.kind for change in found).items():
             self._metrics.live_events.labels(counted).inc(count)
+        return found
+
+    def record(self, changes: list[Change], *, final: bool) -> None:
+        """Keeps ``changes`` (numbered after the last one here) and wakes viewers."""
+        for change in changes:
+            key = (change.kind, change.item_id)
+            self._seq = change.seq
+            self._items[key] = change
+            self._log.append((change.seq, key))
+        if self._items and not self.first_read.done():
+            self.first_read.set_result(None)
+        if not changes and final == self.final:
+            return
         if len(self._log) > 2 * len(self._items) + 64:  # superseded entries dropped
             self._log = [(seq, key) for seq, key in self._log if self._items[key].seq == seq]
         self.final = final
         self._changed.set()
         self._changed = asyncio.Event()
+
+    # --- in a fleet ------------------------------------------------------------------
+
+    @property
+    def seq(self) -> int:
+        """The number of the last change kept here."""
+        return self._seq
+
+    def restore(self, generation: str, changes: list[Change], *, final: bool) -> None:
+        """Takes the fleet's record: every item's latest change, in ``generation``'s
+        numbering. A numbering other than this one's replaces it (viewers start over)."""
+        if generation != self.generation:
+            self.generation = generation
+            self._items, self._log, self._seq = {}, [], 0
+        newer = sorted((c for c in changes if c.seq > self._seq), key=lambda c: c.seq)
+        self.record(newer, final=final)
+
+    def receive(self, generation: str, changes: list[Change], *, final: bool) -> None:
+        """The leading replica's changes as it found them: kept when they follow on from
+        what is here, else the store's whole record is read at once."""
+        if self.leading:
+            return
+        if generation == self.generation and changes and changes[0].seq == self._seq + 1:
+            self.record(changes, final=final)
+        else:
+            self.nudge()
+
+    def fail(self, error: GatewayError) -> None:
+        """The first read failed (here or on the leading replica): every viewer gets it."""
+        if not self.first_read.done():
+            self.first_read.set_exception(error)
+            self._wake.set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,8 +398,10 @@ class Watchers:
         interval: float,
         max_watched: int,
         max_per_caller: int,
+        fleet: "LiveFleet | None" = None,
     ) -> None:
         self._resolver = resolver
+        self._fleet = fleet
         self._metrics = metrics
         self._interval = interval
         self._max_watched = max_watched
@@ -335,6 +413,8 @@ class Watchers:
         self.unwatched.set()
         self.closing = asyncio.Event()
         """Set at shutdown: every stream ends, so its client reconnects to another replica."""
+        if fleet is not None:
+            fleet.bind(self._watchers.get)
         metrics.watched_deployments.set_function(lambda: len(self._watchers))
         metrics.subscriptions.set_function(lambda: self.subscriptions)
 
@@ -394,6 +474,7 @@ class Watchers:
             interval=self._interval,
             metrics=self._metrics,
             on_idle=self._stop,
+            fleet=self._fleet,
         )
         self._watchers[deployment_id] = watcher
         return watcher

@@ -174,7 +174,7 @@ async def list_deployment_groups(
             applicationName=application, deploymentGroups=_ids(page.value.ids), nextToken=next_page
         )
         return render_json(body, page.cache, if_none_match).response()
-    budget.spend(2)  # the list, and one batch read of up to 100 groups
+    await budget.spend(2)  # the list, and one batch read of up to 100 groups
     found = _read(await resolver.deployment_groups(application, page.value.ids))
     body = json_object(
         deploymentGroupsInfo=[item.value.body for item in found], nextToken=next_page
@@ -280,7 +280,7 @@ async def list_deployments(
     if include is None:
         body = json_object(deployments=_ids(page.value.ids), nextToken=next_page)
         return render_json(body, page.cache, if_none_match).response()
-    budget.spend(1 + batch_calls(len(page.value.ids)))
+    await budget.spend(1 + batch_calls(len(page.value.ids)))
     found = _read(await resolver.deployments(page.value.ids))
     body = json_object(deploymentsInfo=[item.value.body for item in found], nextToken=next_page)
     cache = combined([page.cache, *(item.cache for item in found)])
@@ -336,7 +336,7 @@ async def get_deployment_group_stats(
 ) -> DeploymentGroupStats:
     moment = _moment(since, "since")
     assert moment is not None
-    budget.spend(STATS_CALLS)
+    await budget.spend(STATS_CALLS)
     stats = await resolver.group_stats(application, group, moment)
     return DeploymentGroupStats(
         application_name=application,

@@ -250,7 +250,7 @@ async def list_deployment_instances(
         ids = [json.dumps(instance_id).encode() for instance_id in page.value.ids]
         body = json_object(instancesList=ids, nextToken=next_page)
         return render_json(body, page.cache, if_none_match).response()
-    budget.spend(1 + batch_calls(len(page.value.ids)))
+    await budget.spend(1 + batch_calls(len(page.value.ids)))
     found, _ = _found(await resolver.deployment_instances(deployment_id, page.value.ids))
     body = json_object(instancesSummary=[item.value.body for item in found], nextToken=next_page)
     cache = combined([page.cache, *(item.cache for item in found)])
@@ -286,7 +286,7 @@ async def batch_get_deployment_instances(
     resolver: ResolverDep,
     budget: BudgetDep,
 ) -> Response:
-    budget.spend(batch_calls(len(set(request.instance_ids))))
+    await budget.spend(batch_calls(len(set(request.instance_ids))))
     found, missing = _found(
         await resolver.deployment_instances(deployment_id, request.instance_ids)
     )

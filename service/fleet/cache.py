@@ -1,0 +1,309 @@
+"""The cache's second level, shared by the fleet, and single-flight across it.
+
+A miss in a replica's own cache asks the store next; a miss there takes the key's
+lease (``SET NX PX``) and calls CodeDeploy, or, when another replica holds it, waits
+for that replica's answer: told on the channel when it is stored, or finding it by a
+short poll, so a lost message costs a poll and a dead holder its lease, never a hang.
+What is stored lives as long as the first level keeps it, counted from the upstream
+call: a replica that finds it keeps it only for what is left.
+"""
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from contextlib import suppress
+from typing import Any, Generic, Protocol, TypeVar
+
+import orjson
+from pydantic import BaseModel
+
+from service.cache import Outcome, Remote
+from service.errors import GatewayError
+from service.fleet.store import CHANNEL, Store, StoreDown
+from service.models import Snapshot
+
+V = TypeVar("V")
+K = TypeVar("K", bound=Hashable)
+M = TypeVar("M", bound=BaseModel)
+
+# A waiter looks at the store this often at first, then less often, until told.
+FIRST_POLL_SECONDS = 0.02
+MAX_POLL_SECONDS = 0.25
+# Times a waiter whose holder gave up (its call failed uncached, or it died) tries to
+# take the lease itself before it calls CodeDeploy regardless.
+ROUNDS = 3
+
+
+class Codec(Protocol[V]):
+    def encode(self, value: V) -> bytes: ...
+
+    def decode(self, data: bytes) -> V: ...
+
+
+class SnapshotCodec(Generic[M]):
+    """A snapshot as its AWS JSON, behind one byte that says whether it is final."""
+
+    def __init__(self, model: type[M]) -> None:
+        self._model = model
+
+    def encode(self, value: Snapshot[M]) -> bytes:
+        return (b"t" if value.terminal else b"-") + value.body
+
+    def decode(self, data: bytes) -> Snapshot[M]:
+        return Snapshot.stored(self._model, data[1:], data[:1] == b"t")
+
+
+class ModelCodec(Generic[M]):
+    def __init__(self, model: type[M]) -> None:
+        self._model = model
+
+    def encode(self, value: M) -> bytes:
+        return value.model_dump_json().encode()
+
+    def decode(self, data: bytes) -> M:
+        return self._model.model_validate_json(data)
+
+
+LoadMany = Callable[[list[K]], Awaitable[Mapping[K, V | GatewayError]]]
+
+
+class SharedTier(Generic[V]):
+    """One cache's keys in the store: ``cdgw:<format>:c:<cache>:<hash of the key>``."""
+
+    def __init__(
+        self,
+        store: Store,
+        name: str,
+        codec: Codec[V],
+        *,
+        ttl: Callable[[V | GatewayError], float],
+        lease_seconds: float,
+    ) -> None:
+        self._store = store
+        self._name = name
+        self._codec = codec
+        self._ttl = ttl
+        self._lease_ms = int(lease_seconds * 1000)
+        self._waiters: dict[str, list[asyncio.Future[GatewayError | None]]] = {}
+        store.on(f"done:{name}", self._done)
+
+    def _names(self, keys: Sequence[Hashable]) -> dict[Hashable, str]:
+        # Hashed: a key's filters and tokens are the caller's, and unbounded in length.
+        return {key: hashlib.blake2b(orjson.dumps(key), digest_size=16).hexdigest() for key in keys}
+
+    async def fetch(
+        self, keys: list[K], load_many: LoadMany[K, V], *, refresh: bool = False
+    ) -> dict[K, Outcome[V]]:
+        """Every key's answer: stored by the fleet, or loaded by this replica (and stored
+        for the others), or by the replica that held its lease. ``refresh`` loads all
+        anew. Whatever the store cannot do in time, this replica does alone."""
+        names = self._names(keys)
+        answers: dict[K, Outcome[V]] = {}
+        pending = list(keys)
+        try:
+            if not refresh:
+                answers.update(await self._look(pending, names, joined=False))
+                pending = [key for key in pending if key not in answers]
+            for _ in range(ROUNDS):
+                if not pending:
+                    break
+                owned, held = (pending, []) if refresh else await self._lease(pending, names)
+                pending = held
+                if owned:
+                    answers.update(await self._load(owned, names, load_many, leased=not refresh))
+                if held:
+                    answers.update(await self._wait(held, names))
+                    pending = [key for key in held if key not in answers]
+        except StoreDown:
+            pending = [key for key in keys if key not in answers]
+        if pending:
+            answers.update(await _loaded(pending, load_many))
+        return answers
+
+    async def _look(
+        self, keys: list[K], names: Mapping[Hashable, str], *, joined: bool
+    ) -> dict[K, Remote[V]]:
+        """What the store holds of ``keys``, with the time each has left."""
+
+        async def look(redis: Any) -> list[Any]:
+            pipe = redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.get(self._value_key(names[key]))
+                pipe.pttl(self._value_key(names[key]))
+            replies: list[Any] = await pipe.execute()
+            return replies
+
+        replies = await self._store.run(look)
+        found: dict[K, Remote[V]] = {}
+        for key, data, pttl in zip(keys, replies[::2], replies[1::2], strict=True):
+            if data is not None and pttl > 0:
+                found[key] = Remote(self._decode(data), pttl / 1000, joined)
+        return found
+
+    async def _lease(self, keys: list[K], names: Mapping[Hashable, str]) -> tuple[list[K], list[K]]:
+        """The keys whose lease this replica took, and those another replica holds."""
+
+        async def lease(redis: Any) -> list[Any]:
+            pipe = redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.set(
+                    self._lease_key(names[key]), self._store.replica, nx=True, px=self._lease_ms
+                )
+            replies: list[Any] = await pipe.execute()
+            return replies
+
+        taken = await self._store.run(lease)
+        owned = [key for key, ok in zip(keys, taken, strict=True) if ok]
+        return owned, [key for key, ok in zip(keys, taken, strict=True) if not ok]
+
+    async def _load(
+        self,
+        keys: list[K],
+        names: Mapping[Hashable, str],
+        load_many: LoadMany[K, V],
+        *,
+        leased: bool,
+    ) -> Mapping[K, V | GatewayError]:
+        """CodeDeploy's answers for ``keys``, stored for the fleet (the store failing
+        then changes nothing: the answers are here)."""
+        outcomes = await _loaded(keys, load_many)
+        stored = {names[key]: outcomes[key] for key in keys}
+
+        async def put(redis: Any) -> None:
+            pipe = redis.pipeline(transaction=False)
+            errors = {}
+            for name, outcome in stored.items():
+                ttl_ms = int(self._ttl(outcome) * 1000)
+                if ttl_ms > 0:
+                    pipe.set(self._value_key(name), self._encode(outcome), px=ttl_ms)
+                elif isinstance(outcome, GatewayError):
+                    errors[name] = encode_error(outcome).decode()
+            if leased:
+                leases = [self._lease_key(name) for name in stored]
+                await self._store.release_leases(
+                    keys=leases, args=[self._store.replica], client=pipe
+                )
+                message = orjson.dumps(
+                    {"k": f"done:{self._name}", "r": self._store.replica, "keys": list(stored)}
+                    | ({"errors": errors} if errors else {})
+                )
+                pipe.publish(CHANNEL, message)
+            await pipe.execute()
+
+        with suppress(StoreDown):
+            await self._store.run(put)
+        return outcomes
+
+    async def _wait(self, keys: list[K], names: Mapping[Hashable, str]) -> dict[K, Remote[V]]:
+        """The answers of the replicas holding ``keys``' leases, as they come; a key left
+        out was given up by its holder (or its lease ran out): the caller tries again."""
+        loop = asyncio.get_running_loop()
+        futures: dict[K, asyncio.Future[GatewayError | None]] = {}
+        for key in keys:
+            futures[key] = loop.create_future()
+            self._waiters.setdefault(names[key], []).append(futures[key])
+        deadline = loop.time() + self._lease_ms / 1000
+        delay = FIRST_POLL_SECONDS
+        answers: dict[K, Remote[V]] = {}
+        try:
+            remaining = list(keys)
+            while remaining and loop.time() < deadline:
+                await asyncio.wait(
+                    [futures[key] for key in remaining],
+                    timeout=delay,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                delay = min(delay * 2, MAX_POLL_SECONDS)
+                for key in remaining:
+                    error = futures[key].result() if futures[key].done() else None
+                    if error is not None:  # the holder's call failed, and is not kept
+                        answers[key] = Remote(error, 0, joined=True)
+                told = [key for key in remaining if futures[key].done()]
+                remaining = [key for key in remaining if key not in answers]
+                answers.update(await self._look(remaining, names, joined=True))
+                given_up = await self._unleased(
+                    [key for key in remaining if key not in answers], names
+                )
+                remaining = [
+                    key
+                    for key in remaining
+                    if key not in answers and key not in told and key not in given_up
+                ]
+        finally:
+            for key, future in futures.items():
+                waiting = self._waiters.get(names[key], [])
+                if future in waiting:
+                    waiting.remove(future)
+                if not waiting:
+                    self._waiters.pop(names[key], None)
+        return answers
+
+    async def _unleased(self, keys: list[K], names: Mapping[Hashable, str]) -> set[K]:
+        if not keys:
+            return set()
+
+        async def exists(redis: Any) -> list[Any]:
+            pipe = redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.exists(self._lease_key(names[key]))
+            replies: list[Any] = await pipe.execute()
+            return replies
+
+        held = await self._store.run(exists)
+        return {key for key, lease in zip(keys, held, strict=True) if not lease}
+
+    def _done(self, message: dict[str, Any]) -> None:
+        """Another replica stored (or failed) the keys it held: wake who waits for them."""
+        errors: dict[str, str] = message.get("errors", {})
+        for name in message["keys"]:
+            error = errors.get(name)
+            for future in self._waiters.pop(name, []):
+                if not future.done():
+                    future.set_result(None if error is None else decode_error(error.encode()))
+
+    def _value_key(self, name: str) -> str:
+        return self._store.key("c", self._name, name)
+
+    def _lease_key(self, name: str) -> str:
+        return self._store.key("l", self._name, name)
+
+    def _encode(self, outcome: V | GatewayError) -> bytes:
+        if isinstance(outcome, GatewayError):
+            return b"e" + encode_error(outcome)
+        return b"v" + self._codec.encode(outcome)
+
+    def _decode(self, data: bytes) -> V | GatewayError:
+        if data[:1] == b"e":
+            return decode_error(data[1:])
+        return self._codec.decode(data[1:])
+
+
+async def _loaded(keys: list[K], load_many: LoadMany[K, V]) -> Mapping[K, V | GatewayError]:
+    try:
+        return await load_many(keys)
+    except GatewayError as error:
+        return dict.fromkeys(keys, error)
+
+
+def _kinds(base: type[GatewayError]) -> dict[str, type[GatewayError]]:
+    """The errors a loader raises, by name: those made as ``GatewayError`` is."""
+    kinds = {base.__name__: base} if base.__init__ is GatewayError.__init__ else {}
+    for sub in base.__subclasses__():
+        kinds |= _kinds(sub)
+    return kinds
+
+
+_ERRORS = _kinds(GatewayError)
+
+
+def encode_error(error: GatewayError) -> bytes:
+    kind = type(error).__name__ if type(error).__name__ in _ERRORS else "GatewayError"
+    return orjson.dumps(
+        {"type": kind, "detail": error.detail, "code": error.code, "id": error.request_id}
+    )
+
+
+def decode_error(data: bytes) -> GatewayError:
+    fields = orjson.loads(data)
+    kind = _ERRORS.get(fields["type"], GatewayError)
+    return kind(fields["detail"], code=fields["code"], request_id=fields["id"])

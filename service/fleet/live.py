@@ -1,0 +1,197 @@
+"""One watcher per deployment for the whole fleet.
+
+The replica holding a deployment's lease reads CodeDeploy; it records every item's
+latest change in the store (a hash, and the numbering's name and position beside it)
+and sends each batch of changes on the channel. The other replicas' watchers follow:
+they keep what the batches bring, and read the store's record whenever one does not
+follow on from what they hold (a lost message, a late start). So every replica numbers
+changes alike, and a viewer's ``Last-Event-ID`` means the same on any of them.
+
+The lease is renewed at every read. A leader whose last viewer left lets it go; a
+leader that died loses it when it runs out; either way a follower with viewers takes it
+at its next turn and goes on from the store's record, in the same numbering.
+"""
+
+import asyncio
+from collections.abc import Callable
+from contextlib import suppress
+from typing import Any
+
+import orjson
+
+from service.errors import GatewayError
+from service.fleet.cache import decode_error, encode_error
+from service.fleet.store import CHANNEL, Store, StoreDown
+from service.live.watch import Change, Kind, Watcher
+from service.models import DeploymentInfo, DeploymentTarget, InstanceSummary, Snapshot
+
+# What the store keeps of a deployment nobody reads any more (a finished one included):
+# long enough for viewers to come back to it without a call.
+STATE_SECONDS = 600
+
+MODELS: dict[Kind, type[Any]] = {
+    "deployment": DeploymentInfo,
+    "instance": InstanceSummary,
+    "target": DeploymentTarget,
+}
+
+# KEYS: the lease, the record's hash and its meta; ARGV: this replica, the lease's and
+# the record's lifetimes in ms. 1: renewed, 2: taken now, 0: another replica holds it.
+_LEAD = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+  redis.call('PEXPIRE', KEYS[3], ARGV[3])
+  return 1
+end
+if holder then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 2
+"""
+
+
+class LiveFleet:
+    """The store's side of the watchers: leases, the record, and the batches."""
+
+    def __init__(self, store: Store, *, interval: float, upstream_timeout: float) -> None:
+        self._store = store
+        # Renewed every interval; a read that runs to its deadline must not lose it.
+        self._lease_ms = int((2 * interval + upstream_timeout + 1) * 1000)
+        self._lead = store.redis.register_script(_LEAD)
+        self._watcher: Callable[[str], Watcher | None] = lambda _id: None
+        self._tasks: set[asyncio.Task[None]] = set()
+        store.on("live", self._received)
+
+    def bind(self, watcher: Callable[[str], Watcher | None]) -> None:
+        """Where a batch for a deployment finds its watcher on this replica."""
+        self._watcher = watcher
+
+    def _keys(self, deployment_id: str) -> tuple[str, str, str]:
+        return (
+            self._store.key("w", deployment_id, "lease"),
+            self._store.key("w", deployment_id, "items"),
+            self._store.key("w", deployment_id, "meta"),
+        )
+
+    async def lead(self, watcher: Watcher) -> bool:
+        """Whether this replica reads ``watcher``'s deployment now: its lease renewed or
+        taken (the store's record read first), or the store away (alone, it reads)."""
+        lease, items, meta = self._keys(watcher.deployment_id)
+        args: list[str | int] = [self._store.replica, self._lease_ms, STATE_SECONDS * 1000]
+        try:
+            held = await self._store.run(
+                lambda redis: self._lead(keys=[lease, items, meta], args=args, client=redis)
+            )
+            if held == 2:
+                await self._load(watcher)
+        except StoreDown:
+            return True
+        return bool(held)
+
+    async def follow(self, watcher: Watcher) -> None:
+        """Catches up with the store's record when it is ahead of what is here."""
+        _, _, meta = self._keys(watcher.deployment_id)
+        try:
+            stored = await self._store.run(lambda redis: redis.get(meta))
+            if stored is None:
+                return
+            position = orjson.loads(stored)
+            if (position["g"], position["s"], position["f"]) != (
+                watcher.generation,
+                watcher.seq,
+                watcher.final,
+            ):
+                await self._load(watcher)
+        except StoreDown:
+            return
+
+    async def _load(self, watcher: Watcher) -> None:
+        _, items, meta = self._keys(watcher.deployment_id)
+
+        async def read(redis: Any) -> list[Any]:
+            replies: list[Any] = (
+                await redis.pipeline(transaction=False).get(meta).hgetall(items).execute()
+            )
+            return replies
+
+        stored, record = await self._store.run(read)
+        if stored is None:
+            return
+        position = orjson.loads(stored)
+        generation = position["g"]
+        changes = [_change(orjson.loads(value), generation) for value in record.values()]
+        watcher.restore(generation, changes, final=position["f"])
+
+    async def publish(self, watcher: Watcher, changes: list[Change]) -> None:
+        """Records what the leader found, and sends it to the other replicas."""
+        _, items, meta = self._keys(watcher.deployment_id)
+        encoded = [_encoded(change) for change in changes]
+        position = {"g": watcher.generation, "s": watcher.seq, "f": watcher.final}
+        message = orjson.dumps(
+            {"k": "live", "r": self._store.replica, "d": watcher.deployment_id}
+            | position
+            | {"c": encoded}
+        )
+
+        async def write(redis: Any) -> None:
+            pipe = redis.pipeline(transaction=False)
+            fields = {f"{c['k']}:{c['i']}": orjson.dumps(c) for c in encoded}
+            pipe.hset(items, mapping=fields)
+            pipe.pexpire(items, STATE_SECONDS * 1000)
+            pipe.set(meta, orjson.dumps(position), px=STATE_SECONDS * 1000)
+            pipe.publish(CHANNEL, message)
+            await pipe.execute()
+
+        with suppress(StoreDown):
+            await self._store.run(write)
+
+    async def failed(self, watcher: Watcher, error: GatewayError) -> None:
+        """The leader's first read failed: the followers' viewers get the same error."""
+        message = {"d": watcher.deployment_id, "e": encode_error(error).decode()}
+        with suppress(StoreDown):
+            await self._store.publish("live", **message)
+        self.release(watcher)
+
+    def release(self, watcher: Watcher) -> None:
+        """Lets the lease go (in the background: a viewer leaving does not wait)."""
+        lease, _, _ = self._keys(watcher.deployment_id)
+
+        async def release() -> None:
+            with suppress(StoreDown):
+                await self._store.release([lease])
+
+        task = asyncio.create_task(release())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _received(self, message: dict[str, Any]) -> None:
+        if message["r"] == self._store.replica:
+            return
+        watcher = self._watcher(message["d"])
+        if watcher is None:
+            return
+        if "e" in message:
+            watcher.fail(decode_error(message["e"].encode()))
+            return
+        generation = message["g"]
+        changes = [_change(fields, generation) for fields in message["c"]]
+        watcher.receive(generation, changes, final=message["f"])
+
+
+def _encoded(change: Change) -> dict[str, Any]:
+    return {
+        "s": change.seq,
+        "k": change.kind,
+        "i": change.item_id,
+        "t": change.snapshot.terminal,
+        # The body as text: the bytes every replica sends, so the entity tags agree.
+        "b": change.snapshot.body.decode(),
+    }
+
+
+def _change(fields: dict[str, Any], generation: str) -> Change:
+    kind: Kind = fields["k"]
+    snapshot = Snapshot.stored(MODELS[kind], fields["b"].encode(), fields["t"])
+    seq: int = fields["s"]
+    return Change(seq, kind, fields["i"], snapshot, f"{generation}-{seq}")

@@ -1,0 +1,228 @@
+"""The store a fleet shares (Redis, Valkey, ElastiCache): the only module that knows redis.
+
+Every call is bounded by ``GATEWAY_REDIS_TIMEOUT_SECONDS``. A call that fails or runs
+out marks the store down: from then on calls raise ``StoreDown`` at once, without
+waiting, and every caller works alone, until a probe in the background finds the store
+answering again. So a dead store costs one request the timeout, and the rest nothing.
+
+Replicas tell each other things on one pub/sub channel; a message is JSON with its
+kind (``k``) and its sender (``r``), handed to the handler registered for that kind.
+"""
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import orjson
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
+
+from service.metrics import Metrics
+from service.settings import ConfigurationError, Settings
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+FORMAT = "1"
+"""What the gateway stores and how: bumped when that changes, so replicas of releases
+that store differently share a store without reading each other's keys."""
+PREFIX = f"cdgw:{FORMAT}:"
+CHANNEL = PREFIX + "events"
+# How often a store marked down is asked whether it answers again.
+PROBE_SECONDS = 1.0
+
+Handler = Callable[[dict[str, Any]], None]
+
+# Deletes the leases among KEYS that ARGV[1] (a replica) holds: one whose lease ran out
+# and was taken by another replica leaves that one's alone.
+_RELEASE = """
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
+end
+"""
+
+
+class StoreDown(Exception):
+    """The store did not answer in time, or is known down: work alone."""
+
+
+class Store:
+    """One client (a bounded, blocking pool) per process, and its pub/sub listener."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        password: str | None,
+        timeout: float,
+        max_connections: int,
+        metrics: Metrics,
+        probe_seconds: float = PROBE_SECONDS,
+    ) -> None:
+        # One connection stays with the listener; the rest serve requests, which wait
+        # for a free one at most the timeout, like any other store call.
+        pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=timeout,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            **({"password": password} if password is not None else {}),
+        )
+        self.redis = Redis(connection_pool=pool)
+        kwargs = pool.connection_kwargs
+        self.address = f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+        """Host and port, for logs: never the URL, which may carry a password."""
+        self.replica = secrets.token_hex(8)
+        """Names this process in leases and messages."""
+        self.release_leases = self.redis.register_script(_RELEASE)
+        """Called as ``(keys=leases, args=[replica], client=...)``, in a pipeline too."""
+        self.timeout = timeout
+        self.up = True
+        self._metrics = metrics
+        self._probe_seconds = probe_seconds
+        self._handlers: dict[str, Handler] = {}
+        self._back = asyncio.Event()
+        self._back.set()
+        self._tasks: list[asyncio.Task[None]] = []
+        metrics.store_up.set(1)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, metrics: Metrics) -> "Store | None":
+        """The store ``GATEWAY_REDIS_URL`` names, or None: this process works alone.
+
+        Raises ``ConfigurationError`` when the password file cannot be read."""
+        if settings.redis_url is None:
+            return None
+        password = None
+        if settings.redis_password_file is not None:
+            try:
+                password = settings.redis_password_file.read_text().strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigurationError(
+                    f"GATEWAY_REDIS_PASSWORD_FILE cannot be read: {_reason(exc)}"
+                ) from exc
+        return cls(
+            str(settings.redis_url),
+            password=password,
+            timeout=settings.redis_timeout_seconds,
+            max_connections=settings.redis_max_connections,
+            metrics=metrics,
+        )
+
+    async def __aenter__(self) -> Self:
+        self._tasks.append(asyncio.create_task(self._listen(), name="store listener"))
+        return self
+
+    async def __aexit__(
+        self,
+        _type: type[BaseException] | None,
+        _exc: BaseException | None,
+        _tb: TracebackType | None,
+    ) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with suppress(asyncio.CancelledError):
+                await task
+        await self.redis.aclose()
+        # A pool given to the client is not the client's to close.
+        await self.redis.connection_pool.disconnect()
+
+    def key(self, *parts: str) -> str:
+        return PREFIX + ":".join(parts)
+
+    async def run(self, command: Callable[[Redis], Awaitable[T]]) -> T:
+        """``command`` on the store within the timeout; ``StoreDown`` when it cannot be."""
+        if not self.up:
+            raise StoreDown
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await command(self.redis)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self.lost(exc)
+            raise StoreDown from exc
+
+    def lost(self, exc: BaseException) -> None:
+        """The store failed: work alone, say so once, and look for it in the background."""
+        self._metrics.store_failures.inc()
+        if not self.up:
+            return
+        self.up = False
+        self._back.clear()
+        self._metrics.store_up.set(0)
+        logger.warning(
+            "shared store %s failed (%s): working alone until it answers",
+            self.address,
+            _reason(exc),
+        )
+        self._tasks.append(asyncio.create_task(self._probe(), name="store probe"))
+
+    async def _probe(self) -> None:
+        while True:
+            await asyncio.sleep(self._probe_seconds)
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await self.redis.ping()
+            except (RedisError, OSError, TimeoutError):
+                continue
+            self.up = True
+            self._back.set()
+            self._metrics.store_up.set(1)
+            logger.warning("shared store %s answers again: sharing", self.address)
+            self._tasks = [task for task in self._tasks if not task.done()]
+            return
+
+    async def release(self, leases: list[str]) -> None:
+        """Lets go of the leases this replica holds among ``leases``."""
+        await self.run(
+            lambda redis: self.release_leases(keys=leases, args=[self.replica], client=redis)
+        )
+
+    # --- messages between replicas ----------------------------------------------------
+
+    def on(self, kind: str, handler: Handler) -> None:
+        self._handlers[kind] = handler
+
+    async def publish(self, kind: str, **payload: Any) -> None:
+        message = orjson.dumps({"k": kind, "r": self.replica, **payload})
+        await self.run(lambda redis: redis.publish(CHANNEL, message))
+
+    async def _listen(self) -> None:
+        """Hands every message to its handler, resubscribing whenever the store is back."""
+        while True:
+            await self._back.wait()
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(CHANNEL)
+                await self._dispatch(pubsub)
+            except (RedisError, OSError) as exc:
+                self.lost(exc)
+            finally:
+                with suppress(RedisError, OSError):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _dispatch(self, pubsub: PubSub) -> None:
+        async for message in pubsub.listen():
+            try:
+                decoded = orjson.loads(message["data"])
+                handler = self._handlers.get(decoded["k"])
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                logger.warning("shared store: a message that is not the gateway's was ignored")
+                continue
+            if handler is None:
+                continue
+            try:
+                handler(decoded)
+            except Exception:  # a bug in one handler must not deafen the replica
+                logger.exception("shared store: handling a %s message failed", decoded["k"])
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,134 @@
+"""A fleet's cache: replicas share what they read through a real redis-server."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+
+import httpx
+import orjson
+import pytest
+
+from tests.support import FAILED, GatewayFactory, RedisServer, Upstream, fields
+
+INSTANCE = f"/v1/deployments/{FAILED[0]}/instances/{FAILED[1]}"
+# Three replicas, an emulator and the test share one event loop here: a store call can
+# wait behind all of them, which a deployed replica's would not.
+FLEET = {"redis_timeout_seconds": 2, "upstream_max_attempts": 1}
+
+
+@pytest.fixture
+async def replicas(
+    make_gateway: GatewayFactory, upstream: Upstream, redis: RedisServer
+) -> AsyncIterator[list[httpx.AsyncClient]]:
+    """Three gateways, each with its own client of the one store, before one emulator."""
+    async with AsyncExitStack() as stack:
+        yield [
+            await stack.enter_async_context(make_gateway(redis_url=redis.url, **FLEET))
+            for _ in range(3)
+        ]
+
+
+async def test_concurrent_identical_misses_over_the_fleet_make_one_call(
+    replicas: list[httpx.AsyncClient], upstream: Upstream
+) -> None:
+    responses = await asyncio.gather(*(replicas[n % 3].get(INSTANCE) for n in range(30)))
+
+    assert {response.status_code for response in responses} == {200}
+    assert len({response.content for response in responses}) == 1
+    assert upstream.calls() == 1
+
+
+async def test_what_one_replica_read_the_others_answer_without_a_call(
+    replicas: list[httpx.AsyncClient], upstream: Upstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = await replicas[0].get(INSTANCE)
+    caplog.set_level(logging.INFO, logger="service.access")
+
+    others = [await replica.get(INSTANCE) for replica in replicas[1:]]
+
+    assert upstream.calls() == 1
+    assert [response.headers["x-cache"] for response in others] == ["HIT", "HIT"]
+    assert {response.content for response in others} == {first.content}
+    assert {response.headers["etag"] for response in others} == {first.headers["etag"]}
+    levels = [fields(record)["cache_level"] for record in caplog.records]
+    assert levels == ["shared", "shared"]
+    # Its own cache answers the next time.
+    caplog.clear()
+    await replicas[1].get(INSTANCE)
+    assert [fields(record)["cache_level"] for record in caplog.records] == ["local"]
+    metrics = (await replicas[1].get("/metrics")).text
+    assert 'gateway_cache_events_total{cache="instances",event="shared_hit"} 1.0' in metrics
+
+
+async def test_a_replica_keeps_a_shared_value_only_for_the_time_it_has_left(
+    replicas: list[httpx.AsyncClient], redis: RedisServer
+) -> None:
+    await replicas[0].get(INSTANCE)
+    (key,) = redis.client().keys("cdgw:1:c:instances:*")
+    redis.client().pexpire(key, 2500)
+
+    answer = await replicas[1].get(INSTANCE)
+
+    # A terminal instance is kept 60 s; the store said 2.5 s were left.
+    assert answer.headers["cache-control"] in {"max-age=2", "private, max-age=2"}
+
+
+async def test_not_found_is_shared_for_its_negative_lifetime(
+    replicas: list[httpx.AsyncClient], upstream: Upstream
+) -> None:
+    missing = f"/v1/deployments/{FAILED[0]}/instances/i-missing"
+    answers = [await replica.get(missing) for replica in replicas]
+
+    assert [answer.status_code for answer in answers] == [404, 404, 404]
+    assert [answer.headers["x-cache"] for answer in answers] == ["MISS", "HIT", "HIT"]
+    assert answers[1].json()["code"] == answers[0].json()["code"]
+    assert upstream.calls() == 1
+
+
+async def test_the_store_holds_versioned_json_never_pickles(
+    replicas: list[httpx.AsyncClient], redis: RedisServer
+) -> None:
+    await replicas[0].get(INSTANCE)
+    await replicas[0].get(f"/v1/deployments/{FAILED[0]}/instances")
+    client = redis.client()
+    keys = sorted(key.decode() for key in client.keys("*"))
+
+    assert keys
+    assert all(key.startswith("cdgw:1:c:") for key in keys)
+    for key in keys:
+        stored: bytes = client.get(key)
+        assert stored[:1] == b"v"
+        body = stored[2:] if key.startswith("cdgw:1:c:instances") else stored[1:]
+        assert isinstance(orjson.loads(body), dict)
+        assert 0 < client.pttl(key) <= 60_000
+
+
+async def test_a_dead_holder_costs_its_lease_not_a_hang(
+    replicas: list[httpx.AsyncClient], upstream: Upstream, redis: RedisServer
+) -> None:
+    """A replica took the lease and died: the others wait out the lease, then one reads."""
+    await replicas[0].get(INSTANCE)
+    client = redis.client()
+    (value,) = client.keys("cdgw:1:c:instances:*")
+    client.delete(value)
+    lease = value.replace(b":c:", b":l:")
+    client.set(lease, b"a replica that died", px=300)
+
+    answers = await asyncio.gather(*(replica.get(INSTANCE) for replica in replicas[1:]))
+
+    assert [answer.status_code for answer in answers] == [200, 200]
+    assert upstream.calls() == 2  # the first read, and one after the lease ran out
+
+
+async def test_a_failure_the_holder_does_not_keep_reaches_its_waiters_uncached(
+    replicas: list[httpx.AsyncClient], upstream: Upstream
+) -> None:
+    upstream.emulator.faults.throttle_rate = 1.0
+
+    answers = await asyncio.gather(*(replicas[n % 3].get(INSTANCE) for n in range(9)))
+
+    assert {answer.status_code for answer in answers} == {429}
+    assert upstream.calls() == 1  # every waiter got its holder's answer, uncached
+    upstream.emulator.faults.throttle_rate = 0.0
+    assert (await replicas[1].get(INSTANCE)).status_code == 200

@@ -1,0 +1,97 @@
+"""Live updates in a fleet: one watcher per deployment across replicas, one numbering.
+
+Three gateways under uvicorn share a real redis-server and one emulator; watchers read
+again when a test nudges one (as a notification would), never on a timer.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+
+import pytest
+
+from tests.fleet.test_cache import FLEET
+from tests.support import Event, Live, LiveFactory, RedisServer, Stream, stream
+
+
+@pytest.fixture
+async def fleet(make_live: LiveFactory, redis: RedisServer) -> AsyncIterator[list[Live]]:
+    async with AsyncExitStack() as stack:
+        yield [
+            await stack.enter_async_context(make_live(redis_url=redis.url, **FLEET))
+            for _ in range(3)
+        ]
+
+
+def ids(events: list[Event]) -> set[str]:
+    return {event.id for event in events}
+
+
+async def test_thirty_viewers_over_three_replicas_cost_what_one_costs(fleet: list[Live]) -> None:
+    upstream = fleet[0].upstream
+    async with AsyncExitStack() as stack:
+        streams: list[Stream] = []
+        for n in range(30):
+            client = await stack.enter_async_context(fleet[n // 10].client())
+            streams.append(await stack.enter_async_context(stream(client)))
+        pictures = [await viewer.take(5) for viewer in streams]
+        # One read of the deployment for all 30: the first replica's watcher's.
+        assert upstream.calls("GetDeployment") == 1
+        assert len({frozenset(ids(picture)) for picture in pictures}) == 1
+        first = upstream.calls()
+
+        fleet[0].clock.advance(3)  # the first instance's next lifecycle event
+        fleet[0].changed()
+        changes = [await viewer.next() for viewer in streams]
+
+    assert upstream.calls() == 2 * first  # one more read, whoever watches where
+    assert len({(change.id, change.event) for change in changes}) == 1
+    assert changes[0].event == "instance"
+
+
+async def test_last_event_id_resumes_on_any_replica(fleet: list[Live]) -> None:
+    async with fleet[0].client() as leader, stream(leader) as watched:
+        async with fleet[1].client() as client, stream(client) as events:
+            picture = await events.take(5)
+        fleet[0].clock.advance(3)
+        fleet[0].changed()
+        await watched.next()  # the leading replica found the change
+
+        # The viewer that left replica 1 comes back through replica 2.
+        async with (
+            fleet[2].client() as other,
+            stream(other, **{"Last-Event-ID": picture[-1].id}) as resumed,
+        ):
+            again = await resumed.next()
+
+    assert again.event == "instance"
+    assert again.id not in ids(picture)
+    assert again.id.rpartition("-")[0] == picture[-1].id.rpartition("-")[0]
+
+
+async def test_a_follower_takes_over_in_the_same_numbering(fleet: list[Live]) -> None:
+    upstream = fleet[0].upstream
+    async with fleet[1].client() as client, stream(client) as follower:
+        async with fleet[0].client() as leader_client, stream(leader_client) as leader:
+            picture = await leader.take(5)
+            await follower.take(5)
+        await fleet[0].left()  # the leading replica's last viewer left: its lease goes
+        reads = upstream.calls("GetDeployment")
+
+        fleet[1].clock.advance(3)
+        fleet[1].changed()  # replica 1's watcher's turn: it leads now
+        change = await follower.next()
+
+    assert upstream.calls("GetDeployment") == reads + 1
+    generation = picture[0].id.rpartition("-")[0]
+    assert change.id.rpartition("-")[0] == generation
+    assert int(change.id.rpartition("-")[2]) > max(int(e.id.rpartition("-")[2]) for e in picture)
+
+
+async def test_a_missing_deployment_fails_for_every_replicas_viewers(fleet: list[Live]) -> None:
+    async with fleet[0].client() as first, fleet[1].client() as second:
+        answers = [
+            await first.get("/v1/deployments/d-MISSING00/events"),
+            await second.get("/v1/deployments/d-MISSING00/events"),
+        ]
+    assert [answer.status_code for answer in answers] == [404, 404]
+    assert fleet[0].upstream.calls("GetDeployment") == 1  # the second from the shared cache
