@@ -26,6 +26,7 @@ from service.logs import configure_logging, flush_logs
 from service.settings import ConfigurationError, Settings
 
 SWITCH_INTERVAL_SECONDS = 0.001
+URLS_WITH_PASSWORDS = frozenset({"redis_url"})
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -65,8 +66,10 @@ def _describe(error: ValidationError) -> str:
             continue
         field = str(item["loc"][0])
         variable = "AWS_REGION" if field == "AWS_REGION" else f"GATEWAY_{field.upper()}"
-        # Secret values are SecretStr, which no value fails: an echoed input is never one.
-        lines.append(f"configuration error: {variable}: {message} (got {item.get('input')!r})")
+        # Secret values are SecretStr, which no value fails: an echoed input is never one,
+        # but a URL's password would be.
+        given = "not shown" if field in URLS_WITH_PASSWORDS else repr(item.get("input"))
+        lines.append(f"configuration error: {variable}: {message} (got {given})")
     return "\n".join(lines)
 
 

@@ -86,8 +86,11 @@ def running_gateway(log: Path, **env: str) -> Iterator[str]:
 
 
 @contextmanager
-def running_process(log: Path, **env: str) -> Iterator[tuple[str, "subprocess.Popen[bytes]"]]:
-    """``running_gateway``, with its process."""
+def running_process(
+    log: Path, *, local: bool = True, **env: str
+) -> Iterator[tuple[str, "subprocess.Popen[bytes]"]]:
+    """``running_gateway``, with its process; ``local=False`` reads the CodeDeploy the
+    environment names."""
     port = free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GATEWAY_"))}
     # Stopped at once when the test is done: the 5 s drain before shutdown is for load
@@ -95,7 +98,7 @@ def running_process(log: Path, **env: str) -> Iterator[tuple[str, "subprocess.Po
     clean["GATEWAY_DRAIN_SECONDS"] = "0"
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "service", "--local", "--port", str(port)],
+            [sys.executable, "-m", "service", *(["--local"] if local else []), "--port", str(port)],
             stdout=output,
             stderr=subprocess.STDOUT,
             env={**clean, **env},
