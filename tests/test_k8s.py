@@ -134,6 +134,8 @@ def test_pods_run_locked_down(objects: Objects) -> None:
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] == 10001
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    # Mounted Secret files are root's, mode 0440: without this the gateway can't read them.
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
     for container in pod["containers"]:
         context = container["securityContext"]
         assert context["allowPrivilegeEscalation"] is False
@@ -153,24 +155,33 @@ def test_local_runs_the_emulator_and_production_assumes_a_role() -> None:
     assert "args" not in production_container
 
 
+def render_with(component: str, tmp_path: Path) -> Objects:
+    """Production with a component its kustomization leaves commented out."""
+    k8s = shutil.copytree(K8S, tmp_path / "k8s")
+    overlay = k8s / "overlays" / component
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        f"resources: [../production]\ncomponents: [../../components/{component}]\n"
+    )
+    objects = render(component, k8s)
+    for obj in objects.values():
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+    return objects
+
+
+def settings_from(objects: Objects, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("GATEWAY_API_KEYS", "{}")  # the Secret's file is not here
+    for name, value in objects["ConfigMap", "codedeploy-gateway"]["data"].items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("GATEWAY_API_KEYS_FILE")
+    return Settings()
+
+
 def test_production_can_turn_trusted_documents_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    k8s = shutil.copytree(K8S, tmp_path / "k8s")
-    overlay = k8s / "overlays" / "trusted"
-    overlay.mkdir()
-    (overlay / "kustomization.yaml").write_text(
-        "resources: [../production]\ncomponents: [../../components/trusted-documents]\n"
-    )
-    objects = render("trusted", k8s)
-    for obj in objects.values():
-        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
-    monkeypatch.setenv("GATEWAY_API_KEYS", "{}")  # the Secret's file is not here
-    config = objects["ConfigMap", "codedeploy-gateway"]["data"]
-    for name, value in config.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("GATEWAY_API_KEYS_FILE")
-    trusted = Settings().graphql_trusted_documents
+    objects = render_with("trusted-documents", tmp_path)
+    trusted = settings_from(objects, monkeypatch).graphql_trusted_documents
     assert trusted is not None
     [container] = deployment(objects)["spec"]["template"]["spec"]["containers"]
     mounts = {mount["name"]: mount["mountPath"] for mount in container["volumeMounts"]}
@@ -180,3 +191,95 @@ def test_production_can_turn_trusted_documents_on(
         "name": "trusted-documents",
         "configMap": {"name": "codedeploy-gateway-trusted-documents"},
     } in volumes
+
+
+@pytest.fixture(scope="module")
+def shared_store(tmp_path_factory: pytest.TempPathFactory) -> Objects:
+    return render_with("shared-store", tmp_path_factory.mktemp("shared-store"))
+
+
+def store(objects: Objects) -> dict[str, Any]:
+    return objects["Deployment", "codedeploy-gateway-store"]
+
+
+def test_the_store_url_names_a_service_for_the_store_alone(
+    shared_store: Objects, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = settings_from(shared_store, monkeypatch).redis_url
+    assert url is not None
+    service = shared_store["Service", url.host]["spec"]
+    [port] = service["ports"]
+    assert port["port"] == url.port
+    [valkey] = store(shared_store)["spec"]["template"]["spec"]["containers"]
+    assert port["targetPort"] in {p["name"] for p in valkey["ports"]}
+    store_labels = store(shared_store)["spec"]["template"]["metadata"]["labels"]
+    assert service["selector"].items() <= store_labels.items()
+    for selector in (  # the gateway's own selectors must miss the store's pods
+        shared_store["Service", "codedeploy-gateway"]["spec"]["selector"],
+        shared_store["PodDisruptionBudget", "codedeploy-gateway"]["spec"]["selector"][
+            "matchLabels"
+        ],
+        shared_store["NetworkPolicy", "codedeploy-gateway"]["spec"]["podSelector"]["matchLabels"],
+    ):
+        assert not selector.items() <= store_labels.items()
+
+
+def test_the_gateway_reads_the_password_the_store_requires(
+    shared_store: Objects, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    password_file = settings_from(shared_store, monkeypatch).redis_password_file
+    assert password_file is not None
+    pod = deployment(shared_store)["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == str(password_file.parent)]
+    [volume] = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert volume["secret"]["defaultMode"] & 0o040  # read through the pod's fsGroup
+    [valkey] = store(shared_store)["spec"]["template"]["spec"]["containers"]
+    env = {variable["name"]: variable for variable in valkey["env"]}
+    assert env["VALKEY_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": volume["secret"]["secretName"],
+        "key": password_file.name,
+    }
+    assert valkey["args"][valkey["args"].index("--requirepass") + 1] == "$(VALKEY_PASSWORD)"
+
+
+def test_only_the_gateway_reaches_the_store_and_the_store_reaches_nothing(
+    shared_store: Objects, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = settings_from(shared_store, monkeypatch).redis_url
+    assert url is not None
+    port = {"port": url.port, "protocol": "TCP"}
+    gateway_labels = deployment(shared_store)["spec"]["template"]["metadata"]["labels"]
+    store_labels = store(shared_store)["spec"]["template"]["metadata"]["labels"]
+    policy = shared_store["NetworkPolicy", "codedeploy-gateway-store"]["spec"]
+    assert policy["podSelector"]["matchLabels"].items() <= store_labels.items()
+    [ingress] = policy["ingress"]
+    [source] = ingress["from"]
+    assert source.keys() == {"podSelector"}  # this namespace's pods, no address blocks
+    assert source["podSelector"]["matchLabels"].items() <= gateway_labels.items()
+    assert not source["podSelector"]["matchLabels"].items() <= store_labels.items()
+    assert ingress["ports"] == [port]
+    assert "Egress" in policy["policyTypes"]
+    assert not policy.get("egress")
+    egress = shared_store["NetworkPolicy", "codedeploy-gateway"]["spec"]["egress"]
+    assert any(
+        port in rule.get("ports", [])
+        and any(
+            to["podSelector"]["matchLabels"].items() <= store_labels.items() for to in rule["to"]
+        )
+        for rule in egress
+    )
+
+
+def test_the_store_runs_locked_down(shared_store: Objects) -> None:
+    pod = store(shared_store)["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["automountServiceAccountToken"] is False
+    [valkey] = pod["containers"]
+    context = valkey["securityContext"]
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["capabilities"]["drop"] == ["ALL"]
+    assert {"requests", "limits"} <= valkey["resources"].keys()
