@@ -13,7 +13,7 @@ at its next turn and goes on from the store's record, in the same numbering.
 """
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from contextlib import suppress
 from typing import Any
 
@@ -60,12 +60,24 @@ class LiveFleet:
         self._lease_ms = int((2 * interval + upstream_timeout + 1) * 1000)
         self._lead = store.redis.register_script(_LEAD)
         self._watcher: Callable[[str], Watcher | None] = lambda _id: None
+        self._changed: Callable[[str, str | None], object] = lambda _id, _item: None
         self._tasks: set[asyncio.Task[None]] = set()
         store.on("live", self._received)
+        store.on("changed", self._told)
 
-    def bind(self, watcher: Callable[[str], Watcher | None]) -> None:
-        """Where a batch for a deployment finds its watcher on this replica."""
+    def bind(
+        self,
+        watcher: Callable[[str], Watcher | None],
+        changed: Callable[[str, str | None], object],
+    ) -> None:
+        """Where a batch for a deployment finds its watcher on this replica, and where a
+        notification another replica had from the events queue goes."""
         self._watcher = watcher
+        self._changed = changed
+
+    def tell(self, deployment_id: str, item_id: str | None) -> None:
+        """Passes a notification from the events queue on to the other replicas."""
+        self._background(self._store.publish("changed", d=deployment_id, i=item_id))
 
     def _keys(self, deployment_id: str) -> tuple[str, str, str]:
         return (
@@ -157,13 +169,20 @@ class LiveFleet:
         """Lets the lease go (in the background: a viewer leaving does not wait)."""
         lease, _, _ = self._keys(watcher.deployment_id)
 
-        async def release() -> None:
-            with suppress(StoreDown):
-                await self._store.release([lease])
+        self._background(self._store.release([lease]))
 
-        task = asyncio.create_task(release())
+    def _background(self, call: Coroutine[Any, Any, None]) -> None:
+        async def run() -> None:
+            with suppress(StoreDown):
+                await call
+
+        task = asyncio.create_task(run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _told(self, message: dict[str, Any]) -> None:
+        if message["r"] != self._store.replica:
+            self._changed(message["d"], message["i"])
 
     def _received(self, message: dict[str, Any]) -> None:
         if message["r"] == self._store.replica:

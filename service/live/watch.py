@@ -414,7 +414,7 @@ class Watchers:
         self.closing = asyncio.Event()
         """Set at shutdown: every stream ends, so its client reconnects to another replica."""
         if fleet is not None:
-            fleet.bind(self._watchers.get)
+            fleet.bind(self._watchers.get, self.changed)
         metrics.watched_deployments.set_function(lambda: len(self._watchers))
         metrics.subscriptions.set_function(lambda: self.subscriptions)
 
@@ -488,10 +488,11 @@ class Watchers:
         """A message from the events queue: CodeDeploy's notification, or None."""
         if notification is None:
             outcome = "ignored"
-        elif self.changed(notification.deployment_id, notification.instance_id):
-            outcome = "watched"
         else:
-            outcome = "unwatched"
+            if self._fleet is not None:  # the queue gives it to one replica: tell the rest
+                self._fleet.tell(notification.deployment_id, notification.instance_id)
+            watched = self.changed(notification.deployment_id, notification.instance_id)
+            outcome = "watched" if watched else "unwatched"
         self._metrics.queue_notifications.labels(outcome).inc()
 
     def changed(self, deployment_id: str, item_id: str | None = None) -> bool:

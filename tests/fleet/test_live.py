@@ -9,8 +9,9 @@ from contextlib import AsyncExitStack
 
 import pytest
 
+from service.codedeploy.notifications import Notification
 from tests.fleet.test_cache import FLEET
-from tests.support import Event, Live, LiveFactory, RedisServer, Stream, stream
+from tests.support import LIVE, Event, Live, LiveFactory, RedisServer, Stream, stream
 
 
 @pytest.fixture
@@ -95,3 +96,18 @@ async def test_a_missing_deployment_fails_for_every_replicas_viewers(fleet: list
         ]
     assert [answer.status_code for answer in answers] == [404, 404]
     assert fleet[0].upstream.calls("GetDeployment") == 1  # the second from the shared cache
+
+
+async def test_a_notification_reaching_any_replica_makes_the_leader_read(
+    fleet: list[Live],
+) -> None:
+    upstream = fleet[0].upstream
+    async with fleet[0].client() as client, stream(client) as events:
+        await events.take(5)
+        reads = upstream.calls("GetDeployment")
+        fleet[0].clock.advance(3)
+        # The events queue gave it to replica 2, which watches nothing.
+        fleet[2].watchers.on_notification(Notification(LIVE, "i-0e1f2a3b4c5d60001"))
+        change = await events.next()
+    assert change.event == "instance"
+    assert upstream.calls("GetDeployment") == reads + 1
