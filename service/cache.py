@@ -58,6 +58,8 @@ class Remote(Generic[V]):
 
 Outcome: TypeAlias = V | GatewayError | Remote[V]
 """A loaded answer: CodeDeploy's (value or error), or the fleet's."""
+LoadMany: TypeAlias = Callable[[list[K]], Awaitable[Mapping[K, V | GatewayError]]]
+"""Loads several keys at once, answering each with its value or its error."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +216,7 @@ class ResultCache(Generic[V]):
     async def get_many(
         self,
         keys: Sequence[K],
-        load_many: Callable[[list[K]], Awaitable[Mapping[K, V | GatewayError]]],
+        load_many: LoadMany[K, V],
         *,
         refresh: bool = False,
     ) -> list[Cached[V] | GatewayError]:
@@ -256,7 +258,7 @@ class ResultCache(Generic[V]):
     async def _load_many(
         self,
         futures: "dict[K, asyncio.Future[Cached[V]]]",
-        load_many: Callable[[list[K]], Awaitable[Mapping[K, V | GatewayError]]],
+        load_many: LoadMany[K, V],
         refresh: bool,
     ) -> None:
         try:
@@ -293,7 +295,7 @@ class ResultCache(Generic[V]):
     async def _fetch(
         self,
         keys: list[K],
-        load_many: Callable[[list[K]], Awaitable[Mapping[K, V | GatewayError]]],
+        load_many: LoadMany[K, V],
         refresh: bool,
     ) -> Mapping[K, Outcome[V]]:
         """The answers for ``keys`` from CodeDeploy, or in a fleet from the shared store."""

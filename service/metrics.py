@@ -114,8 +114,8 @@ class Metrics:
         )
         self.store_up = Gauge(
             "gateway_store_up",
-            "1 while the shared store (GATEWAY_REDIS_URL) answers, 0 while this replica "
-            "works alone; absent without a store.",
+            "1 while the shared store (GATEWAY_REDIS_URL) answers; 0 while this replica "
+            "works alone, and always without a store.",
             registry=registry,
         )
         self.store_failures = Counter(

@@ -10,14 +10,14 @@ call: a replica that finds it keeps it only for what is left.
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from contextlib import suppress
 from typing import Any, Generic, Protocol, TypeVar
 
 import orjson
 from pydantic import BaseModel
 
-from service.cache import Outcome, Remote
+from service.cache import LoadMany, Outcome, Remote
 from service.errors import GatewayError
 from service.fleet.store import CHANNEL, Store, StoreDown
 from service.models import Snapshot
@@ -62,9 +62,6 @@ class ModelCodec(Generic[M]):
 
     def decode(self, data: bytes) -> M:
         return self._model.model_validate_json(data)
-
-
-LoadMany = Callable[[list[K]], Awaitable[Mapping[K, V | GatewayError]]]
 
 
 class SharedTier(Generic[V]):
