@@ -7,16 +7,19 @@ writes docs/bench/{results.json,results.md,bench.png}, which the Performance pag
 """
 
 import argparse
+import asyncio
 import hashlib
 import json
 import os
 import random
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from itertools import combinations
@@ -29,6 +32,8 @@ import httpx
 from bench import watchers
 from service.emulator import DEMO_DATA
 from service.guard import hash_key
+from service.models import TERMINAL_STATUSES
+from service.settings import Settings
 
 HERE = Path(__file__).parent
 RESULTS = HERE.parent / "docs" / "bench"
@@ -129,8 +134,6 @@ def fleet(size: int) -> dict[str, Any]:
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -189,7 +192,15 @@ def settled_calls(emulator: str) -> int:
     return calls
 
 
-def wrk(url: str, connections: int, seconds: int, **env: str) -> dict[str, int]:
+def wrk(url: str | list[str], connections: int, seconds: int, **env: str) -> dict[str, int]:
+    """One wrk run; given several URLs, one run each at once, counts added up and the
+    slowest run's duration and latencies kept."""
+    if isinstance(url, list):
+        with ThreadPoolExecutor(len(url)) as pool:
+            runs = list(pool.map(lambda one: wrk(one, connections, seconds, **env), url))
+        return {
+            key: (max if key.endswith("_us") else sum)(run[key] for run in runs) for key in runs[0]
+        }
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(HERE / "wrk.lua"), url],
         env={**os.environ, "BENCH_API_KEY": BENCH_KEY, **env},
@@ -204,7 +215,7 @@ def wrk(url: str, connections: int, seconds: int, **env: str) -> dict[str, int]:
 def measure(
     name: str,
     server: subprocess.Popen[bytes],
-    base: str,
+    base: str | list[str],
     emulator: str,
     *,
     connections: int,
@@ -217,7 +228,7 @@ def measure(
     requests = max(result["requests"], 1)
     row = Row(
         name=name,
-        connections=connections,
+        connections=connections * (1 if isinstance(base, str) else len(base)),
         requests=result["requests"],
         rps=round(result["requests"] / (result["duration_us"] / 1e6), 1),
         p50_ms=round(result["p50_us"] / 1000, 2),
@@ -237,6 +248,9 @@ def main() -> None:
     parser.add_argument("--fleet", type=int, default=20_000, help="instances for misses")
     parser.add_argument("--viewers", type=int, default=1000, help="SSE viewers of one deployment")
     parser.add_argument("--watch-seconds", type=int, default=30, help="per watchers phase")
+    parser.add_argument(
+        "--only", choices=["fleet"], help="this row alone, printed; docs/bench is left as it is"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
@@ -273,6 +287,11 @@ def main() -> None:
                 f"{url['emulator']}/_emulator/calls",
             )
         )  # fmt: skip
+        if args.only == "fleet":
+            _, fleet_summary = fleet_rows(aws, url["emulator"], Path(tmp), args.seconds,
+                                                   args.fleet)  # fmt: skip
+            print("\n" + "\n".join(fleet_lines(fleet_summary, args.seconds)))
+            return
         gateway = [python, "-m", "service", "--port"]
         logs = Path(tmp)
         hit = stack.enter_context(
@@ -353,6 +372,9 @@ def main() -> None:
                     connections=1, seconds=seconds),
             under_attack(hit, url["hit"], emulator, seconds),
         ]  # fmt: skip
+        print("  fleet: 3 replicas with a redis-server, then 3 without")
+        fleet_measured, fleet_summary = fleet_rows(aws, emulator, Path(tmp), seconds, args.fleet)
+        rows += fleet_measured
         print(f"  watchers: 1 viewer, then {args.viewers}, {args.watch_seconds} s each")
         live = stack.enter_context(
             serve([*gateway, str(ports["live"])], aws | LIVE_LIMITS, f"{url['live']}/readyz",
@@ -362,7 +384,7 @@ def main() -> None:
             url["live"], BENCH_KEY, lambda: upstream_calls(emulator),
             lambda: memory_mb(live.pid, "VmRSS"), args.viewers, args.watch_seconds,
         )  # fmt: skip
-    write(rows, full, args, watched)
+    write(rows, full, args, watched, fleet_summary)
 
 
 def under_attack(server: subprocess.Popen[bytes], base: str, emulator: str, seconds: int) -> Row:
@@ -395,8 +417,184 @@ def fill_cache(base: str, fleet_size: int, pid: int) -> float:
     return round(memory_mb(pid, "VmRSS"), 1)
 
 
+@dataclass
+class FleetRow:
+    """Three gateway processes sharing one redis-server, and the same three with no store."""
+
+    keys: int
+    cold_calls_per_key: float
+    cold_calls_per_key_alone: float
+    warm_keys: int
+    ttl_seconds: float
+    warm_rps: float
+    warm_rps_alone: float
+    warm_calls_per_key_per_ttl: float
+    warm_calls_per_key_per_ttl_alone: float
+    local_hit_rps: float
+    shared_hit_rps: float
+    # Of the shared-level run's requests, those the access log says the store answered.
+    shared_answered: float
+    # Times a replica with the store gave up on it (its timeout) and worked alone a while.
+    store_timeouts: int
+
+
+@contextmanager
+def redis_store(directory: Path) -> Iterator[str]:
+    """A redis-server on a loopback port, nothing persisted; its URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(directory)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for _ in range(100):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def replicas(
+    stack: ExitStack, env: dict[str, str], logs: Path, name: str, count: int = 3
+) -> list[tuple[str, subprocess.Popen[bytes]]]:
+    started = []
+    for n in range(count):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        argv = [sys.executable, "-m", "service", "--port", str(port)]
+        process = stack.enter_context(serve(argv, env, f"{url}/readyz", logs / f"{name}-{n}.log"))
+        started.append((url, process))
+    return started
+
+
+def cold_calls_per_key(urls: list[str], paths: list[str], emulator: str) -> float:
+    """Upstream calls per key when every replica is asked for every key at once."""
+
+    async def ask() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=None)
+        async with httpx.AsyncClient(timeout=30, headers=KEYED, limits=limits) as client:
+            return await asyncio.gather(*(client.get(url + path) for path in paths for url in urls))
+
+    before = settled_calls(emulator)
+    statuses = {answer.status_code for answer in asyncio.run(ask())}
+    if statuses != {200}:
+        raise SystemExit(f"fleet: cold requests answered {statuses}")
+    return round((settled_calls(emulator) - before) / len(paths), 2)
+
+
+def fleet_rows(
+    aws: dict[str, str], emulator: str, tmp: Path, seconds: int, fleet_size: int
+) -> tuple[list[Row], FleetRow]:
+    """Cold misses and warm hits over three replicas with the store and without it; then
+    hits a replica answers from its own cache against hits only the store can answer."""
+    demo = json.loads(DEMO_DATA.read_text())["deployments"]
+    instances = [(d, i) for d, deployment in demo.items() for i in deployment.get("instances", [])]
+    paths = [f"/v1/deployments/{d}/instances/{i['instanceId']}" for d, i in instances]
+    # The warm runs read the instances a short TTL keeps: terminal ones (60 s) would not
+    # expire within a run of a few seconds, and their refreshes would read as none.
+    changing = [f"{d}/instances/{i['instanceId']}" for d, i in instances
+                if i["status"] not in TERMINAL_STATUSES]  # fmt: skip
+    ttl: float = Settings.model_fields["cache_ttl_seconds"].default
+    (tmp / "changing.txt").write_text("\n".join(changing))
+    warm = {"BENCH_PATH": "/v1/deployments/%s", "BENCH_IDS": str(tmp / "changing.txt")}
+    # The hit runs read the bench deployment's instances, all terminal: none expires.
+    filled = [f"i-{n:017x}" for n in range(min(fleet_size, 1000))]
+    (tmp / "filled.txt").write_text("\n".join(filled))
+    hits = {"BENCH_PATH": f"/v1/deployments/{FLEET}/instances/%s",
+            "BENCH_IDS": str(tmp / "filled.txt")}  # fmt: skip
+    # Draining is for a load balancer to notice; there is none, and replicas stop in turn.
+    env = aws | {"GATEWAY_CURSOR_SECRET": "shared by the replicas", "GATEWAY_DRAIN_SECONDS": "0"}
+    figures: dict[str, float] = {}
+    rows: list[Row] = []
+    with ExitStack() as stack:
+        shared = env | {"GATEWAY_REDIS_URL": stack.enter_context(redis_store(tmp))}
+        fleets = {}
+        for label, fleet_env in (("store", shared), ("alone", env)):
+            fleets[label] = started = replicas(stack, fleet_env, tmp, f"fleet-{label}")
+            urls = [url for url, _ in started]
+            figures[f"cold {label}"] = cold_calls_per_key(urls, paths, emulator)
+            before = settled_calls(emulator)
+            name = "fleet: REST hit, 3 replicas" + (", no store" if label == "alone" else "")
+            row = measure(name, started[0][1], urls, emulator,
+                          connections=64, seconds=seconds, **warm)  # fmt: skip
+            ttls = row.requests / row.rps / ttl  # the TTLs the run lasted
+            calls = upstream_calls(emulator) - before
+            figures[f"warm {label}"] = round(calls / (len(changing) * ttls), 2)
+            rows.append(row)
+        local_url, local = fleets["store"][0]
+        with httpx.Client(base_url=local_url, timeout=30, headers=KEYED) as client:
+            for start in range(0, len(filled), 100):
+                client.post(
+                    f"/v1/deployments/{FLEET}/instances:batchGet",
+                    json={"instanceIds": filled[start : start + 100]},
+                ).raise_for_status()
+        one_entry = shared | {"GATEWAY_CACHE_MAX_ENTRIES": "1"}
+        shared_url, shared_process = replicas(stack, one_entry, tmp, "fleet-one-entry", 1)[0]
+        rows += [
+            measure("fleet: REST hit, the replica's own cache", local, local_url, emulator,
+                    connections=64, seconds=seconds, **hits),
+            measure("fleet: REST hit, the store (own cache of 1 entry)", shared_process,
+                    shared_url, emulator, connections=64, seconds=seconds, **hits),
+        ]  # fmt: skip
+    # Read once the replica has stopped, its log lines all written.
+    log = (tmp / "fleet-one-entry-0.log").read_text().splitlines()
+    entries = [json.loads(line) for line in log if line.startswith("{")]
+    levels = [entry.get("cache_level") for entry in entries if entry.get("cache")]
+    timeouts = sum(path.read_text().count("working alone") for path in tmp.glob("fleet-*.log"))
+    return rows, FleetRow(
+        keys=len(paths),
+        cold_calls_per_key=figures["cold store"],
+        cold_calls_per_key_alone=figures["cold alone"],
+        warm_keys=len(changing),
+        ttl_seconds=ttl,
+        warm_rps=rows[0].rps,
+        warm_rps_alone=rows[1].rps,
+        warm_calls_per_key_per_ttl=figures["warm store"],
+        warm_calls_per_key_per_ttl_alone=figures["warm alone"],
+        local_hit_rps=rows[2].rps,
+        shared_hit_rps=rows[3].rps,
+        shared_answered=round(levels.count("shared") / max(len(levels), 1), 3),
+        store_timeouts=timeouts,
+    )
+
+
+def fleet_lines(fleet: FleetRow, seconds: int) -> list[str]:
+    return [
+        f"Fleet: three gateway processes over one emulator, sharing a redis-server (and the "
+        f"same three with none), access log and API keys on; {seconds} s a wrk run.",
+        "",
+        "| | with the store | no store |",
+        "|---|---|---|",
+        f"| upstream calls per key, {fleet.keys} keys asked of all three at once | "
+        f"{fleet.cold_calls_per_key} | {fleet.cold_calls_per_key_alone} |",
+        f"| hits over all three (3 wrk), req/s | {fleet.warm_rps:,.0f} | "
+        f"{fleet.warm_rps_alone:,.0f} |",
+        f"| upstream calls per key per TTL meanwhile ({fleet.warm_keys} keys, "
+        f"{fleet.ttl_seconds:g} s TTL) | "
+        f"{fleet.warm_calls_per_key_per_ttl} | {fleet.warm_calls_per_key_per_ttl_alone} |",
+        "",
+        f"One replica's hits, 64 connections: from its own cache {fleet.local_hit_rps:,.0f} "
+        f"req/s; from the store {fleet.shared_hit_rps:,.0f} req/s (its own cache holds one "
+        f"entry; {fleet.shared_answered:.0%} logged cache_level shared), "
+        f"{fleet.shared_hit_rps / fleet.local_hit_rps:.2f} of the local rate. Replicas "
+        f"gave up on the store (its timeout) and worked alone {fleet.store_timeouts} times.",
+    ]
+
+
 def write(
-    rows: list[Row], full_cache_rss: float, args: argparse.Namespace, watched: watchers.WatchersRow
+    rows: list[Row],
+    full_cache_rss: float,
+    args: argparse.Namespace,
+    watched: watchers.WatchersRow,
+    fleet: FleetRow,
 ) -> None:
     by = {row.name: row for row in rows}
     baseline, hit = by["baseline (bare ASGI, same bytes)"], by["REST cache hit"]
@@ -424,6 +622,10 @@ def write(
         ("RSS < 150 MB with 10,000 cached instances", full_cache_rss, 150, True),
         (f"{watched.viewers} viewers cost the upstream what 1 does (calls/min ratio)",
          watched.calls_per_minute_all / max(watched.calls_per_minute_one, 1), 1.1, True),
+        ("a fleet's cold miss: ≤ 1.1 upstream calls per key over 3 replicas",
+         fleet.cold_calls_per_key, 1.1, True),
+        ("a fleet's hits: ≤ 1.1 upstream calls per key per TTL over 3 replicas",
+         fleet.warm_calls_per_key_per_ttl, 1.1, True),
     ]  # fmt: skip
     lines = [
         f"Run {time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} cores; upstream latency "
@@ -450,6 +652,8 @@ def write(
         f"| {watched.viewers} | {watched.calls_per_minute_one} | {watched.calls_per_minute_all} "
         f"| {watched.events_delivered:,} | {watched.p50_ms} | {watched.p99_ms} | "
         f"{watched.rss_mb_one} | {watched.rss_mb} | {watched.dropped} |",
+        "",
+        *fleet_lines(fleet, args.seconds),
     ]
     lines += ["", "| target | measured | met |", "|---|---|---|"]
     for name, value, bound, ceiling in targets:
@@ -463,6 +667,7 @@ def write(
                 "rows": [asdict(r) for r in rows],
                 "full_cache_rss_mb": full_cache_rss,
                 "watchers": asdict(watched),
+                "fleet": asdict(fleet),
             },
             indent=2,
         )
