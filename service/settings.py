@@ -198,9 +198,10 @@ class Settings(BaseSettings):
     redis_password_file: Path | None = None
     """A file holding the store's password (a mounted Kubernetes Secret); it wins over
     a password in the URL."""
-    redis_timeout_seconds: float = Field(default=0.1, gt=0, le=10)
-    """Longest any store call may take; past it the replica works alone until the store
-    answers again, so a dead store costs a request this much at most."""
+    redis_timeout_seconds: float = Field(default=0.5, gt=0, le=10)
+    """Longest any store call may take, a busy event loop's lag included; past it the
+    replica works alone until the store answers again, so a dead store costs one request
+    this much, and the rest nothing."""
     redis_max_connections: int = Field(default=32, ge=2, le=10_000)
     """Connections to the store; a request waits for a free one within the timeout."""
 

@@ -87,7 +87,7 @@ def running_gateway(log: Path, **env: str) -> Iterator[str]:
 
 @contextmanager
 def running_process(
-    log: Path, *, local: bool = True, **env: str
+    log: Path, local: bool = True, /, **env: str
 ) -> Iterator[tuple[str, "subprocess.Popen[bytes]"]]:
     """``running_gateway``, with its process; ``local=False`` reads the CodeDeploy the
     environment names."""

@@ -29,9 +29,15 @@ M = TypeVar("M", bound=BaseModel)
 # A waiter looks at the store this often at first, then less often, until told.
 FIRST_POLL_SECONDS = 0.02
 MAX_POLL_SECONDS = 0.25
-# Times a waiter whose holder gave up (its call failed uncached, or it died) tries to
-# take the lease itself before it calls CodeDeploy regardless.
-ROUNDS = 3
+
+# KEYS: a value, its lease; ARGV: this replica, the lease's lifetime in ms. The value and
+# the time it has left; else 1 when the lease is this replica's now, 0 when another holds it.
+_CLAIM = """
+local value = redis.call('GET', KEYS[1])
+if value then return {value, redis.call('PTTL', KEYS[1])} end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+"""
 
 
 class Codec(Protocol[V]):
@@ -81,6 +87,8 @@ class SharedTier(Generic[V]):
         self._codec = codec
         self._ttl = ttl
         self._lease_ms = int(lease_seconds * 1000)
+        self._lease_args: list[str | int] = [store.replica, self._lease_ms]
+        self._claiming = store.redis.register_script(_CLAIM)
         self._waiters: dict[str, list[asyncio.Future[GatewayError | None]]] = {}
         store.on(f"done:{name}", self._done)
 
@@ -94,64 +102,92 @@ class SharedTier(Generic[V]):
         """Every key's answer: stored by the fleet, or loaded by this replica (and stored
         for the others), or by the replica that held its lease. ``refresh`` loads all
         anew. Whatever the store cannot do in time, this replica does alone."""
+        if refresh:
+            return dict(await self._load(keys, self._names(keys), load_many, leased=False))
         names = self._names(keys)
         answers: dict[K, Outcome[V]] = {}
-        pending = list(keys)
         try:
-            if not refresh:
-                answers.update(await self._look(pending, names, joined=False))
-                pending = [key for key in pending if key not in answers]
-            for _ in range(ROUNDS):
-                if not pending:
-                    break
-                owned, held = (pending, []) if refresh else await self._lease(pending, names)
-                pending = held
-                if owned:
-                    answers.update(await self._load(owned, names, load_many, leased=not refresh))
-                if held:
-                    answers.update(await self._wait(held, names))
-                    pending = [key for key in held if key not in answers]
+            held = await self._claim(keys, names, answers, load_many, joined=False)
+            if held:
+                await self._wait(held, names, answers, load_many)
         except StoreDown:
-            pending = [key for key in keys if key not in answers]
-        if pending:
-            answers.update(await _loaded(pending, load_many))
+            pass
+        missing = [key for key in keys if key not in answers]
+        if missing:  # the store failed, or a holder outlived its lease twice over
+            answers.update(await _loaded(missing, load_many))
         return answers
 
-    async def _look(
-        self, keys: list[K], names: Mapping[Hashable, str], *, joined: bool
-    ) -> dict[K, Remote[V]]:
-        """What the store holds of ``keys``, with the time each has left."""
+    async def _claim(
+        self,
+        keys: list[K],
+        names: Mapping[Hashable, str],
+        answers: dict[K, Outcome[V]],
+        load_many: LoadMany[K, V],
+        *,
+        joined: bool,
+    ) -> list[K]:
+        """Answers the keys the store holds, loads those whose lease this replica took,
+        and gives back the ones another replica holds. One script a key, so a value
+        stored just as its lease is let go is never missed."""
 
-        async def look(redis: Any) -> list[Any]:
+        async def claim(redis: Any) -> list[Any]:
             pipe = redis.pipeline(transaction=False)
             for key in keys:
-                pipe.get(self._value_key(names[key]))
-                pipe.pttl(self._value_key(names[key]))
+                value, lease = self._value_key(names[key]), self._lease_key(names[key])
+                await self._claiming(keys=[value, lease], args=self._lease_args, client=pipe)
             replies: list[Any] = await pipe.execute()
             return replies
 
-        replies = await self._store.run(look)
-        found: dict[K, Remote[V]] = {}
-        for key, data, pttl in zip(keys, replies[::2], replies[1::2], strict=True):
-            if data is not None and pttl > 0:
-                found[key] = Remote(self._decode(data), pttl / 1000, joined)
-        return found
+        owned: list[K] = []
+        held: list[K] = []
+        for key, reply in zip(keys, await self._store.run(claim), strict=True):
+            if isinstance(reply, list):
+                answers[key] = Remote(self._decode(reply[0]), reply[1] / 1000, joined)
+            else:
+                (owned if reply == 1 else held).append(key)
+        if owned:
+            answers.update(await self._load(owned, names, load_many, leased=True))
+        return held
 
-    async def _lease(self, keys: list[K], names: Mapping[Hashable, str]) -> tuple[list[K], list[K]]:
-        """The keys whose lease this replica took, and those another replica holds."""
-
-        async def lease(redis: Any) -> list[Any]:
-            pipe = redis.pipeline(transaction=False)
-            for key in keys:
-                pipe.set(
-                    self._lease_key(names[key]), self._store.replica, nx=True, px=self._lease_ms
+    async def _wait(
+        self,
+        keys: list[K],
+        names: Mapping[Hashable, str],
+        answers: dict[K, Outcome[V]],
+        load_many: LoadMany[K, V],
+    ) -> None:
+        """Waits for the replicas holding ``keys``' leases: told when they stored their
+        answers (or failed), or finding out by claiming again; a lease let go or run out
+        is taken here. Gives up after two leases' time: the caller then loads alone."""
+        loop = asyncio.get_running_loop()
+        futures: dict[K, asyncio.Future[GatewayError | None]] = {}
+        deadline = loop.time() + 2 * self._lease_ms / 1000
+        delay = FIRST_POLL_SECONDS
+        try:
+            while keys and loop.time() < deadline:
+                for key in keys:  # a message told already is not waited for twice
+                    if key not in futures or futures[key].done():
+                        futures[key] = loop.create_future()
+                        self._waiters.setdefault(names[key], []).append(futures[key])
+                await asyncio.wait(
+                    [futures[key] for key in keys],
+                    timeout=delay,
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
-            replies: list[Any] = await pipe.execute()
-            return replies
-
-        taken = await self._store.run(lease)
-        owned = [key for key, ok in zip(keys, taken, strict=True) if ok]
-        return owned, [key for key, ok in zip(keys, taken, strict=True) if not ok]
+                delay = min(delay * 2, MAX_POLL_SECONDS)
+                for key in keys:
+                    if futures[key].done() and (error := futures[key].result()) is not None:
+                        answers[key] = Remote(error, 0, joined=True)  # failed, not kept
+                keys = [key for key in keys if key not in answers]
+                if keys:
+                    keys = await self._claim(keys, names, answers, load_many, joined=True)
+        finally:
+            for key, future in futures.items():
+                waiting = self._waiters.get(names[key], [])
+                if future in waiting:
+                    waiting.remove(future)
+                if not waiting:
+                    self._waiters.pop(names[key], None)
 
     async def _load(
         self,
@@ -190,64 +226,6 @@ class SharedTier(Generic[V]):
         with suppress(StoreDown):
             await self._store.run(put)
         return outcomes
-
-    async def _wait(self, keys: list[K], names: Mapping[Hashable, str]) -> dict[K, Remote[V]]:
-        """The answers of the replicas holding ``keys``' leases, as they come; a key left
-        out was given up by its holder (or its lease ran out): the caller tries again."""
-        loop = asyncio.get_running_loop()
-        futures: dict[K, asyncio.Future[GatewayError | None]] = {}
-        for key in keys:
-            futures[key] = loop.create_future()
-            self._waiters.setdefault(names[key], []).append(futures[key])
-        deadline = loop.time() + self._lease_ms / 1000
-        delay = FIRST_POLL_SECONDS
-        answers: dict[K, Remote[V]] = {}
-        try:
-            remaining = list(keys)
-            while remaining and loop.time() < deadline:
-                await asyncio.wait(
-                    [futures[key] for key in remaining],
-                    timeout=delay,
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                delay = min(delay * 2, MAX_POLL_SECONDS)
-                for key in remaining:
-                    error = futures[key].result() if futures[key].done() else None
-                    if error is not None:  # the holder's call failed, and is not kept
-                        answers[key] = Remote(error, 0, joined=True)
-                told = [key for key in remaining if futures[key].done()]
-                remaining = [key for key in remaining if key not in answers]
-                answers.update(await self._look(remaining, names, joined=True))
-                given_up = await self._unleased(
-                    [key for key in remaining if key not in answers], names
-                )
-                remaining = [
-                    key
-                    for key in remaining
-                    if key not in answers and key not in told and key not in given_up
-                ]
-        finally:
-            for key, future in futures.items():
-                waiting = self._waiters.get(names[key], [])
-                if future in waiting:
-                    waiting.remove(future)
-                if not waiting:
-                    self._waiters.pop(names[key], None)
-        return answers
-
-    async def _unleased(self, keys: list[K], names: Mapping[Hashable, str]) -> set[K]:
-        if not keys:
-            return set()
-
-        async def exists(redis: Any) -> list[Any]:
-            pipe = redis.pipeline(transaction=False)
-            for key in keys:
-                pipe.exists(self._lease_key(names[key]))
-            replies: list[Any] = await pipe.execute()
-            return replies
-
-        held = await self._store.run(exists)
-        return {key for key, lease in zip(keys, held, strict=True) if not lease}
 
     def _done(self, message: dict[str, Any]) -> None:
         """Another replica stored (or failed) the keys it held: wake who waits for them."""

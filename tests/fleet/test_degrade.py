@@ -14,6 +14,7 @@ import pytest
 
 from service.app import create_app
 from service.settings import ConfigurationError, Settings
+from tests.fleet.test_cache import FLEET
 from tests.support import WAIT, GatewayFactory, RedisServer, Upstream, redis_server
 
 INSTANCE = "/v1/deployments/d-EXAMPLE01/instances/i-0a1b2c3d4e5f6000{}"
@@ -120,8 +121,8 @@ async def test_the_password_comes_from_its_file(
     secret.write_text("correct horse battery staple\n")
     with redis_server(tmp_path, password="correct horse battery staple") as server:
         async with (
-            make_gateway(redis_url=server.url, redis_password_file=secret) as first,
-            make_gateway(redis_url=server.url, redis_password_file=secret) as second,
+            make_gateway(redis_url=server.url, redis_password_file=secret, **FLEET) as first,
+            make_gateway(redis_url=server.url, redis_password_file=secret, **FLEET) as second,
         ):
             await first.get(INSTANCE.format(2))
             answer = await second.get(INSTANCE.format(2))

@@ -64,9 +64,9 @@ def replicas(tmp_path: Path, emulator: str, redis: RedisServer, **env: str) -> I
     }
     with ExitStack() as stack:
         yield [
-            stack.enter_context(
-                running_process(tmp_path / f"replica-{n}.log", local=False, **settings)
-            )[0]
+            stack.enter_context(running_process(tmp_path / f"replica-{n}.log", False, **settings))[
+                0
+            ]
             for n in range(3)
         ]
 
