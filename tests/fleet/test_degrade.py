@@ -65,15 +65,16 @@ async def test_a_frozen_store_costs_one_timeout_then_nothing_until_it_is_back(
     assert (await pair[0].get(INSTANCE.format(2))).status_code == 200
     os.kill(own_redis.process.pid, signal.SIGSTOP)  # accepts, never answers
     try:
-        answers = [await pair[1].get(INSTANCE.format(n)) for n in (2, 3, 4, 5)]
+        answers = [await pair[1].get(INSTANCE.format(n)) for n in (2, 3, 4, 5, 6)]
         up, failures = await store_state(pair[1])
         ready = (await pair[1].get("/readyz")).status_code
     finally:
         os.kill(own_redis.process.pid, signal.SIGCONT)
 
-    assert [answer.status_code for answer in answers] == [200] * 4
-    # Only the first request met the store; the rest went on alone without asking it.
-    assert (up, failures) == (0, 1)
+    assert [answer.status_code for answer in answers] == [200] * 5
+    # Three calls running out of time in a row (one may be a busy loop's lag): the first
+    # three requests waited the timeout once each; the fourth went on alone at once.
+    assert (up, failures) == (0, 3)
     assert ready == 200  # readiness never waits on the store
     warnings = [r.getMessage() for r in caplog.records if "working alone" in r.getMessage()]
     assert len(warnings) == 1
@@ -83,9 +84,9 @@ async def test_a_frozen_store_costs_one_timeout_then_nothing_until_it_is_back(
     async with asyncio.timeout(WAIT):
         while (await store_state(pair[1]))[0] != 1:  # noqa: ASYNC110 - seen only by /metrics
             await asyncio.sleep(0.05)
-    await pair[1].get(INSTANCE.format(6))
+    await pair[1].get(INSTANCE.format(1))
     before = upstream.calls()
-    shared = await pair[0].get(INSTANCE.format(6))
+    shared = await pair[0].get(INSTANCE.format(1))
     assert shared.headers["x-cache"] == "HIT"
     assert upstream.calls() == before
     assert any("answers again" in r.getMessage() for r in caplog.records)

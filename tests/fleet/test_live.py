@@ -6,12 +6,22 @@ again when a test nudges one (as a notification would), never on a timer.
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from pathlib import Path
 
 import pytest
 
 from service.codedeploy.notifications import Notification
 from tests.fleet.test_cache import FLEET
-from tests.support import LIVE, Event, Live, LiveFactory, RedisServer, Stream, stream
+from tests.support import (
+    LIVE,
+    Event,
+    Live,
+    LiveFactory,
+    RedisServer,
+    Stream,
+    redis_server,
+    stream,
+)
 
 
 @pytest.fixture
@@ -111,3 +121,26 @@ async def test_a_notification_reaching_any_replica_makes_the_leader_read(
         change = await events.next()
     assert change.event == "instance"
     assert upstream.calls("GetDeployment") == reads + 1
+
+
+async def test_without_the_store_a_follower_reads_for_its_own_viewers(
+    make_live: LiveFactory, tmp_path: Path
+) -> None:
+    with redis_server(tmp_path) as server:
+        settings = {"redis_url": server.url, "redis_timeout_seconds": 0.5}
+        async with (
+            make_live(**settings) as leader,
+            make_live(**settings) as follower,
+            leader.client() as first,
+            stream(first),
+            follower.client() as second,
+            stream(second) as events,
+        ):
+            await events.take(5)
+            reads = follower.upstream.calls("GetDeployment")
+            server.stop()
+            follower.clock.advance(3)
+            follower.changed()  # its turn: the store is gone, so it reads itself
+            change = await events.next()
+    assert change.event == "instance"
+    assert follower.upstream.calls("GetDeployment") == reads + 1
