@@ -231,12 +231,7 @@ class Resolver:
         return self._sealed(page)
 
     async def application(self, name: str) -> Cached[Snapshot[ApplicationInfo]]:
-        _require_name(
-            name,
-            "Application name",
-            "ApplicationNameRequiredException",
-            "InvalidApplicationNameException",
-        )
+        _require_application(name)
 
         async def load() -> Snapshot[ApplicationInfo]:
             return Snapshot(await self._codedeploy.get_application(name))
@@ -258,12 +253,7 @@ class Resolver:
     async def group_names(
         self, application: str, *, next_token: str | None = None
     ) -> Cached[IdPage]:
-        _require_name(
-            application,
-            "Application name",
-            "ApplicationNameRequiredException",
-            "InvalidApplicationNameException",
-        )
+        _require_application(application)
         token = self._tokens.open(next_token)
         page = await self.caches.pages.get(
             self._key("groups", application, token),
@@ -274,18 +264,8 @@ class Resolver:
     async def deployment_group(
         self, application: str, group: str
     ) -> Cached[Snapshot[DeploymentGroupInfo]]:
-        _require_name(
-            application,
-            "Application name",
-            "ApplicationNameRequiredException",
-            "InvalidApplicationNameException",
-        )
-        _require_name(
-            group,
-            "Deployment group name",
-            "DeploymentGroupNameRequiredException",
-            "InvalidDeploymentGroupNameException",
-        )
+        _require_application(application)
+        _require_group(group)
 
         async def load() -> Snapshot[DeploymentGroupInfo]:
             return Snapshot(await self._codedeploy.get_deployment_group(application, group))
@@ -296,12 +276,7 @@ class Resolver:
         self, application: str, groups: Sequence[str]
     ) -> list[Cached[Snapshot[DeploymentGroupInfo]] | GatewayError]:
         """Each group's info or error, in order; misses batch-read, 100 a call."""
-        _require_name(
-            application,
-            "Application name",
-            "ApplicationNameRequiredException",
-            "InvalidApplicationNameException",
-        )
+        _require_application(application)
         keys = {self._key("group", application, group): group for group in groups}
 
         async def load(
@@ -324,6 +299,10 @@ class Resolver:
         next_token: str | None = None,
     ) -> Cached[IdPage]:
         """Deployment ids, newest first; filters normalised, so equal lists share a call."""
+        if application is not None:
+            _require_application(application)
+        if group is not None:
+            _require_group(group)
         token = self._tokens.open(next_token)
         statuses = filters(statuses)
         after, before = _utc(created_after), _utc(created_before)

@@ -94,6 +94,12 @@ async def test_summaries_fill_the_deployment_entries(
         ("/v1/deployments?applicationName=orders-api", 400, "DeploymentGroupNameRequiredException"),
         ("/v1/deployments?status=Sleeping", 400, "InvalidDeploymentStatusException"),
         ("/v1/applications/%7Bbad%7D", 400, "InvalidApplicationNameException"),
+        ("/v1/deployments?applicationName=", 400, "ApplicationNameRequiredException"),
+        (
+            "/v1/deployments?applicationName=orders-api&deploymentGroupName=%7Bbad%7D",
+            400,
+            "InvalidDeploymentGroupNameException",
+        ),
         ("/v1/deployments?createdAfter=yesterday", 400, "InvalidTimeRangeException"),
         ("/v1/deployments?createdAfter=0.0", 400, "InvalidTimeRangeException"),
         (
