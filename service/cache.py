@@ -173,9 +173,12 @@ class ResultCache(Generic[V]):
             return None
         return self._value(entry)
 
-    def forget(self, key: Hashable) -> None:
-        """Drops the stored answer for ``key``: the next read asks CodeDeploy."""
+    def forget(self, key: Hashable, *, shared: bool = False) -> None:
+        """Drops the stored answer for ``key`` (``shared``: the fleet's too, in the
+        background): the next read asks CodeDeploy."""
         self._entries.pop(key, None)
+        if shared and self._shared is not None:
+            self._shared.forget(key)
 
     def holds(self, key: Hashable, serial: int) -> bool:
         """Entry ``serial`` is still the live answer for ``key``; counts as no hit or miss."""

@@ -375,13 +375,16 @@ class Resolver:
         (``Server``), and every platform when the gateway reads the targets API."""
         return compute_platform != "Server" or self._codedeploy.api == "targets"
 
-    def forget(self, deployment_id: str, item_id: str | None = None) -> None:
+    def forget(
+        self, deployment_id: str, item_id: str | None = None, *, shared: bool = False
+    ) -> None:
         """Drops what is stored of a deployment (and of one of its instances or targets),
-        so the next read of it asks CodeDeploy: told that it changed."""
-        self.caches.deployments.forget(self._key(deployment_id))
+        so the next read of it asks CodeDeploy: told that it changed. ``shared``: from
+        the fleet's store too (once, by the replica told first)."""
+        self.caches.deployments.forget(self._key(deployment_id), shared=shared)
         if item_id is not None:
-            self.caches.instances.forget(self._key(deployment_id, item_id))
-            self.caches.targets.forget(self._key(deployment_id, item_id))
+            self.caches.instances.forget(self._key(deployment_id, item_id), shared=shared)
+            self.caches.targets.forget(self._key(deployment_id, item_id), shared=shared)
 
 
 def filters(values: Iterable[str]) -> tuple[str, ...]:

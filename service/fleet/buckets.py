@@ -40,7 +40,6 @@ class SharedBuckets:
         self._local = local
         self._rate = repr(rate)
         self._burst = burst
-        self._take = store.redis.register_script(_TAKE)
 
     async def charge(self, caller: str, count: int = 1) -> int:
         """0 when ``caller`` may go ahead (``count`` tokens spent fleet-wide), else whole
@@ -50,7 +49,7 @@ class SharedBuckets:
         args: list[str | int] = [self._rate, self._burst, min(count, self._burst)]
 
         async def take(redis: Any) -> int:
-            return int(await self._take(keys=[self._store.key("b", name)], args=args, client=redis))
+            return int(await redis.eval(_TAKE, 1, self._store.key("b", name), *args))
 
         try:
             return await self._store.run(take)

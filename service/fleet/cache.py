@@ -10,7 +10,8 @@ call: a replica that finds it keeps it only for what is left.
 
 import asyncio
 import hashlib
-from collections.abc import Callable, Hashable, Mapping, Sequence
+import logging
+from collections.abc import Callable, Coroutine, Hashable, Mapping, Sequence
 from contextlib import suppress
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -21,6 +22,8 @@ from service.cache import LoadMany, Outcome, Remote
 from service.errors import GatewayError
 from service.fleet.store import CHANNEL, Store, StoreDown
 from service.models import Snapshot
+
+logger = logging.getLogger(__name__)
 
 V = TypeVar("V")
 K = TypeVar("K", bound=Hashable)
@@ -34,7 +37,11 @@ MAX_POLL_SECONDS = 0.25
 # the time it has left; else 1 when the lease is this replica's now, 0 when another holds it.
 _CLAIM = """
 local value = redis.call('GET', KEYS[1])
-if value then return {value, redis.call('PTTL', KEYS[1])} end
+if value then
+  local left = redis.call('PTTL', KEYS[1])
+  if left > 0 then return {value, left} end
+  redis.call('DEL', KEYS[1])  -- no lifetime: not the gateway's, and never to be served
+end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 return 0
 """
@@ -56,7 +63,10 @@ class SnapshotCodec(Generic[M]):
         return (b"t" if value.terminal else b"-") + value.body
 
     def decode(self, data: bytes) -> Snapshot[M]:
-        return Snapshot.stored(self._model, data[1:], data[:1] == b"t")
+        body = data[1:]
+        if data[:1] not in (b"t", b"-") or not isinstance(orjson.loads(body), dict):
+            raise ValueError("not a snapshot")  # checked, not parsed into a model: cheap
+        return Snapshot.stored(self._model, body, data[:1] == b"t")
 
 
 class ModelCodec(Generic[M]):
@@ -87,8 +97,6 @@ class SharedTier(Generic[V]):
         self._codec = codec
         self._ttl = ttl
         self._lease_ms = int(lease_seconds * 1000)
-        self._lease_args: list[str | int] = [store.replica, self._lease_ms]
-        self._claiming = store.redis.register_script(_CLAIM)
         self._waiters: dict[str, list[asyncio.Future[GatewayError | None]]] = {}
         store.on(f"done:{name}", self._done)
 
@@ -131,20 +139,29 @@ class SharedTier(Generic[V]):
         stored just as its lease is let go is never missed."""
 
         async def claim(redis: Any) -> list[Any]:
-            pipe = redis.pipeline(transaction=False)
-            for key in keys:
-                value, lease = self._value_key(names[key]), self._lease_key(names[key])
-                await self._claiming(keys=[value, lease], args=self._lease_args, client=pipe)
-            replies: list[Any] = await pipe.execute()
-            return replies
+            async with redis.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    value, lease = self._value_key(names[key]), self._lease_key(names[key])
+                    pipe.eval(_CLAIM, 2, value, lease, self._store.replica, self._lease_ms)
+                replies: list[Any] = await pipe.execute()
+                return replies
 
         owned: list[K] = []
         held: list[K] = []
+        spoilt: list[str] = []
         for key, reply in zip(keys, await self._store.run(claim), strict=True):
-            if isinstance(reply, list):
-                answers[key] = Remote(self._decode(reply[0]), reply[1] / 1000, joined)
-            else:
+            if not isinstance(reply, list):
                 (owned if reply == 1 else held).append(key)
+            elif (decoded := self._decode(reply[0])) is None:
+                spoilt.append(self._value_key(names[key]))
+                held.append(key)  # claimed again at the next turn, once it is gone
+            else:
+                answers[key] = Remote(decoded, reply[1] / 1000, joined)
+        if spoilt:
+            logger.warning(
+                "shared store: %d %s value(s) not the gateway's, dropped", len(spoilt), self._name
+            )
+            await self._store.run(lambda redis: redis.delete(*spoilt))
         if owned:
             answers.update(await self._load(owned, names, load_many, leased=True))
         return held
@@ -199,11 +216,20 @@ class SharedTier(Generic[V]):
     ) -> Mapping[K, V | GatewayError]:
         """CodeDeploy's answers for ``keys``, stored for the fleet (the store failing
         then changes nothing: the answers are here)."""
-        outcomes = await _loaded(keys, load_many)
+        try:
+            outcomes = await _loaded(keys, load_many)
+        except BaseException:  # a bug, or cancelled: the leases go, and the waiters claim
+            if leased:
+                _background(self._store.release([self._lease_key(names[key]) for key in keys]))
+            raise
         stored = {names[key]: outcomes[key] for key in keys}
 
         async def put(redis: Any) -> None:
-            pipe = redis.pipeline(transaction=False)
+            async with redis.pipeline(transaction=False) as pipe:
+                await fill(pipe)
+                await pipe.execute()
+
+        async def fill(pipe: Any) -> None:
             errors = {}
             for name, outcome in stored.items():
                 ttl_ms = int(self._ttl(outcome) * 1000)
@@ -212,20 +238,21 @@ class SharedTier(Generic[V]):
                 elif isinstance(outcome, GatewayError):
                     errors[name] = encode_error(outcome).decode()
             if leased:
-                leases = [self._lease_key(name) for name in stored]
-                await self._store.release_leases(
-                    keys=leases, args=[self._store.replica], client=pipe
-                )
+                self._store.release_leases(pipe, [self._lease_key(name) for name in stored])
                 message = orjson.dumps(
                     {"k": f"done:{self._name}", "r": self._store.replica, "keys": list(stored)}
                     | ({"errors": errors} if errors else {})
                 )
                 pipe.publish(CHANNEL, message)
-            await pipe.execute()
 
         with suppress(StoreDown):
             await self._store.run(put)
         return outcomes
+
+    def forget(self, key: Hashable) -> None:
+        """Drops the store's answer for ``key``, in the background."""
+        value = self._value_key(self._names([key])[key])
+        _background(self._store.run(lambda redis: redis.delete(value)))
 
     def _done(self, message: dict[str, Any]) -> None:
         """Another replica stored (or failed) the keys it held: wake who waits for them."""
@@ -247,10 +274,16 @@ class SharedTier(Generic[V]):
             return b"e" + encode_error(outcome)
         return b"v" + self._codec.encode(outcome)
 
-    def _decode(self, data: bytes) -> V | GatewayError:
-        if data[:1] == b"e":
-            return decode_error(data[1:])
-        return self._codec.decode(data[1:])
+    def _decode(self, data: bytes) -> V | GatewayError | None:
+        """What ``_encode`` made, or None for anything else (another writer's junk)."""
+        try:
+            if data[:1] == b"e":
+                return decode_error(data[1:])
+            if data[:1] == b"v":
+                return self._codec.decode(data[1:])
+        except (ValueError, KeyError, TypeError):
+            pass
+        return None
 
 
 async def _loaded(keys: list[K], load_many: LoadMany[K, V]) -> Mapping[K, V | GatewayError]:
@@ -276,6 +309,19 @@ def encode_error(error: GatewayError) -> bytes:
     return orjson.dumps(
         {"type": kind, "detail": error.detail, "code": error.code, "id": error.request_id}
     )
+
+
+def _background(call: Coroutine[Any, Any, object]) -> None:
+    async def run() -> None:
+        with suppress(StoreDown):
+            await call
+
+    task = asyncio.create_task(run())
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+
+
+_tasks: set["asyncio.Task[None]"] = set()
 
 
 def decode_error(data: bytes) -> GatewayError:

@@ -36,13 +36,14 @@ MODELS: dict[Kind, type[Any]] = {
 }
 
 # KEYS: the lease, the record's hash and its meta; ARGV: this replica, the lease's and
-# the record's lifetimes in ms. 1: renewed, 2: taken now, 0: another replica holds it.
+# the record's lifetimes in ms. 0: another replica holds the lease; 1: renewed; 2: taken
+# now; 3: renewed, but the record is gone (the store evicted it, or was emptied).
 _LEAD = """
 local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  redis.call('PEXPIRE', KEYS[2], ARGV[3])
-  redis.call('PEXPIRE', KEYS[3], ARGV[3])
+  if redis.call('PEXPIRE', KEYS[2], ARGV[3]) == 0 or redis.call('PEXPIRE', KEYS[3], ARGV[3]) == 0
+  then return 3 end
   return 1
 end
 if holder then return 0 end
@@ -58,7 +59,6 @@ class LiveFleet:
         self._store = store
         # Renewed every interval; a read that runs to its deadline must not lose it.
         self._lease_ms = int((2 * interval + upstream_timeout + 1) * 1000)
-        self._lead = store.redis.register_script(_LEAD)
         self._watcher: Callable[[str], Watcher | None] = lambda _id: None
         self._changed: Callable[[str, str | None], object] = lambda _id, _item: None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -89,14 +89,14 @@ class LiveFleet:
     async def lead(self, watcher: Watcher) -> bool:
         """Whether this replica reads ``watcher``'s deployment now: its lease renewed or
         taken (the store's record read first), or the store away (alone, it reads)."""
-        lease, items, meta = self._keys(watcher.deployment_id)
+        keys = self._keys(watcher.deployment_id)
         args: list[str | int] = [self._store.replica, self._lease_ms, STATE_SECONDS * 1000]
         try:
-            held = await self._store.run(
-                lambda redis: self._lead(keys=[lease, items, meta], args=args, client=redis)
-            )
-            if held == 2:
-                await self._load(watcher)
+            held = await self._store.run(lambda redis: redis.eval(_LEAD, 3, *keys, *args))
+            if held == 2:  # go on from the fleet's record, or give it what is known here
+                held = 2 if await self._load(watcher) else 3
+            if held == 3 and watcher.seq:
+                await self.publish(watcher, watcher.since(0))
         except StoreDown:
             return True
         return bool(held)
@@ -118,22 +118,23 @@ class LiveFleet:
         except StoreDown:
             return
 
-    async def _load(self, watcher: Watcher) -> None:
+    async def _load(self, watcher: Watcher) -> bool:
+        """Takes the store's record, when there is a whole one."""
         _, items, meta = self._keys(watcher.deployment_id)
 
         async def read(redis: Any) -> list[Any]:
-            replies: list[Any] = (
-                await redis.pipeline(transaction=False).get(meta).hgetall(items).execute()
-            )
-            return replies
+            async with redis.pipeline(transaction=False) as pipe:
+                replies: list[Any] = await pipe.get(meta).hgetall(items).execute()
+                return replies
 
         stored, record = await self._store.run(read)
-        if stored is None:
-            return
+        if stored is None or not record:
+            return False
         position = orjson.loads(stored)
         generation = position["g"]
         changes = [_change(orjson.loads(value), generation) for value in record.values()]
         watcher.restore(generation, changes, final=position["f"])
+        return True
 
     async def publish(self, watcher: Watcher, changes: list[Change]) -> None:
         """Records what the leader found, and sends it to the other replicas."""
@@ -147,13 +148,13 @@ class LiveFleet:
         )
 
         async def write(redis: Any) -> None:
-            pipe = redis.pipeline(transaction=False)
-            fields = {f"{c['k']}:{c['i']}": orjson.dumps(c) for c in encoded}
-            pipe.hset(items, mapping=fields)
-            pipe.pexpire(items, STATE_SECONDS * 1000)
-            pipe.set(meta, orjson.dumps(position), px=STATE_SECONDS * 1000)
-            pipe.publish(CHANNEL, message)
-            await pipe.execute()
+            async with redis.pipeline(transaction=False) as pipe:
+                fields = {f"{c['k']}:{c['i']}": orjson.dumps(c) for c in encoded}
+                pipe.hset(items, mapping=fields)
+                pipe.pexpire(items, STATE_SECONDS * 1000)
+                pipe.set(meta, orjson.dumps(position), px=STATE_SECONDS * 1000)
+                pipe.publish(CHANNEL, message)
+                await pipe.execute()
 
         with suppress(StoreDown):
             await self._store.run(write)

@@ -21,7 +21,6 @@ import orjson
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service.metrics import Metrics
 from service.settings import ConfigurationError, Settings
@@ -37,15 +36,20 @@ PREFIX = f"cdgw:{FORMAT}:"
 CHANNEL = PREFIX + "events"
 # How often a store marked down is asked whether it answers again.
 PROBE_SECONDS = 1.0
-# Calls in a row that run out of time before a replica works alone: one alone may be a
-# busy event loop's lag (seen in `make bench` with three replicas on two cores).
-LATE_IN_A_ROW = 3
+# Calls in a row that fail before a replica works alone: one alone may be a busy event
+# loop's lag (seen in `make bench` with three replicas on two cores), or a connection the
+# store closed when it restarted. A dead store refuses at once, so this costs little.
+FAILURES_IN_A_ROW = 3
+HEALTH_CHECK_SECONDS = 10
 
 Handler = Callable[[dict[str, Any]], None]
 
+# Scripts are sent whole (EVAL; the store keeps each compiled by its digest): a script a
+# pipeline must first check with SCRIPT EXISTS takes a connection where a cancelled call
+# could leave it out of the pool for good.
 # Deletes the leases among KEYS that ARGV[1] (a replica) holds: one whose lease ran out
 # and was taken by another replica leaves that one's alone.
-_RELEASE = """
+RELEASE = """
 for _, key in ipairs(KEYS) do
   if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
 end
@@ -77,6 +81,9 @@ class Store:
             timeout=timeout,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
+            # A pooled connection idle this long is pinged before use: after the store
+            # restarted, a stale one is replaced rather than taken for the store failing.
+            health_check_interval=HEALTH_CHECK_SECONDS,
             **({"password": password} if password is not None else {}),
         )
         self.redis = Redis(connection_pool=pool)
@@ -85,14 +92,12 @@ class Store:
         """Host and port, for logs: never the URL, which may carry a password."""
         self.replica = secrets.token_hex(8)
         """Names this process in leases and messages."""
-        self.release_leases = self.redis.register_script(_RELEASE)
-        """Called as ``(keys=leases, args=[replica], client=...)``, in a pipeline too."""
         self.timeout = timeout
         self.up = True
         self._metrics = metrics
         self._probe_seconds = probe_seconds
         self._handlers: dict[str, Handler] = {}
-        self._late = 0
+        self._failures = 0
         self._back = asyncio.Event()
         self._back.set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -153,20 +158,18 @@ class Store:
         except (RedisError, OSError, TimeoutError) as exc:
             self.lost(exc)
             raise StoreDown from exc
-        self._late = 0
+        self._failures = 0
         return answer
 
     def lost(self, exc: BaseException) -> None:
-        """The store failed: work alone, say so once, and look for it in the background.
-        A call running out of time may be this replica's own busy loop: only
-        ``LATE_IN_A_ROW`` of them in a row count as the store gone."""
+        """A call failed: after ``FAILURES_IN_A_ROW``, work alone, say so once, and look
+        for the store in the background."""
         self._metrics.store_failures.inc()
         if not self.up:
             return
-        if isinstance(exc, TimeoutError | RedisTimeoutError):
-            self._late += 1
-            if self._late < LATE_IN_A_ROW:
-                return
+        self._failures += 1
+        if self._failures < FAILURES_IN_A_ROW:
+            return
         self.up = False
         self._back.clear()
         self._metrics.store_up.set(0)
@@ -186,18 +189,19 @@ class Store:
             except (RedisError, OSError, TimeoutError):
                 continue
             self.up = True
-            self._late = 0
+            self._failures = 0
             self._back.set()
             self._metrics.store_up.set(1)
             logger.warning("shared store %s answers again: sharing", self.address)
             self._tasks = [task for task in self._tasks if not task.done()]
             return
 
+    def release_leases(self, client: Any, leases: list[str]) -> Any:
+        """Lets go of the leases this replica holds among ``leases`` (on a pipeline too)."""
+        return client.eval(RELEASE, len(leases), *leases, self.replica)
+
     async def release(self, leases: list[str]) -> None:
-        """Lets go of the leases this replica holds among ``leases``."""
-        await self.run(
-            lambda redis: self.release_leases(keys=leases, args=[self.replica], client=redis)
-        )
+        await self.run(lambda redis: self.release_leases(redis, leases))
 
     # --- messages between replicas ----------------------------------------------------
 
@@ -234,8 +238,8 @@ class Store:
                 continue
             try:
                 handler(decoded)
-            except Exception:  # a bug in one handler must not deafen the replica
-                logger.exception("shared store: handling a %s message failed", decoded["k"])
+            except (KeyError, TypeError, ValueError, AttributeError):  # not one we sent
+                logger.warning("shared store: a malformed %r message was ignored", decoded["k"])
 
 
 def _reason(exc: BaseException) -> str:

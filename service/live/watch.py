@@ -214,7 +214,12 @@ class Watcher:
         while not self.final:
             self._wake.clear()  # a nudge from here on, during the read too, is kept
             if self._fleet is not None:
-                self.leading = await self._fleet.lead(self)
+                # Leading is for viewers here: a lingering watcher (or one whose last
+                # viewer left while the lease was being renewed) leaves it to the others.
+                self.leading = bool(self.viewers) and await self._fleet.lead(self)
+                if self.leading and not self.viewers:
+                    self.leading = False
+                    self._fleet.release(self)
                 if not self.leading:
                     await self._fleet.follow(self)
                     if self.first_read.done() and self.first_read.exception():
@@ -490,6 +495,9 @@ class Watchers:
             outcome = "ignored"
         else:
             if self._fleet is not None:  # the queue gives it to one replica: tell the rest
+                self._resolver.forget(
+                    notification.deployment_id, notification.instance_id, shared=True
+                )
                 self._fleet.tell(notification.deployment_id, notification.instance_id)
             watched = self.changed(notification.deployment_id, notification.instance_id)
             outcome = "watched" if watched else "unwatched"

@@ -132,3 +132,66 @@ async def test_a_failure_the_holder_does_not_keep_reaches_its_waiters_uncached(
     assert upstream.calls() == 1  # every waiter got its holder's answer, uncached
     upstream.emulator.faults.throttle_rate = 0.0
     assert (await replicas[1].get(INSTANCE)).status_code == 200
+
+
+@pytest.mark.parametrize("junk", [b"ejunk", b"vjunk", b'v-{"not": "closed"', b"\x00\xff"])
+async def test_a_value_not_the_gateways_is_dropped_and_read_again(
+    replicas: list[httpx.AsyncClient], upstream: Upstream, redis: RedisServer, junk: bytes
+) -> None:
+    first = await replicas[0].get(INSTANCE)
+    client = redis.client()
+    (key,) = client.keys("cdgw:1:c:instances:*")
+    client.set(key, junk, px=60_000)
+
+    answers = [await replica.get(INSTANCE) for replica in replicas[1:]]
+
+    assert [answer.status_code for answer in answers] == [200, 200]
+    assert {answer.content for answer in answers} == {first.content}
+    assert upstream.calls() == 2  # read once more, then shared again
+    assert client.get(key) != junk
+
+
+async def test_a_value_with_no_lifetime_is_not_served(
+    replicas: list[httpx.AsyncClient], upstream: Upstream, redis: RedisServer
+) -> None:
+    await replicas[0].get(INSTANCE)
+    client = redis.client()
+    (key,) = client.keys("cdgw:1:c:instances:*")
+    client.persist(key)
+
+    answer = await replicas[1].get(INSTANCE)
+
+    assert answer.status_code == 200
+    assert upstream.calls() == 2
+    assert 0 < client.pttl(key) <= 60_000
+
+
+async def test_a_batch_with_a_spoilt_value_answers_every_id(
+    replicas: list[httpx.AsyncClient], upstream: Upstream, redis: RedisServer
+) -> None:
+    ids = ["i-0a1b2c3d4e5f60001", "i-0a1b2c3d4e5f60002", "i-0a1b2c3d4e5f60003"]
+    batch = f"/v1/deployments/{FAILED[0]}/instances:batchGet"
+    await replicas[0].get(INSTANCE)
+    client = redis.client()
+    (key,) = client.keys("cdgw:1:c:instances:*")
+    client.set(key, b"vjunk", px=60_000)
+
+    answer = await replicas[1].post(batch, json={"instanceIds": ids})
+
+    assert answer.status_code == 200
+    assert len(answer.json()["instancesSummary"]) == 3
+    assert not client.keys("cdgw:1:l:*")  # no lease left behind
+
+
+async def test_messages_not_the_gateways_are_ignored(
+    replicas: list[httpx.AsyncClient], redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = redis.client()
+    for junk in [b"junk", b"[1,2]", b'{"k":["a"]}', b'{"k":"live","r":"x"}', b'{"k":"changed"}']:
+        client.publish("cdgw:1:events", junk)
+    client.publish("cdgw:1:events", b'{"k":"done:instances","r":"x","keys":[1],"errors":[1]}')
+
+    answer = await replicas[0].get(INSTANCE)  # the listener is still there, and so is sharing
+    assert answer.status_code == 200
+    assert (await replicas[1].get(INSTANCE)).headers["x-cache"] == "HIT"
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]

@@ -156,3 +156,27 @@ def test_an_unreadable_password_file_stops_the_start(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigurationError, match="GATEWAY_REDIS_PASSWORD_FILE"):
         create_app(settings)
+
+
+async def test_calls_cut_off_by_the_timeout_give_their_connections_back(
+    make_gateway: GatewayFactory, upstream: Upstream, own_redis: RedisServer
+) -> None:
+    """A frozen store, again and again, with a pool of three: calls cancelled by the
+    timeout must return their connections, or the replica could never share again."""
+    settings = {"redis_url": own_redis.url, "redis_timeout_seconds": 0.3}
+    async with make_gateway(redis_max_connections=3, **settings) as gateway:
+        for round_ in range(3):
+            os.kill(own_redis.process.pid, signal.SIGSTOP)
+            try:
+                paths = [f"/v1/deployments/d-ROUND{round_}{n}/instances" for n in range(6)]
+                await asyncio.gather(*(gateway.get(path) for path in paths))
+            finally:
+                os.kill(own_redis.process.pid, signal.SIGCONT)
+            async with asyncio.timeout(WAIT):
+                while (await store_state(gateway))[0] != 1:  # noqa: ASYNC110 - /metrics only
+                    await asyncio.sleep(0.05)
+        async with make_gateway(**settings) as other:
+            await other.get(INSTANCE.format(2))
+            answer = await gateway.get(INSTANCE.format(2))
+    assert answer.headers["x-cache"] == "HIT"
+    assert upstream.calls("GetDeploymentInstance") == 1

@@ -4,7 +4,8 @@ Three gateways under uvicorn share a real redis-server and one emulator; watcher
 again when a test nudges one (as a notification would), never on a timer.
 """
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from service.codedeploy.notifications import Notification
 from tests.fleet.test_cache import FLEET
 from tests.support import (
     LIVE,
+    WAIT,
     Event,
     Live,
     LiveFactory,
@@ -144,3 +146,40 @@ async def test_without_the_store_a_follower_reads_for_its_own_viewers(
             change = await events.next()
     assert change.event == "instance"
     assert follower.upstream.calls("GetDeployment") == reads + 1
+
+
+async def test_a_notification_clears_what_the_store_holds_of_the_item(
+    fleet: list[Live], redis: RedisServer
+) -> None:
+    upstream = fleet[0].upstream
+    path = f"/v1/deployments/{LIVE}/instances/i-0e1f2a3b4c5d60001"
+    async with fleet[0].client() as first, fleet[1].client() as second:
+        await first.get(path)
+        (key,) = redis.client().keys("cdgw:1:c:instances:*")
+        fleet[2].watchers.on_notification(Notification(LIVE, "i-0e1f2a3b4c5d60001"))
+        await until(lambda: not redis.client().exists(key))  # dropped in the background
+        calls = upstream.calls("GetDeploymentInstance")
+        answer = await second.get(path)
+    assert answer.headers["x-cache"] == "MISS"
+    assert upstream.calls("GetDeploymentInstance") == calls + 1
+
+
+async def test_a_leader_gives_an_emptied_store_its_whole_record(
+    fleet: list[Live], redis: RedisServer
+) -> None:
+    async with fleet[0].client() as leader_client, stream(leader_client) as leader:
+        picture = await leader.take(5)
+        redis.client().flushall()  # the store restarted, or evicted the record
+        fleet[0].changed()  # the leader's next turn
+        await until(lambda: redis.client().exists(f"cdgw:1:w:{LIVE}:items"))
+        async with fleet[1].client() as client, stream(client) as late:
+            whole = await late.take(5)
+    assert whole[0].event == "deployment"
+    assert ids(whole) == ids(picture)
+
+
+async def until(condition: Callable[[], object]) -> None:
+    """Until another process's state (the store's) says so, within WAIT."""
+    async with asyncio.timeout(WAIT):
+        while not condition():  # noqa: ASYNC110 - the store has no event to wait on
+            await asyncio.sleep(0.01)
