@@ -1,9 +1,10 @@
 """The cache's second level, shared by the fleet, and single-flight across it.
 
-A miss in a replica's own cache asks the store next; a miss there takes the key's
-lease (``SET NX PX``) and calls CodeDeploy, or, when another replica holds it, waits
-for that replica's answer: told on the channel when it is stored, or finding it by a
-short poll, so a lost message costs a poll and a dead holder its lease, never a hang.
+A miss in a replica's own cache claims the key in the store, in one script: the stored
+answer, else the key's lease (``SET NX PX``). Taken, the replica calls CodeDeploy; held
+by another replica, it waits for that one's answer: told on the channel when it is
+stored, or claiming again after a short poll, so a lost message costs a poll and a dead
+holder its lease, never a hang.
 What is stored lives as long as the first level keeps it, counted from the upstream
 call: a replica that finds it keeps it only for what is left.
 """
@@ -11,7 +12,7 @@ call: a replica that finds it keeps it only for what is left.
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable, Coroutine, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from contextlib import suppress
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -32,6 +33,10 @@ M = TypeVar("M", bound=BaseModel)
 # A waiter looks at the store this often at first, then less often, until told.
 FIRST_POLL_SECONDS = 0.02
 MAX_POLL_SECONDS = 0.25
+# A failure that is not cached (throttling, 5xx, a timeout) is stored this long, marked,
+# for the replicas that waited on the call: past their longest poll, and no longer.
+FLEETING = b"f"
+FLEETING_MS = 500
 
 # KEYS: a value, its lease; ARGV: this replica, the lease's lifetime in ms. The value and
 # the time it has left; else 1 when the lease is this replica's now, 0 when another holds it.
@@ -97,7 +102,7 @@ class SharedTier(Generic[V]):
         self._codec = codec
         self._ttl = ttl
         self._lease_ms = int(lease_seconds * 1000)
-        self._waiters: dict[str, list[asyncio.Future[GatewayError | None]]] = {}
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         store.on(f"done:{name}", self._done)
 
     def _names(self, keys: Sequence[Hashable]) -> dict[Hashable, str]:
@@ -155,8 +160,9 @@ class SharedTier(Generic[V]):
             elif (decoded := self._decode(reply[0])) is None:
                 spoilt.append(self._value_key(names[key]))
                 held.append(key)  # claimed again at the next turn, once it is gone
-            else:
-                answers[key] = Remote(decoded, reply[1] / 1000, joined)
+            else:  # a failure kept only for the waiters is not kept any longer here
+                seconds = 0 if reply[0][:1] == FLEETING else reply[1] / 1000
+                answers[key] = Remote(decoded, seconds, joined)
         if spoilt:
             logger.warning(
                 "shared store: %d %s value(s) not the gateway's, dropped", len(spoilt), self._name
@@ -177,7 +183,7 @@ class SharedTier(Generic[V]):
         answers (or failed), or finding out by claiming again; a lease let go or run out
         is taken here. Gives up after two leases' time: the caller then loads alone."""
         loop = asyncio.get_running_loop()
-        futures: dict[K, asyncio.Future[GatewayError | None]] = {}
+        futures: dict[K, asyncio.Future[None]] = {}
         deadline = loop.time() + 2 * self._lease_ms / 1000
         delay = FIRST_POLL_SECONDS
         try:
@@ -192,12 +198,7 @@ class SharedTier(Generic[V]):
                     return_when=asyncio.FIRST_COMPLETED,
                 )
                 delay = min(delay * 2, MAX_POLL_SECONDS)
-                for key in keys:
-                    if futures[key].done() and (error := futures[key].result()) is not None:
-                        answers[key] = Remote(error, 0, joined=True)  # failed, not kept
-                keys = [key for key in keys if key not in answers]
-                if keys:
-                    keys = await self._claim(keys, names, answers, load_many, joined=True)
+                keys = await self._claim(keys, names, answers, load_many, joined=True)
         finally:
             for key, future in futures.items():
                 waiting = self._waiters.get(names[key], [])
@@ -220,7 +221,9 @@ class SharedTier(Generic[V]):
             outcomes = await _loaded(keys, load_many)
         except BaseException:  # a bug, or cancelled: the leases go, and the waiters claim
             if leased:
-                _background(self._store.release([self._lease_key(names[key]) for key in keys]))
+                self._store.background(
+                    self._store.release([self._lease_key(names[key]) for key in keys])
+                )
             raise
         stored = {names[key]: outcomes[key] for key in keys}
 
@@ -230,20 +233,23 @@ class SharedTier(Generic[V]):
                 await pipe.execute()
 
         async def fill(pipe: Any) -> None:
-            errors = {}
             for name, outcome in stored.items():
                 ttl_ms = int(self._ttl(outcome) * 1000)
                 if ttl_ms > 0:
                     pipe.set(self._value_key(name), self._encode(outcome), px=ttl_ms)
-                elif isinstance(outcome, GatewayError):
-                    errors[name] = encode_error(outcome).decode()
+                elif leased and isinstance(outcome, GatewayError):
+                    # Not cached, but the replicas waiting on this call get it, as joiners
+                    # do: kept just past a waiter's longest poll, so a poll finds it.
+                    fleeting = FLEETING + encode_error(outcome)
+                    pipe.set(self._value_key(name), fleeting, px=FLEETING_MS)
             if leased:
                 self._store.release_leases(pipe, [self._lease_key(name) for name in stored])
-                message = orjson.dumps(
-                    {"k": f"done:{self._name}", "r": self._store.replica, "keys": list(stored)}
-                    | ({"errors": errors} if errors else {})
-                )
-                pipe.publish(CHANNEL, message)
+                message = {
+                    "k": f"done:{self._name}",
+                    "r": self._store.replica,
+                    "keys": list(stored),
+                }
+                pipe.publish(CHANNEL, orjson.dumps(message))
 
         with suppress(StoreDown):
             await self._store.run(put)
@@ -252,16 +258,14 @@ class SharedTier(Generic[V]):
     def forget(self, key: Hashable) -> None:
         """Drops the store's answer for ``key``, in the background."""
         value = self._value_key(self._names([key])[key])
-        _background(self._store.run(lambda redis: redis.delete(value)))
+        self._store.background(self._store.run(lambda redis: redis.delete(value)))
 
     def _done(self, message: dict[str, Any]) -> None:
-        """Another replica stored (or failed) the keys it held: wake who waits for them."""
-        errors: dict[str, str] = message.get("errors", {})
+        """Another replica stored (or failed) the keys it held: its waiters claim again."""
         for name in message["keys"]:
-            error = errors.get(name)
             for future in self._waiters.pop(name, []):
                 if not future.done():
-                    future.set_result(None if error is None else decode_error(error.encode()))
+                    future.set_result(None)
 
     def _value_key(self, name: str) -> str:
         return self._store.key("c", self._name, name)
@@ -277,7 +281,7 @@ class SharedTier(Generic[V]):
     def _decode(self, data: bytes) -> V | GatewayError | None:
         """What ``_encode`` made, or None for anything else (another writer's junk)."""
         try:
-            if data[:1] == b"e":
+            if data[:1] in (b"e", FLEETING):
                 return decode_error(data[1:])
             if data[:1] == b"v":
                 return self._codec.decode(data[1:])
@@ -309,19 +313,6 @@ def encode_error(error: GatewayError) -> bytes:
     return orjson.dumps(
         {"type": kind, "detail": error.detail, "code": error.code, "id": error.request_id}
     )
-
-
-def _background(call: Coroutine[Any, Any, object]) -> None:
-    async def run() -> None:
-        with suppress(StoreDown):
-            await call
-
-    task = asyncio.create_task(run())
-    _tasks.add(task)
-    task.add_done_callback(_tasks.discard)
-
-
-_tasks: set["asyncio.Task[None]"] = set()
 
 
 def decode_error(data: bytes) -> GatewayError:

@@ -12,8 +12,7 @@ leader that died loses it when it runs out; either way a follower with viewers t
 at its next turn and goes on from the store's record, in the same numbering.
 """
 
-import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
@@ -61,7 +60,6 @@ class LiveFleet:
         self._lease_ms = int((2 * interval + upstream_timeout + 1) * 1000)
         self._watcher: Callable[[str], Watcher | None] = lambda _id: None
         self._changed: Callable[[str, str | None], object] = lambda _id, _item: None
-        self._tasks: set[asyncio.Task[None]] = set()
         store.on("live", self._received)
         store.on("changed", self._told)
 
@@ -77,7 +75,7 @@ class LiveFleet:
 
     def tell(self, deployment_id: str, item_id: str | None) -> None:
         """Passes a notification from the events queue on to the other replicas."""
-        self._background(self._store.publish("changed", d=deployment_id, i=item_id))
+        self._store.background(self._store.publish("changed", d=deployment_id, i=item_id))
 
     def _keys(self, deployment_id: str) -> tuple[str, str, str]:
         return (
@@ -170,16 +168,7 @@ class LiveFleet:
         """Lets the lease go (in the background: a viewer leaving does not wait)."""
         lease, _, _ = self._keys(watcher.deployment_id)
 
-        self._background(self._store.release([lease]))
-
-    def _background(self, call: Coroutine[Any, Any, None]) -> None:
-        async def run() -> None:
-            with suppress(StoreDown):
-                await call
-
-        task = asyncio.create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._store.background(self._store.release([lease]))
 
     def _told(self, message: dict[str, Any]) -> None:
         if message["r"] != self._store.replica:

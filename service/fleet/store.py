@@ -12,7 +12,7 @@ kind (``k``) and its sender (``r``), handed to the handler registered for that k
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -101,6 +101,7 @@ class Store:
         self._back = asyncio.Event()
         self._back.set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[None]] = set()
         metrics.store_up.set(1)
 
     @classmethod
@@ -199,6 +200,17 @@ class Store:
     def release_leases(self, client: Any, leases: list[str]) -> Any:
         """Lets go of the leases this replica holds among ``leases`` (on a pipeline too)."""
         return client.eval(RELEASE, len(leases), *leases, self.replica)
+
+    def background(self, call: Coroutine[Any, Any, object]) -> None:
+        """Runs a store call without anyone waiting for it (a lease let go, a message)."""
+
+        async def run() -> None:
+            with suppress(StoreDown):
+                await call
+
+        task = asyncio.create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def release(self, leases: list[str]) -> None:
         await self.run(lambda redis: self.release_leases(redis, leases))

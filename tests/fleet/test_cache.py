@@ -122,16 +122,21 @@ async def test_a_dead_holder_costs_its_lease_not_a_hang(
 
 
 async def test_a_failure_the_holder_does_not_keep_reaches_its_waiters_uncached(
-    replicas: list[httpx.AsyncClient], upstream: Upstream
+    replicas: list[httpx.AsyncClient], upstream: Upstream, redis: RedisServer
 ) -> None:
     upstream.emulator.faults.throttle_rate = 1.0
 
     answers = await asyncio.gather(*(replicas[n % 3].get(INSTANCE) for n in range(9)))
 
     assert {answer.status_code for answer in answers} == {429}
-    assert upstream.calls() == 1  # every waiter got its holder's answer, uncached
+    assert upstream.calls() == 1  # every waiter got its holder's answer
     upstream.emulator.faults.throttle_rate = 0.0
-    assert (await replicas[1].get(INSTANCE)).status_code == 200
+    # The store keeps it for the waiters' polls only; no replica's own cache keeps it.
+    client = redis.client()
+    (key,) = client.keys("cdgw:1:c:instances:*")
+    assert 0 < client.pttl(key) <= 500
+    client.delete(key)  # as half a second would
+    assert [(await replica.get(INSTANCE)).status_code for replica in replicas] == [200] * 3
 
 
 @pytest.mark.parametrize("junk", [b"ejunk", b"vjunk", b'v-{"not": "closed"', b"\x00\xff"])
