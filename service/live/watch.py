@@ -182,10 +182,8 @@ class Watcher:
 
     def leave(self) -> None:
         self.viewers -= 1
-        if self.viewers == 0 and self._fleet is not None and self.leading:
-            # Another replica's viewers may still watch: one of them takes over.
-            self.leading = False
-            self._fleet.release(self)
+        if self.viewers == 0:  # another replica's viewers may still watch: they take over
+            self._let_go()
         if self.viewers == 0 and not self.closed:
             if self.first_read.done() and self.first_read.exception() is None:
                 loop = asyncio.get_running_loop()
@@ -198,9 +196,7 @@ class Watcher:
         self._wake.set()
 
     def close(self) -> None:
-        if self._fleet is not None and self.leading:
-            self.leading = False
-            self._fleet.release(self)
+        self._let_go()
         self.closed = True
         if self._linger is not None:
             self._linger.cancel()
@@ -217,9 +213,8 @@ class Watcher:
                 # Leading is for viewers here: a lingering watcher (or one whose last
                 # viewer left while the lease was being renewed) leaves it to the others.
                 self.leading = bool(self.viewers) and await self._fleet.lead(self)
-                if self.leading and not self.viewers:
-                    self.leading = False
-                    self._fleet.release(self)
+                if not self.viewers:
+                    self._let_go()
                 if not self.leading:
                     await self._fleet.follow(self)
                     if self.first_read.done() and self.first_read.exception():
@@ -336,6 +331,12 @@ class Watcher:
         self._changed = asyncio.Event()
 
     # --- in a fleet ------------------------------------------------------------------
+
+    def _let_go(self) -> None:
+        """Gives the fleet's lease on this deployment back, if this replica holds it."""
+        if self._fleet is not None and self.leading:
+            self.leading = False
+            self._fleet.release(self)
 
     @property
     def seq(self) -> int:
