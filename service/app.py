@@ -99,20 +99,19 @@ def create_app(
             codedeploy = await stack.enter_async_context(connect(config, metrics))
             await stack.enter_async_context(authenticator)
             logger.info("CodeDeploy at %s (%s)", codedeploy.endpoint, codedeploy.region)
+            fleet = None
             if store is not None:
                 await stack.enter_async_context(store)
                 logger.info("Sharing with the fleet through the store at %s", store.address)
-            caches = make_caches(settings, metrics, clock, store)
-            resolver = Resolver(codedeploy, caches, tokens)
-            engine = make_engine(settings, resolver, metrics, clock, trusted)
-            stack.callback(engine.close)
-            fleet = None
-            if store is not None:
                 fleet = LiveFleet(
                     store,
                     interval=settings.watch_interval_seconds,
                     upstream_timeout=settings.upstream_timeout_seconds,
                 )
+            caches = make_caches(settings, metrics, clock, store)
+            resolver = Resolver(codedeploy, caches, tokens)
+            engine = make_engine(settings, resolver, metrics, clock, trusted)
+            stack.callback(engine.close)
             watchers = Watchers(
                 resolver,
                 metrics,

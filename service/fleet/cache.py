@@ -115,9 +115,9 @@ class SharedTier(Generic[V]):
         """Every key's answer: stored by the fleet, or loaded by this replica (and stored
         for the others), or by the replica that held its lease. ``refresh`` loads all
         anew. Whatever the store cannot do in time, this replica does alone."""
-        if refresh:
-            return dict(await self._load(keys, self._names(keys), load_many, leased=False))
         names = self._names(keys)
+        if refresh:
+            return dict(await self._load(keys, names, load_many, leased=False))
         answers: dict[K, Outcome[V]] = {}
         try:
             held = await self._claim(keys, names, answers, load_many, joined=False)
@@ -229,27 +229,20 @@ class SharedTier(Generic[V]):
 
         async def put(redis: Any) -> None:
             async with redis.pipeline(transaction=False) as pipe:
-                await fill(pipe)
+                for name, outcome in stored.items():
+                    ttl_ms = int(self._ttl(outcome) * 1000)
+                    if ttl_ms > 0:
+                        pipe.set(self._value_key(name), self._encode(outcome), px=ttl_ms)
+                    elif leased and isinstance(outcome, GatewayError):
+                        # Not cached, but the replicas waiting on this call get it, as
+                        # joiners do: kept just past a waiter's longest poll.
+                        fleeting = FLEETING + encode_error(outcome)
+                        pipe.set(self._value_key(name), fleeting, px=FLEETING_MS)
+                if leased:
+                    self._store.release_leases(pipe, [self._lease_key(n) for n in stored])
+                    done = self._store.message(f"done:{self._name}", keys=list(stored))
+                    pipe.publish(CHANNEL, done)
                 await pipe.execute()
-
-        async def fill(pipe: Any) -> None:
-            for name, outcome in stored.items():
-                ttl_ms = int(self._ttl(outcome) * 1000)
-                if ttl_ms > 0:
-                    pipe.set(self._value_key(name), self._encode(outcome), px=ttl_ms)
-                elif leased and isinstance(outcome, GatewayError):
-                    # Not cached, but the replicas waiting on this call get it, as joiners
-                    # do: kept just past a waiter's longest poll, so a poll finds it.
-                    fleeting = FLEETING + encode_error(outcome)
-                    pipe.set(self._value_key(name), fleeting, px=FLEETING_MS)
-            if leased:
-                self._store.release_leases(pipe, [self._lease_key(name) for name in stored])
-                message = {
-                    "k": f"done:{self._name}",
-                    "r": self._store.replica,
-                    "keys": list(stored),
-                }
-                pipe.publish(CHANNEL, orjson.dumps(message))
 
         with suppress(StoreDown):
             await self._store.run(put)

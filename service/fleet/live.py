@@ -139,11 +139,7 @@ class LiveFleet:
         _, items, meta = self._keys(watcher.deployment_id)
         encoded = [_encoded(change) for change in changes]
         position = {"g": watcher.generation, "s": watcher.seq, "f": watcher.final}
-        message = orjson.dumps(
-            {"k": "live", "r": self._store.replica, "d": watcher.deployment_id}
-            | position
-            | {"c": encoded}
-        )
+        message = self._store.message("live", d=watcher.deployment_id, c=encoded, **position)
 
         async def write(redis: Any) -> None:
             async with redis.pipeline(transaction=False) as pipe:
@@ -167,16 +163,12 @@ class LiveFleet:
     def release(self, watcher: Watcher) -> None:
         """Lets the lease go (in the background: a viewer leaving does not wait)."""
         lease, _, _ = self._keys(watcher.deployment_id)
-
         self._store.background(self._store.release([lease]))
 
     def _told(self, message: dict[str, Any]) -> None:
-        if message["r"] != self._store.replica:
-            self._changed(message["d"], message["i"])
+        self._changed(message["d"], message["i"])
 
     def _received(self, message: dict[str, Any]) -> None:
-        if message["r"] == self._store.replica:
-            return
         watcher = self._watcher(message["d"])
         if watcher is None:
             return

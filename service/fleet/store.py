@@ -6,7 +6,8 @@ waiting, and every caller works alone, until a probe in the background finds the
 answering again. So a dead store costs one request the timeout, and the rest nothing.
 
 Replicas tell each other things on one pub/sub channel; a message is JSON with its
-kind (``k``) and its sender (``r``), handed to the handler registered for that kind.
+kind (``k``) and its sender (``r``), handed to the handler registered for that kind on
+every replica but its sender.
 """
 
 import asyncio
@@ -220,8 +221,12 @@ class Store:
     def on(self, kind: str, handler: Handler) -> None:
         self._handlers[kind] = handler
 
+    def message(self, kind: str, **payload: Any) -> bytes:
+        """A message for the other replicas: its kind, its sender, what it says."""
+        return orjson.dumps({"k": kind, "r": self.replica, **payload})
+
     async def publish(self, kind: str, **payload: Any) -> None:
-        message = orjson.dumps({"k": kind, "r": self.replica, **payload})
+        message = self.message(kind, **payload)
         await self.run(lambda redis: redis.publish(CHANNEL, message))
 
     async def _listen(self) -> None:
@@ -246,7 +251,7 @@ class Store:
             except (orjson.JSONDecodeError, KeyError, TypeError):
                 logger.warning("shared store: a message that is not the gateway's was ignored")
                 continue
-            if handler is None:
+            if handler is None or decoded.get("r") == self.replica:  # this replica's own
                 continue
             try:
                 handler(decoded)
