@@ -1,11 +1,12 @@
 """A small CodeDeploy emulator: local mode, tests and benchmarks run against it."""
 
 from service.emulator.app import Emulator, Faults, create_emulator_app
-from service.emulator.data import DEMO_DATA, DataError, EmulatorData, load_data
+from service.emulator.data import DEMO_ACCOUNTS, DEMO_DATA, DataError, EmulatorData, load_data
 from service.emulator.errors import AwsError
 from service.emulator.server import serve_emulator
 
 __all__ = [
+    "DEMO_ACCOUNTS",
     "DEMO_DATA",
     "AwsError",
     "DataError",

@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -26,6 +27,7 @@ from service.emulator.data import (
 )
 from service.emulator.discovery import Discovery
 from service.emulator.errors import AwsError
+from service.emulator.sts import Sts, error_xml
 from service.models import InstanceStatus, InstanceType
 
 TARGET_PREFIX = "CodeDeploy_20141006."
@@ -87,6 +89,8 @@ class Emulator:
         self.peak_in_flight = 0
         """Most calls being answered at once: what a caller-side concurrency cap bounds."""
         self._random = random.Random(seed)
+        self.sts = Sts(data, clock)
+        self._members: dict[tuple[str, str], Emulator] = {}
         self._operations: dict[str, Callable[[Params], Awaitable[Params]]] = {
             "GetDeploymentInstance": self.get_deployment_instance,
             "BatchGetDeploymentInstances": self.batch_get_deployment_instances,
@@ -99,6 +103,20 @@ class Emulator:
         discovery = Discovery(data, self._known, self._page)
         for name, operation in discovery.operations().items():
             self._operations[name] = _async(operation)
+
+    def at(self, account: str, region: str) -> "Emulator":
+        """The emulator of ``account`` in ``region`` (the home account: this one, in every
+        region); it shares this one's faults and call counts."""
+        if account == self.data.account_id:
+            return self
+        member = self._members.get((account, region))
+        if member is None:
+            data = self.data.accounts.get(account, {}).get(region) or EmulatorData()
+            member = Emulator(data, self.faults, page_size=self.page_size, clock=self.clock)
+            member.started = self.started
+            member.calls = self.calls
+            self._members[account, region] = member
+        return member
 
     async def handle(self, operation: str, params: Params) -> Params:
         handler = self._operations.get(operation)
@@ -370,12 +388,15 @@ def create_emulator_app(emulator: Emulator) -> Starlette:
 
     async def endpoint(request: Request) -> Response:
         request_id = str(uuid.uuid4())
+        if "x-amz-target" not in request.headers:
+            return await _sts(request, request_id)
         try:
-            if "authorization" not in request.headers:
+            authorization = request.headers.get("authorization")
+            if authorization is None:
                 raise AwsError(
                     "MissingAuthenticationTokenException", "Missing Authentication Token"
                 )
-            target = request.headers.get("x-amz-target", "")
+            target = request.headers["x-amz-target"]
             if not target.startswith(TARGET_PREFIX):
                 raise AwsError("UnknownOperationException", f"Unknown target {target!r}")
             try:
@@ -384,7 +405,9 @@ def create_emulator_app(emulator: Emulator) -> Starlette:
                 raise AwsError("SerializationException", "Body is not valid JSON") from exc
             if not isinstance(params, dict):
                 raise AwsError("SerializationException", "Body must be a JSON object")
-            reply = await emulator.handle(target.removeprefix(TARGET_PREFIX), params)
+            signer = emulator.sts.signer(authorization)
+            member = emulator.at(signer.account, signer.region)
+            reply = await member.handle(target.removeprefix(TARGET_PREFIX), params)
             status = 200
         except AwsError as error:
             reply = {"__type": error.type, "message": error.message}
@@ -400,6 +423,25 @@ def create_emulator_app(emulator: Emulator) -> Starlette:
             headers={"x-amzn-RequestId": request_id},
         )
 
+    async def _sts(request: Request, request_id: str) -> Response:
+        """STS: form-encoded ``Action=AssumeRole``, answered in XML."""
+        emulator.calls["AssumeRole"] += 1
+        try:
+            form = dict(parse_qsl((await request.body()).decode(errors="replace")))
+            if form.get("Action") != "AssumeRole":
+                raise AwsError("InvalidAction", f"Could not find operation {form.get('Action')}")
+            if "authorization" not in request.headers:
+                raise AwsError("MissingAuthenticationToken", "Request is missing credentials.")
+            body, status = emulator.sts.assume_role(form), 200
+        except AwsError as error:
+            body, status = error_xml(error, request_id), error.status
+        return Response(
+            body,
+            status_code=status,
+            media_type="text/xml",
+            headers={"x-amzn-RequestId": request_id},
+        )
+
     async def calls(_: Request) -> Response:
         """How many calls each operation answered: benchmarks count upstream calls here."""
         return Response(json.dumps(emulator.calls), media_type="application/json")
@@ -408,13 +450,15 @@ def create_emulator_app(emulator: Emulator) -> Starlette:
         """Replaces a deployment with the JSON body (as the data file holds one): how a
         test or a demo changes what CodeDeploy answers from outside the process."""
         deployment_id = request.path_params["deployment_id"]
+        account = request.query_params.get("account", emulator.data.account_id)
+        member = emulator.at(account, request.query_params.get("region", "us-east-1"))
         try:
             raw = json.loads(await request.body())
             deployment = EmulatorData.from_json({"deployments": {deployment_id: raw}})
         except (ValueError, DataError) as exc:
             return Response(str(exc), status_code=400, media_type="text/plain")
-        emulator.data.rolling.pop(deployment_id, None)
-        emulator.data.deployments[deployment_id] = deployment.deployments[deployment_id]
+        member.data.rolling.pop(deployment_id, None)
+        member.data.deployments[deployment_id] = deployment.deployments[deployment_id]
         return Response(status_code=204)
 
     return Starlette(

@@ -2,18 +2,29 @@
 
 import hashlib
 import json
+import re
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    ValidationError,
+)
 
 from service.emulator.rolling import Rolling
 
 DEMO_DATA = Path(__file__).with_name("demo.json")
+DEMO_ACCOUNTS = Path(__file__).with_name("demo-accounts.json")
+"""The gateway's accounts file for the demo data: its own account and two others."""
 
+HOME_ACCOUNT = "123456789012"
 _TIMESTAMP_FIELDS = ("lastUpdatedAt", "startTime", "endTime", "createTime", "completeTime")
 
 
@@ -130,7 +141,7 @@ def _instance_target(summary: dict[str, Any]) -> dict[str, Any]:
         "targetId": instance_id,
         "targetArn": instance_id
         if instance_id.startswith("arn:")
-        else f"arn:aws:ec2:us-east-1:123456789012:instance/{instance_id}",
+        else f"arn:aws:ec2:us-east-1:{HOME_ACCOUNT}:instance/{instance_id}",
         "status": summary.get("status"),
         "lastUpdatedAt": summary.get("lastUpdatedAt"),
         "lifecycleEvents": summary.get("lifecycleEvents", []),
@@ -160,8 +171,25 @@ class Application(BaseModel):
         return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
 
 
+class Role(BaseModel):
+    """An IAM role STS lets anyone assume (it is an emulator), unless told to refuse."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    external_id: str | None = Field(default=None, alias="externalId")
+    """AssumeRole must present this ExternalId, or it is refused."""
+    refuse: InjectedError | None = None
+    """What AssumeRole answers instead of credentials."""
+    max_session_seconds: int = Field(default=3600, ge=1, le=43200, alias="maxSessionSeconds")
+    """The longest the credentials it mints last (real roles: 3600 to 43200)."""
+
+
 class EmulatorData(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """One account's CodeDeploy in one region; the top-level file is the home account's
+    (read by any credentials STS did not mint, in every region), and ``accounts`` holds
+    the others' by account id and region, read with credentials of their ``roles``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     applications: dict[str, Application] = Field(default_factory=dict)
     """Applications and their deployment groups; deployments name theirs."""
@@ -169,6 +197,11 @@ class EmulatorData(BaseModel):
     errors: dict[str, InjectedError] = Field(default_factory=dict)
     rolling: dict[str, Rolling] = Field(default_factory=dict)
     """Deployments that move on their own (``rolling.py``), by id."""
+    account_id: str = Field(default=HOME_ACCOUNT, alias="accountId", pattern=r"^\d{12}$")
+    accounts: dict[
+        Annotated[str, StringConstraints(pattern=r"^\d{12}$")], dict[str, "EmulatorData"]
+    ] = Field(default_factory=dict)
+    roles: dict[str, Role] = Field(default_factory=dict)
 
     @classmethod
     def from_json(cls, raw: Any) -> "EmulatorData":
@@ -176,11 +209,30 @@ class EmulatorData(BaseModel):
             data = cls.model_validate(raw)
         except ValidationError as exc:
             raise DataError(str(exc)) from exc
-        for deployment in data.deployments.values():
-            _epoch_timestamps(deployment.instances)
-            _epoch_timestamps(deployment.targets)
-            _epoch_timestamps(deployment.model_extra)
+        for region in data.regions():
+            if region is not data and (region.accounts or region.roles):
+                raise DataError("accounts and roles belong at the top level only")
+            for deployment in region.deployments.values():
+                _epoch_timestamps(deployment.instances)
+                _epoch_timestamps(deployment.targets)
+                _epoch_timestamps(deployment.model_extra)
+        for arn in data.roles:
+            if role_account(arn) is None:
+                raise DataError(f"roles: {arn!r} is not an IAM role ARN")
         return data
+
+    def regions(self) -> list["EmulatorData"]:
+        """Every account's data in every region, the home account's first."""
+        return [self, *(data for regions in self.accounts.values() for data in regions.values())]
+
+
+ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]+")
+
+
+def role_account(arn: str) -> str | None:
+    """The account id in a role's ARN; None if ``arn`` is not a role's."""
+    match = ROLE_ARN.fullmatch(arn)
+    return match.group(1) if match else None
 
 
 def load_data(path: Path | None = None) -> EmulatorData:
