@@ -14,11 +14,12 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
-from service.codedeploy import UpstreamConfig, connect
+from service.accounts import Accounts
+from service.codedeploy import UpstreamConfig, Upstreams, resolve_region
 from service.codedeploy.notifications import read_queue
 from service.edge.paths import OPENAPI, PROBES, STATIC
 from service.edge.stack import Gateway, edge
-from service.emulator import Emulator, EmulatorData, load_data, serve_emulator
+from service.emulator import DEMO_ACCOUNTS, Emulator, EmulatorData, load_data, serve_emulator
 from service.fleet.live import LiveFleet
 from service.fleet.store import Store
 from service.graphql.documents import Documents, load_trusted
@@ -30,8 +31,8 @@ from service.guard import Authenticator
 from service.health import Health
 from service.live import Watchers
 from service.metrics import Metrics
-from service.resolver import Resolver, make_caches
-from service.rest import discovery, docs, events, operations, routes
+from service.resolver import Resolvers, make_caches
+from service.rest import api, docs, operations
 from service.rest.problems import PROBLEM_JSON, add_exception_handlers, problem_responses
 from service.settings import Settings
 from service.state import State
@@ -55,11 +56,12 @@ def create_app(
     """The gateway for ``settings``; ``local_data`` spares local mode a second file read,
     and ``health`` lets the server that runs the app mark it draining.
 
-    Raises ``ConfigurationError`` for API keys or a JWKS file that cannot be used.
+    Raises ``ConfigurationError`` for API keys, a JWKS or accounts file that cannot be used.
     """
     health = health or Health()
+    accounts = load_accounts(settings)
     metrics = Metrics()
-    authenticator = Authenticator.from_settings(settings, clock)
+    authenticator = Authenticator.from_settings(settings, clock, accounts.accounts)
     store = Store.from_settings(settings, metrics)
     if settings.cursor_secret is None:
         if not settings.local:
@@ -85,20 +87,17 @@ def create_app(
                 max_connections=settings.upstream_max_connections,
                 max_concurrency=settings.upstream_max_concurrency,
                 api=settings.upstream_api,
-                region=settings.aws_region,
             )
             if settings.local:
                 emulator = Emulator(local_data or load_data(settings.local_data))
                 endpoint = await stack.enter_async_context(serve_emulator(emulator))
                 config = replace(
-                    config,
-                    region=settings.aws_region or LOCAL_REGION,
-                    endpoint_url=endpoint,
-                    static_credentials=LOCAL_CREDENTIALS,
+                    config, endpoint_url=endpoint, static_credentials=LOCAL_CREDENTIALS
                 )
-            codedeploy = await stack.enter_async_context(connect(config, metrics))
+            upstreams = await stack.enter_async_context(Upstreams(config, accounts, metrics))
             await stack.enter_async_context(authenticator)
-            logger.info("CodeDeploy at %s (%s)", codedeploy.endpoint, codedeploy.region)
+            logger.info("%d account(s) to read", len(accounts.accounts))
+            await upstreams.open_default()
             fleet = None
             if store is not None:
                 await stack.enter_async_context(store)
@@ -109,11 +108,11 @@ def create_app(
                     upstream_timeout=settings.upstream_timeout_seconds,
                 )
             caches = make_caches(settings, metrics, clock, store)
-            resolver = Resolver(codedeploy, caches, tokens)
-            engine = make_engine(settings, resolver, metrics, clock, trusted)
+            resolvers = Resolvers(upstreams, caches, tokens)
+            engine = make_engine(settings, resolvers, metrics, clock, trusted)
             stack.callback(engine.close)
             watchers = Watchers(
-                resolver,
+                resolvers,
                 metrics,
                 interval=settings.watch_interval_seconds,
                 max_watched=settings.max_watched_deployments,
@@ -125,7 +124,7 @@ def create_app(
             if settings.events_queue_url is not None:
                 queue = str(settings.events_queue_url)
                 await stack.enter_async_context(
-                    read_queue(queue, codedeploy.region, watchers.on_notification)
+                    read_queue(queue, accounts.default.region, watchers.on_notification)
                 )
                 logger.info("CodeDeploy notifications from %s", queue)
             # Everything start-up made (botocore's service models, the app) leaves the
@@ -136,7 +135,7 @@ def create_app(
             health.started = True
             try:
                 yield {
-                    "resolver": resolver,
+                    "resolvers": resolvers,
                     "graphql": engine,
                     "health": health,
                     "metrics": metrics,
@@ -158,9 +157,7 @@ def create_app(
         openapi_url=OPENAPI if settings.docs else None,
     )
     add_exception_handlers(app)
-    app.include_router(routes.router)
-    app.include_router(events.router)
-    app.include_router(discovery.router)
+    api.include(app)
     app.include_router(operations.router)
     if settings.docs:
         app.include_router(docs.router)
@@ -171,9 +168,21 @@ def create_app(
     )
 
 
+def load_accounts(settings: Settings) -> Accounts:
+    """The accounts file's; in local mode with the demo data, the demo's two accounts;
+    else the gateway's own identity in its region, as ``default``."""
+    if settings.accounts_file is not None:
+        return Accounts.load(settings.accounts_file)
+    if settings.local and settings.local_data is None:
+        return Accounts.load(DEMO_ACCOUNTS, "the demo accounts")
+    if settings.local:
+        return Accounts.alone(settings.aws_region or LOCAL_REGION)
+    return Accounts.alone(resolve_region(settings.aws_region))
+
+
 def make_engine(
     settings: Settings,
-    resolver: Resolver,
+    resolvers: Resolvers,
     metrics: Metrics,
     clock: Callable[[], float],
     trusted: dict[str, str] | None,
@@ -189,7 +198,7 @@ def make_engine(
     return GraphQLEngine(
         schema._schema,
         Limits.from_settings(settings),
-        resolver=resolver,
+        resolvers=resolvers,
         documents=documents,
         responses=responses,
         metrics=metrics,

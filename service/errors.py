@@ -107,6 +107,15 @@ class Unauthorized(GatewayError):
         return {"WWW-Authenticate": challenge}
 
 
+class Forbidden(GatewayError):
+    """A caller known by its credentials asks for what it was not granted."""
+
+    status = 403
+    slug = "forbidden"
+    title = "Forbidden"
+    default_code = "Forbidden"
+
+
 class MethodNotAllowed(GatewayError):
     """A method the path does not answer; ``Allow`` names the ones it does."""
 

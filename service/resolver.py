@@ -1,5 +1,6 @@
 """The shared resolver layer: the one path from REST and GraphQL to CodeDeploy."""
 
+import logging
 import re
 import statistics
 import time
@@ -12,9 +13,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from service.accounts import EVERY_ACCOUNT, Grants, Target
 from service.cache import Cached, ResultCache
-from service.codedeploy import BATCH_LIMIT, CodeDeploy
-from service.errors import GatewayError, InvalidRequest, NotFound
+from service.codedeploy import BATCH_LIMIT, CodeDeploy, Upstreams
+from service.errors import Forbidden, GatewayError, InvalidRequest, NotFound
 from service.fleet.cache import Codec, ModelCodec, SharedTier, SnapshotCodec
 from service.fleet.store import Store
 from service.metrics import Metrics
@@ -29,6 +31,8 @@ from service.models import (
 )
 from service.settings import Settings
 from service.tokens import PageTokens
+
+logger = logging.getLogger(__name__)
 
 Outcome = Cached[Snapshot[InstanceSummary]] | GatewayError
 Key = tuple[object, ...]
@@ -81,6 +85,54 @@ class Window:
     has_next: bool
 
 
+class Resolvers:
+    """A resolver per account and region the accounts list, all sharing the caches (whose
+    keys name the account and region) and made on first use."""
+
+    def __init__(self, upstreams: Upstreams, caches: Caches, tokens: PageTokens) -> None:
+        self.accounts = upstreams.accounts
+        self.caches = caches
+        self._upstreams = upstreams
+        self._tokens = tokens
+        self._resolvers: dict[Target, Resolver] = {}
+        self.default = self.at(self.accounts.default)
+
+    def at(self, target: Target) -> "Resolver":
+        resolver = self._resolvers.get(target)
+        if resolver is None:
+            resolver = Resolver(self._upstreams.get(target), self.caches, self._tokens)
+            self._resolvers[target] = resolver
+        return resolver
+
+    def of(
+        self,
+        account: str | None,
+        region: str | None,
+        grants: Grants = EVERY_ACCOUNT,
+        *,
+        caller: str | None = None,
+    ) -> "Resolver":
+        """The resolver of ``account`` in ``region`` (the default account, the account's
+        first region, when not named): ``NotFound`` for one not configured, ``Forbidden``
+        (logged with ``caller``) for one ``grants`` leaves out; before anything is read."""
+        target = self.accounts.target(account, region)
+        try:
+            grants.check(target)
+        except Forbidden:
+            logger.warning("%s may not read account %s", caller, target.account)
+            raise
+        return self.at(target)
+
+    def peek(self, account: str | None, region: str | None, grants: Grants) -> "Resolver | None":
+        """``of``'s resolver without its errors: None where ``of`` would raise."""
+        try:
+            target = self.accounts.target(account, region)
+            grants.check(target)
+        except GatewayError:
+            return None
+        return self.at(target)
+
+
 class Resolver:
     """Answers both faces' questions from the cache, or from CodeDeploy on a miss.
 
@@ -89,11 +141,12 @@ class Resolver:
 
     def __init__(self, codedeploy: CodeDeploy, caches: Caches, tokens: PageTokens) -> None:
         self._codedeploy = codedeploy
+        self.target = codedeploy.target
         self.caches = caches
-        self._tokens = tokens
+        self._tokens = tokens.scoped(str(self.target))
 
     def _key(self, *parts: object) -> Key:
-        return (self._codedeploy.region, self._codedeploy.endpoint, *parts)
+        return (self.target.account, self.target.region, *parts)
 
     async def deployment_instance(
         self, deployment_id: str, instance_id: str, *, refresh: bool = False

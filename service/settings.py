@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     """The ``aud`` every token must carry."""
     jwt_caller_claim: str = "sub"
     """The claim that names the caller (``jwt:<value>`` in logs, metrics and limits)."""
+    jwt_accounts_claim: str | None = None
+    """The token claim listing the accounts (aliases) its caller may read; unset: all."""
     jwt_leeway_seconds: float = Field(default=30, ge=0, le=300)
     """Clock skew allowed on ``exp`` and ``nbf``."""
     metrics_api_key: SecretStr | None = None
@@ -211,6 +213,9 @@ class Settings(BaseSettings):
     local_data: Path | None = None
     """The emulator's data file in local mode; the demo data when unset."""
 
+    accounts_file: Path | None = None
+    """JSON: the accounts to read, by alias, each with its regions and the role to assume
+    (docs/accounts.md). Unset: the gateway's own identity in one region, as ``default``."""
     upstream_api: Literal["instances", "targets"] = "instances"
     """Which CodeDeploy calls answer instance reads: the deprecated instance calls, or targets."""
     upstream_max_attempts: int = Field(default=3, ge=1, le=10)

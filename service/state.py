@@ -4,16 +4,17 @@ from typing import Annotated, TypedDict
 
 from fastapi import Depends, Request
 
+from service.edge.guard import caller_key, grants_of
 from service.graphql.engine import GraphQLEngine
 from service.guard.ratelimit import Budget
 from service.health import Health
 from service.live import Watchers
 from service.metrics import Metrics
-from service.resolver import Resolver
+from service.resolver import Resolver, Resolvers
 
 
 class State(TypedDict):
-    resolver: Resolver
+    resolvers: Resolvers
     graphql: GraphQLEngine
     health: Health
     metrics: Metrics
@@ -21,9 +22,17 @@ class State(TypedDict):
 
 
 async def get_resolver(request: Request) -> Resolver:
+    """The resolver of the account and region the path names (an account route), else
+    of the default ones; 404 or 403 before anything is read."""
     # async: FastAPI runs a sync dependency in a worker thread, a hop on every request.
-    resolver: Resolver = request.state.resolver
-    return resolver
+    resolvers: Resolvers = request.state.resolvers
+    params = request.path_params
+    return resolvers.of(
+        params.get("account"),
+        params.get("region"),
+        grants_of(request.scope),
+        caller=caller_key(request.scope),
+    )
 
 
 ResolverDep = Annotated[Resolver, Depends(get_resolver)]

@@ -22,6 +22,11 @@ class PageTokens:
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
 
+    def scoped(self, scope: str) -> "PageTokens":
+        """Tokens for one scope (an account in a region) under a key of their own: one
+        handed out for another scope is refused like a forged one."""
+        return PageTokens(hmac.new(self._secret, scope.encode(), hashlib.sha256).digest())
+
     def _signature(self, payload: bytes) -> bytes:
         return hmac.new(self._secret, payload, hashlib.sha256).digest()[:SIGNATURE_BYTES]
 

@@ -22,7 +22,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from service.edge.connections import bounded_protocol
 from service.emulator import Emulator
 from service.emulator.server import serve
-from service.live import Watchers
+from service.live import Watched, Watchers
+from service.resolver import Resolvers
 
 ACCESS_KEY_ID = "AKIATESTGATEWAY00001"
 
@@ -207,8 +208,9 @@ class Live:
         return watchers
 
     def changed(self, deployment_id: str = LIVE) -> None:
-        """CodeDeploy changed: the watcher reads again now."""
-        assert self.watchers.changed(deployment_id)
+        """CodeDeploy changed (in the default account): the watcher reads again now."""
+        resolvers: Resolvers = self.gateway.state["resolvers"]
+        assert self.watchers.changed(Watched(resolvers.accounts.default, deployment_id))
 
     async def left(self) -> None:
         """Until the gateway has seen every viewer go (a closed connection reaches the

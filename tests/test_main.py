@@ -14,6 +14,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
+from service.accounts import EVERY_ACCOUNT
 from service.app import create_app
 from service.guard.keys import ApiKeys, hash_key
 from service.settings import Settings
@@ -74,7 +75,7 @@ def test_hash_key_makes_a_key_and_its_entry() -> None:
     key_line, entry_line = result.stdout.splitlines()
     key = key_line.rsplit(" ", 1)[1]
     entry = json.loads(entry_line.split(": ", 1)[1])
-    assert ApiKeys.parse(json.dumps(entry), "entry").caller(key) == "billing"
+    assert ApiKeys.parse(json.dumps(entry), "entry").caller(key) == ("billing", EVERY_ACCOUNT)
     assert len(key) >= 43  # 256 bits
 
 

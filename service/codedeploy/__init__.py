@@ -6,7 +6,7 @@ from service.codedeploy.upstream import (
     NAMES_BATCH_LIMIT,
     CodeDeploy,
     UpstreamConfig,
-    connect,
+    Upstreams,
     request_ids,
     resolve_region,
 )
@@ -17,7 +17,7 @@ __all__ = [
     "NAMES_BATCH_LIMIT",
     "CodeDeploy",
     "UpstreamConfig",
-    "connect",
+    "Upstreams",
     "request_ids",
     "resolve_region",
 ]

@@ -39,10 +39,13 @@ MAX_BACKOFF_SECONDS = 30.0
 
 @dataclass(frozen=True, slots=True)
 class Notification:
-    """What changed, as the EventBridge event says: a deployment, perhaps one instance."""
+    """What changed, as the EventBridge event says: a deployment, perhaps one instance,
+    in the account and region the event came from."""
 
     deployment_id: str
     instance_id: str | None = None
+    account: str | None = None
+    region: str | None = None
 
 
 def parse(body: str) -> Notification | None:
@@ -61,9 +64,12 @@ def parse(body: str) -> Notification | None:
     instance_id = detail.get("instanceId")
     if not isinstance(deployment_id, str) or not deployment_id:
         return None
+    account, region = event.get("account"), event.get("region")
     return Notification(
         deployment_id,
         instance_id.rsplit("/", 1)[-1] if isinstance(instance_id, str) and instance_id else None,
+        account if isinstance(account, str) else None,
+        region if isinstance(region, str) else None,
     )
 
 

@@ -3,21 +3,24 @@
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from contextlib import AsyncExitStack
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 
 import aioboto3
 from aiobotocore.config import AioConfig
+from aiobotocore.credentials import AioRefreshableCredentials
 from aiobotocore.session import AioSession
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.utils import parse_timestamp
 from pydantic import BaseModel, ValidationError
 
+from service.accounts import Accounts, Target
+from service.codedeploy.credentials import AssumedRole
 from service.codedeploy.errors import (
     THROTTLING_CODES,
     as_instance_error,
@@ -59,6 +62,7 @@ from service.settings import ConfigurationError
 
 if TYPE_CHECKING:
     from types_aiobotocore_codedeploy import CodeDeployClient
+    from types_aiobotocore_sts import STSClient
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +122,6 @@ class UpstreamConfig:
     max_connections: int
     max_concurrency: int = 64
     api: UpstreamApi = "instances"
-    region: str | None = None
     endpoint_url: str | None = None
     # Only local mode sets these: the emulator needs no real identity.
     static_credentials: tuple[str, str] | None = None
@@ -134,31 +137,49 @@ class CodeDeploy:
 
     def __init__(
         self,
-        client: "CodeDeployClient",
+        open_client: Callable[[], Coroutine[Any, Any, "CodeDeployClient"]],
         *,
+        target: Target,
         timeout_seconds: float,
         api: UpstreamApi,
         metrics: Metrics,
         max_concurrency: int = 64,
     ) -> None:
-        self._client = client
-        # Across all callers: the account's CodeDeploy quota is one, however many call.
+        self.target = target
+        self._open_client = open_client
+        self._client: CodeDeployClient | None = None
+        self._opening: asyncio.Task[CodeDeployClient] | None = None
+        # Across all callers: an account's CodeDeploy quota in a region is one.
         self._slots = asyncio.Semaphore(max_concurrency)
         self._timeout = timeout_seconds
         self._api = api
         self._metrics = metrics
 
     @property
-    def region(self) -> str:
-        return self._client.meta.region_name
-
-    @property
     def api(self) -> UpstreamApi:
         return self._api
 
-    @property
-    def endpoint(self) -> str:
-        return self._client.meta.endpoint_url
+    async def endpoint_url(self) -> str:
+        """Where the client sends its calls (opening it, if no call has yet)."""
+        endpoint: str = (await self._connected()).meta.endpoint_url
+        return endpoint
+
+    async def _connected(self) -> "CodeDeployClient":
+        """The client, opened (credentials first, for a role) by the first call; the
+        callers meanwhile wait for the same opening, and a failed one is tried again."""
+        if self._client is not None:
+            return self._client
+        if self._opening is None:
+            self._opening = asyncio.create_task(self._open_client())
+            self._opening.add_done_callback(_retrieved)
+        opening = self._opening
+        try:
+            self._client = await asyncio.shield(opening)
+        except BaseException:
+            if opening.done() and self._opening is opening:
+                self._opening = None
+            raise
+        return self._client
 
     # --- instances, in either API ----------------------------------------------------
 
@@ -170,7 +191,7 @@ class CodeDeploy:
                 raise as_instance_error(error) from error
         reply = await self._call(
             "GetDeploymentInstance",
-            self._client.get_deployment_instance(
+            lambda client: client.get_deployment_instance(
                 deploymentId=deployment_id, instanceId=instance_id
             ),
         )
@@ -211,7 +232,7 @@ class CodeDeploy:
         if next_token:
             params["nextToken"] = next_token
         reply = await self._call(
-            "ListDeploymentInstances", self._client.list_deployment_instances(**params)
+            "ListDeploymentInstances", lambda client: client.list_deployment_instances(**params)
         )
         output = _parse(ListDeploymentInstancesOutput, reply)
         return IdPage(ids=output.instances_list, next_token=output.next_token)
@@ -221,7 +242,7 @@ class CodeDeploy:
     ) -> dict[str, InstanceSummary | GatewayError]:
         reply = await self._call(
             "BatchGetDeploymentInstances",
-            self._client.batch_get_deployment_instances(
+            lambda client: client.batch_get_deployment_instances(
                 deploymentId=deployment_id, instanceIds=instance_ids
             ),
         )
@@ -244,14 +265,16 @@ class CodeDeploy:
 
     async def get_deployment(self, deployment_id: str) -> DeploymentInfo:
         reply = await self._call(
-            "GetDeployment", self._client.get_deployment(deploymentId=deployment_id)
+            "GetDeployment", lambda client: client.get_deployment(deploymentId=deployment_id)
         )
         return _parse(GetDeploymentOutput, reply).deployment_info
 
     async def get_target(self, deployment_id: str, target_id: str) -> DeploymentTarget:
         reply = await self._call(
             "GetDeploymentTarget",
-            self._client.get_deployment_target(deploymentId=deployment_id, targetId=target_id),
+            lambda client: client.get_deployment_target(
+                deploymentId=deployment_id, targetId=target_id
+            ),
         )
         return _parse(GetDeploymentTargetOutput, reply).deployment_target
 
@@ -274,7 +297,7 @@ class CodeDeploy:
         if next_token:
             params["nextToken"] = next_token
         reply = await self._call(
-            "ListDeploymentTargets", self._client.list_deployment_targets(**params)
+            "ListDeploymentTargets", lambda client: client.list_deployment_targets(**params)
         )
         return _parse(
             IdPage, {"ids": reply.get("targetIds", []), "nextToken": reply.get("nextToken")}
@@ -286,7 +309,7 @@ class CodeDeploy:
         try:
             reply = await self._call(
                 "BatchGetDeploymentTargets",
-                self._client.batch_get_deployment_targets(
+                lambda client: client.batch_get_deployment_targets(
                     deploymentId=deployment_id, targetIds=target_ids
                 ),
             )
@@ -313,7 +336,9 @@ class CodeDeploy:
 
     async def list_applications(self, *, next_token: str | None = None) -> IdPage:
         params = {"nextToken": next_token} if next_token else {}
-        reply = await self._call("ListApplications", self._client.list_applications(**params))
+        reply = await self._call(
+            "ListApplications", lambda client: client.list_applications(**params)
+        )
         output = _parse(ListApplicationsOutput, reply)
         return IdPage(ids=output.applications, next_token=output.next_token)
 
@@ -328,7 +353,8 @@ class CodeDeploy:
     ) -> dict[str, ApplicationInfo | GatewayError]:
         try:
             reply = await self._call(
-                "BatchGetApplications", self._client.batch_get_applications(applicationNames=names)
+                "BatchGetApplications",
+                lambda client: client.batch_get_applications(applicationNames=names),
             )
         except NotFound as error:
             if error.code != "ApplicationDoesNotExistException" or len(names) == 1:
@@ -343,7 +369,7 @@ class CodeDeploy:
 
     async def get_application(self, name: str) -> ApplicationInfo:
         reply = await self._call(
-            "GetApplication", self._client.get_application(applicationName=name)
+            "GetApplication", lambda client: client.get_application(applicationName=name)
         )
         return _parse(GetApplicationOutput, reply).application
 
@@ -354,7 +380,7 @@ class CodeDeploy:
         if next_token:
             params["nextToken"] = next_token
         reply = await self._call(
-            "ListDeploymentGroups", self._client.list_deployment_groups(**params)
+            "ListDeploymentGroups", lambda client: client.list_deployment_groups(**params)
         )
         output = _parse(ListDeploymentGroupsOutput, reply)
         return IdPage(ids=output.deployment_groups, next_token=output.next_token)
@@ -362,7 +388,7 @@ class CodeDeploy:
     async def get_deployment_group(self, application: str, group: str) -> DeploymentGroupInfo:
         reply = await self._call(
             "GetDeploymentGroup",
-            self._client.get_deployment_group(
+            lambda client: client.get_deployment_group(
                 applicationName=application, deploymentGroupName=group
             ),
         )
@@ -381,7 +407,7 @@ class CodeDeploy:
     ) -> dict[str, DeploymentGroupInfo | GatewayError]:
         reply = await self._call(
             "BatchGetDeploymentGroups",
-            self._client.batch_get_deployment_groups(
+            lambda client: client.batch_get_deployment_groups(
                 applicationName=application, deploymentGroupNames=groups
             ),
         )
@@ -426,7 +452,9 @@ class CodeDeploy:
             params["createTimeRange"] = window
         if next_token:
             params["nextToken"] = next_token
-        reply = await self._call("ListDeployments", self._client.list_deployments(**params))
+        reply = await self._call(
+            "ListDeployments", lambda client: client.list_deployments(**params)
+        )
         output = _parse(ListDeploymentsOutput, reply)
         return IdPage(ids=output.deployments, next_token=output.next_token)
 
@@ -441,7 +469,7 @@ class CodeDeploy:
     ) -> dict[str, DeploymentInfo | GatewayError]:
         reply = await self._call(
             "BatchGetDeployments",
-            self._client.batch_get_deployments(deploymentIds=deployment_ids),
+            lambda client: client.batch_get_deployments(deploymentIds=deployment_ids),
         )
         found = {
             info.deployment_id: info
@@ -457,7 +485,9 @@ class CodeDeploy:
             for deployment_id in deployment_ids
         }
 
-    async def _call(self, operation: str, call: Awaitable[Any]) -> dict[str, Any]:
+    async def _call(
+        self, operation: str, call: Callable[["CodeDeployClient"], Awaitable[Any]]
+    ) -> dict[str, Any]:
         """``call``, within the deadline, translated, and counted in the metrics."""
         attempts = _Attempts()
         token = _attempts.set(attempts)
@@ -484,11 +514,14 @@ class CodeDeploy:
             if attempts.count > 1:
                 self._metrics.upstream_retries.labels(operation).inc(attempts.count - 1)
 
-    async def _bounded(self, call: Awaitable[Any], attempts: _Attempts) -> dict[str, Any]:
+    async def _bounded(
+        self, call: Callable[["CodeDeployClient"], Awaitable[Any]], attempts: _Attempts
+    ) -> dict[str, Any]:
         deadline = asyncio.timeout(self._timeout)
         try:
-            async with deadline, self._slots:  # waiting for a slot counts against the deadline
-                reply: dict[str, Any] = await call
+            # Waiting for a slot, or for the client's first credentials, counts too.
+            async with deadline, self._slots:
+                reply: dict[str, Any] = await call(await self._connected())
                 return reply
         except TimeoutError as exc:
             if not deadline.expired():
@@ -502,13 +535,12 @@ class CodeDeploy:
             raise from_client_error(exc) from exc
         except BotoCoreError as exc:
             raise from_botocore_error(exc) from exc
+        except GatewayError:  # STS refused an account's credentials
+            raise
         except Exception as exc:
             # aiohttp or a credential provider failing in a way botocore does not wrap.
             logger.exception("unexpected failure calling CodeDeploy")
             raise UpstreamError("CodeDeploy could not be reached.") from exc
-        finally:
-            if isinstance(call, Coroutine):
-                call.close()  # never started when the deadline passed waiting for a slot
 
 
 async def _chunked(
@@ -588,36 +620,130 @@ def resolve_region(region: str | None) -> str:
     return resolved
 
 
-@asynccontextmanager
-async def connect(config: UpstreamConfig, metrics: Metrics) -> AsyncIterator[CodeDeploy]:
-    """Open the process's one CodeDeploy client; it is closed when the block exits."""
-    credentials: dict[str, str] = {}
-    if config.static_credentials is not None:
-        key_id, secret = config.static_credentials
-        credentials = {"aws_access_key_id": key_id, "aws_secret_access_key": secret}
-    botocore_session = AioSession()
-    botocore_session.get_component("response_parser_factory").set_parser_defaults(
-        timestamp_parser=_utc_timestamp
-    )
-    session = aioboto3.Session(
-        botocore_session=botocore_session, region_name=resolve_region(config.region), **credentials
-    )
-    client_config = AioConfig(
-        retries={"mode": "standard", "total_max_attempts": config.max_attempts},
-        connect_timeout=min(CONNECT_TIMEOUT_SECONDS, config.timeout_seconds),
-        # The deadline in CodeDeploy._call governs; this only keeps a socket from outliving it.
-        read_timeout=config.timeout_seconds,
-        max_pool_connections=config.max_connections,
-        user_agent_appid="codedeploy-gateway",
-    )
-    async with session.client(
-        "codedeploy", config=client_config, endpoint_url=config.endpoint_url
-    ) as client:
-        client.meta.events.register("response-received.codedeploy", _record_attempt)
-        yield CodeDeploy(
-            client,
-            timeout_seconds=config.timeout_seconds,
-            api=config.api,
-            metrics=metrics,
-            max_concurrency=config.max_concurrency,
+def _retrieved(task: "asyncio.Task[Any]") -> None:
+    """Marks a failed opening's error as seen when every caller had given up on it."""
+    if not task.cancelled():
+        task.exception()
+
+
+_role_credentials: ContextVar[AioRefreshableCredentials | None] = ContextVar(
+    "role_credentials", default=None
+)
+
+
+class _Session(AioSession):
+    """One botocore session for every client, so service models and endpoint rules load
+    once: a client made while ``_role_credentials`` is set signs with those."""
+
+    async def get_credentials(self) -> Any:  # type: ignore[override]  # async in aiobotocore
+        return _role_credentials.get() or await super().get_credentials()
+
+
+class Upstreams:
+    """One CodeDeploy per (account, region) the accounts list, made on first use and kept
+    for the process's life, each client opened (and its role assumed) by its first call;
+    one STS client per region the roles are assumed in."""
+
+    def __init__(self, config: UpstreamConfig, accounts: Accounts, metrics: Metrics) -> None:
+        self.accounts = accounts
+        self._config = config
+        self._metrics = metrics
+        botocore_session = _Session()
+        botocore_session.get_component("response_parser_factory").set_parser_defaults(
+            timestamp_parser=_utc_timestamp
         )
+        botocore_session.set_config_variable("sts_regional_endpoints", "regional")
+        credentials: dict[str, str] = {}
+        if config.static_credentials is not None:
+            key_id, secret = config.static_credentials
+            credentials = {"aws_access_key_id": key_id, "aws_secret_access_key": secret}
+        self._session = aioboto3.Session(botocore_session=botocore_session, **credentials)
+        self._client_config = AioConfig(
+            retries={"mode": "standard", "total_max_attempts": config.max_attempts},
+            connect_timeout=min(CONNECT_TIMEOUT_SECONDS, config.timeout_seconds),
+            # The deadline in CodeDeploy._call governs; this keeps a socket from outliving it.
+            read_timeout=config.timeout_seconds,
+            max_pool_connections=config.max_connections,
+            user_agent_appid="codedeploy-gateway",
+        )
+        self._codedeploys: dict[Target, CodeDeploy] = {}
+        self._sts: dict[str, STSClient] = {}
+        self._sts_lock = asyncio.Lock()
+        self._stack = AsyncExitStack()
+
+    async def open_default(self) -> None:
+        """Opens the default account's client now, so no request waits for its making;
+        one that cannot open yet (STS refuses its role) is tried again by its first call."""
+        codedeploy = self.get(self.accounts.default)
+        try:
+            endpoint = await codedeploy.endpoint_url()
+        except GatewayError as error:
+            logger.warning("the default account cannot be read yet: %s", error.detail)
+            return
+        logger.info("CodeDeploy at %s (the default: %s)", endpoint, codedeploy.target)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._stack.aclose()
+
+    def get(self, target: Target) -> CodeDeploy:
+        """``target``'s CodeDeploy; its client opens on its first call."""
+        codedeploy = self._codedeploys.get(target)
+        if codedeploy is None:
+            codedeploy = CodeDeploy(
+                partial(self._open, target),
+                target=target,
+                timeout_seconds=self._config.timeout_seconds,
+                api=self._config.api,
+                metrics=self._metrics,
+                max_concurrency=self._config.max_concurrency,
+            )
+            self._codedeploys[target] = codedeploy
+        return codedeploy
+
+    async def _open(self, target: Target) -> "CodeDeployClient":
+        account = self.accounts.accounts[target.account]
+        credentials = None
+        if account.role_arn is not None:
+            role = AssumedRole(
+                await self._sts_client(target.region),
+                alias=target.account,
+                role_arn=account.role_arn,
+                external_id=account.external_id,
+                timeout_seconds=self._config.timeout_seconds,
+            )
+            credentials = await role.start()
+            self._stack.push_async_callback(role.close)
+        token = _role_credentials.set(credentials)
+        try:
+            client = await self._stack.enter_async_context(
+                self._session.client(
+                    "codedeploy",
+                    region_name=target.region,
+                    config=self._client_config,
+                    endpoint_url=self._config.endpoint_url,
+                )
+            )
+        finally:
+            _role_credentials.reset(token)
+        client.meta.events.register("response-received.codedeploy", _record_attempt)
+        opened: CodeDeployClient = client
+        logger.info("CodeDeploy of account %s in %s opened", target.account, target.region)
+        return opened
+
+    async def _sts_client(self, region: str) -> "STSClient":
+        """The regional STS endpoint (or ``AWS_ENDPOINT_URL_STS``), with the gateway's
+        own identity."""
+        async with self._sts_lock:
+            if region not in self._sts:
+                self._sts[region] = await self._stack.enter_async_context(
+                    self._session.client(
+                        "sts",
+                        region_name=region,
+                        config=self._client_config,
+                        endpoint_url=self._config.endpoint_url,
+                    )
+                )
+            return self._sts[region]

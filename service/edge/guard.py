@@ -8,6 +8,7 @@ from functools import partial
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service.accounts import EVERY_ACCOUNT, Grants
 from service.edge.headers import request_headers
 from service.edge.paths import GRAPHQL, METRICS, PROBES, PUBLIC, path_of
 from service.edge.refusal import error_response
@@ -49,8 +50,9 @@ def admission(scope: Scope) -> Admission:
 
 
 class Guard:
-    """Sets ``scope["gateway.caller"]`` (None when auth is off) for the access log, or
-    answers 401/429 itself; with a rate limit, anonymous callers count per client IP."""
+    """Sets ``scope["gateway.caller"]`` (None when auth is off) for the access log and
+    ``scope[GRANTS]`` (the accounts it may read), or answers 401/429 itself; with a rate
+    limit, anonymous callers count per client IP."""
 
     def __init__(
         self,
@@ -124,7 +126,7 @@ class Guard:
                 if not hmac.compare_digest(given, self.metrics_key):
                     raise Unauthorized("/metrics wants its own key.", code="InvalidApiKey")
             return
-        caller = None
+        caller, grants = None, EVERY_ACCOUNT
         address = _address(scope)
         if self.authenticator.enabled:
             # An address that keeps failing is refused before its credentials are even
@@ -136,13 +138,14 @@ class Guard:
                     code="AuthenticationRateLimited",
                 )
             try:
-                caller = await self.authenticator.caller(
+                caller, grants = await self.authenticator.caller(
                     *(credentials or request_headers(scope, *CREDENTIALS))
                 )
             except Unauthorized:
                 self.failures.take(address)
                 raise
         scope["gateway.caller"] = caller
+        scope[GRANTS] = grants
         if self.buckets is not None:
             key = caller_key(scope)
             scope[BUDGET] = Budget(self.buckets, key, self._refused)
@@ -152,6 +155,16 @@ class Guard:
                     "This caller is over its rate limit; see Retry-After.",
                     retry_after_seconds=wait,
                 )
+
+
+GRANTS = "gateway.grants"
+
+
+def grants_of(scope: Scope) -> Grants:
+    """The accounts the request's caller may read (every one, for a request the guard
+    did not see: tests that drive the app without the edge)."""
+    grants: Grants = scope.get(GRANTS, EVERY_ACCOUNT)
+    return grants
 
 
 def _address(scope: Scope) -> str:

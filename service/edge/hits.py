@@ -1,4 +1,4 @@
-"""Cache hits of the hottest route, answered before FastAPI's routing and dependencies.
+"""Cache hits of the hottest route, in any account, answered before FastAPI's routing.
 
 A status page polls ``GET /v1/deployments/{d}/instances/{i}`` far more often than the
 instance changes. Served from the cache here, a hit costs a dictionary lookup instead of
@@ -10,34 +10,46 @@ The route's own path pattern picks the requests, and its renderer makes the answ
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service.edge.guard import grants_of
 from service.edge.headers import request_headers
 from service.edge.paths import path_of
-from service.resolver import Resolver
+from service.resolver import Resolvers
 from service.rest.render import instance_body, refresh_requested, render_json
 
 
 class InstanceHitFastPath:
-    def __init__(self, app: ASGIApp, route: APIRoute) -> None:
+    def __init__(self, app: ASGIApp, routes: list[APIRoute]) -> None:
         self.app = app
-        self.pattern = route.path_regex
-        self.template = route.path
+        self.routes = [(route.path_regex, route.path) for route in routes]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
-            match = self.pattern.match(path_of(scope))
-            if match is not None and await self._answer(scope, send, *match.groups()):
-                return
+            path = path_of(scope)
+            for pattern, template in self.routes:
+                match = pattern.match(path)
+                if match is not None:
+                    if await self._answer(scope, send, template, match.groupdict()):
+                        return
+                    break
         await self.app(scope, receive, send)
 
-    async def _answer(self, scope: Scope, send: Send, deployment_id: str, instance_id: str) -> bool:
+    async def _answer(
+        self, scope: Scope, send: Send, template: str, params: dict[str, str]
+    ) -> bool:
         cache_control, if_none_match = request_headers(scope, b"cache-control", b"if-none-match")
         if refresh_requested(cache_control):
             return False
-        resolver: Resolver | None = scope.get("state", {}).get("resolver")
-        hit = resolver.stored_instance(deployment_id, instance_id) if resolver else None
+        resolvers: Resolvers | None = scope.get("state", {}).get("resolvers")
+        if resolvers is None:
+            return False
+        # An account or region not configured, or not granted: the route answers why.
+        resolver = resolvers.peek(params.get("account"), params.get("region"), grants_of(scope))
+        if resolver is None:
+            return False
+        hit = resolver.stored_instance(params["deploymentId"], params["instanceId"])
         if hit is None:
             return False
-        scope["gateway.route"] = self.template
+        scope["gateway.route"] = template
         answer = render_json(instance_body(hit.value), hit.cache, if_none_match, hit.value.etag)
         await send(
             {"type": "http.response.start", "status": answer.status, "headers": answer.headers}

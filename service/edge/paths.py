@@ -3,6 +3,7 @@
 from starlette.types import Scope
 
 API = "/v1"
+ACCOUNT_API = API + "/accounts/{account}/regions/{region}"
 GRAPHQL = "/graphql"
 DOCS = "/docs"
 OPENAPI = "/openapi.json"

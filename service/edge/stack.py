@@ -35,7 +35,7 @@ from service.graphql.http import GraphQLEndpoint
 from service.guard import Authenticator, TokenBuckets
 from service.guard.ratelimit import Buckets
 from service.metrics import Metrics
-from service.rest import routes
+from service.rest.api import route
 from service.settings import Settings
 
 Layer = Callable[[ASGIApp], ASGIApp]
@@ -108,6 +108,12 @@ def edge(
         ),
         partial(BodyLimit, max_body_bytes=settings.max_body_bytes),
         partial(GraphQLEndpoint, graphiql=settings.docs),
-        partial(InstanceHitFastPath, route=routes.route("GetDeploymentInstance")),
+        partial(
+            InstanceHitFastPath,
+            routes=[
+                route("GetDeploymentInstance"),
+                route("GetDeploymentInstanceInAccount"),
+            ],
+        ),
     ]
     return Gateway(api, layers)

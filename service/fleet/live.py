@@ -18,10 +18,11 @@ from typing import Any
 
 import orjson
 
+from service.accounts import Target
 from service.errors import GatewayError
 from service.fleet.cache import decode_error, encode_error
 from service.fleet.store import CHANNEL, Store, StoreDown
-from service.live.watch import Change, Kind, Watcher
+from service.live.watch import Change, Kind, Watched, Watcher
 from service.models import DeploymentInfo, DeploymentTarget, InstanceSummary, Snapshot
 
 # What the store keeps of a deployment nobody reads any more (a finished one included):
@@ -58,36 +59,37 @@ class LiveFleet:
         self._store = store
         # Renewed every interval; a read that runs to its deadline must not lose it.
         self._lease_ms = int((2 * interval + upstream_timeout + 1) * 1000)
-        self._watcher: Callable[[str], Watcher | None] = lambda _id: None
-        self._changed: Callable[[str, str | None], object] = lambda _id, _item: None
+        self._watcher: Callable[[Watched], Watcher | None] = lambda _watched: None
+        self._changed: Callable[[Watched, str | None], object] = lambda _watched, _item: None
         store.on("live", self._received)
         store.on("changed", self._told)
 
     def bind(
         self,
-        watcher: Callable[[str], Watcher | None],
-        changed: Callable[[str, str | None], object],
+        watcher: Callable[[Watched], Watcher | None],
+        changed: Callable[[Watched, str | None], object],
     ) -> None:
         """Where a batch for a deployment finds its watcher on this replica, and where a
         notification another replica had from the events queue goes."""
         self._watcher = watcher
         self._changed = changed
 
-    def tell(self, deployment_id: str, item_id: str | None) -> None:
+    def tell(self, watched: Watched, item_id: str | None) -> None:
         """Passes a notification from the events queue on to the other replicas."""
-        self._store.background(self._store.publish("changed", d=deployment_id, i=item_id))
+        self._store.background(self._store.publish("changed", **_named(watched), i=item_id))
 
-    def _keys(self, deployment_id: str) -> tuple[str, str, str]:
+    def _keys(self, watched: Watched) -> tuple[str, str, str]:
+        where = (watched.target.account, watched.target.region, watched.deployment_id)
         return (
-            self._store.key("w", deployment_id, "lease"),
-            self._store.key("w", deployment_id, "items"),
-            self._store.key("w", deployment_id, "meta"),
+            self._store.key("w", *where, "lease"),
+            self._store.key("w", *where, "items"),
+            self._store.key("w", *where, "meta"),
         )
 
     async def lead(self, watcher: Watcher) -> bool:
         """Whether this replica reads ``watcher``'s deployment now: its lease renewed or
         taken (the store's record read first), or the store away (alone, it reads)."""
-        keys = self._keys(watcher.deployment_id)
+        keys = self._keys(watcher.watched)
         args: list[str | int] = [self._store.replica, self._lease_ms, STATE_SECONDS * 1000]
         try:
             held = await self._store.run(lambda redis: redis.eval(_LEAD, 3, *keys, *args))
@@ -101,7 +103,7 @@ class LiveFleet:
 
     async def follow(self, watcher: Watcher) -> None:
         """Catches up with the store's record when it is ahead of what is here."""
-        _, _, meta = self._keys(watcher.deployment_id)
+        _, _, meta = self._keys(watcher.watched)
         try:
             stored = await self._store.run(lambda redis: redis.get(meta))
             if stored is None:
@@ -118,7 +120,7 @@ class LiveFleet:
 
     async def _load(self, watcher: Watcher) -> bool:
         """Takes the store's record, when there is a whole one."""
-        _, items, meta = self._keys(watcher.deployment_id)
+        _, items, meta = self._keys(watcher.watched)
 
         async def read(redis: Any) -> list[Any]:
             async with redis.pipeline(transaction=False) as pipe:
@@ -136,10 +138,10 @@ class LiveFleet:
 
     async def publish(self, watcher: Watcher, changes: list[Change]) -> None:
         """Records what the leader found, and sends it to the other replicas."""
-        _, items, meta = self._keys(watcher.deployment_id)
+        _, items, meta = self._keys(watcher.watched)
         encoded = [_encoded(change) for change in changes]
         position = {"g": watcher.generation, "s": watcher.seq, "f": watcher.final}
-        message = self._store.message("live", d=watcher.deployment_id, c=encoded, **position)
+        message = self._store.message("live", **_named(watcher.watched), c=encoded, **position)
 
         async def write(redis: Any) -> None:
             async with redis.pipeline(transaction=False) as pipe:
@@ -155,21 +157,22 @@ class LiveFleet:
 
     async def failed(self, watcher: Watcher, error: GatewayError) -> None:
         """The leader's first read failed: the followers' viewers get the same error."""
-        message = {"d": watcher.deployment_id, "e": encode_error(error).decode()}
         with suppress(StoreDown):
-            await self._store.publish("live", **message)
+            await self._store.publish(
+                "live", **_named(watcher.watched), e=encode_error(error).decode()
+            )
         self.release(watcher)
 
     def release(self, watcher: Watcher) -> None:
         """Lets the lease go (in the background: a viewer leaving does not wait)."""
-        lease, _, _ = self._keys(watcher.deployment_id)
+        lease, _, _ = self._keys(watcher.watched)
         self._store.background(self._store.release([lease]))
 
     def _told(self, message: dict[str, Any]) -> None:
-        self._changed(message["d"], message["i"])
+        self._changed(_watched(message), message["i"])
 
     def _received(self, message: dict[str, Any]) -> None:
-        watcher = self._watcher(message["d"])
+        watcher = self._watcher(_watched(message))
         if watcher is None:
             return
         if "e" in message:
@@ -178,6 +181,15 @@ class LiveFleet:
         generation = message["g"]
         changes = [_change(fields, generation) for fields in message["c"]]
         watcher.receive(generation, changes, final=message["f"])
+
+
+def _named(watched: Watched) -> dict[str, str]:
+    """A watched deployment in a message: its account, region and id."""
+    return {"a": watched.target.account, "r": watched.target.region, "d": watched.deployment_id}
+
+
+def _watched(message: dict[str, Any]) -> Watched:
+    return Watched(Target(message["a"], message["r"]), message["d"])
 
 
 def _encoded(change: Change) -> dict[str, Any]:

@@ -5,18 +5,19 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import strawberry
 from pydantic import BaseModel
 from strawberry.dataloader import DataLoader
 
 from service import models
+from service.accounts import EVERY_ACCOUNT, Grants, Target
 from service.cache import Cached
 from service.errors import GatewayError
 from service.live import Watchers
 from service.models import Snapshot
-from service.resolver import Resolver
+from service.resolver import Resolver, Resolvers
 
 Key = tuple[str, str]
 """(deploymentId, instanceId or targetId)"""
@@ -75,20 +76,18 @@ async def _models(
     ]
 
 
-class Context:
-    """Made fresh for every operation, so a DataLoader never outlives it (a subscription's
-    is emptied before each event)."""
+class Reads:
+    """One account in one region: its resolver, and this operation's loaders for it."""
 
-    def __init__(self, resolver: Resolver, live: Live | None = None) -> None:
+    def __init__(self, resolver: Resolver) -> None:
         self.resolver = resolver
-        self.live = live
+        self.target = resolver.target
         self.instances: DataLoader[Key, models.InstanceSummary] = _loader(
             resolver.deployment_instances
         )
         self.targets: DataLoader[Key, models.DeploymentTarget] = _loader(
             resolver.deployment_targets
         )
-
         self.groups: DataLoader[Key, models.DeploymentGroupInfo] = _loader(
             resolver.deployment_groups
         )
@@ -100,10 +99,57 @@ class Context:
         )
 
     def forget(self) -> None:
-        """Empties the loaders: a subscription's context outlives each event it runs."""
         for loader in (self.instances, self.targets, self.groups, self.applications):
             loader.clear_all()
         self.deployments.clear_all()
 
 
+class Context:
+    """Made fresh for every operation, so a DataLoader never outlives it (a subscription's
+    is emptied before each event). Root fields pick their account and region with ``at``;
+    what they return carries its ``Reads`` down to the fields below."""
+
+    def __init__(
+        self,
+        resolvers: Resolvers,
+        grants: Grants = EVERY_ACCOUNT,
+        caller: str | None = None,
+        live: Live | None = None,
+    ) -> None:
+        self.resolvers = resolvers
+        self.grants = grants
+        self.caller = caller
+        self.live = live
+        self._reads: dict[Target, Reads] = {}
+
+    def at(self, account: str | None, region: str | None) -> Reads:
+        """The reads of ``account`` in ``region`` (the defaults when None); a coded error
+        for an account or region not configured, or not granted, before any call."""
+        resolver = self.resolvers.of(account, region, self.grants, caller=self.caller)
+        reads = self._reads.get(resolver.target)
+        if reads is None:
+            reads = self._reads[resolver.target] = Reads(resolver)
+        return reads
+
+    def forget(self) -> None:
+        """Empties the loaders: a subscription's context outlives each event it runs."""
+        for reads in self._reads.values():
+            reads.forget()
+
+
 Info = strawberry.Info[Context, None]
+
+Account = Annotated[
+    str | None,
+    strawberry.argument(
+        description="The account's alias (GATEWAY_ACCOUNTS_FILE); the default account if "
+        "not given. Unknown: AccountNotFound; not granted to the caller: AccountForbidden."
+    ),
+]
+Region = Annotated[
+    str | None,
+    strawberry.argument(
+        description="One of the account's regions; its first if not given. Not listed for "
+        "the account: RegionNotFound."
+    ),
+]

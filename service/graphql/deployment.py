@@ -12,7 +12,7 @@ import strawberry
 
 from service import models
 from service.cache import Cached
-from service.graphql.context import Info
+from service.graphql.context import Info, Reads
 from service.graphql.pagination import PageInfo, check_first, decode_cursor, encode_cursor
 from service.graphql.types import (
     DeploymentOverview,
@@ -34,8 +34,19 @@ if TYPE_CHECKING:
 MAX_COUNTED_PAGES = 10
 
 
-async def load_instance(info: Info, deployment_id: str, instance_id: str) -> InstanceSummary:
-    summary = await info.context.instances.load((deployment_id, instance_id))
+def account_of(parent: strawberry.Parent[Any]) -> str:
+    """The alias of the account an object was read in (its ``reads``)."""
+    account: str = parent.reads.target.account
+    return account
+
+
+def region_of(parent: strawberry.Parent[Any]) -> str:
+    region: str = parent.reads.target.region
+    return region
+
+
+async def load_instance(reads: Reads, deployment_id: str, instance_id: str) -> InstanceSummary:
+    summary = await reads.instances.load((deployment_id, instance_id))
     return InstanceSummary.from_model(summary)
 
 
@@ -59,12 +70,13 @@ def page_info(window: Window, after: str | None) -> PageInfo:
 @strawberry.type(description="An instance in a page of a deployment's instances.")
 class InstanceSummaryEdge:
     cursor: str
+    reads: strawberry.Private[Reads]
     deployment_id: strawberry.Private[str]
     instance_id: strawberry.Private[str]
 
     @strawberry.field
-    async def node(self, info: Info) -> InstanceSummary | None:
-        return await load_instance(info, self.deployment_id, self.instance_id)
+    async def node(self) -> InstanceSummary | None:
+        return await load_instance(self.reads, self.deployment_id, self.instance_id)
 
 
 async def count_list(parent: strawberry.Parent[Any]) -> int | None:
@@ -95,13 +107,14 @@ class InstanceSummaryConnection:
 @strawberry.type(description="A target in a page of a deployment's targets.")
 class DeploymentTargetEdge:
     cursor: str
+    reads: strawberry.Private[Reads]
     deployment_id: strawberry.Private[str]
     target_id: strawberry.Private[str]
 
     @strawberry.field
-    async def node(self, info: Info) -> DeploymentTarget | None:
+    async def node(self) -> DeploymentTarget | None:
         return target_from_model(
-            await info.context.targets.load((self.deployment_id, self.target_id))
+            await self.reads.targets.load((self.deployment_id, self.target_id))
         )
 
 
@@ -123,6 +136,7 @@ class DeploymentTargetConnection:
 )
 class Deployment:
     deployment_id: strawberry.ID
+    reads: strawberry.Private[Reads]
     snapshot: strawberry.Private[models.Snapshot[models.DeploymentInfo]]
     # Parsed once per operation, however many of its fields the query asks for.
     loaded: strawberry.Private[models.DeploymentInfo | None] = None
@@ -131,6 +145,11 @@ class Deployment:
         if self.loaded is None:
             self.loaded = self.snapshot.model
         return self.loaded
+
+    account: str = strawberry.field(
+        resolver=account_of, description="The alias of the account it was read in."
+    )
+    region: str = strawberry.field(resolver=region_of, description="The region it was read in.")
 
     @strawberry.field
     async def application_name(self, info: Info) -> str | None:
@@ -189,13 +208,14 @@ class Deployment:
         if not deployment.application_name or not deployment.deployment_group_name:
             return None
         return DeploymentGroup(
+            reads=self.reads,
             application_name=deployment.application_name,
             deployment_group_name=deployment.deployment_group_name,
         )
 
     @strawberry.field
-    async def instance(self, info: Info, instance_id: strawberry.ID) -> InstanceSummary | None:
-        return await load_instance(info, self.deployment_id, instance_id)
+    async def instance(self, instance_id: strawberry.ID) -> InstanceSummary | None:
+        return await load_instance(self.reads, self.deployment_id, instance_id)
 
     @strawberry.field
     async def instances(
@@ -208,7 +228,7 @@ class Deployment:
     ) -> InstanceSummaryConnection | None:
         statuses = [value.value for value in status or ()]
         types = [instance_type.value] if instance_type else []
-        resolver = info.context.resolver
+        resolver = self.reads.resolver
 
         def list_page(next_token: str | None) -> Awaitable[Cached[IdPage]]:
             return resolver.instance_ids(
@@ -220,6 +240,7 @@ class Deployment:
             edges=[
                 InstanceSummaryEdge(
                     cursor=encode_cursor(page_token, index),
+                    reads=self.reads,
                     deployment_id=self.deployment_id,
                     instance_id=instance_id,
                 )
@@ -233,7 +254,7 @@ class Deployment:
     async def targets(
         self, info: Info, first: int = 50, after: str | None = None
     ) -> DeploymentTargetConnection | None:
-        resolver = info.context.resolver
+        resolver = self.reads.resolver
 
         def list_page(next_token: str | None) -> Awaitable[Cached[IdPage]]:
             return resolver.target_ids(self.deployment_id, next_token=next_token)
@@ -243,6 +264,7 @@ class Deployment:
             edges=[
                 DeploymentTargetEdge(
                     cursor=encode_cursor(page_token, index),
+                    reads=self.reads,
                     deployment_id=self.deployment_id,
                     target_id=target_id,
                 )

@@ -10,33 +10,34 @@ import strawberry
 
 from service import models
 from service.cache import Cached
-from service.graphql.context import Info
-from service.graphql.deployment import Deployment, page_info, page_of
+from service.graphql.context import Account, Info, Reads, Region
+from service.graphql.deployment import Deployment, account_of, page_info, page_of, region_of
 from service.graphql.pagination import PageInfo, encode_cursor
 from service.graphql.types import DeploymentStatus, DeploymentStyle
 from service.models import IdPage
 from service.resolver import MAX_STATS_DEPLOYMENTS, ListPage
 
 
-async def load_deployment(info: Info, deployment_id: str) -> Deployment:
-    snapshot = await info.context.deployments.load(deployment_id)
-    return Deployment(deployment_id=strawberry.ID(deployment_id), snapshot=snapshot)
+async def load_deployment(reads: Reads, deployment_id: str) -> Deployment:
+    snapshot = await reads.deployments.load(deployment_id)
+    return Deployment(deployment_id=strawberry.ID(deployment_id), reads=reads, snapshot=snapshot)
 
 
-async def _last(info: Info, last: models.LastDeploymentInfo | None) -> Deployment | None:
+async def _last(reads: Reads, last: models.LastDeploymentInfo | None) -> Deployment | None:
     if last is None or not last.deployment_id:
         return None
-    return await load_deployment(info, last.deployment_id)
+    return await load_deployment(reads, last.deployment_id)
 
 
 @strawberry.type(description="A deployment in a page of a group's deployments.")
 class DeploymentEdge:
     cursor: str
+    reads: strawberry.Private[Reads]
     deployment_id: strawberry.Private[str]
 
     @strawberry.field
-    async def node(self, info: Info) -> Deployment | None:
-        return await load_deployment(info, self.deployment_id)
+    async def node(self) -> Deployment | None:
+        return await load_deployment(self.reads, self.deployment_id)
 
 
 @strawberry.type(description="A page of deployments, newest first (ListDeployments).")
@@ -69,11 +70,17 @@ class DeploymentGroupStats:
     "deployments and its history."
 )
 class DeploymentGroup:
+    reads: strawberry.Private[Reads]
     application_name: str
     deployment_group_name: str
 
     async def _info(self, info: Info) -> models.DeploymentGroupInfo:
-        return await info.context.groups.load((self.application_name, self.deployment_group_name))
+        return await self.reads.groups.load((self.application_name, self.deployment_group_name))
+
+    account: str = strawberry.field(
+        resolver=account_of, description="The alias of the account it was read in."
+    )
+    region: str = strawberry.field(resolver=region_of, description="The region it was read in.")
 
     @strawberry.field
     async def deployment_group_id(self, info: Info) -> str | None:
@@ -98,17 +105,11 @@ class DeploymentGroup:
 
     @strawberry.field
     async def last_successful_deployment(self, info: Info) -> Deployment | None:
-        last = (await self._info(info)).last_successful_deployment
-        return (
-            await load_deployment(info, last.deployment_id) if last and last.deployment_id else None
-        )
+        return await _last(self.reads, (await self._info(info)).last_successful_deployment)
 
     @strawberry.field
     async def last_attempted_deployment(self, info: Info) -> Deployment | None:
-        last = (await self._info(info)).last_attempted_deployment
-        return (
-            await load_deployment(info, last.deployment_id) if last and last.deployment_id else None
-        )
+        return await _last(self.reads, (await self._info(info)).last_attempted_deployment)
 
     @strawberry.field
     async def deployments(
@@ -120,7 +121,7 @@ class DeploymentGroup:
         first: int = 20,
         after: str | None = None,
     ) -> DeploymentConnection | None:
-        resolver = info.context.resolver
+        resolver = self.reads.resolver
         statuses = [value.value for value in status or ()]
 
         def list_page(next_token: str | None) -> Awaitable[Cached[IdPage]]:
@@ -136,7 +137,9 @@ class DeploymentGroup:
         ids = await page_of(list_page, first, after)
         return DeploymentConnection(
             edges=[
-                DeploymentEdge(cursor=encode_cursor(page_token, index), deployment_id=item)
+                DeploymentEdge(
+                    cursor=encode_cursor(page_token, index), reads=self.reads, deployment_id=item
+                )
                 for page_token, index, item in ids.items
             ],
             page_info=page_info(ids, after),
@@ -144,7 +147,7 @@ class DeploymentGroup:
 
     @strawberry.field
     async def stats(self, info: Info, since: datetime) -> DeploymentGroupStats:
-        stats = await info.context.resolver.group_stats(
+        stats = await self.reads.resolver.group_stats(
             self.application_name, self.deployment_group_name, since
         )
         return DeploymentGroupStats(**dataclasses.asdict(stats))
@@ -164,10 +167,16 @@ class DeploymentGroupConnection:
 
 @strawberry.type(description="A CodeDeploy application and its deployment groups.")
 class Application:
+    reads: strawberry.Private[Reads]
     application_name: str
 
     async def _info(self, info: Info) -> models.ApplicationInfo:
-        return await info.context.applications.load(self.application_name)
+        return await self.reads.applications.load(self.application_name)
+
+    account: str = strawberry.field(
+        resolver=account_of, description="The alias of the account it was read in."
+    )
+    region: str = strawberry.field(resolver=region_of, description="The region it was read in.")
 
     @strawberry.field
     async def application_id(self, info: Info) -> str | None:
@@ -185,7 +194,7 @@ class Application:
     async def deployment_groups(
         self, info: Info, first: int = 50, after: str | None = None
     ) -> DeploymentGroupConnection | None:
-        resolver = info.context.resolver
+        resolver = self.reads.resolver
 
         def list_page(next_token: str | None) -> Awaitable[Cached[IdPage]]:
             return resolver.group_names(self.application_name, next_token=next_token)
@@ -196,7 +205,9 @@ class Application:
                 DeploymentGroupEdge(
                     cursor=encode_cursor(page_token, index),
                     node=DeploymentGroup(
-                        application_name=self.application_name, deployment_group_name=name
+                        reads=self.reads,
+                        application_name=self.application_name,
+                        deployment_group_name=name,
                     ),
                 )
                 for page_token, index, name in names.items
@@ -218,16 +229,22 @@ class ApplicationConnection:
 
 
 async def resolve_applications(
-    info: Info, first: int = 50, after: str | None = None
-) -> ApplicationConnection:
-    list_page: ListPage = lambda next_token: info.context.resolver.application_names(  # noqa: E731
+    info: Info,
+    first: int = 50,
+    after: str | None = None,
+    account: Account = None,
+    region: Region = None,
+) -> ApplicationConnection | None:
+    reads = info.context.at(account, region)
+    list_page: ListPage = lambda next_token: reads.resolver.application_names(  # noqa: E731
         next_token=next_token
     )
     names = await page_of(list_page, first, after)
     return ApplicationConnection(
         edges=[
             ApplicationEdge(
-                cursor=encode_cursor(page_token, index), node=Application(application_name=name)
+                cursor=encode_cursor(page_token, index),
+                node=Application(reads=reads, application_name=name),
             )
             for page_token, index, name in names.items
         ],
@@ -235,15 +252,24 @@ async def resolve_applications(
     )
 
 
-async def resolve_application(info: Info, application_name: str) -> Application | None:
-    found = await info.context.resolver.application(application_name)
-    return Application(application_name=found.value.model.application_name or application_name)
+async def resolve_application(
+    info: Info, application_name: str, account: Account = None, region: Region = None
+) -> Application | None:
+    reads = info.context.at(account, region)
+    found = await reads.resolver.application(application_name)
+    name = found.value.model.application_name or application_name
+    return Application(reads=reads, application_name=name)
 
 
 async def resolve_deployment_group(
-    info: Info, application_name: str, deployment_group_name: str
+    info: Info,
+    application_name: str,
+    deployment_group_name: str,
+    account: Account = None,
+    region: Region = None,
 ) -> DeploymentGroup | None:
-    await info.context.groups.load((application_name, deployment_group_name))
+    reads = info.context.at(account, region)
+    await reads.groups.load((application_name, deployment_group_name))
     return DeploymentGroup(
-        application_name=application_name, deployment_group_name=deployment_group_name
+        reads=reads, application_name=application_name, deployment_group_name=deployment_group_name
     )

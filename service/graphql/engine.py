@@ -33,6 +33,7 @@ from graphql import (
 from graphql.execution.values import get_variable_values
 from graphql.validation import ASTValidationRule, specified_rules
 
+from service.accounts import Grants
 from service.cache import recording
 from service.errors import RateLimited
 from service.graphql.context import Context, Live
@@ -43,7 +44,7 @@ from service.graphql.limits import GRAPHQL_CORE_LIMITS, Limits, NoIntrospection,
 from service.graphql.responses import Responses, Stored
 from service.guard.ratelimit import Budget
 from service.metrics import Metrics
-from service.resolver import Resolver
+from service.resolver import Resolvers
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ class GraphQLEngine:
         schema: GraphQLSchema,
         limits: Limits,
         *,
-        resolver: Resolver,
+        resolvers: Resolvers,
         documents: Documents,
         responses: Responses,
         metrics: Metrics,
@@ -111,7 +112,7 @@ class GraphQLEngine:
     ) -> None:
         self.schema = schema
         self.limits = limits
-        self.resolver = resolver
+        self.resolvers = resolvers
         self.documents = documents
         self.responses = responses
         self.metrics = metrics
@@ -127,16 +128,18 @@ class GraphQLEngine:
     def close(self) -> None:
         self._worker.shutdown(wait=False, cancel_futures=True)
 
-    async def run(self, request: GraphQLRequest, *, audience: str, budget: Budget) -> Answer:
+    async def run(
+        self, request: GraphQLRequest, *, grants: Grants, caller: str, budget: Budget
+    ) -> Answer:
         """The answer to ``request``; raises ``RateLimited`` when the caller cannot pay.
 
-        ``audience`` names what the caller may read: responses are shared only within it.
+        Responses are shared only among callers granted the same accounts.
         """
         found = self._text(request)
         if isinstance(found, Answer):
             return found
         digest, text = found
-        key = self._response_key(digest, request, audience)
+        key = self._response_key(digest, request, grants.audience)
         stored = self.responses.get(key) if key is not None else None
         if stored is not None:
             self.metrics.cache_event("responses", "hit")
@@ -153,10 +156,11 @@ class GraphQLEngine:
                 "or GraphQL over SSE (POST with Accept: text/event-stream)."
             )
             return _answer([request_error(message, "STREAM_REQUIRED")])
-        return await self._execute(prepared.document, request, key)
+        context = Context(self.resolvers, grants, caller)
+        return await self._execute(prepared.document, request, key, context)
 
     async def stream(
-        self, request: GraphQLRequest, *, audience: str, budget: Budget, live: Live
+        self, request: GraphQLRequest, *, grants: Grants, budget: Budget, live: Live
     ) -> Answer | AsyncGenerator[bytes, None]:
         """``request`` over a streaming transport: a refusal, or its results one by one
         (a subscription's, or a query's one). A subscription's first read fails before
@@ -170,13 +174,14 @@ class GraphQLEngine:
         if isinstance(prepared, Answer):
             return prepared
         if prepared.operation.operation is not OperationType.SUBSCRIPTION:
-            key = self._response_key(digest, request, audience)
-            return _once((await self._execute(prepared.document, request, key)).body)
+            key = self._response_key(digest, request, grants.audience)
+            context = Context(self.resolvers, grants, live.caller)
+            return _once((await self._execute(prepared.document, request, key, context)).body)
         assert prepared.document.node is not None
         results = subscribe(
             self.schema,
             prepared.document.node,
-            context_value=Context(self.resolver, live),
+            context_value=Context(self.resolvers, grants, live.caller, live),
             variable_values=request.variables,
             operation_name=request.operation_name,
         )
@@ -341,14 +346,14 @@ class GraphQLEngine:
         return Document(text, node)
 
     async def _execute(
-        self, document: Document, request: GraphQLRequest, key: bytes | None
+        self, document: Document, request: GraphQLRequest, key: bytes | None, context: Context
     ) -> Answer:
         assert document.node is not None
         with recording() as reads:
             outcome = execute(
                 self.schema,
                 document.node,
-                context_value=Context(self.resolver),
+                context_value=context,
                 variable_values=request.variables,
                 operation_name=request.operation_name,
                 hide_suggestions=self._hide_suggestions,

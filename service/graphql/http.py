@@ -21,7 +21,7 @@ from urllib.parse import parse_qs
 from cachetools import LRUCache
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.edge.guard import caller_key
+from service.edge.guard import caller_key, grants_of
 from service.edge.paths import GRAPHQL, path_of
 from service.errors import GatewayError, NotReady, RateLimited
 from service.graphql.context import Live
@@ -40,7 +40,6 @@ logger = logging.getLogger(__name__)
 JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 # Every admitted caller may read everything today, so responses are shared by all.
-AUDIENCE = "all"
 PARAMETERS = frozenset({"query", "operationName", "variables", "extensions"})
 # Requests remembered parsed, by their bytes: at most 1,024 of at most 4 KiB each.
 MEMO_REQUESTS = 1024
@@ -119,7 +118,9 @@ class GraphQLEndpoint:
             await _stream(scope, receive, send, engine, request)
             return
         try:
-            answer = await engine.run(request, audience=AUDIENCE, budget=Budget.of(scope))
+            answer = await engine.run(
+                request, grants=grants_of(scope), caller=caller_key(scope), budget=Budget.of(scope)
+            )
         except GatewayError as error:  # over the caller's rate: refused as the guard would
             await refusal_response(error)(scope, receive, send)
             return
@@ -158,7 +159,7 @@ async def _stream(
     @asynccontextmanager
     async def frames() -> AsyncIterator[AsyncIterator[bytes]]:
         outcome = await engine.stream(
-            request, audience=AUDIENCE, budget=Budget.of(scope), live=live
+            request, grants=grants_of(scope), budget=Budget.of(scope), live=live
         )
         if isinstance(outcome, Answer):
             yield _ended(_next(outcome.body))

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import strawberry
 
-from service.graphql.context import Info
+from service.graphql.context import Account, Info, Reads, Region
 from service.graphql.deployment import Deployment
 from service.graphql.types import DeploymentTarget, InstanceSummary, target_from_model
 from service.live import Change
@@ -43,11 +43,11 @@ DeploymentEvent = Annotated[
 ]
 
 
-def event_of(change: Change) -> DeploymentChanged | InstanceChanged | TargetChanged:
+def event_of(change: Change, reads: Reads) -> DeploymentChanged | InstanceChanged | TargetChanged:
     event_id = strawberry.ID(change.event_id)
     if change.kind == "deployment":
         deployment = Deployment(
-            deployment_id=strawberry.ID(change.item_id), snapshot=change.snapshot
+            deployment_id=strawberry.ID(change.item_id), reads=reads, snapshot=change.snapshot
         )
         return DeploymentChanged(event_id=event_id, deployment=deployment)
     if change.kind == "instance":
@@ -58,17 +58,22 @@ def event_of(change: Change) -> DeploymentChanged | InstanceChanged | TargetChan
 
 
 async def deployment_events(
-    info: Info, deployment_id: strawberry.ID, after: strawberry.ID | None = None
+    info: Info,
+    deployment_id: strawberry.ID,
+    after: strawberry.ID | None = None,
+    account: Account = None,
+    region: Region = None,
 ) -> AsyncGenerator[DeploymentEvent, None]:
     live = info.context.live
     assert live is not None, "subscriptions run only over the streaming transports"
-    async with live.watchers.watch(deployment_id, live.caller, after) as view:
+    reads = info.context.at(account, region)
+    async with live.watchers.watch(reads.resolver, deployment_id, live.caller, after) as view:
         async for batch in view.changes():
             for change in batch:
                 # Each event reads the deployment as it is now, not as the subscription's
                 # first event found it: its loaders start empty.
                 info.context.forget()
-                yield event_of(change)
+                yield event_of(change, reads)
 
 
 @strawberry.type

@@ -10,7 +10,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.types.base_scalars import DateTimeDefinition
 
 from service.errors import GatewayError, InvalidRequest
-from service.graphql.context import Info
+from service.graphql.context import Account, Info, Region
 from service.graphql.deployment import Deployment, load_instance
 from service.graphql.discovery import (
     Application,
@@ -27,20 +27,29 @@ from service.resolver import MAX_BATCH_IDS
 
 
 async def resolve_deployment_instance(
-    info: Info, deployment_id: strawberry.ID, instance_id: strawberry.ID
+    info: Info,
+    deployment_id: strawberry.ID,
+    instance_id: strawberry.ID,
+    account: Account = None,
+    region: Region = None,
 ) -> InstanceSummary | None:
-    return await load_instance(info, deployment_id, instance_id)
+    return await load_instance(info.context.at(account, region), deployment_id, instance_id)
 
 
 async def resolve_deployment_instances(
-    info: Info, deployment_id: strawberry.ID, instance_ids: list[strawberry.ID]
+    info: Info,
+    deployment_id: strawberry.ID,
+    instance_ids: list[strawberry.ID],
+    account: Account = None,
+    region: Region = None,
 ) -> list[InstanceSummary | None]:
     if len(instance_ids) > MAX_BATCH_IDS:
         raise InvalidRequest(
             f"At most {MAX_BATCH_IDS} instanceIds per field.", code="BatchLimitExceededException"
         )
+    reads = info.context.at(account, region)
     outcomes = await asyncio.gather(
-        *(load_instance(info, deployment_id, instance_id) for instance_id in instance_ids),
+        *(load_instance(reads, deployment_id, instance_id) for instance_id in instance_ids),
         return_exceptions=True,
     )
     for outcome in outcomes:
@@ -50,14 +59,17 @@ async def resolve_deployment_instances(
     return cast(list[InstanceSummary | None], outcomes)
 
 
-async def resolve_deployment(info: Info, deployment_id: strawberry.ID) -> Deployment | None:
-    found = await info.context.resolver.deployment(deployment_id)
-    return Deployment(deployment_id=deployment_id, snapshot=found.value)
+async def resolve_deployment(
+    info: Info, deployment_id: strawberry.ID, account: Account = None, region: Region = None
+) -> Deployment | None:
+    reads = info.context.at(account, region)
+    found = await reads.resolver.deployment(deployment_id)
+    return Deployment(deployment_id=deployment_id, reads=reads, snapshot=found.value)
 
 
 @strawberry.type
 class Query:
-    applications: ApplicationConnection = strawberry.field(
+    applications: ApplicationConnection | None = strawberry.field(
         resolver=resolve_applications,
         description="CodeDeploy's applications, by name (ListApplications), 50 a page.",
     )

@@ -17,7 +17,7 @@ from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
-from service.edge.guard import caller_key
+from service.edge.guard import caller_key, grants_of
 from service.errors import GatewayError, RateLimited
 from service.graphql.context import Live
 from service.graphql.engine import Answer, GraphQLEngine, GraphQLRequest
@@ -180,7 +180,9 @@ class GraphQLWebSocket:
         try:
             await budget.request()
             live = Live(self.watchers, caller_key(self.scope))
-            outcome = await self.engine.stream(request, audience="all", budget=budget, live=live)
+            outcome = await self.engine.stream(
+                request, grants=grants_of(self.scope), budget=budget, live=live
+            )
             if isinstance(outcome, Answer):
                 errors = json.loads(outcome.body)["errors"]
                 await self._message({"id": operation_id, "type": "error", "payload": errors})

@@ -1,11 +1,12 @@
 """Who is calling: the schemes ``GATEWAY_AUTH`` names, tried on one presented credential."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from types import TracebackType
 from typing import Self
 
 from pydantic import SecretStr
 
+from service.accounts import Grants
 from service.errors import Unauthorized
 from service.guard.jwt import JwksSource, JwtVerifier
 from service.guard.keys import ApiKeys
@@ -27,11 +28,14 @@ class Authenticator:
         self._missing = f"Send {' or '.join(what)}."
 
     @classmethod
-    def from_settings(cls, settings: Settings, clock: Callable[[], float]) -> Self:
+    def from_settings(
+        cls, settings: Settings, clock: Callable[[], float], accounts: Collection[str] = ()
+    ) -> Self:
+        """``accounts``: the aliases an API key may be granted."""
         schemes = settings.auth_schemes
         keys = verifier = None
         if "api-key" in schemes:
-            keys = _api_keys(settings)
+            keys = _api_keys(settings, accounts)
         if "jwt" in schemes:
             assert settings.jwt_issuer  # Settings checked both
             assert settings.jwt_audience
@@ -45,6 +49,7 @@ class Authenticator:
                 audience=settings.jwt_audience,
                 caller_claim=settings.jwt_caller_claim,
                 leeway=settings.jwt_leeway_seconds,
+                accounts_claim=settings.jwt_accounts_claim,
             )
         return cls(keys, verifier)
 
@@ -80,16 +85,18 @@ class Authenticator:
         if self._jwt is not None:
             await self._jwt.keys.__aexit__(kind, exc, tb)
 
-    async def caller(self, authorization: str | None, api_key: str | None) -> str:
-        """The caller the headers prove, or ``Unauthorized``."""
+    async def caller(self, authorization: str | None, api_key: str | None) -> tuple[str, Grants]:
+        """The caller the headers prove and the accounts it may read, or ``Unauthorized``."""
         credential = presented(authorization, api_key)
         if credential is None:
             raise Unauthorized(self._missing, code="MissingCredentials")
         # API keys are URL-safe base64 (no dots); a JWT has exactly two.
         if self._jwt is not None and (self._keys is None or credential.count(".") == 2):
-            return "jwt:" + await self._jwt.caller(credential)
-        if self._keys is not None and (name := self._keys.caller(credential)) is not None:
-            return "key:" + name
+            subject, grants = await self._jwt.caller(credential)
+            return "jwt:" + subject, grants
+        if self._keys is not None and (found := self._keys.caller(credential)) is not None:
+            name, grants = found
+            return "key:" + name, grants
         raise Unauthorized("The API key is not valid.", code="InvalidApiKey")
 
 
@@ -110,13 +117,13 @@ def presented(authorization: str | None, api_key: str | None) -> str | None:
     return None
 
 
-def _api_keys(settings: Settings) -> ApiKeys:
+def _api_keys(settings: Settings, accounts: Collection[str]) -> ApiKeys:
     if settings.api_keys_file is not None:
         source = f"GATEWAY_API_KEYS_FILE ({settings.api_keys_file})"
         try:
             text = settings.api_keys_file.read_text()
         except OSError as exc:
             raise ConfigurationError(f"{source}: {exc.strerror}") from None
-        return ApiKeys.parse(text, source)
+        return ApiKeys.parse(text, source, accounts)
     assert isinstance(settings.api_keys, SecretStr)  # checked by Settings
-    return ApiKeys.parse(settings.api_keys.get_secret_value(), "GATEWAY_API_KEYS")
+    return ApiKeys.parse(settings.api_keys.get_secret_value(), "GATEWAY_API_KEYS", accounts)

@@ -11,6 +11,7 @@ from typing import Any, Self
 import aiohttp
 import jwt
 
+from service.accounts import EVERY_ACCOUNT, Grants
 from service.errors import NotReady, Unauthorized
 from service.settings import ConfigurationError
 
@@ -127,16 +128,25 @@ class JwksSource:
 
 class JwtVerifier:
     def __init__(
-        self, keys: JwksSource, *, issuer: str, audience: str, caller_claim: str, leeway: float
+        self,
+        keys: JwksSource,
+        *,
+        issuer: str,
+        audience: str,
+        caller_claim: str,
+        leeway: float,
+        accounts_claim: str | None = None,
     ) -> None:
         self.keys = keys
+        self._accounts_claim = accounts_claim
         self._issuer = issuer
         self._audience = audience
         self._claim = caller_claim
         self._leeway = leeway
 
-    async def caller(self, token: str) -> str:
-        """The caller a valid token names; ``Unauthorized`` saying why otherwise."""
+    async def caller(self, token: str) -> tuple[str, Grants]:
+        """The caller a valid token names, and the accounts it grants; ``Unauthorized``
+        saying why otherwise."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -175,7 +185,19 @@ class JwtVerifier:
         caller = claims.get(self._claim)
         if not isinstance(caller, str) or not caller:
             raise _invalid(f"The token lacks the {self._claim!r} claim.")
-        return caller
+        return caller, self._grants(claims)
+
+    def _grants(self, claims: dict[str, Any]) -> Grants:
+        """Every account without an accounts claim configured; else those it lists (a
+        list, or a space-separated string like ``scope``); none when it is missing."""
+        if self._accounts_claim is None:
+            return EVERY_ACCOUNT
+        listed = claims.get(self._accounts_claim, [])
+        if isinstance(listed, str):
+            listed = listed.split()
+        if not isinstance(listed, list) or not all(isinstance(a, str) for a in listed):
+            raise _invalid(f"The token's {self._accounts_claim!r} claim is not a list of names.")
+        return Grants(frozenset(listed))
 
 
 def _invalid(detail: str) -> Unauthorized:

@@ -23,6 +23,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from service.accounts import Target
 from service.codedeploy.notifications import Notification
 from service.errors import (
     DeploymentNotStarted,
@@ -33,7 +34,7 @@ from service.errors import (
 )
 from service.metrics import Metrics
 from service.models import DeploymentInfo, Snapshot
-from service.resolver import Resolver
+from service.resolver import Resolver, Resolvers
 
 if TYPE_CHECKING:
     from service.fleet.live import LiveFleet
@@ -86,12 +87,20 @@ class Change:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Watched:
+    """What one watcher reads: a deployment of one account in one region."""
+
+    target: Target
+    deployment_id: str
+
+
 class Watcher:
     """Reads one deployment every ``interval`` while anyone watches, until it is final."""
 
     def __init__(
         self,
-        deployment_id: str,
+        watched: Watched,
         resolver: Resolver,
         *,
         interval: float,
@@ -99,7 +108,8 @@ class Watcher:
         on_idle: Callable[["Watcher"], None],
         fleet: "LiveFleet | None" = None,
     ) -> None:
-        self.deployment_id = deployment_id
+        self.watched = watched
+        self.deployment_id = watched.deployment_id
         self.generation = secrets.token_hex(4)
         """Names this watcher's numbering in event ids: another's ids mean nothing here."""
         self._resolver = resolver
@@ -126,7 +136,7 @@ class Watcher:
         # A context of its own: the task would otherwise share the first viewer's request
         # context (its upstream request ids, read for the access log) for its whole life.
         self._task = asyncio.create_task(
-            self._run(), name=f"watch {deployment_id}", context=contextvars.Context()
+            self._run(), name=f"watch {watched}", context=contextvars.Context()
         )
 
     # --- what viewers read -----------------------------------------------------------
@@ -398,7 +408,7 @@ class Watchers:
 
     def __init__(
         self,
-        resolver: Resolver,
+        resolvers: Resolvers,
         metrics: Metrics,
         *,
         interval: float,
@@ -406,13 +416,13 @@ class Watchers:
         max_per_caller: int,
         fleet: "LiveFleet | None" = None,
     ) -> None:
-        self._resolver = resolver
+        self._resolvers = resolvers
         self._fleet = fleet
         self._metrics = metrics
         self._interval = interval
         self._max_watched = max_watched
         self._max_per_caller = max_per_caller
-        self._watchers: dict[str, Watcher] = {}
+        self._watchers: dict[Watched, Watcher] = {}
         self._per_caller: Counter[str] = Counter()
         self.unwatched = asyncio.Event()
         """Set while no stream is open."""
@@ -433,12 +443,16 @@ class Watchers:
 
     @asynccontextmanager
     async def watch(
-        self, deployment_id: str, caller: str, last_event_id: str | None = None
+        self,
+        resolver: Resolver,
+        deployment_id: str,
+        caller: str,
+        last_event_id: str | None = None,
     ) -> AsyncIterator["View"]:
-        """One viewer of ``deployment_id``, from the whole picture or from
-        ``last_event_id``. Raises before yielding: the first read's error (the deployment
-        does not exist, CodeDeploy failed), ``RateLimited`` over a limit, ``NotReady``
-        while shutting down."""
+        """One viewer of ``deployment_id`` (in ``resolver``'s account and region), from the
+        whole picture or from ``last_event_id``. Raises before yielding: the first read's
+        error (the deployment does not exist, CodeDeploy failed), ``RateLimited`` over a
+        limit, ``NotReady`` while shutting down."""
         if self.closing.is_set():
             raise NotReady("The gateway is shutting down; reconnect to another replica.")
         if self._per_caller[caller] >= self._max_per_caller:
@@ -447,9 +461,10 @@ class Watchers:
                 retry_after_seconds=math.ceil(self._interval),
                 code="TooManySubscriptions",
             )
-        watcher = self._watchers.get(deployment_id)
+        watched = Watched(resolver.target, deployment_id)
+        watcher = self._watchers.get(watched)
         if watcher is None:
-            watcher = self._start(deployment_id)
+            watcher = self._start(watched, resolver)
         self._per_caller[caller] += 1
         self.unwatched.clear()
         watcher.join()
@@ -464,7 +479,7 @@ class Watchers:
                     self.unwatched.set()
             watcher.leave()
 
-    def _start(self, deployment_id: str) -> Watcher:
+    def _start(self, watched: Watched, resolver: Resolver) -> Watcher:
         if len(self._watchers) >= self._max_watched:
             idle = next((w for w in self._watchers.values() if not w.viewers), None)
             if idle is None:
@@ -475,40 +490,44 @@ class Watchers:
                 )
             self._stop(idle)
         watcher = Watcher(
-            deployment_id,
-            self._resolver,
+            watched,
+            resolver,
             interval=self._interval,
             metrics=self._metrics,
             on_idle=self._stop,
             fleet=self._fleet,
         )
-        self._watchers[deployment_id] = watcher
+        self._watchers[watched] = watcher
         return watcher
 
     def _stop(self, watcher: Watcher) -> None:
-        if self._watchers.get(watcher.deployment_id) is watcher:
-            del self._watchers[watcher.deployment_id]
+        if self._watchers.get(watcher.watched) is watcher:
+            del self._watchers[watcher.watched]
         watcher.close()
 
     def on_notification(self, notification: Notification | None) -> None:
         """A message from the events queue: CodeDeploy's notification, or None."""
-        if notification is None:
+        target = None
+        if notification is not None:
+            # From any account's bus: the event's account and region say whose it is.
+            target = self._resolvers.accounts.of_event(notification.account, notification.region)
+        if notification is None or target is None:
             outcome = "ignored"
         else:
+            watched = Watched(target, notification.deployment_id)
             if self._fleet is not None:  # the queue gives it to one replica: tell the rest
-                self._resolver.forget(
+                self._resolvers.at(target).forget(
                     notification.deployment_id, notification.instance_id, shared=True
                 )
-                self._fleet.tell(notification.deployment_id, notification.instance_id)
-            watched = self.changed(notification.deployment_id, notification.instance_id)
-            outcome = "watched" if watched else "unwatched"
+                self._fleet.tell(watched, notification.instance_id)
+            outcome = "watched" if self.changed(watched, notification.instance_id) else "unwatched"
         self._metrics.queue_notifications.labels(outcome).inc()
 
-    def changed(self, deployment_id: str, item_id: str | None = None) -> bool:
+    def changed(self, watched: Watched, item_id: str | None = None) -> bool:
         """Told (by a notification) that a deployment changed: what is cached of it is
         dropped and its watcher reads it now. Whether it is watched."""
-        self._resolver.forget(deployment_id, item_id)
-        watcher = self._watchers.get(deployment_id)
+        self._resolvers.at(watched.target).forget(watched.deployment_id, item_id)
+        watcher = self._watchers.get(watched)
         if watcher is None:
             return False
         watcher.nudge()

@@ -11,9 +11,10 @@ from service.edge.guard import caller_key
 from service.edge.paths import API
 from service.live import View, Watchers
 from service.live.stream import EVENT_STREAM, EventStream
+from service.resolver import Resolver
 from service.rest.problems import problem_responses
 from service.rest.routes import NO_DEPLOYMENT, DeploymentId
-from service.state import MetricsDep, WatchersDep
+from service.state import MetricsDep, ResolverDep, WatchersDep
 
 router = APIRouter(prefix=API, tags=["deployments"])
 
@@ -78,6 +79,7 @@ EVENT_SCHEMA = {
 async def stream_deployment_events(
     deployment_id: DeploymentId,
     request: Request,
+    resolver: ResolverDep,
     watchers: WatchersDep,
     metrics: MetricsDep,
     last_event_id: Annotated[
@@ -90,15 +92,19 @@ async def stream_deployment_events(
 ) -> Response:
     if request.scope.get("gateway.head"):  # the headers only: no watcher, no read
         return Response(media_type=EVENT_STREAM, headers={"cache-control": "no-store"})
-    frames = _frames(watchers, deployment_id, caller_key(request.scope), last_event_id)
+    frames = _frames(watchers, resolver, deployment_id, caller_key(request.scope), last_event_id)
     return EventStream(frames, metrics)
 
 
 @asynccontextmanager
 async def _frames(
-    watchers: Watchers, deployment_id: str, caller: str, last_event_id: str | None
+    watchers: Watchers,
+    resolver: Resolver,
+    deployment_id: str,
+    caller: str,
+    last_event_id: str | None,
 ) -> AsyncIterator[AsyncIterator[bytes] | None]:
-    async with watchers.watch(deployment_id, caller, last_event_id) as view:
+    async with watchers.watch(resolver, deployment_id, caller, last_event_id) as view:
         yield None if view.finished else _chunks(view)
 
 

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.errors import (
     DeploymentNotStarted,
+    Forbidden,
     GatewayError,
     HTTPProblem,
     InvalidRequest,
@@ -143,6 +144,11 @@ _DOCUMENTED: dict[int, tuple[type[GatewayError], str, str]] = {
         Unauthorized,
         "MissingCredentials",
         "No credentials, or ones that are not valid; see WWW-Authenticate.",
+    ),
+    403: (
+        Forbidden,
+        "AccountForbidden",
+        "The caller's credentials do not grant the account it asked for.",
     ),
     413: (PayloadTooLarge, "PayloadTooLarge", "The request body is larger than allowed."),
     422: (

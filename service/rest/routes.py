@@ -6,7 +6,6 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Query, Response
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from service.cache import Cached
@@ -361,12 +360,3 @@ async def get_deployment_target(
     )
     body = json_object(deploymentTarget=result.value.body)
     return render_json(body, result.cache, if_none_match, result.value.etag).response()
-
-
-def route(operation_id: str) -> APIRoute:
-    """The route of ``operation_id``, for the edge to match requests with its pattern."""
-    return next(
-        candidate
-        for candidate in router.routes
-        if isinstance(candidate, APIRoute) and candidate.operation_id == operation_id
-    )

@@ -42,8 +42,10 @@ DEPLOYMENT_CHANGED = event(
 )
 
 
-def test_a_deployment_notification_names_the_deployment() -> None:
-    assert parse(json.dumps(DEPLOYMENT_CHANGED)) == Notification(LIVE)
+def test_a_deployment_notification_names_the_deployment_its_account_and_region() -> None:
+    assert parse(json.dumps(DEPLOYMENT_CHANGED)) == Notification(
+        LIVE, account=ACCOUNT, region="us-east-1"
+    )
 
 
 def test_an_instance_notification_names_the_instance_by_its_id() -> None:

@@ -1,46 +1,52 @@
 """Where the client points: the standard AWS chain, untouched, plus AWS_REGION."""
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
-from service.codedeploy import UpstreamConfig, connect, resolve_region
+from service.accounts import Accounts
+from service.codedeploy import CodeDeploy, UpstreamConfig, Upstreams, resolve_region
 from service.metrics import Metrics
 from service.settings import ConfigurationError, Settings
 from tests.support import FAILED, Upstream
 
 
 def config(**overrides: object) -> UpstreamConfig:
-    values: dict[str, object] = {
-        "max_attempts": 1,
-        "timeout_seconds": 2.0,
-        "max_connections": 4,
-        "region": Settings(auth="none").aws_region,
-    }
+    values: dict[str, object] = {"max_attempts": 1, "timeout_seconds": 2.0, "max_connections": 4}
     values.update(overrides)
     return UpstreamConfig(**values)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def connect(config: UpstreamConfig, metrics: Metrics) -> AsyncIterator[CodeDeploy]:
+    """The default account's CodeDeploy, in the region the settings or the chain give."""
+    accounts = Accounts.alone(resolve_region(Settings(auth="none").aws_region))
+    async with Upstreams(config, accounts, metrics) as upstreams:
+        yield upstreams.get(accounts.default)
 
 
 async def test_aws_region_alone_sets_the_region(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
     async with connect(config(), Metrics()) as codedeploy:
-        assert codedeploy.region == "eu-west-1"
-        assert codedeploy.endpoint == "https://codedeploy.eu-west-1.amazonaws.com"
+        assert codedeploy.target.region == "eu-west-1"
+        assert await codedeploy.endpoint_url() == "https://codedeploy.eu-west-1.amazonaws.com"
 
 
 async def test_aws_default_region_still_works(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_REGION")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-southeast-2")
     async with connect(config(), Metrics()) as codedeploy:
-        assert codedeploy.region == "ap-southeast-2"
+        assert codedeploy.target.region == "ap-southeast-2"
 
 
 async def test_aws_region_wins_over_aws_default_region(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-southeast-2")
     async with connect(config(), Metrics()) as codedeploy:
-        assert codedeploy.region == "eu-west-1"
+        assert codedeploy.target.region == "eu-west-1"
 
 
 def test_no_region_anywhere_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -52,7 +58,7 @@ def test_no_region_anywhere_is_a_configuration_error(monkeypatch: pytest.MonkeyP
 async def test_service_specific_endpoint_variable_is_honoured(upstream: Upstream) -> None:
     async with connect(config(), Metrics()) as codedeploy:
         summary = await codedeploy.get_instance(*FAILED)
-    assert codedeploy.endpoint == upstream.url
+        assert await codedeploy.endpoint_url() == upstream.url
     assert summary.status == "Failed"
 
 
@@ -76,9 +82,9 @@ async def test_profile_from_the_shared_config_is_honoured(
     for name in ("AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_PROFILE", "ops")
-    async with connect(config(region=None), Metrics()) as codedeploy:
+    async with connect(config(), Metrics()) as codedeploy:
         await codedeploy.get_instance(*FAILED)
-    assert codedeploy.region == "ca-central-1"
+    assert codedeploy.target.region == "ca-central-1"
     assert upstream.calls() == 1
 
 
@@ -96,6 +102,7 @@ async def test_waiting_for_a_slot_counts_against_the_deadline(upstream: Upstream
     upstream.emulator.faults.latency_seconds = 0.6
     settings = config(max_concurrency=1, timeout_seconds=1.0)
     async with connect(settings, Metrics()) as codedeploy:
+        await codedeploy.endpoint_url()  # opened: the client's making is not what is timed
         outcomes = await asyncio.gather(
             codedeploy.get_instance(*FAILED), codedeploy.get_instance(*FAILED),
             return_exceptions=True,

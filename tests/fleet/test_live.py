@@ -171,7 +171,7 @@ async def test_a_leader_gives_an_emptied_store_its_whole_record(
         picture = await leader.take(5)
         redis.client().flushall()  # the store restarted, or evicted the record
         fleet[0].changed()  # the leader's next turn
-        await until(lambda: redis.client().exists(f"cdgw:1:w:{LIVE}:items"))
+        await until(lambda: redis.client().keys(f"cdgw:1:w:*:{LIVE}:items"))
         async with fleet[1].client() as client, stream(client) as late:
             whole = await late.take(5)
     assert whole[0].event == "deployment"

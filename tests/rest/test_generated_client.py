@@ -43,7 +43,7 @@ def generated(local_gateway: str, tmp_path_factory: pytest.TempPathFactory) -> I
 def api(generated: Any, module: str) -> Any:
     """One operation's module: named by its operationId, under its tag, as a generator
     names them."""
-    for group in ("deployments", "discovery", "operations"):
+    for group in ("deployments", "discovery", "operations", "by_account_and_region"):
         try:
             return importlib.import_module(f"gateway_client.api.{group}.{module}")
         except ModuleNotFoundError:
@@ -54,7 +54,7 @@ def api(generated: Any, module: str) -> Any:
 def test_every_operation_has_a_clean_name(generated: Any) -> None:
     package = Path(generated.__file__).parent / "api"
     modules = {path.stem for path in package.rglob("*.py") if path.stem != "__init__"}
-    assert modules == {
+    default = {
         "get_deployment",
         "list_deployment_instances",
         "batch_get_deployment_instances",
@@ -67,9 +67,9 @@ def test_every_operation_has_a_clean_name(generated: Any) -> None:
         "get_deployment_group",
         "get_deployment_group_stats",
         "list_deployments",
-        "healthz",
-        "readyz",
     }
+    probes = {"healthz", "readyz"}
+    assert modules == default | {f"{name}_in_account" for name in default} | probes
 
 
 def test_the_generated_client_calls_every_operation(generated: Any, local_gateway: str) -> None:
@@ -148,6 +148,63 @@ def calls_every_operation(generated: Any, client: Any) -> None:
 
     assert api(generated, "healthz").sync_detailed(client=client).status_code == 200
     assert api(generated, "readyz").sync_detailed(client=client).status_code == 200
+    calls_every_operation_in_an_account(generated, client)
+
+
+def calls_every_operation_in_an_account(generated: Any, client: Any) -> None:
+    """The demo's staging account: its own data in each of its two regions."""
+    models = importlib.import_module("gateway_client.models")
+    europe = {"account": "staging", "region": "eu-west-1", "client": client}
+    us = {"account": "staging", "region": "us-east-1", "client": client}
+    deployment, instance = "d-STAGEEU01", "i-0c1d2e3f4a5b60001"
+
+    def call(operation: str, **arguments: Any) -> Any:
+        response = api(generated, f"{operation}_in_account").sync_detailed(**arguments)
+        assert response.status_code == 200, (operation, response.content)
+        return response.parsed
+
+    summary = call(
+        "get_deployment_instance", deployment_id=deployment, instance_id=instance, **europe
+    )
+    assert summary.instance_summary.status == "InProgress"
+    page = call("list_deployment_instances", deployment_id=deployment, **europe)
+    assert page.instances_list == [instance]
+    body = models.BatchGetRequest(instance_ids=[instance])
+    batch = call("batch_get_deployment_instances", deployment_id=deployment, body=body, **europe)
+    assert [item.instance_id for item in batch.instances_summary] == [instance]
+    assert (
+        call("get_deployment", deployment_id=deployment, **europe).deployment_info.status
+        == "InProgress"
+    )
+    target = call("get_deployment_target", deployment_id=deployment, target_id=instance, **europe)
+    assert target.deployment_target.instance_target.status == "InProgress"
+    assert call("list_applications", **us).applications == ["orders-api"]
+    assert (
+        call("get_application", application_name="orders-api", **us).application.compute_platform
+        == "Server"
+    )
+    groups = call("list_deployment_groups", application_name="orders-api", **us)
+    assert groups.deployment_groups == ["orders-api-staging"]
+    group = call(
+        "get_deployment_group",
+        application_name="orders-api",
+        deployment_group_name="orders-api-staging",
+        **us,
+    )
+    assert group.deployment_group_info.deployment_group_name == "orders-api-staging"
+    stats = call(
+        "get_deployment_group_stats",
+        application_name="orders-api",
+        deployment_group_name="orders-api-staging",
+        since=datetime(2026, 11, 1, tzinfo=UTC),
+        **us,
+    )
+    assert (stats.total, stats.succeeded) == (1, 1)
+    assert call("list_deployments", **us).deployments == ["d-STAGING01"]
+    stream = api(generated, "stream_deployment_events_in_account").sync_detailed(
+        deployment_id="d-STAGING01", **us
+    )
+    assert b"event: instance" in stream.content
 
 
 @pytest.mark.parametrize(
@@ -158,6 +215,9 @@ def calls_every_operation(generated: Any, client: Any) -> None:
         ("get_deployment", {"deployment_id": "bad id!"}, 400, "InvalidDeploymentIdException"),
         ("get_deployment_instance", {"deployment_id": "d-EXAMPLE03", "instance_id": "i-1"}, 422, "InvalidComputePlatformException"),
         ("list_deployment_instances", {"deployment_id": "d-EXAMPLE04", "next_token": "forged"}, 400, "InvalidNextTokenException"),
+        ("get_deployment_in_account", {"deployment_id": "d-STAGING01", "account": "nope", "region": "us-east-1"}, 404, "AccountNotFound"),
+        ("get_deployment_in_account", {"deployment_id": "d-STAGING01", "account": "staging", "region": "ap-south-1"}, 404, "RegionNotFound"),
+        ("get_deployment_in_account", {"deployment_id": "d-STAGING01", "account": "sandbox", "region": "us-east-1"}, 502, "AccessDenied"),
     ],
 )  # fmt: skip
 def test_the_generated_client_parses_documented_errors(

@@ -1,0 +1,155 @@
+"""GATEWAY_ACCOUNTS_FILE: what it may say, and one line for each thing wrong with it."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.accounts import MAX_TARGETS, Accounts, Grants, Target
+from service.app import create_app, load_accounts
+from service.errors import Forbidden, NotFound
+from service.settings import ConfigurationError, Settings
+
+ROLE = "arn:aws:iam::222222222222:role/read"
+
+
+def write(tmp_path: Path, content: Any) -> Path:
+    path = tmp_path / "accounts.json"
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    return path
+
+
+def test_the_example_from_the_docs_loads(tmp_path: Path) -> None:
+    accounts = Accounts.load(
+        write(
+            tmp_path,
+            {
+                "default": "prod",
+                "accounts": {
+                    "prod": {
+                        "roleArn": "arn:aws:iam::111111111111:role/codedeploy-gateway-read",
+                        "regions": ["us-east-1", "eu-west-1"],
+                    },
+                    "staging": {
+                        "roleArn": ROLE,
+                        "externalId": "org-7f3a",
+                        "regions": ["us-east-1"],
+                    },
+                },
+            },
+        )
+    )
+    assert accounts.default == Target("prod", "us-east-1")
+    assert list(accounts) == [
+        Target("prod", "us-east-1"),
+        Target("prod", "eu-west-1"),
+        Target("staging", "us-east-1"),
+    ]
+    assert accounts.target("prod", None) == Target("prod", "us-east-1")
+    assert accounts.target(None, "eu-west-1") == Target("prod", "eu-west-1")
+    assert accounts.of_event("222222222222", "us-east-1") == Target("staging", "us-east-1")
+    assert accounts.of_event("111111111111", "ap-south-1") is None
+
+
+def test_without_a_file_the_gateway_reads_its_own_account_as_before() -> None:
+    accounts = load_accounts(Settings(auth="none"))  # AWS_REGION=us-east-1
+    assert accounts.default == Target("default", "us-east-1")
+    assert list(accounts) == [accounts.default]
+    # Events from any account id reach the one account, as they did.
+    assert accounts.of_event("123456789012", "us-east-1") == accounts.default
+
+
+@pytest.mark.parametrize(
+    ("content", "lines"),
+    [
+        ("{", ["not JSON"]),
+        ({"accounts": {}}, ["accounts: Dictionary should have at least 1 item"]),
+        (
+            {"accounts": {"a": {"regions": []}, "b": {"regions": ["mars-1"], "rolearn": ROLE}}},
+            [
+                "accounts.a.regions: List should have at least 1 item",
+                "accounts.b.regions.0: String should match pattern",
+                "accounts.b.rolearn: Extra inputs are not permitted",
+            ],
+        ),
+        (
+            {
+                "default": "nope",
+                "accounts": {
+                    "a": {"regions": ["us-east-1", "us-east-1"], "externalId": "x-1"},
+                    "b": {"roleArn": ROLE, "accountId": "333333333333", "regions": ["us-east-1"]},
+                    "c": {
+                        "roleArn": "arn:aws:iam::333333333333:role/other",
+                        "regions": ["us-east-1"],
+                    },
+                },
+            },
+            [
+                "default: 'nope' is not one of the accounts",
+                "accounts.a.externalId: only goes with a roleArn",
+                "accounts.a.regions: a region is listed twice",
+                "accounts.b.accountId: is not the roleArn's account",
+                "accounts.c: is account 'b' again",
+            ],
+        ),
+        (
+            {"accounts": {"a": {"regions": ["us-east-1"]}, "b": {"regions": ["us-east-1"]}}},
+            ["default: name the default account (there are several)"],
+        ),
+        (
+            {"accounts": {"a/b": {"regions": ["us-east-1"]}}},
+            ["accounts.a/b.[key]: String should match pattern"],
+        ),
+    ],
+    ids=["not-json", "empty", "fields", "consistency", "no-default", "alias"],
+)
+def test_each_problem_is_one_line(tmp_path: Path, content: Any, lines: list[str]) -> None:
+    with pytest.raises(ConfigurationError) as error:
+        Accounts.load(write(tmp_path, content))
+    message = str(error.value).splitlines()
+    assert len(message) == len(lines)
+    for line, expected in zip(message, lines, strict=True):
+        assert line.startswith(f"GATEWAY_ACCOUNTS_FILE ({tmp_path / 'accounts.json'}): ")
+        assert expected in line
+
+
+def test_the_estate_is_bounded(tmp_path: Path) -> None:
+    regions = [f"us-east-{n}" for n in range(1, 11)]
+    accounts = {f"a{n}": {"regions": regions} for n in range(MAX_TARGETS // 10 + 1)}
+    with pytest.raises(ConfigurationError, match=f"at most {MAX_TARGETS}"):
+        Accounts.load(write(tmp_path, {"default": "a0", "accounts": accounts}))
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="No such file"):
+        Accounts.load(tmp_path / "nowhere.json")
+
+
+def test_unknown_accounts_and_regions_are_coded_not_found() -> None:
+    accounts = Accounts.alone("us-east-1")
+    with pytest.raises(NotFound) as account:
+        accounts.target("prod", None)
+    with pytest.raises(NotFound) as region:
+        accounts.target("default", "eu-west-1")
+    assert (account.value.code, region.value.code) == ("AccountNotFound", "RegionNotFound")
+
+
+def test_grants_check_the_account_and_name_the_audience() -> None:
+    grants = Grants(frozenset({"staging", "prod"}))
+    grants.check(Target("prod", "us-east-1"))
+    with pytest.raises(Forbidden):
+        grants.check(Target("sandbox", "us-east-1"))
+    assert grants.audience == "accounts:prod,staging"
+    assert Grants().audience == "all"
+
+
+def test_an_api_key_may_only_be_granted_configured_accounts(tmp_path: Path) -> None:
+    keys = {"ops": {"sha256": "0" * 64, "accounts": ["stagign"]}}
+    settings = Settings(
+        auth="api-key",
+        api_keys=json.dumps(keys),
+        accounts_file=write(tmp_path, {"accounts": {"staging": {"regions": ["us-east-1"]}}}),
+    )
+    with pytest.raises(ConfigurationError, match=r"ops: no such account: \['stagign'\]"):
+        create_app(settings)

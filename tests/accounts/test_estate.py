@@ -1,0 +1,291 @@
+"""An organisation's estate through one gateway, as a platform team tries it: three
+accounts against the emulator, which answers STS itself. prod is the gateway's own
+identity; staging's role is assumed, and read in two regions; sandbox's role refuses."""
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from service.app import create_app
+from service.codedeploy.notifications import Notification
+from service.emulator import Emulator, load_data, serve_emulator
+from service.guard import hash_key
+from service.live import Watchers
+from service.settings import Settings
+from tests.identity import IdentityProvider
+from tests.support import Served, graphql, served
+
+STAGING = "/v1/accounts/staging/regions"
+OPS_KEY = "k3y-for-the-platform-team-0123456789abcdefABCDEFGHIJ"
+STAGING_KEY = "k3y-for-the-staging-team-0123456789abcdefABCDEFGHIJ"
+ACCOUNTS = {
+    "default": "prod",
+    "accounts": {
+        "prod": {"accountId": "123456789012", "regions": ["us-east-1"]},
+        "staging": {
+            "roleArn": "arn:aws:iam::222222222222:role/codedeploy-gateway-read",
+            "regions": ["us-east-1", "eu-west-1"],
+        },
+        "sandbox": {
+            "roleArn": "arn:aws:iam::333333333333:role/codedeploy-gateway-read",
+            "regions": ["us-east-1"],
+        },
+    },
+}
+
+
+@dataclass
+class Estate:
+    emulator: Emulator
+    emulator_url: str
+    gateway: Served
+    ops: httpx.AsyncClient
+    staging_team: httpx.AsyncClient
+
+    def assumed(self) -> int:
+        return self.emulator.calls["AssumeRole"]
+
+
+@pytest.fixture
+def accounts_file(tmp_path: Path) -> Path:
+    path = tmp_path / "accounts.json"
+    path.write_text(json.dumps(ACCOUNTS))
+    return path
+
+
+@pytest.fixture
+async def estate(accounts_file: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Estate]:
+    emulator = Emulator(load_data(), seed=0)
+    async with serve_emulator(emulator) as url:
+        # The standard service-specific variables, STS's included: nothing else points.
+        monkeypatch.setenv("AWS_ENDPOINT_URL_CODEDEPLOY", url)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_STS", url)
+        keys = {
+            "ops": hash_key(OPS_KEY),
+            "staging-team": {"sha256": hash_key(STAGING_KEY), "accounts": ["staging"]},
+        }
+        settings = Settings(auth="api-key", api_keys=json.dumps(keys), accounts_file=accounts_file)
+        async with (
+            served(create_app(settings)) as gateway,
+            httpx.AsyncClient(base_url=gateway.url, headers={"X-API-Key": OPS_KEY}) as ops,
+            httpx.AsyncClient(
+                base_url=gateway.url, headers={"X-API-Key": STAGING_KEY}
+            ) as staging_team,
+        ):
+            yield Estate(emulator, url, gateway, ops, staging_team)
+
+
+async def test_each_account_and_region_reads_its_own_data(estate: Estate) -> None:
+    prod = await estate.ops.get("/v1/deployments/d-EXAMPLE01")
+    staging = await estate.ops.get(f"{STAGING}/us-east-1/deployments/d-STAGING01")
+    europe = await estate.ops.get(
+        f"{STAGING}/eu-west-1/deployments/d-STAGEEU01/instances/i-0c1d2e3f4a5b60001"
+    )
+    assert prod.json()["deploymentInfo"]["status"] == "Failed"
+    assert staging.json()["deploymentInfo"]["status"] == "Succeeded"
+    assert europe.json()["instanceSummary"]["status"] == "InProgress"
+    # Each region holds only its own: staging's European deployment is not in us-east-1.
+    elsewhere = await estate.ops.get(f"{STAGING}/us-east-1/deployments/d-STAGEEU01")
+    assert elsewhere.json()["code"] == "DeploymentDoesNotExistException"
+    lists = await estate.ops.get(f"{STAGING}/eu-west-1/deployments")
+    assert lists.json()["deployments"] == ["d-STAGEEU01"]
+
+
+async def test_the_existing_routes_read_the_default_account(estate: Estate) -> None:
+    default = await estate.ops.get("/v1/applications/orders-api/deployment-groups")
+    named = await estate.ops.get(
+        "/v1/accounts/prod/regions/us-east-1/applications/orders-api/deployment-groups"
+    )
+    staging = await estate.ops.get(f"{STAGING}/us-east-1/applications/orders-api/deployment-groups")
+    assert default.json() == named.json()
+    assert default.json()["deploymentGroups"] == ["orders-api-prod", "orders-api-staging"]
+    assert staging.json()["deploymentGroups"] == ["orders-api-staging"]
+
+
+async def test_one_deployment_id_in_two_accounts_is_two_entries(estate: Estate) -> None:
+    async with httpx.AsyncClient(base_url=estate.emulator_url) as emulator:
+        for account, status in (("123456789012", "Failed"), ("222222222222", "Succeeded")):
+            await emulator.put(
+                "/_emulator/deployments/d-SAME00001",
+                params={"account": account, "region": "us-east-1"},
+                json={"status": status},
+            )
+    prod = await estate.ops.get("/v1/deployments/d-SAME00001")
+    staging = await estate.ops.get(f"{STAGING}/us-east-1/deployments/d-SAME00001")
+    again = await estate.ops.get(f"{STAGING}/us-east-1/deployments/d-SAME00001")
+    assert prod.json()["deploymentInfo"]["status"] == "Failed"
+    assert staging.json()["deploymentInfo"]["status"] == "Succeeded"
+    assert again.headers["x-cache"] == "HIT"
+
+
+async def test_assumed_credentials_are_reused_across_calls(estate: Estate) -> None:
+    fresh = {"Cache-Control": "no-cache"}
+    for _ in range(5):
+        for region, deployment in (("us-east-1", "d-STAGING01"), ("eu-west-1", "d-STAGEEU01")):
+            response = await estate.ops.get(
+                f"{STAGING}/{region}/deployments/{deployment}", headers=fresh
+            )
+            assert response.status_code == 200
+    assert estate.emulator.calls["GetDeployment"] == 10
+    assert estate.assumed() == 2  # one role, once in each region's STS
+
+
+async def test_an_unknown_account_or_region_is_404_without_a_call(estate: Estate) -> None:
+    before = sum(estate.emulator.calls.values())
+    account = await estate.ops.get("/v1/accounts/nope/regions/us-east-1/deployments")
+    region = await estate.ops.get(f"{STAGING}/ap-south-1/deployments")
+    assert (account.status_code, account.json()["code"]) == (404, "AccountNotFound")
+    assert (region.status_code, region.json()["code"]) == (404, "RegionNotFound")
+    assert account.headers["content-type"] == "application/problem+json"
+    assert sum(estate.emulator.calls.values()) == before
+
+
+async def test_sts_refusals_are_502_naming_only_the_alias(estate: Estate) -> None:
+    response = await estate.ops.get("/v1/accounts/sandbox/regions/us-east-1/deployments")
+    problem = response.json()
+    assert response.status_code == 502
+    assert problem["code"] == "AccessDenied"
+    assert "'sandbox'" in problem["detail"]
+    assert "arn:" not in response.text
+    assert "333333333333" not in response.text
+    # Not kept: the next request asks STS again, in case the trust policy was fixed.
+    await estate.ops.get("/v1/accounts/sandbox/regions/us-east-1/deployments")
+    assert estate.assumed() == 2
+
+
+async def test_one_graphql_query_reads_two_accounts_beside_a_refused_one(estate: Estate) -> None:
+    query = """{
+      prod: deployment(deploymentId: "d-EXAMPLE01") { account region status }
+      europe: deployment(deploymentId: "d-STAGEEU01", account: "staging", region: "eu-west-1") {
+        account region status
+        instances { edges { node { instanceId status } } }
+      }
+      staging: applications(account: "staging") { edges { node { applicationName region } } }
+      sandbox: applications(account: "sandbox") { edges { node { applicationName } } }
+      nowhere: deployment(deploymentId: "d-EXAMPLE01", account: "staging", region: "ap-south-1") {
+        status
+      }
+    }"""
+    answer = await graphql(estate.ops, query)
+    data = answer["data"]
+    assert data["prod"] == {"account": "prod", "region": "us-east-1", "status": "FAILED"}
+    assert data["europe"]["account"] == "staging"
+    assert data["europe"]["instances"]["edges"][0]["node"]["status"] == "IN_PROGRESS"
+    assert data["staging"]["edges"][0]["node"] == {
+        "applicationName": "orders-api",
+        "region": "us-east-1",
+    }
+    assert data["sandbox"] is None
+    assert data["nowhere"] is None
+    errors = {error["path"][0]: error for error in answer["errors"]}
+    assert errors["sandbox"]["extensions"]["code"] == "AccessDenied"
+    assert errors["sandbox"]["extensions"]["status"] == 502
+    assert "333333333333" not in json.dumps(answer)
+    assert "arn:" not in json.dumps(answer)
+    assert errors["nowhere"]["extensions"]["code"] == "RegionNotFound"
+
+
+async def test_a_caller_granted_one_account_is_refused_the_others(
+    estate: Estate, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "service.resolver")
+    granted = await estate.staging_team.get(f"{STAGING}/us-east-1/deployments/d-STAGING01")
+    default = await estate.staging_team.get("/v1/deployments/d-EXAMPLE01")
+    named = await estate.staging_team.get("/v1/accounts/sandbox/regions/us-east-1/deployments")
+    assert granted.status_code == 200
+    for refused in (default, named):
+        assert refused.status_code == 403
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["code"] == "AccountForbidden"
+    assert "key:staging-team may not read account prod" in caplog.text
+    # Refused before anything was read: sandbox's role was never tried.
+    assert estate.assumed() == 1
+
+
+async def test_graphql_refuses_an_ungranted_account_per_field(estate: Estate) -> None:
+    query = """{
+      mine: deployment(deploymentId: "d-STAGING01", account: "staging") { status }
+      theirs: deployment(deploymentId: "d-EXAMPLE01") { status }
+    }"""
+    answer = await graphql(estate.staging_team, query)
+    assert answer["data"] == {"mine": {"status": "SUCCEEDED"}, "theirs": None}
+    (error,) = answer["errors"]
+    assert error["path"] == ["theirs"]
+    assert error["extensions"]["code"] == "AccountForbidden"
+    assert error["extensions"]["status"] == 403
+    # The platform team's answer to the same document is not the staging team's.
+    full = await graphql(estate.ops, query)
+    assert full["data"]["theirs"] == {"status": "FAILED"}
+
+
+async def test_the_fast_path_keeps_grants(estate: Estate) -> None:
+    path = f"{STAGING}/eu-west-1/deployments/d-STAGEEU01/instances/i-0c1d2e3f4a5b60001"
+    first = await estate.ops.get(path)
+    hit = await estate.ops.get(path)
+    assert (first.headers["x-cache"], hit.headers["x-cache"]) == ("MISS", "HIT")
+    default = "/v1/deployments/d-EXAMPLE01/instances/i-0a1b2c3d4e5f60002"
+    assert (await estate.ops.get(default)).status_code == 200
+    refused = await estate.staging_team.get(default)  # a stored answer, not this caller's
+    assert refused.status_code == 403
+
+
+async def test_a_page_token_of_one_account_is_refused_in_another(estate: Estate) -> None:
+    estate.emulator.page_size = 1
+    estate.emulator.at("222222222222", "us-east-1").page_size = 1
+    page = await estate.ops.get("/v1/deployments")
+    token = page.json()["nextToken"]
+    assert token
+    elsewhere = await estate.ops.get(
+        f"{STAGING}/us-east-1/deployments", params={"nextToken": token}
+    )
+    assert elsewhere.status_code == 400
+    assert elsewhere.json()["code"] == "InvalidNextTokenException"
+
+
+async def test_notifications_reach_the_account_and_region_they_came_from(estate: Estate) -> None:
+    path = f"{STAGING}/eu-west-1/deployments/d-STAGEEU01"
+    await estate.ops.get(path)
+    await estate.ops.get("/v1/deployments/d-STAGEEU01")  # prod's 404, stored briefly
+    watchers: Watchers = estate.gateway.state["watchers"]
+    watchers.on_notification(Notification("d-STAGEEU01", None, "222222222222", "eu-west-1"))
+    assert (await estate.ops.get(path)).headers["x-cache"] == "MISS"
+    # Another account's event, or one from a region not read, leaves the rest alone.
+    watchers.on_notification(Notification("d-STAGEEU01", None, "222222222222", "ap-south-1"))
+    watchers.on_notification(Notification("d-STAGEEU01", None, "999999999999", "eu-west-1"))
+    assert (await estate.ops.get(path)).headers["x-cache"] == "HIT"
+
+
+async def test_a_jwt_grants_the_accounts_its_claim_lists(
+    accounts_file: Path, idp: IdentityProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator = Emulator(load_data(), seed=0)
+    async with serve_emulator(emulator) as url:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_CODEDEPLOY", url)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_STS", url)
+        settings = Settings(
+            **idp.settings(jwt_accounts_claim="codedeploy/accounts"),
+            accounts_file=accounts_file,
+        )
+        async with (
+            served(create_app(settings)) as gateway,
+            httpx.AsyncClient(base_url=gateway.url) as client,
+        ):
+
+            async def status(token: str, path: str) -> Any:
+                response = await client.get(path, headers={"Authorization": f"Bearer {token}"})
+                return response.status_code
+
+            claim = "codedeploy/accounts"
+            listed = idp.token(**{claim: ["staging"]})  # type: ignore[arg-type]
+            spaced = idp.token(**{claim: "prod staging"})  # type: ignore[arg-type]
+            unlisted = idp.token()
+            assert await status(listed, f"{STAGING}/us-east-1/deployments") == 200
+            assert await status(listed, "/v1/deployments") == 403
+            assert await status(spaced, "/v1/deployments") == 200
+            assert await status(unlisted, "/v1/deployments") == 403  # no claim: no account
