@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         + (
             f"\n  Try:        curl {base}/v1/deployments/d-EXAMPLE01/instances/i-0a1b2c3d4e5f60002"
             f"\n  Live:       curl -N {base}/v1/deployments/d-EXAMPLE07/events"
+            f"\n  Accounts:   curl {base}/v1/accounts/staging/regions/eu-west-1/deployments"
             if settings.local
             else ""
         ),

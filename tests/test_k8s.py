@@ -11,6 +11,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from service.accounts import Accounts
 from service.app import create_app
 from service.settings import Settings
 
@@ -100,7 +101,7 @@ def test_referenced_objects_exist(objects: Objects) -> None:
 
 
 def test_the_config_is_one_the_app_accepts(
-    objects: Objects, monkeypatch: pytest.MonkeyPatch
+    objects: Objects, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     [container] = deployment(objects)["spec"]["template"]["spec"]["containers"]
     config = objects["ConfigMap", "codedeploy-gateway"]["data"]
@@ -108,9 +109,21 @@ def test_the_config_is_one_the_app_accepts(
         monkeypatch.setenv(name, value)
     settings = Settings(local="--local" in container.get("args", []))
     assert all(name.startswith(("GATEWAY_", "AWS_")) for name in config)
+    mounts = {mount["name"]: mount["mountPath"] for mount in container.get("volumeMounts", [])}
     if settings.api_keys_file is not None:  # the file is where the Secret is mounted
-        mounts = {mount["name"]: mount["mountPath"] for mount in container["volumeMounts"]}
         assert str(settings.api_keys_file.parent) == mounts["api-keys"]
+    if settings.accounts_file is not None:  # the file the ConfigMap holds, and a good one
+        assert str(settings.accounts_file.parent) == mounts["accounts"]
+        [volume] = [v for v in pod_volumes(objects) if v["name"] == "accounts"]
+        held = objects["ConfigMap", volume["configMap"]["name"]]["data"]
+        path = tmp_path / settings.accounts_file.name
+        path.write_text(held[settings.accounts_file.name])
+        assert len(Accounts.load(path).accounts) >= 2
+
+
+def pod_volumes(objects: Objects) -> list[dict[str, Any]]:
+    volumes: list[dict[str, Any]] = deployment(objects)["spec"]["template"]["spec"]["volumes"]
+    return volumes
 
 
 def test_production_is_locked_down_and_local_is_open() -> None:
