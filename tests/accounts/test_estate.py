@@ -289,3 +289,33 @@ async def test_a_jwt_grants_the_accounts_its_claim_lists(
             assert await status(listed, "/v1/deployments") == 403
             assert await status(spaced, "/v1/deployments") == 200
             assert await status(unlisted, "/v1/deployments") == 403  # no claim: no account
+
+
+async def test_live_updates_follow_a_deployment_in_its_account(estate: Estate) -> None:
+    path = f"{STAGING}/us-east-1/deployments/d-STAGING01/events"
+    async with estate.ops.stream("GET", path) as response:
+        body = (await response.aread()).decode()
+    assert response.status_code == 200
+    assert body.count("event: instance") == 2  # then the end: the deployment finished
+    subscription = """subscription($d: ID!) {
+      deploymentEvents(deploymentId: $d, account: "staging") {
+        __typename ... on DeploymentChanged { deployment { account status } }
+      }
+    }"""
+    streamed = await estate.ops.post(
+        "/graphql",
+        json={"query": subscription, "variables": {"d": "d-STAGING01"}},
+        headers={"Accept": "text/event-stream"},
+    )
+    first = json.loads(streamed.text.split("data: ", 1)[1].split("\n", 1)[0])
+    assert first["data"]["deploymentEvents"]["deployment"] == {
+        "account": "staging",
+        "status": "SUCCEEDED",
+    }
+    assert "event: complete" in streamed.text
+    refused = await estate.staging_team.post(
+        "/graphql",
+        json={"query": subscription.replace('"staging"', '"prod"'), "variables": {"d": "x"}},
+        headers={"Accept": "text/event-stream"},
+    )
+    assert "AccountForbidden" in refused.text
