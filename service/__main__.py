@@ -102,11 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = _settings(args)
         local_data: EmulatorData | None = None
+        region: str | None = settings.aws_region  # with accounts, each names its regions
         if settings.local:
             local_data = load_data(settings.local_data)
-            region = settings.aws_region or LOCAL_REGION
-        else:
-            region = resolve_region(settings.aws_region)
+            region = region or LOCAL_REGION
+        elif settings.accounts_file is None:
+            region = resolve_region(region)
         settings = settings.model_copy(update={"aws_region": region})
         # JSON lines for log pipelines; people running --local read plain lines.
         configure_logging(settings.log_level, json_lines=not settings.local)

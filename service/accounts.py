@@ -125,12 +125,13 @@ class Accounts:
             account = self.default.account
         found = self.accounts.get(account)
         if found is None:
-            raise NotFound(f"No account is configured as {account!r}.", code="AccountNotFound")
+            raise NotFound(f"No account is configured as {_echo(account)}.", code="AccountNotFound")
         if region is None:
             return Target(account, found.regions[0])
         if region not in found.regions:
             raise NotFound(
-                f"Account {account!r} is not read in region {region!r}.", code="RegionNotFound"
+                f"Account {account!r} is not read in region {_echo(region)}.",
+                code="RegionNotFound",
             )
         return Target(account, region)
 
@@ -143,6 +144,11 @@ class Accounts:
         if region is None:
             region = regions[0]
         return Target(alias, region) if region in regions else None
+
+
+def _echo(given: str) -> str:
+    """A caller's name for an account or region, quoted back no longer than an alias."""
+    return repr(given) if len(given) <= 64 else repr(given[:64]) + "…"
 
 
 def _arn_account(role_arn: str) -> str:

@@ -92,35 +92,55 @@ def running_process(
 ) -> Iterator[tuple[str, "subprocess.Popen[bytes]"]]:
     """``running_gateway``, with its process; ``local=False`` reads the CodeDeploy the
     environment names."""
-    port = free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GATEWAY_"))}
     # Stopped at once when the test is done: the 5 s drain before shutdown is for load
     # balancers, and would be most of a module's teardown.
     clean["GATEWAY_DRAIN_SECONDS"] = "0"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service", *(["--local"] if local else []), "--port", str(port)],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env={**clean, **env},
-        )
-    url = f"http://127.0.0.1:{port}"
+    # A free port can be taken by another test's process before this one binds it: the
+    # gateway then exits, and starts again on another.
+    for _ in range(3):
+        port = free_port()
+        with log.open("w") as output:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "service",
+                    *(["--local"] if local else []),
+                    "--port",
+                    str(port),
+                ],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env={**clean, **env},
+            )
+        url = f"http://127.0.0.1:{port}"
+        if _serving(process, url, log):
+            break
+    else:
+        pytest.fail(f"the gateway found no free port:\n{log.read_text()}")
     try:
-        # A separate process: the only way to know it serves is to ask, a bounded number of times.
-        for _ in range(300):
-            if process.poll() is not None:
-                pytest.fail(f"the gateway exited at start-up:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            pytest.fail(f"the gateway did not start:\n{log.read_text()}")
         yield url, process
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def _serving(process: "subprocess.Popen[bytes]", url: str, log: Path) -> bool:
+    """Whether the gateway came up (False: its port was taken); fails the test otherwise."""
+    # A separate process: the only way to know it serves is to ask, a bounded number of times.
+    for _ in range(300):
+        if process.poll() is not None:
+            if "address already in use" in log.read_text():
+                return False
+            pytest.fail(f"the gateway exited at start-up:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return True
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.terminate()
+    pytest.fail(f"the gateway did not start:\n{log.read_text()}")
 
 
 def deadline(fault: dict[str, float]) -> float:

@@ -140,12 +140,15 @@ class Store:
     ) -> None:
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with suppress(asyncio.CancelledError):
-                await task
+        # A listener cancelled inside redis-py's read (a shutdown just after start-up)
+        # may miss its cancellation until its connection closes: waited for a bounded
+        # time, then the pool's connections are closed under it.
+        _, pending = await asyncio.wait(self._tasks, timeout=self.timeout)
         await self.redis.aclose()
         # A pool given to the client is not the client's to close.
         await self.redis.connection_pool.disconnect()
+        if pending:
+            await asyncio.wait(pending, timeout=self.timeout)
 
     def key(self, *parts: str) -> str:
         return PREFIX + ":".join(parts)

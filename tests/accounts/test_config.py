@@ -153,3 +153,11 @@ def test_an_api_key_may_only_be_granted_configured_accounts(tmp_path: Path) -> N
     )
     with pytest.raises(ConfigurationError, match=r"ops: no such account: \['stagign'\]"):
         create_app(settings)
+
+
+def test_a_long_name_is_not_echoed_whole() -> None:
+    accounts = Accounts.alone("us-east-1")
+    for account, region in (("a" * 20_000, None), ("default", "r" * 20_000)):
+        with pytest.raises(NotFound) as unknown:
+            accounts.target(account, region)
+        assert len(unknown.value.detail) < 200

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from service.accounts import Accounts
+from service.accounts import Account, Accounts
 from service.codedeploy import CodeDeploy, UpstreamConfig, Upstreams, resolve_region
 from service.metrics import Metrics
 from service.settings import ConfigurationError, Settings
@@ -111,3 +111,15 @@ async def test_waiting_for_a_slot_counts_against_the_deadline(upstream: Upstream
         "InstanceSummary",
         "UpstreamTimeout",
     ]
+
+
+async def test_roles_are_assumed_at_their_regions_sts_endpoint() -> None:
+    role = "arn:aws:iam::222222222222:role/codedeploy-gateway-read"
+    account = Account(role_arn=role, regions=["eu-west-1", "ap-southeast-2"])
+    accounts = Accounts({"staging": account}, "staging")
+    async with Upstreams(config(), accounts, Metrics()) as upstreams:
+        europe = await upstreams._sts_client("eu-west-1")
+        sydney = await upstreams._sts_client("ap-southeast-2")
+        assert europe.meta.endpoint_url == "https://sts.eu-west-1.amazonaws.com"
+        assert sydney.meta.endpoint_url == "https://sts.ap-southeast-2.amazonaws.com"
+        assert await upstreams._sts_client("eu-west-1") is europe
