@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Self
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from service.errors import Forbidden, NotFound
@@ -24,6 +25,7 @@ ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::(\d{12}):role/[A-Za-z0-9_+=,.@/-]{1,51
 # Every (account, region) may get a credential provider and a client: bounded.
 MAX_TARGETS = 1000
 DEFAULT_ALIAS = "default"
+YAML_SUFFIXES = frozenset({".yaml", ".yml"})
 
 Alias = Annotated[str, StringConstraints(pattern=ALIAS_PATTERN)]
 Region = Annotated[str, StringConstraints(pattern=REGION_PATTERN)]
@@ -89,14 +91,17 @@ class Accounts:
 
     @classmethod
     def load(cls, path: Path, source: str = "GATEWAY_ACCOUNTS_FILE") -> Self:
-        """The file's accounts, or ``ConfigurationError`` with one line per problem."""
+        """The file's accounts (JSON, or YAML for a name ending in ``.yaml`` or ``.yml``),
+        or ``ConfigurationError`` with one line per problem."""
         where = f"{source} ({path})"
         try:
-            raw = json.loads(path.read_bytes())
+            content = path.read_bytes()
         except OSError as exc:
             raise ConfigurationError(f"{where}: {exc.strerror}") from None
+        try:
+            raw = _parse(content, yaml_file=path.suffix.lower() in YAML_SUFFIXES)
         except ValueError as exc:
-            raise ConfigurationError(f"{where}: not JSON: {exc}") from None
+            raise ConfigurationError(f"{where}: {exc}") from None
         try:
             parsed = _File.model_validate(raw)
         except ValidationError as exc:
@@ -144,6 +149,23 @@ class Accounts:
         if region is None:
             region = regions[0]
         return Target(alias, region) if region in regions else None
+
+
+def _parse(content: bytes, *, yaml_file: bool) -> object:
+    """The file's document; a ``ValueError`` in one line saying where it stopped making sense."""
+    if not yaml_file:
+        try:
+            return json.loads(content)
+        except ValueError as exc:
+            raise ValueError(f"not JSON: {exc}") from None
+    try:
+        # safe_load: a file that names Python objects is refused, never run.
+        return yaml.safe_load(content)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ValueError(f"not YAML: {problem}{at}") from None
 
 
 def _echo(given: str) -> str:

@@ -214,8 +214,9 @@ class Settings(BaseSettings):
     """The emulator's data file in local mode; the demo data when unset."""
 
     accounts_file: Path | None = None
-    """JSON: the accounts to read, by alias, each with its regions and the role to assume
-    (docs/accounts.md). Unset: the gateway's own identity in one region, as ``default``."""
+    """JSON (or YAML, for a name ending in ``.yaml`` or ``.yml``): the accounts to read, by
+    alias, each with its regions and the role to assume (docs/accounts.md). Unset: the
+    gateway's own identity in one region, as ``default``."""
     upstream_api: Literal["instances", "targets"] = "instances"
     """Which CodeDeploy calls answer instance reads: the deprecated instance calls, or targets."""
     upstream_max_attempts: int = Field(default=3, ge=1, le=10)

@@ -121,6 +121,48 @@ def test_the_estate_is_bounded(tmp_path: Path) -> None:
         Accounts.load(write(tmp_path, {"default": "a0", "accounts": accounts}))
 
 
+def test_a_yaml_file_says_the_same(tmp_path: Path) -> None:
+    path = tmp_path / "accounts.yaml"
+    path.write_text(
+        "default: prod\n"
+        "accounts:\n"
+        "  prod: {regions: [us-east-1, eu-west-1]}\n"
+        f"  staging:\n    roleArn: {ROLE}\n    regions: [us-east-1]\n"
+    )
+    accounts = Accounts.load(path)
+    assert list(accounts) == [
+        Target("prod", "us-east-1"),
+        Target("prod", "eu-west-1"),
+        Target("staging", "us-east-1"),
+    ]
+    assert accounts.of_event("222222222222", None) == Target("staging", "us-east-1")
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (
+            "accounts: {prod: [\n",
+            "not YAML: expected the node content, but found '<stream end>' at line 2",
+        ),
+        (
+            "accounts: !!python/object:os.system {}\n",
+            "not YAML: could not determine a constructor for the tag",
+        ),
+        ("accounts:\n  prod:\n    regions: us-east-1\n", "regions: Input should be a valid list"),
+    ],
+    ids=["broken", "python-object", "wrong-shape"],
+)
+def test_a_yaml_problem_is_one_line(tmp_path: Path, content: str, expected: str) -> None:
+    path = tmp_path / "accounts.yml"
+    path.write_text(content)
+    with pytest.raises(ConfigurationError) as error:
+        Accounts.load(path)
+    [line] = str(error.value).splitlines()
+    assert line.startswith(f"GATEWAY_ACCOUNTS_FILE ({path}): ")
+    assert expected in line
+
+
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="No such file"):
         Accounts.load(tmp_path / "nowhere.json")
