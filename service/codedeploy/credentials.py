@@ -1,25 +1,28 @@
 """An account's credentials: STS AssumeRole from the gateway's own identity, kept fresh.
 
-botocore refreshes temporary credentials itself once fewer than 15 minutes are left
-(the first request to notice waits for STS). The gateway fetches the next set in the
-background 20 minutes ahead, so that refresh only swaps in what is already here; a
-request waits on STS only for an account's first credentials, or when the background
-fetch kept failing until 10 minutes were left.
+A background task fetches the next set 20 minutes before the newest one expires, and goes
+on doing so for the process's life, whether the account is read or not. botocore refreshes
+the set it signs with once fewer than 15 minutes are left, and its refresh here only takes
+the newest set, without a call. A request waits on STS for an account's first credentials,
+and otherwise only when fetching ahead has failed (it is retried every 30 s) until fewer
+than 10 minutes are left.
 """
 
 import asyncio
+import contextvars
 import logging
 import re
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiobotocore.credentials import AioRefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
-from service.codedeploy.errors import THROTTLING_CODES
-from service.errors import GatewayError, Throttled, UpstreamAccessDenied, UpstreamError
+from service.codedeploy.errors import from_botocore_error, from_client_error, sts_error
+from service.errors import GatewayError, UpstreamError, UpstreamTimeout
 
 if TYPE_CHECKING:
     from types_aiobotocore_sts import STSClient
@@ -27,10 +30,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 FETCH_AHEAD = timedelta(minutes=20)
-ADVISORY = timedelta(minutes=15)  # botocore's own defaults, named here
+# When botocore refreshes: from ADVISORY left a failed refresh keeps the set it has, from
+# MANDATORY left requests wait for one. Its own defaults, set here beside FETCH_AHEAD.
+ADVISORY = timedelta(minutes=15)
 MANDATORY = timedelta(minutes=10)
 RETRY_SECONDS = 30.0
-# What AssumeRole is asked for; a role's maximum session may cap it lower.
+# Every role allows an hour (IAM's MaxSessionDuration is 1 to 12 hours), and an hour is
+# the most a chained session (the gateway's own identity is often a role) may ask for.
 SESSION_SECONDS = 3600
 
 
@@ -42,6 +48,23 @@ def session_name() -> str:
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class _Set:
+    access_key: str
+    secret_key: str
+    token: str
+    expiry: datetime
+
+    def metadata(self) -> dict[str, str]:
+        """What botocore's refresh expects."""
+        return {
+            "access_key": self.access_key,
+            "secret_key": self.secret_key,
+            "token": self.token,
+            "expiry_time": self.expiry.isoformat(),
+        }
 
 
 class AssumedRole:
@@ -57,6 +80,7 @@ class AssumedRole:
         external_id: str | None,
         timeout_seconds: float,
         now: Callable[[], datetime] = utc_now,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._sts = sts
         self._alias = alias
@@ -69,91 +93,83 @@ class AssumedRole:
             self._arguments["ExternalId"] = external_id
         self._timeout = timeout_seconds
         self._now = now
-        self._next: dict[str, Any] | None = None
-        self._taken = asyncio.Event()
+        self._sleep = sleep
+        self._latest: _Set | None = None
         self._ahead: asyncio.Task[None] | None = None
-        self._expires = now()
-        self.credentials: AioRefreshableCredentials | None = None
 
     async def start(self) -> AioRefreshableCredentials:
         """The first credentials (a ``GatewayError`` if STS refuses them); from here on
         the next ones are fetched ahead."""
-        first = await self._assume()
-        self.credentials = AioRefreshableCredentials(
-            access_key=first["access_key"],
-            secret_key=first["secret_key"],
-            token=first["token"],
-            expiry_time=first["expiry"],
+        first = self._latest = await self._assume()
+        credentials = AioRefreshableCredentials(
+            access_key=first.access_key,
+            secret_key=first.secret_key,
+            token=first.token,
+            expiry_time=first.expiry,
             refresh_using=self._refresh,
             method="assume-role",
             time_fetcher=self._now,
             advisory_timeout=int(ADVISORY.total_seconds()),
             mandatory_timeout=int(MANDATORY.total_seconds()),
         )
-        self._expires = first["expiry"]
-        self._ahead = asyncio.create_task(self._fetch_ahead())
-        return self.credentials
+        # Its own context: the task outlives the request whose call opened the account.
+        self._ahead = asyncio.create_task(self._fetch_ahead(), context=contextvars.Context())
+        return credentials
 
     async def close(self) -> None:
         if self._ahead is not None:
             self._ahead.cancel()
             await asyncio.gather(self._ahead, return_exceptions=True)
 
-    async def _refresh(self) -> dict[str, Any]:
-        """What botocore's refresh gets: the set fetched ahead, or (only if that kept
-        failing) a fresh one now."""
-        fetched, self._next = self._next, None
-        if fetched is None:
-            fetched = await self._assume()
-        self._expires = fetched["expiry"]
-        self._taken.set()
-        return {**fetched, "expiry_time": fetched["expiry"].isoformat()}
+    async def _refresh(self) -> dict[str, str]:
+        """botocore's refresh: the newest set; a fresh one now only when that one has
+        fewer than ``MANDATORY`` left, fetching ahead having failed all along."""
+        latest = self._latest
+        if latest is None or latest.expiry - self._now() <= MANDATORY:
+            latest = self._latest = await self._assume()
+        return latest.metadata()
 
     async def _fetch_ahead(self) -> None:
         while True:
-            due = (self._expires - FETCH_AHEAD - self._now()).total_seconds()
+            assert self._latest is not None  # start() set it
+            due = (self._latest.expiry - FETCH_AHEAD - self._now()).total_seconds()
             if due > 0:
-                await asyncio.sleep(due)
+                await self._sleep(due)
             try:
-                fetched = await self._assume()
-            except GatewayError:  # logged; botocore fetches inline at 10 minutes left
-                await asyncio.sleep(RETRY_SECONDS)
-                continue
-            self._taken.clear()
-            self._next = fetched
-            await self._taken.wait()
+                self._latest = await self._assume()
+            except GatewayError:  # logged by _assume
+                pass
+            except Exception:
+                logger.exception("fetching credentials ahead for account %s", self._alias)
+            else:
+                if self._latest.expiry - self._now() > FETCH_AHEAD:
+                    continue
+            # Failed, or a set too short to fetch ahead of: not a loop of calls.
+            await self._sleep(RETRY_SECONDS)
 
-    async def _assume(self) -> dict[str, Any]:
+    async def _assume(self) -> _Set:
         """One AssumeRole, within the deadline; refusals answered without the ARN."""
         try:
             async with asyncio.timeout(self._timeout):
                 reply = await self._sts.assume_role(**self._arguments)
         except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code = error.get("Code") or "AssumeRoleFailed"
-            request_id = exc.response.get("ResponseMetadata", {}).get("RequestId")
-            logger.warning("STS refused account %s: %s", self._alias, error.get("Message"))
-            if code in THROTTLING_CODES:
-                raise Throttled(
-                    f"STS is throttling the gateway for account {self._alias!r}; retry later.",
-                    code=code,
-                    request_id=request_id,
-                ) from exc
-            raise UpstreamAccessDenied(
-                f"The gateway could not take its role in account {self._alias!r}; the "
-                "operators have to fix the role or its trust policy.",
-                code=code,
-                request_id=request_id,
-            ) from exc
-        except (BotoCoreError, TimeoutError, OSError) as exc:
+            # STS's message names the role and both accounts: for the log, not the caller.
+            message = exc.response.get("Error", {}).get("Message")
+            logger.warning("STS refused account %s: %s", self._alias, message)
+            raise sts_error(from_client_error(exc), self._alias) from exc
+        except BotoCoreError as exc:
+            logger.warning("STS failed for account %s: %r", self._alias, exc)
+            raise sts_error(from_botocore_error(exc), self._alias) from exc
+        except TimeoutError as exc:
+            logger.warning("STS did not answer in time for account %s", self._alias)
+            raise sts_error(UpstreamTimeout("STS did not answer."), self._alias) from exc
+        except OSError as exc:
             logger.warning("STS could not be reached for account %s: %r", self._alias, exc)
-            raise UpstreamError(
-                f"STS could not be reached for account {self._alias!r}.", code="StsUnavailable"
-            ) from exc
+            raise sts_error(UpstreamError("STS could not be reached."), self._alias) from exc
         credentials = reply["Credentials"]
-        return {
-            "access_key": credentials["AccessKeyId"],
-            "secret_key": credentials["SecretAccessKey"],
-            "token": credentials["SessionToken"],
-            "expiry": credentials["Expiration"].astimezone(UTC),
-        }
+        return _Set(
+            access_key=credentials["AccessKeyId"],
+            secret_key=credentials["SecretAccessKey"],
+            token=credentials["SessionToken"],
+            expiry=credentials["Expiration"].astimezone(UTC),
+        )

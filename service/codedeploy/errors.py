@@ -153,3 +153,33 @@ def from_botocore_error(exc: BotoCoreError) -> GatewayError:
     if "Credential" in type(exc).__name__ or "Token" in type(exc).__name__:
         return UpstreamAccessDenied(IDENTITY_DETAIL, code="CredentialsUnavailable")
     return UpstreamError(UNAVAILABLE_DETAIL, code="UpstreamUnavailable")
+
+
+def sts_error(error: GatewayError, alias: str) -> GatewayError:
+    """STS failing to give the gateway an account's credentials, told under the account's
+    alias alone (STS's own text names the role and both accounts). The caller caused none
+    of it: whatever is not throttling, a refusal or a timeout is a 502."""
+    where = f"account {alias!r}"
+    if isinstance(error, Throttled):
+        return Throttled(
+            f"STS is throttling the gateway for {where}; retry later.",
+            code=error.code,
+            request_id=error.request_id,
+        )
+    if isinstance(error, UpstreamAccessDenied):
+        return UpstreamAccessDenied(
+            f"The gateway could not take its role in {where}; the operators have to fix the "
+            "role or its trust policy.",
+            code=error.code,
+            request_id=error.request_id,
+        )
+    if isinstance(error, UpstreamTimeout):
+        return UpstreamTimeout(f"STS did not answer in time for {where}.", code="StsTimeout")
+    code = (
+        "StsUnavailable" if error.code in {"UpstreamError", "UpstreamUnavailable"} else error.code
+    )
+    return UpstreamError(
+        f"STS could not give the gateway credentials for {where} ({code}).",
+        code=code,
+        request_id=error.request_id,
+    )

@@ -5,7 +5,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack
-from contextvars import ContextVar
+from contextvars import Context, ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -26,6 +26,7 @@ from service.codedeploy.errors import (
     as_instance_error,
     from_botocore_error,
     from_client_error,
+    sts_error,
 )
 from service.errors import (
     GatewayError,
@@ -170,16 +171,24 @@ class CodeDeploy:
         if self._client is not None:
             return self._client
         if self._opening is None:
-            self._opening = asyncio.create_task(self._open_client())
-            self._opening.add_done_callback(_retrieved)
-        opening = self._opening
-        try:
-            self._client = await asyncio.shield(opening)
-        except BaseException:
-            if opening.done() and self._opening is opening:
-                self._opening = None
-            raise
-        return self._client
+            # Its own context: the opening outlives the request that started it.
+            self._opening = asyncio.create_task(self._open_client(), context=Context())
+            self._opening.add_done_callback(self._opened)
+        return await asyncio.shield(self._opening)
+
+    def _opened(self, opening: "asyncio.Task[CodeDeployClient]") -> None:
+        """Keeps the client; a failed opening is forgotten, so the next call tries again
+        even when every caller had stopped waiting for this one."""
+        if opening.cancelled() or opening.exception() is not None:
+            self._opening = None
+        else:
+            self._client = opening.result()
+
+    async def close(self) -> None:
+        """Stops an opening still under way (shutdown)."""
+        if self._opening is not None:
+            self._opening.cancel()
+            await asyncio.gather(self._opening, return_exceptions=True)
 
     # --- instances, in either API ----------------------------------------------------
 
@@ -518,12 +527,19 @@ class CodeDeploy:
         self, call: Callable[["CodeDeployClient"], Awaitable[Any]], attempts: _Attempts
     ) -> dict[str, Any]:
         deadline = asyncio.timeout(self._timeout)
+        client = None
         try:
-            # Waiting for a slot, or for the client's first credentials, counts too.
-            async with deadline, self._slots:
-                reply: dict[str, Any] = await call(await self._connected())
-                return reply
+            # Waiting for the client's first credentials, or for a slot, counts too.
+            async with deadline:
+                client = await self._connected()
+                async with self._slots:
+                    reply: dict[str, Any] = await call(client)
+                    return reply
         except TimeoutError as exc:
+            if client is None:
+                raise sts_error(
+                    UpstreamTimeout("STS did not answer."), self.target.account
+                ) from exc
             if not deadline.expired():
                 raise UpstreamTimeout("CodeDeploy did not answer in time.") from exc
             if attempts.throttled:
@@ -620,12 +636,6 @@ def resolve_region(region: str | None) -> str:
     return resolved
 
 
-def _retrieved(task: "asyncio.Task[Any]") -> None:
-    """Marks a failed opening's error as seen when every caller had given up on it."""
-    if not task.cancelled():
-        task.exception()
-
-
 _role_credentials: ContextVar[AioRefreshableCredentials | None] = ContextVar(
     "role_credentials", default=None
 )
@@ -686,6 +696,8 @@ class Upstreams:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        for codedeploy in self._codedeploys.values():
+            await codedeploy.close()
         await self._stack.aclose()
 
     def get(self, target: Target) -> CodeDeploy:
@@ -705,7 +717,7 @@ class Upstreams:
 
     async def _open(self, target: Target) -> "CodeDeployClient":
         account = self.accounts.accounts[target.account]
-        credentials = None
+        role = None
         if account.role_arn is not None:
             role = AssumedRole(
                 await self._sts_client(target.region),
@@ -714,9 +726,7 @@ class Upstreams:
                 external_id=account.external_id,
                 timeout_seconds=self._config.timeout_seconds,
             )
-            credentials = await role.start()
-            self._stack.push_async_callback(role.close)
-        token = _role_credentials.set(credentials)
+            _role_credentials.set(await role.start())  # this task's context alone
         try:
             client = await self._stack.enter_async_context(
                 self._session.client(
@@ -726,8 +736,12 @@ class Upstreams:
                     endpoint_url=self._config.endpoint_url,
                 )
             )
-        finally:
-            _role_credentials.reset(token)
+        except BaseException:
+            if role is not None:
+                await role.close()
+            raise
+        if role is not None:
+            self._stack.push_async_callback(role.close)
         client.meta.events.register("response-received.codedeploy", _record_attempt)
         opened: CodeDeployClient = client
         logger.info("CodeDeploy of account %s in %s opened", target.account, target.region)

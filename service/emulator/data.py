@@ -180,8 +180,8 @@ class Role(BaseModel):
     """AssumeRole must present this ExternalId, or it is refused."""
     refuse: InjectedError | None = None
     """What AssumeRole answers instead of credentials."""
-    max_session_seconds: int = Field(default=3600, ge=1, le=43200, alias="maxSessionSeconds")
-    """The longest the credentials it mints last (real roles: 3600 to 43200)."""
+    max_session_seconds: int = Field(default=3600, ge=3600, le=43200, alias="maxSessionSeconds")
+    """Its MaxSessionDuration: AssumeRole asking for longer is refused, as STS does."""
 
 
 class EmulatorData(BaseModel):

@@ -23,6 +23,7 @@ NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
 HOME_REGION = "us-east-1"
 # Credential=<key id>/<date>/<region>/<service>/aws4_request
 _SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
+MIN_SESSION_SECONDS = 900  # STS's floor for DurationSeconds
 _SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}")
 _KEY_CHARACTERS = string.ascii_uppercase + string.digits
 
@@ -33,7 +34,6 @@ class Signer:
 
     account: str
     region: str
-    access_key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +53,7 @@ class Sts:
         that expired or never was."""
         match = _SCOPE.search(authorization)
         if match is None:  # any Authorization will do for the home account (benchmarks)
-            return Signer(self.data.account_id, HOME_REGION, "")
+            return Signer(self.data.account_id, HOME_REGION)
         key, region, _ = match.groups()
         minted = self._minted.get(key)
         if minted is None:
@@ -62,12 +62,12 @@ class Sts:
                     "UnrecognizedClientException",
                     "The security token included in the request is invalid.",
                 )
-            return Signer(self.data.account_id, region, key)
+            return Signer(self.data.account_id, region)
         if minted.expires <= self.clock():
             raise AwsError(
                 "ExpiredTokenException", "The security token included in the request is expired"
             )
-        return Signer(minted.account, region, key)
+        return Signer(minted.account, region)
 
     def assume_role(self, form: dict[str, str]) -> str:
         """AssumeRole's XML answer, or the AWS error STS would give."""
@@ -93,8 +93,20 @@ class Sts:
             asked = int(form.get("DurationSeconds", "3600"))
         except ValueError:
             raise AwsError("ValidationError", "DurationSeconds must be a number.") from None
+        if asked < MIN_SESSION_SECONDS:
+            raise AwsError(
+                "ValidationError",
+                f"1 validation error detected: Value '{asked}' at 'durationSeconds' failed to "
+                f"satisfy constraint: Member must have value greater than or equal to "
+                f"{MIN_SESSION_SECONDS}",
+            )
+        if asked > role.max_session_seconds:
+            raise AwsError(
+                "ValidationError",
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+            )
         key = "ASIA" + "".join(secrets.choice(_KEY_CHARACTERS) for _ in range(16))
-        expires = self.clock() + min(asked, role.max_session_seconds)
+        expires = self.clock() + asked
         self._minted[key] = _Minted(account, expires)
         expiration = datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         role_name = arn.rsplit("/", 1)[-1]

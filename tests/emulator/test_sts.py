@@ -60,9 +60,16 @@ async def test_a_refused_role_answers_as_sts_does(upstream: Upstream) -> None:
 
 
 async def test_expired_credentials_are_refused(upstream: Upstream) -> None:
-    upstream.emulator.data.roles[STAGING_ROLE].max_session_seconds = 1
     credentials = await asyncio.to_thread(assume, upstream.url, STAGING_ROLE, DurationSeconds=900)
     upstream.emulator.sts.clock = lambda: 1e12  # long after
     with pytest.raises(ClientError) as expired:
         await asyncio.to_thread(deployments, upstream.url, "us-east-1", credentials)
     assert expired.value.response["Error"]["Code"] == "ExpiredTokenException"
+
+
+async def test_a_session_longer_than_the_role_allows_is_refused(upstream: Upstream) -> None:
+    with pytest.raises(ClientError) as refused:
+        await asyncio.to_thread(assume, upstream.url, STAGING_ROLE, DurationSeconds=3601)
+    assert refused.value.response["Error"]["Code"] == "ValidationError"
+    upstream.emulator.data.roles[STAGING_ROLE].max_session_seconds = 43200
+    assert await asyncio.to_thread(assume, upstream.url, STAGING_ROLE, DurationSeconds=43200)
