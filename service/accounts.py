@@ -116,6 +116,12 @@ class Accounts:
         default = parsed.default or next(iter(parsed.accounts))
         return cls(parsed.accounts, default)
 
+    def __contains__(self, target: object) -> bool:
+        if not isinstance(target, Target):
+            return False
+        account = self.accounts.get(target.account)
+        return account is not None and target.region in account.regions
+
     def __iter__(self) -> Iterator[Target]:
         for alias, account in self.accounts.items():
             for region in account.regions:

@@ -95,11 +95,14 @@ class Resolvers:
         self._upstreams = upstreams
         self._tokens = tokens
         self._resolvers: dict[Target, Resolver] = {}
-        self.default = self.at(self.accounts.default)
 
     def at(self, target: Target) -> "Resolver":
+        """``target``'s resolver; a ``KeyError`` for one the accounts do not list (a
+        replica's message naming it), so what is kept here stays bounded by the file."""
         resolver = self._resolvers.get(target)
         if resolver is None:
+            if target not in self.accounts:
+                raise KeyError(f"{target} is not read")
             resolver = Resolver(self._upstreams.get(target), self.caches, self._tokens)
             self._resolvers[target] = resolver
         return resolver

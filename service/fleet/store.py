@@ -30,11 +30,13 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-FORMAT = "1"
+FORMAT = "2"
 """What the gateway stores and how: bumped when that changes, so replicas of releases
 that store differently share a store without reading each other's keys."""
 PREFIX = f"cdgw:{FORMAT}:"
 CHANNEL = PREFIX + "events"
+# Every message's own fields: its kind, and the replica that sent it.
+_ENVELOPE = frozenset({"k", "by"})
 # How often a store marked down is asked whether it answers again.
 PROBE_SECONDS = 1.0
 # Calls in a row that fail before a replica works alone: one alone may be a busy event
@@ -226,7 +228,9 @@ class Store:
 
     def message(self, kind: str, **payload: Any) -> bytes:
         """A message for the other replicas: its kind, its sender, what it says."""
-        return orjson.dumps({"k": kind, "r": self.replica, **payload})
+        if _ENVELOPE & payload.keys():  # a payload field would overwrite the kind or sender
+            raise ValueError(f"a message's payload may not use {sorted(_ENVELOPE)}")
+        return orjson.dumps({"k": kind, "by": self.replica, **payload})
 
     async def publish(self, kind: str, **payload: Any) -> None:
         message = self.message(kind, **payload)
@@ -254,7 +258,7 @@ class Store:
             except (orjson.JSONDecodeError, KeyError, TypeError):
                 logger.warning("shared store: a message that is not the gateway's was ignored")
                 continue
-            if handler is None or decoded.get("r") == self.replica:  # this replica's own
+            if handler is None or decoded.get("by") == self.replica:  # this replica's own
                 continue
             try:
                 handler(decoded)

@@ -66,7 +66,7 @@ async def test_a_replica_keeps_a_shared_value_only_for_the_time_it_has_left(
     replicas: list[httpx.AsyncClient], redis: RedisServer
 ) -> None:
     await replicas[0].get(INSTANCE)
-    (key,) = redis.client().keys("cdgw:1:c:instances:*")
+    (key,) = redis.client().keys("cdgw:2:c:instances:*")
     redis.client().pexpire(key, 2500)
 
     answer = await replicas[1].get(INSTANCE)
@@ -96,11 +96,11 @@ async def test_the_store_holds_versioned_json_never_pickles(
     keys = sorted(key.decode() for key in client.keys("*"))
 
     assert keys
-    assert all(key.startswith("cdgw:1:c:") for key in keys)
+    assert all(key.startswith("cdgw:2:c:") for key in keys)
     for key in keys:
         stored: bytes = client.get(key)
         assert stored[:1] == b"v"
-        body = stored[2:] if key.startswith("cdgw:1:c:instances") else stored[1:]
+        body = stored[2:] if key.startswith("cdgw:2:c:instances") else stored[1:]
         assert isinstance(orjson.loads(body), dict)
         assert 0 < client.pttl(key) <= 60_000
 
@@ -111,7 +111,7 @@ async def test_a_dead_holder_costs_its_lease_not_a_hang(
     """A replica took the lease and died: the others wait out the lease, then one reads."""
     await replicas[0].get(INSTANCE)
     client = redis.client()
-    (value,) = client.keys("cdgw:1:c:instances:*")
+    (value,) = client.keys("cdgw:2:c:instances:*")
     client.delete(value)
     lease = value.replace(b":c:", b":l:")
     client.set(lease, b"a replica that died", px=300)
@@ -134,7 +134,7 @@ async def test_a_failure_the_holder_does_not_keep_reaches_its_waiters_uncached(
     upstream.emulator.faults.throttle_rate = 0.0
     # The store keeps it for the waiters' polls only; no replica's own cache keeps it.
     client = redis.client()
-    (key,) = client.keys("cdgw:1:c:instances:*")
+    (key,) = client.keys("cdgw:2:c:instances:*")
     assert 0 < client.pttl(key) <= 500
     client.delete(key)  # as half a second would
     assert [(await replica.get(INSTANCE)).status_code for replica in replicas] == [200] * 3
@@ -146,7 +146,7 @@ async def test_a_value_not_the_gateways_is_dropped_and_read_again(
 ) -> None:
     first = await replicas[0].get(INSTANCE)
     client = redis.client()
-    (key,) = client.keys("cdgw:1:c:instances:*")
+    (key,) = client.keys("cdgw:2:c:instances:*")
     client.set(key, junk, px=60_000)
 
     answers = [await replica.get(INSTANCE) for replica in replicas[1:]]
@@ -162,7 +162,7 @@ async def test_a_value_with_no_lifetime_is_not_served(
 ) -> None:
     await replicas[0].get(INSTANCE)
     client = redis.client()
-    (key,) = client.keys("cdgw:1:c:instances:*")
+    (key,) = client.keys("cdgw:2:c:instances:*")
     client.persist(key)
 
     answer = await replicas[1].get(INSTANCE)
@@ -179,23 +179,28 @@ async def test_a_batch_with_a_spoilt_value_answers_every_id(
     batch = f"/v1/deployments/{FAILED[0]}/instances:batchGet"
     await replicas[0].get(INSTANCE)
     client = redis.client()
-    (key,) = client.keys("cdgw:1:c:instances:*")
+    (key,) = client.keys("cdgw:2:c:instances:*")
     client.set(key, b"vjunk", px=60_000)
 
     answer = await replicas[1].post(batch, json={"instanceIds": ids})
 
     assert answer.status_code == 200
     assert len(answer.json()["instancesSummary"]) == 3
-    assert not client.keys("cdgw:1:l:*")  # no lease left behind
+    assert not client.keys("cdgw:2:l:*")  # no lease left behind
 
 
 async def test_messages_not_the_gateways_are_ignored(
     replicas: list[httpx.AsyncClient], redis: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = redis.client()
-    for junk in [b"junk", b"[1,2]", b'{"k":["a"]}', b'{"k":"live","r":"x"}', b'{"k":"changed"}']:
-        client.publish("cdgw:1:events", junk)
-    client.publish("cdgw:1:events", b'{"k":"done:instances","r":"x","keys":[1],"errors":[1]}')
+    for junk in [b"junk", b"[1,2]", b'{"k":["a"]}', b'{"k":"live","by":"x"}', b'{"k":"changed"}']:
+        client.publish("cdgw:2:events", junk)
+    client.publish("cdgw:2:events", b'{"k":"done:instances","by":"x","keys":[1],"errors":[1]}')
+    # An account this gateway does not read (another estate's replica): nothing is made for it.
+    client.publish(
+        "cdgw:2:events",
+        b'{"k":"changed","by":"x","a":"elsewhere","r":"us-east-1","d":"d-1","i":null}',
+    )
 
     answer = await replicas[0].get(INSTANCE)  # the listener is still there, and so is sharing
     assert answer.status_code == 200
