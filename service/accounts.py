@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Self
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from service.errors import Forbidden, NotFound
-from service.settings import ConfigurationError
+from service.settings import ConfigurationError, parse_document
 
 # An alias stands in a URL path and in log lines: short, plain.
 ALIAS_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -99,7 +98,7 @@ class Accounts:
         except OSError as exc:
             raise ConfigurationError(f"{where}: {exc.strerror}") from None
         try:
-            raw = _parse(content, yaml_file=path.suffix.lower() in YAML_SUFFIXES)
+            raw = parse_document(content, yaml_file=path.suffix.lower() in YAML_SUFFIXES)
         except ValueError as exc:
             raise ConfigurationError(f"{where}: {exc}") from None
         try:
@@ -136,12 +135,12 @@ class Accounts:
             account = self.default.account
         found = self.accounts.get(account)
         if found is None:
-            raise NotFound(f"No account is configured as {_echo(account)}.", code="AccountNotFound")
+            raise NotFound(f"No account is configured as {echo(account)}.", code="AccountNotFound")
         if region is None:
             return Target(account, found.regions[0])
         if region not in found.regions:
             raise NotFound(
-                f"Account {account!r} is not read in region {_echo(region)}.",
+                f"Account {account!r} is not read in region {echo(region)}.",
                 code="RegionNotFound",
             )
         return Target(account, region)
@@ -157,24 +156,7 @@ class Accounts:
         return Target(alias, region) if region in regions else None
 
 
-def _parse(content: bytes, *, yaml_file: bool) -> object:
-    """The file's document; a ``ValueError`` in one line saying where it stopped making sense."""
-    if not yaml_file:
-        try:
-            return json.loads(content)
-        except ValueError as exc:
-            raise ValueError(f"not JSON: {exc}") from None
-    try:
-        # safe_load: a file that names Python objects is refused, never run.
-        return yaml.safe_load(content)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise ValueError(f"not YAML: {problem}{at}") from None
-
-
-def _echo(given: str) -> str:
+def echo(given: str) -> str:
     """A caller's name for an account or region, quoted back no longer than an alias."""
     return repr(given) if len(given) <= 64 else repr(given[:64]) + "…"
 
@@ -218,14 +200,18 @@ class Grants:
 
     @property
     def audience(self) -> str:
-        """Who may share answers with this caller: those granted the same accounts."""
-        return "all" if self.accounts is None else "accounts:" + ",".join(sorted(self.accounts))
+        """Who may share answers with this caller: those granted the same accounts (a JSON
+        list, so that no set of names reads as another)."""
+        return "all" if self.accounts is None else json.dumps(sorted(self.accounts))
 
-    def check(self, target: Target) -> None:
-        if self.accounts is not None and target.account not in self.accounts:
+    def check(self, account: str) -> None:
+        """``Forbidden`` for an account not granted, whether or not it is configured, so
+        that a caller learns nothing of the accounts it may not read."""
+        if self.accounts is not None and account not in self.accounts:
             raise Forbidden(
-                f"This caller may not read account {target.account!r}.", code="AccountForbidden"
+                f"This caller may not read account {echo(account)}.", code="AccountForbidden"
             )
 
 
 EVERY_ACCOUNT = Grants()
+NO_ACCOUNT = Grants(frozenset())

@@ -116,24 +116,26 @@ class Resolvers:
         caller: str | None = None,
     ) -> "Resolver":
         """The resolver of ``account`` in ``region`` (the default account, the account's
-        first region, when not named): ``NotFound`` for one not configured, ``Forbidden``
-        (logged with ``caller``) for one ``grants`` leaves out; before anything is read."""
-        target = self.accounts.target(account, region)
+        first region, when not named), before anything is read: ``Forbidden`` (logged with
+        ``caller``) for an account ``grants`` leaves out, then ``NotFound`` for one not
+        configured."""
         try:
-            grants.check(target)
+            return self._find(account, region, grants)
         except Forbidden:
-            logger.warning("%s may not read account %s", caller, target.account)
+            alias = account if account is not None else self.accounts.default.account
+            logger.warning("%s may not read account %s", caller, alias[:64])
             raise
-        return self.at(target)
 
     def peek(self, account: str | None, region: str | None, grants: Grants) -> "Resolver | None":
         """``of``'s resolver without its errors: None where ``of`` would raise."""
         try:
-            target = self.accounts.target(account, region)
-            grants.check(target)
+            return self._find(account, region, grants)
         except GatewayError:
             return None
-        return self.at(target)
+
+    def _find(self, account: str | None, region: str | None, grants: Grants) -> "Resolver":
+        grants.check(account if account is not None else self.accounts.default.account)
+        return self.at(self.accounts.target(account, region))
 
 
 class Resolver:

@@ -8,7 +8,7 @@ from functools import partial
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.accounts import EVERY_ACCOUNT, Grants
+from service.accounts import EVERY_ACCOUNT, NO_ACCOUNT, Grants
 from service.edge.headers import request_headers
 from service.edge.paths import GRAPHQL, METRICS, PROBES, PUBLIC, path_of
 from service.edge.refusal import error_response
@@ -161,9 +161,9 @@ GRANTS = "gateway.grants"
 
 
 def grants_of(scope: Scope) -> Grants:
-    """The accounts the request's caller may read (every one, for a request the guard
-    did not see: tests that drive the app without the edge)."""
-    grants: Grants = scope.get(GRANTS, EVERY_ACCOUNT)
+    """The accounts the request's caller may read: none for a request the guard did not
+    see, so a path that skipped it by mistake reads nothing."""
+    grants: Grants = scope.get(GRANTS, NO_ACCOUNT)
     return grants
 
 

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -11,7 +12,7 @@ from typing import Any, Self
 import aiohttp
 import jwt
 
-from service.accounts import EVERY_ACCOUNT, Grants
+from service.accounts import ALIAS_PATTERN, EVERY_ACCOUNT, Grants
 from service.errors import NotReady, Unauthorized
 from service.settings import ConfigurationError
 
@@ -26,6 +27,7 @@ JWKS_MAX_AGE_SECONDS = 600.0
 JWKS_MIN_REFETCH_SECONDS = 30.0
 JWKS_TIMEOUT_SECONDS = 5.0
 JWKS_MAX_BYTES = 1024 * 1024
+ALIAS = re.compile(ALIAS_PATTERN)
 
 Keys = Mapping[str | None, jwt.PyJWK]
 
@@ -195,8 +197,12 @@ class JwtVerifier:
         listed = claims.get(self._accounts_claim, [])
         if isinstance(listed, str):
             listed = listed.split()
-        if not isinstance(listed, list) or not all(isinstance(a, str) for a in listed):
-            raise _invalid(f"The token's {self._accounts_claim!r} claim is not a list of names.")
+        if not isinstance(listed, list) or not all(
+            isinstance(name, str) and ALIAS.fullmatch(name) for name in listed
+        ):
+            raise _invalid(
+                f"The token's {self._accounts_claim!r} claim is not a list of account names."
+            )
         return Grants(frozenset(listed))
 
 

@@ -7,10 +7,10 @@ import secrets
 from collections.abc import Collection
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
 from service.accounts import ALIAS_PATTERN, EVERY_ACCOUNT, Grants
-from service.settings import ConfigurationError
+from service.settings import ConfigurationError, parse_document
 
 CallerName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 KeyHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
@@ -22,7 +22,8 @@ class Entry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sha256: KeyHash
-    accounts: list[Annotated[str, StringConstraints(pattern=ALIAS_PATTERN)]]
+    accounts: list[Annotated[str, StringConstraints(pattern=ALIAS_PATTERN)]] = Field(min_length=1)
+    """A key that may read no account is a mistake: leave the caller out instead."""
 
 
 _TABLE = TypeAdapter(dict[CallerName, KeyHash | Entry])
@@ -48,7 +49,7 @@ class ApiKeys:
         """``source`` names the variable or file in errors; values are never echoed. An
         entry may grant only some of ``accounts``; a bare hash grants them all."""
         try:
-            table = _TABLE.validate_json(text)
+            table = _TABLE.validate_python(parse_document(text))
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(map(str, error['loc'])) or 'value'}: {error['msg']}"
@@ -59,6 +60,8 @@ class ApiKeys:
                 'or to {"sha256": ..., "accounts": [...]} (python -m service hash-key makes '
                 f"one): {problems}"
             ) from None
+        except ValueError as exc:  # not JSON, or a caller named twice
+            raise ConfigurationError(f"{source}: {exc}") from None
         if not table:
             raise ConfigurationError(f"{source}: names no caller")
         entries: dict[str, tuple[str, Grants]] = {}

@@ -101,8 +101,12 @@ def test_without_a_file_the_gateway_reads_its_own_account_as_before() -> None:
             {"accounts": {"a/b": {"regions": ["us-east-1"]}}},
             ["accounts.a/b.[key]: String should match pattern"],
         ),
+        (
+            '{"accounts": {"a": {"regions": ["us-east-1"]}, "a": {"regions": ["eu-west-1"]}}}',
+            ["'a' is named twice in one object"],
+        ),
     ],
-    ids=["not-json", "empty", "fields", "consistency", "no-default", "alias"],
+    ids=["not-json", "empty", "fields", "consistency", "no-default", "alias", "twice"],
 )
 def test_each_problem_is_one_line(tmp_path: Path, content: Any, lines: list[str]) -> None:
     with pytest.raises(ConfigurationError) as error:
@@ -126,15 +130,19 @@ def test_a_yaml_file_says_the_same(tmp_path: Path) -> None:
     path.write_text(
         "default: prod\n"
         "accounts:\n"
-        "  prod: {regions: [us-east-1, eu-west-1]}\n"
+        "  prod: {accountId: 123456789012, regions: [us-east-1, eu-west-1]}\n"
+        "  on: {regions: [us-east-1]}\n"
         f"  staging:\n    roleArn: {ROLE}\n    regions: [us-east-1]\n"
     )
     accounts = Accounts.load(path)
+    # Unquoted, an account id and "on" stay as written (not a number, not true).
     assert list(accounts) == [
         Target("prod", "us-east-1"),
         Target("prod", "eu-west-1"),
+        Target("on", "us-east-1"),
         Target("staging", "us-east-1"),
     ]
+    assert accounts.of_event("123456789012", None) == Target("prod", "us-east-1")
     assert accounts.of_event("222222222222", None) == Target("staging", "us-east-1")
 
 
@@ -145,13 +153,15 @@ def test_a_yaml_file_says_the_same(tmp_path: Path) -> None:
             "accounts: {prod: [\n",
             "not YAML: expected the node content, but found '<stream end>' at line 2",
         ),
+        # A tag builds nothing: the mapping stays an empty mapping.
+        ("accounts: !!python/object:os.system {}\n", "accounts: Dictionary should have at least"),
         (
-            "accounts: !!python/object:os.system {}\n",
-            "not YAML: could not determine a constructor for the tag",
+            "accounts:\n  a: {regions: [us-east-1]}\n  a: {regions: [eu-west-1]}\n",
+            "not YAML: 'a' is named twice at line 3, column 3",
         ),
         ("accounts:\n  prod:\n    regions: us-east-1\n", "regions: Input should be a valid list"),
     ],
-    ids=["broken", "python-object", "wrong-shape"],
+    ids=["broken", "python-object", "twice", "wrong-shape"],
 )
 def test_a_yaml_problem_is_one_line(tmp_path: Path, content: str, expected: str) -> None:
     path = tmp_path / "accounts.yml"
@@ -179,10 +189,12 @@ def test_unknown_accounts_and_regions_are_coded_not_found() -> None:
 
 def test_grants_check_the_account_and_name_the_audience() -> None:
     grants = Grants(frozenset({"staging", "prod"}))
-    grants.check(Target("prod", "us-east-1"))
+    grants.check("prod")
     with pytest.raises(Forbidden):
-        grants.check(Target("sandbox", "us-east-1"))
-    assert grants.audience == "accounts:prod,staging"
+        grants.check("sandbox")
+    assert grants.audience == '["prod", "staging"]'
+    # No set of names reads as another: a name with a comma is one name, not two.
+    assert Grants(frozenset({"prod,staging"})).audience != grants.audience
     assert Grants().audience == "all"
 
 

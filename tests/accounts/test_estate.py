@@ -208,6 +208,22 @@ async def test_a_caller_granted_one_account_is_refused_the_others(
     assert estate.assumed() == 1
 
 
+async def test_a_caller_learns_nothing_of_accounts_it_was_not_granted(estate: Estate) -> None:
+    """Unknown, ungranted, or ungranted in a region it is not read in: one answer."""
+    for path in (
+        "/v1/accounts/ghost/regions/us-east-1/deployments",
+        "/v1/accounts/prod/regions/us-east-1/deployments",
+        "/v1/accounts/prod/regions/eu-west-1/deployments",
+        "/v1/accounts/prod/regions/eu-west-1/deployments/d-EXAMPLE01/events",
+        "/v1/accounts/prod/regions/us-east-1/deployments/d-EXAMPLE01/instances/i-0a1b2c3d4e5f60002",
+    ):
+        refused = await estate.staging_team.get(path)
+        assert (refused.status_code, refused.json()["code"]) == (403, "AccountForbidden"), path
+    # Who may read every account is told which exist.
+    ghost = await estate.ops.get("/v1/accounts/ghost/regions/us-east-1/deployments")
+    assert ghost.json()["code"] == "AccountNotFound"
+
+
 async def test_graphql_refuses_an_ungranted_account_per_field(estate: Estate) -> None:
     query = """{
       mine: deployment(deploymentId: "d-STAGING01", account: "staging") { status }
@@ -230,9 +246,11 @@ async def test_the_fast_path_keeps_grants(estate: Estate) -> None:
     hit = await estate.ops.get(path)
     assert (first.headers["x-cache"], hit.headers["x-cache"]) == ("MISS", "HIT")
     default = "/v1/deployments/d-EXAMPLE01/instances/i-0a1b2c3d4e5f60002"
+    by_account = "/v1/accounts/prod/regions/us-east-1" + default.removeprefix("/v1")
     assert (await estate.ops.get(default)).status_code == 200
-    refused = await estate.staging_team.get(default)  # a stored answer, not this caller's
-    assert refused.status_code == 403
+    assert (await estate.ops.get(by_account)).headers["x-cache"] == "HIT"  # one entry
+    for stored in (default, by_account):  # a stored answer, not this caller's
+        assert (await estate.staging_team.get(stored)).status_code == 403
 
 
 async def test_a_page_token_of_one_account_is_refused_in_another(estate: Estate) -> None:
@@ -289,6 +307,9 @@ async def test_a_jwt_grants_the_accounts_its_claim_lists(
             assert await status(listed, "/v1/deployments") == 403
             assert await status(spaced, "/v1/deployments") == 200
             assert await status(unlisted, "/v1/deployments") == 403  # no claim: no account
+            # Only names an alias could be: "prod,staging" is no account, nor two.
+            for odd in (["prod,staging"], "prod,staging", ["prod", {"a": 1}]):
+                assert await status(idp.token(**{claim: odd}), "/v1/deployments") == 401  # type: ignore[arg-type]
 
 
 async def test_live_updates_follow_a_deployment_in_its_account(estate: Estate) -> None:

@@ -190,6 +190,12 @@ def test_a_missing_key_file_stops_start_up(tmp_path: Path, make_gateway: Gateway
         ('{"bad name!": "' + "0" * 64 + '"}', "bad name!"),
         ("{}", "names no caller"),
         (json.dumps({"a": "0" * 64, "b": "0" * 64}), "share one key"),
+        # The last would win: a key granted one account would read every one.
+        (
+            '{"a": {"sha256": "' + "0" * 64 + '", "accounts": ["x"]}, "a": "' + "1" * 64 + '"}',
+            "'a' is named twice",
+        ),
+        ('{"a": {"sha256": "' + "0" * 64 + '", "accounts": []}}', "a.Entry.accounts"),
     ],
 )
 def test_bad_key_tables_are_refused_without_echoing_them(text: str, complaint: str) -> None:
