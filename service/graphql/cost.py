@@ -4,8 +4,8 @@ The estimate reads the document with its variables applied, as if nothing were c
 one GetDeployment per deployment, ⌈ids/25⌉ batch reads per deployment's known ids,
 ⌈first/25⌉ more per page of nodes, and the list pages each connection and each
 ``totalCount`` walks. Reads the caches would share (the same deployment, the same ids,
-the same page of the same filters) are counted once, as single-flight makes them.
-It is the upper bound of a happy path: retries are not counted.
+the same page of the same filters, in the same account and region) are counted once, as
+single-flight makes them. It is the upper bound of a happy path: retries are not counted.
 """
 
 import math
@@ -34,26 +34,32 @@ from service.graphql.pagination import MAX_FIRST
 from service.resolver import STATS_CALLS, batch_calls, filters
 
 PageKey = tuple[Any, ...]
+Where = tuple[str | None, str | None]
+"""The account and region a root field names (None: the default): what its reads share."""
+DEFAULT: Where = (None, None)
 
+ROOTS = frozenset({"Query", "Subscription"})
 # Ids or names one batch read takes, by the DataLoader that makes it.
 LOADER_BATCHES = {"deployments": BATCH_LIMIT, "groups": NAMES_BATCH_LIMIT}
 
 
 @dataclass(slots=True)
 class _Tally:
-    deployments: set[str] = field(default_factory=set)
-    ids: defaultdict[tuple[str, str], set[str]] = field(default_factory=lambda: defaultdict(set))
+    deployments: set[tuple[Where, str]] = field(default_factory=set)
+    ids: defaultdict[tuple[Where, str, str], set[str]] = field(
+        default_factory=lambda: defaultdict(set)
+    )
     pages: set[PageKey] = field(default_factory=set)
     node_batches: dict[PageKey, int] = field(default_factory=dict)
     discovery: int = 0
     """Discovery's calls, counted as they are met: their nodes multiply what they hold."""
-    loaded: Counter[str] = field(default_factory=Counter)
-    """Reads the operation's DataLoaders batch, by loader: paid per batch, not per read."""
+    loaded: Counter[tuple[Where, str]] = field(default_factory=Counter)
+    """Reads the operation's DataLoaders batch, by account and loader: paid per batch."""
 
     def total(self) -> int:
         known = sum(batch_calls(len(ids)) for ids in self.ids.values())
         batches = sum(
-            math.ceil(reads / LOADER_BATCHES[name]) for name, reads in self.loaded.items()
+            math.ceil(reads / LOADER_BATCHES[name]) for (_, name), reads in self.loaded.items()
         )
         return (
             len(self.deployments)
@@ -92,10 +98,11 @@ class _Estimate:
         node: SelectionSetNode,
         deployment: str | None,
         connection: _Connection | None,
+        where: Where = DEFAULT,
     ) -> None:
         for selection in node.selections:
             if isinstance(selection, FieldNode):
-                self._field(parent, selection, deployment, connection)
+                self._field(parent, selection, deployment, connection, where)
                 continue
             if isinstance(selection, InlineFragmentNode):
                 condition, selections = selection.type_condition, selection.selection_set
@@ -104,9 +111,9 @@ class _Estimate:
                 condition, selections = fragment.type_condition, fragment.selection_set
             narrowed = self._schema.get_type(condition.name.value) if condition else parent
             if isinstance(narrowed, GraphQLObjectType):
-                self.walk(narrowed, selections, deployment, connection)
+                self.walk(narrowed, selections, deployment, connection, where)
             else:  # an interface or union: its fields are the parent's own
-                self.walk(parent, selections, deployment, connection)
+                self.walk(parent, selections, deployment, connection, where)
 
     def _field(
         self,
@@ -114,27 +121,29 @@ class _Estimate:
         node: FieldNode,
         deployment: str | None,
         connection: _Connection | None,
+        where: Where,
     ) -> None:
         fields = parent.fields if isinstance(parent, GraphQLObjectType) else {}
         definition = fields.get(node.name.value)
         if definition is None:  # __typename, introspection: no upstream call
             return
         args = get_argument_values(definition, node, self._variables)
-        where = (parent.name, node.name.value)
+        if parent.name in ROOTS:  # a root field's reads are its account's and region's
+            where = (args.get("account"), args.get("region"))
         tally = self.tally
-        match where:
+        match (parent.name, node.name.value):
             case ("Query", "deploymentInstance"):
-                tally.ids["instances", args["deploymentId"]].add(args["instanceId"])
+                tally.ids[where, "instances", args["deploymentId"]].add(args["instanceId"])
             case ("Query", "deploymentInstances"):
-                tally.ids["instances", args["deploymentId"]].update(args["instanceIds"])
+                tally.ids[where, "instances", args["deploymentId"]].update(args["instanceIds"])
             case ("Query", "deployment") | ("Subscription", "deploymentEvents"):
                 # A subscription's first read; the watcher's later ones are shared.
                 deployment = args["deploymentId"]
-                tally.deployments.add(deployment)
+                tally.deployments.add((where, deployment))
             case ("Deployment", "instance"):
-                tally.ids["instances", deployment or ""].add(args["instanceId"])
+                tally.ids[where, "instances", deployment or ""].add(args["instanceId"])
             case ("Deployment", "instances" | "targets"):
-                connection = self._connection(node.name.value, deployment or "", args)
+                connection = self._connection(node.name.value, deployment or "", args, where)
             case ("InstanceSummaryConnection" | "DeploymentTargetConnection", "totalCount"):
                 assert connection is not None
                 # Counting walks the pages from the first, the same pages a first page reads.
@@ -144,11 +153,11 @@ class _Estimate:
             case ("Query", "application"):
                 tally.discovery += 1  # GetApplication
             case ("Query", "deploymentGroup") | ("Deployment", "deploymentGroup"):
-                tally.loaded["groups"] += 1
+                tally.loaded[where, "groups"] += 1
             case ("DeploymentGroup", "stats"):
                 tally.discovery += STATS_CALLS
             case ("DeploymentGroup", "lastSuccessfulDeployment" | "lastAttemptedDeployment"):
-                tally.loaded["deployments"] += 1
+                tally.loaded[where, "deployments"] += 1
                 deployment = None  # its own connections are counted under an unknown id
             case (
                 ("Query", "applications")
@@ -164,7 +173,7 @@ class _Estimate:
                 # Its list pages, then one batch read of its nodes per `per_batch` of them.
                 pages = max(1, math.ceil(first / LIST_PAGE_SIZE) + (after is not None))
                 tally.discovery += pages + math.ceil(first / per_batch)
-                connection = _Connection((node.name.value,), after, first)
+                connection = _Connection((where, node.name.value), after, first)
             case ("ApplicationEdge" | "DeploymentGroupEdge" | "DeploymentEdge", "node"):
                 assert connection is not None
                 # What each node holds, once per node of the page: a subtree of its own.
@@ -172,7 +181,7 @@ class _Estimate:
                     child = get_named_type(definition.type)
                     assert isinstance(child, GraphQLObjectType)
                     nested = _Estimate(self._schema, self._fragments, self._variables)
-                    nested.walk(child, node.selection_set, None, None)
+                    nested.walk(child, node.selection_set, None, None, where)
                     loaded = nested.tally.loaded
                     nested.tally.loaded = Counter()  # the page's nodes share the batches
                     tally.discovery += connection.first * nested.tally.total()
@@ -190,14 +199,16 @@ class _Estimate:
         if node.selection_set is not None:
             child = get_named_type(definition.type)
             if isinstance(child, GraphQLObjectType | GraphQLUnionType):
-                self.walk(child, node.selection_set, deployment, connection)
+                self.walk(child, node.selection_set, deployment, connection, where)
 
-    def _connection(self, kind: str, deployment: str, args: dict[str, Any]) -> _Connection:
+    def _connection(
+        self, kind: str, deployment: str, args: dict[str, Any], where: Where
+    ) -> _Connection:
         first = max(0, min(args.get("first", 0), MAX_FIRST))
         after = args.get("after")
         statuses = filters(_value(status) for status in args.get("status") or ())
         types = filters(_value(kind) for kind in [args.get("instanceType")] if kind)
-        connection = _Connection((kind, deployment, statuses, types), after, first)
+        connection = _Connection((where, kind, deployment, statuses, types), after, first)
         # From the first page a window of `first` ids reads ⌈first/page⌉ pages; from a
         # cursor, which may sit anywhere in its page, one more.
         pages = max(1, math.ceil(first / LIST_PAGE_SIZE) + (after is not None))

@@ -92,11 +92,13 @@ class Query:
             "operation are batched: misses go upstream 25 ids a call."
         ),
     )
-    deployment_instances: list[InstanceSummary | None] = strawberry.field(
+    deployment_instances: list[InstanceSummary | None] | None = strawberry.field(
         resolver=resolve_deployment_instances,
         description=(
             f"Up to {MAX_BATCH_IDS} instances of one deployment, in the order asked; "
-            "null, with an error at its path, for each id CodeDeploy does not know."
+            "null, with an error at its path, for each id CodeDeploy does not know. The "
+            "whole list is null, with an error at its path, for an account or region "
+            "refused or unknown, or too many ids: the query's other fields stand."
         ),
     )
     deployment: Deployment | None = strawberry.field(

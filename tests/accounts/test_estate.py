@@ -171,6 +171,9 @@ async def test_one_graphql_query_reads_two_accounts_beside_a_refused_one(estate:
       nowhere: deployment(deploymentId: "d-EXAMPLE01", account: "staging", region: "ap-south-1") {
         status
       }
+      batch: deploymentInstances(deploymentId: "d-X", instanceIds: ["i-1"], account: "ghost") {
+        status
+      }
     }"""
     answer = await graphql(estate.ops, query)
     data = answer["data"]
@@ -183,8 +186,10 @@ async def test_one_graphql_query_reads_two_accounts_beside_a_refused_one(estate:
     }
     assert data["sandbox"] is None
     assert data["nowhere"] is None
+    assert data["batch"] is None  # a list field fails alone too
     errors = {error["path"][0]: error for error in answer["errors"]}
     assert errors["sandbox"]["extensions"]["code"] == "AccessDenied"
+    assert errors["batch"]["extensions"]["code"] == "AccountNotFound"
     assert errors["sandbox"]["extensions"]["status"] == 502
     assert "333333333333" not in json.dumps(answer)
     assert "arn:" not in json.dumps(answer)

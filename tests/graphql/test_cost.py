@@ -306,3 +306,23 @@ async def test_a_rest_batch_is_charged_per_upstream_batch(
         fourth = await gateway.post(path, json=ids, headers=bearer(API_KEY))
     assert [r.status_code for r in (first, second, third, fourth)] == [200, 200, 429, 200]
     assert third.headers["content-type"] == "application/problem+json"
+
+
+def test_each_account_and_region_pays_for_its_own_reads() -> None:
+    """Single-flight shares reads within one account and region only: the same ids under
+    three of them are three sets of batch reads."""
+    ids = [f"i-{n}" for n in range(100)]  # 4 batch reads
+    field = 'deploymentInstances(deploymentId: "d-1", instanceIds: $ids{}) {{ status }}'
+    where = ["", ', account: "staging"', ', account: "staging", region: "eu-west-1"']
+    query = (
+        "query($ids: [String!]!) { "
+        + " ".join(f"a{n}: " + field.format(place) for n, place in enumerate(where * 2))
+        + " }"
+    )
+    assert estimate(query, ids=ids) == 3 * 4
+    board = "applications(first: 25{}) {{ edges {{ node {{ applicationName }} }} }}"
+    alone = estimate("{ " + board.format("") + " }")
+    assert (
+        estimate("{ a: " + board.format("") + " b: " + board.format(', account: "staging"') + " }")
+        == 2 * alone
+    )
