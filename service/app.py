@@ -94,7 +94,7 @@ def create_app(
                 config = replace(
                     config, endpoint_url=endpoint, static_credentials=LOCAL_CREDENTIALS
                 )
-            upstreams = await stack.enter_async_context(Upstreams(config, accounts, metrics))
+            upstreams = await stack.enter_async_context(Upstreams(config, accounts, metrics, clock))
             await stack.enter_async_context(authenticator)
             logger.info("%d account(s) to read", len(accounts.accounts))
             await upstreams.open_default()

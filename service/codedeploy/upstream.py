@@ -33,6 +33,7 @@ from service.errors import (
     NotFound,
     Throttled,
     UnsupportedComputePlatform,
+    UpstreamAccessDenied,
     UpstreamError,
     UpstreamTimeout,
 )
@@ -128,6 +129,10 @@ class UpstreamConfig:
     static_credentials: tuple[str, str] | None = None
 
 
+# As long as a not-found answer is kept by default (GATEWAY_CACHE_NEGATIVE_TTL_SECONDS).
+REFUSAL_HOLD_SECONDS = 5.0
+
+
 class CodeDeploy:
     """CodeDeploy's read operations, each bounded by one deadline and translated.
 
@@ -145,11 +150,15 @@ class CodeDeploy:
         api: UpstreamApi,
         metrics: Metrics,
         max_concurrency: int = 64,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.target = target
         self._open_client = open_client
         self._client: CodeDeployClient | None = None
         self._opening: asyncio.Task[CodeDeployClient] | None = None
+        self._clock = clock
+        self._refused: tuple[float, GatewayError] | None = None
+        """STS's refusal (or throttling), and until when it is the answer."""
         # Across all callers: an account's CodeDeploy quota in a region is one.
         self._slots = asyncio.Semaphore(max_concurrency)
         self._timeout = timeout_seconds
@@ -170,6 +179,11 @@ class CodeDeploy:
         callers meanwhile wait for the same opening, and a failed one is tried again."""
         if self._client is not None:
             return self._client
+        if self._refused is not None:
+            until, refusal = self._refused
+            if self._clock() < until:
+                raise refusal.replay()
+            self._refused = None
         if self._opening is None:
             # Its own context: the opening outlives the request that started it.
             self._opening = asyncio.create_task(self._open_client(), context=Context())
@@ -177,12 +191,17 @@ class CodeDeploy:
         return await asyncio.shield(self._opening)
 
     def _opened(self, opening: "asyncio.Task[CodeDeployClient]") -> None:
-        """Keeps the client; a failed opening is forgotten, so the next call tries again
-        even when every caller had stopped waiting for this one."""
-        if opening.cancelled() or opening.exception() is not None:
-            self._opening = None
-        else:
+        """Keeps the client; a failed opening is forgotten, so a later call tries again
+        even when every caller had stopped waiting for this one. A refusal or throttling
+        from STS is the answer for ``REFUSAL_HOLD_SECONDS``: callers asking again and
+        again cost STS (whose quota every account's credentials share) one call a hold."""
+        error = None if opening.cancelled() else opening.exception()
+        if error is None and not opening.cancelled():
             self._client = opening.result()
+            return
+        self._opening = None
+        if isinstance(error, UpstreamAccessDenied | Throttled):
+            self._refused = (self._clock() + REFUSAL_HOLD_SECONDS, error)
 
     async def close(self) -> None:
         """Stops an opening still under way (shutdown)."""
@@ -654,10 +673,17 @@ class Upstreams:
     for the process's life, each client opened (and its role assumed) by its first call;
     one STS client per region the roles are assumed in."""
 
-    def __init__(self, config: UpstreamConfig, accounts: Accounts, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        config: UpstreamConfig,
+        accounts: Accounts,
+        metrics: Metrics,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.accounts = accounts
         self._config = config
         self._metrics = metrics
+        self._clock = clock
         botocore_session = _Session()
         botocore_session.get_component("response_parser_factory").set_parser_defaults(
             timestamp_parser=_utc_timestamp
@@ -711,6 +737,7 @@ class Upstreams:
                 api=self._config.api,
                 metrics=self._metrics,
                 max_concurrency=self._config.max_concurrency,
+                clock=self._clock,
             )
             self._codedeploys[target] = codedeploy
         return codedeploy

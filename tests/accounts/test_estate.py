@@ -13,15 +13,17 @@ import httpx
 import pytest
 
 from service.app import create_app
+from service.codedeploy import REFUSAL_HOLD_SECONDS
 from service.codedeploy.notifications import Notification
 from service.emulator import Emulator, load_data, serve_emulator
 from service.guard import hash_key
 from service.live import Watchers
 from service.settings import Settings
 from tests.identity import IdentityProvider
-from tests.support import Served, graphql, served
+from tests.support import FakeClock, Served, graphql, served
 
 STAGING = "/v1/accounts/staging/regions"
+SANDBOX_ROLE = "arn:aws:iam::333333333333:role/codedeploy-gateway-read"
 OPS_KEY = "k3y-for-the-platform-team-0123456789abcdefABCDEFGHIJ"
 STAGING_KEY = "k3y-for-the-staging-team-0123456789abcdefABCDEFGHIJ"
 ACCOUNTS = {
@@ -47,6 +49,7 @@ class Estate:
     gateway: Served
     ops: httpx.AsyncClient
     staging_team: httpx.AsyncClient
+    clock: FakeClock
 
     def assumed(self) -> int:
         return self.emulator.calls["AssumeRole"]
@@ -71,14 +74,15 @@ async def estate(accounts_file: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncI
             "staging-team": {"sha256": hash_key(STAGING_KEY), "accounts": ["staging"]},
         }
         settings = Settings(auth="api-key", api_keys=json.dumps(keys), accounts_file=accounts_file)
+        clock = FakeClock()
         async with (
-            served(create_app(settings)) as gateway,
+            served(create_app(settings, clock=clock)) as gateway,
             httpx.AsyncClient(base_url=gateway.url, headers={"X-API-Key": OPS_KEY}) as ops,
             httpx.AsyncClient(
                 base_url=gateway.url, headers={"X-API-Key": STAGING_KEY}
             ) as staging_team,
         ):
-            yield Estate(emulator, url, gateway, ops, staging_team)
+            yield Estate(emulator, url, gateway, ops, staging_team, clock)
 
 
 async def test_each_account_and_region_reads_its_own_data(estate: Estate) -> None:
@@ -154,8 +158,16 @@ async def test_sts_refusals_are_502_naming_only_the_alias(estate: Estate) -> Non
     assert "'sandbox'" in problem["detail"]
     assert "arn:" not in response.text
     assert "333333333333" not in response.text
-    # Not kept: the next request asks STS again, in case the trust policy was fixed.
-    await estate.ops.get("/v1/accounts/sandbox/regions/us-east-1/deployments")
+    # Kept a moment: asked again and again, a broken role costs STS one call a hold.
+    for _ in range(5):
+        again = await estate.ops.get("/v1/accounts/sandbox/regions/us-east-1/deployments")
+        assert (again.status_code, again.json()["code"]) == (502, "AccessDenied")
+    assert estate.assumed() == 1
+    # Then STS is asked again, in case the trust policy was fixed.
+    estate.clock.advance(REFUSAL_HOLD_SECONDS)
+    estate.emulator.data.roles[SANDBOX_ROLE].refuse = None
+    fixed = await estate.ops.get("/v1/accounts/sandbox/regions/us-east-1/deployments")
+    assert fixed.status_code == 200
     assert estate.assumed() == 2
 
 
