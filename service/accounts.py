@@ -79,9 +79,9 @@ class Accounts:
         self.accounts = accounts
         self.default = Target(default, accounts[default].regions[0])
         self._by_id = {account.id: alias for alias, account in accounts.items() if account.id}
-        own = [alias for alias, account in accounts.items() if account.id is None]
-        # Notifications from an unnamed account id: the gateway's own, if one is unnamed.
-        self._own = own[0] if len(own) == 1 else None
+        # Notifications from an account id no alias names: the gateway's own account's,
+        # when it is read under an alias without an accountId (at most one has no role).
+        self._own = next((alias for alias, account in accounts.items() if account.id is None), None)
 
     @classmethod
     def alone(cls, region: str) -> Self:
@@ -174,7 +174,12 @@ def _problems(parsed: _File) -> list[str]:
     elif parsed.default is not None and parsed.default not in parsed.accounts:
         problems.append(f"default: {parsed.default!r} is not one of the accounts")
     ids: dict[str, str] = {}
+    own: str | None = None
     for alias, account in parsed.accounts.items():
+        if account.role_arn is None:  # read by the gateway's own identity: its account
+            if own is not None:
+                problems.append(f"accounts.{alias}: is the gateway's own account, as {own!r} is")
+            own = own or alias
         if account.external_id is not None and account.role_arn is None:
             problems.append(f"accounts.{alias}.externalId: only goes with a roleArn")
         if len(set(account.regions)) != len(account.regions):

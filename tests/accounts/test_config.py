@@ -94,7 +94,24 @@ def test_without_a_file_the_gateway_reads_its_own_account_as_before() -> None:
             ],
         ),
         (
-            {"accounts": {"a": {"regions": ["us-east-1"]}, "b": {"regions": ["us-east-1"]}}},
+            {
+                "default": "a",
+                "accounts": {
+                    "a": {"regions": ["us-east-1"]},
+                    "b": {"regions": ["eu-west-1"], "accountId": "444444444444"},
+                    "c": {"roleArn": ROLE, "regions": ["us-east-1"]},
+                    "d": {"roleArn": ROLE.replace("222", "555"), "regions": ["us-east-1"]},
+                },
+            },
+            ["accounts.b: is the gateway's own account, as 'a' is"],
+        ),
+        (
+            {
+                "accounts": {
+                    "a": {"regions": ["us-east-1"]},
+                    "b": {"roleArn": ROLE, "regions": ["us-east-1"]},
+                }
+            },
             ["default: name the default account (there are several)"],
         ),
         (
@@ -106,7 +123,7 @@ def test_without_a_file_the_gateway_reads_its_own_account_as_before() -> None:
             ["'a' is named twice in one object"],
         ),
     ],
-    ids=["not-json", "empty", "fields", "consistency", "no-default", "alias", "twice"],
+    ids=["not-json", "empty", "fields", "consistency", "own-twice", "no-default", "alias", "twice"],
 )
 def test_each_problem_is_one_line(tmp_path: Path, content: Any, lines: list[str]) -> None:
     with pytest.raises(ConfigurationError) as error:
@@ -131,7 +148,7 @@ def test_a_yaml_file_says_the_same(tmp_path: Path) -> None:
         "default: prod\n"
         "accounts:\n"
         "  prod: {accountId: 123456789012, regions: [us-east-1, eu-west-1]}\n"
-        "  on: {regions: [us-east-1]}\n"
+        "  on: {roleArn: 'arn:aws:iam::444444444444:role/read', regions: [us-east-1]}\n"
         f"  staging:\n    roleArn: {ROLE}\n    regions: [us-east-1]\n"
     )
     accounts = Accounts.load(path)
