@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from service.accounts import Accounts
 from service.codedeploy import UpstreamConfig, Upstreams, resolve_region
-from service.codedeploy.notifications import read_queue
+from service.codedeploy.notifications import queue_region, read_queue
 from service.edge.paths import OPENAPI, PROBES, STATIC
 from service.edge.stack import Gateway, edge
 from service.emulator import DEMO_ACCOUNTS, Emulator, EmulatorData, load_data, serve_emulator
@@ -123,9 +123,8 @@ def create_app(
             health.on_stop.append(watchers.close)
             if settings.events_queue_url is not None:
                 queue = str(settings.events_queue_url)
-                await stack.enter_async_context(
-                    read_queue(queue, accounts.default.region, watchers.on_notification)
-                )
+                region = queue_region(queue, settings.aws_region or accounts.default.region)
+                await stack.enter_async_context(read_queue(queue, region, watchers.on_notification))
                 logger.info("CodeDeploy notifications from %s", queue)
             # Everything start-up made (botocore's service models, the app) leaves the
             # collector's sight: a full collection then walks only what requests made. It

@@ -10,10 +10,12 @@ so one the gateway cannot use is dropped rather than received again and again.
 import asyncio
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import aioboto3
 from aiobotocore.config import AioConfig
@@ -71,6 +73,20 @@ def parse(body: str) -> Notification | None:
         account if isinstance(account, str) else None,
         region if isinstance(region, str) else None,
     )
+
+
+# sqs.<region>.amazonaws.com/…, or the older <region>.queue.amazonaws.com/…
+_QUEUE_HOST = re.compile(
+    r"^(?:sqs\.([a-z]{2}(?:-[a-z]+)+-\d+)\.amazonaws\.com(?:\.cn)?"
+    r"|([a-z]{2}(?:-[a-z]+)+-\d+)\.queue\.amazonaws\.com(?:\.cn)?)$"
+)
+
+
+def queue_region(url: str, fallback: str) -> str:
+    """The region an SQS queue's URL names (botocore sends a call to its client's region,
+    whatever the URL says), else ``fallback``: a local SQS, a VPC endpoint."""
+    match = _QUEUE_HOST.match(urlsplit(url).hostname or "")
+    return (match.group(1) or match.group(2)) if match else fallback
 
 
 @asynccontextmanager

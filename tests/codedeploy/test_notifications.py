@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from service.codedeploy.notifications import Notification, parse
+from service.codedeploy.notifications import Notification, parse, queue_region
 from tests.support import LIVE, LiveFactory, free_port, stream
 
 ACCOUNT = "123456789012"
@@ -89,6 +89,20 @@ def queue(sqs_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     created = sqs.create_queue(QueueName=f"codedeploy-events-{free_port()}")
     yield created
     created.delete()
+
+
+@pytest.mark.parametrize(
+    ("url", "region"),
+    [
+        ("https://sqs.eu-west-1.amazonaws.com/123456789012/codedeploy", "eu-west-1"),
+        ("https://ap-southeast-2.queue.amazonaws.com/123456789012/codedeploy", "ap-southeast-2"),
+        ("https://sqs.cn-north-1.amazonaws.com.cn/123456789012/codedeploy", "cn-north-1"),
+        ("http://127.0.0.1:9324/123456789012/codedeploy", "us-east-1"),  # a local SQS
+        ("https://vpce-0a1b.sqs.eu-west-1.vpce.amazonaws.com/1/q", "us-east-1"),
+    ],
+)
+def test_the_queue_is_read_in_the_region_its_url_names(url: str, region: str) -> None:
+    assert queue_region(url, "us-east-1") == region
 
 
 async def test_a_notification_brings_the_change_before_the_next_poll(
