@@ -16,10 +16,9 @@ import uvicorn
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from service.app import LOCAL_REGION, create_app
-from service.codedeploy import resolve_region
+from service.app import create_app
 from service.edge.connections import bounded_protocol
-from service.emulator import DataError, EmulatorData, load_data
+from service.emulator import DataError, load_data
 from service.guard import hash_key, new_key
 from service.health import Health
 from service.logs import configure_logging, flush_logs
@@ -101,14 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     try:
         settings = _settings(args)
-        local_data: EmulatorData | None = None
-        region: str | None = settings.aws_region  # with accounts, each names its regions
-        if settings.local:
-            local_data = load_data(settings.local_data)
-            region = region or LOCAL_REGION
-        elif settings.accounts_file is None:
-            region = resolve_region(region)
-        settings = settings.model_copy(update={"aws_region": region})
+        local_data = load_data(settings.local_data) if settings.local else None
         # JSON lines for log pipelines; people running --local read plain lines.
         configure_logging(settings.log_level, json_lines=not settings.local)
         health = Health()

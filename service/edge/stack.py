@@ -35,7 +35,7 @@ from service.graphql.http import GraphQLEndpoint
 from service.guard import Authenticator, TokenBuckets
 from service.guard.ratelimit import Buckets
 from service.metrics import Metrics
-from service.rest.api import route
+from service.rest.api import addressed_routes
 from service.settings import Settings
 
 Layer = Callable[[ASGIApp], ASGIApp]
@@ -108,12 +108,6 @@ def edge(
         ),
         partial(BodyLimit, max_body_bytes=settings.max_body_bytes),
         partial(GraphQLEndpoint, graphiql=settings.docs),
-        partial(
-            InstanceHitFastPath,
-            routes=[
-                route("GetDeploymentInstance"),
-                route("GetDeploymentInstanceInAccount"),
-            ],
-        ),
+        partial(InstanceHitFastPath, routes=addressed_routes("GetDeploymentInstance")),
     ]
     return Gateway(api, layers)

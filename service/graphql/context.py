@@ -139,14 +139,14 @@ class Context:
 
 Info = strawberry.Info[Context, None]
 
-Account = Annotated[
+AccountArgument = Annotated[
     str | None,
     strawberry.argument(
         description="The account's alias (GATEWAY_ACCOUNTS_FILE); the default account if "
         "not given. Unknown: AccountNotFound; not granted to the caller: AccountForbidden."
     ),
 ]
-Region = Annotated[
+RegionArgument = Annotated[
     str | None,
     strawberry.argument(
         description="One of the account's regions; its first if not given. Not listed for "

@@ -10,7 +10,7 @@ import strawberry
 
 from service import models
 from service.cache import Cached
-from service.graphql.context import Account, Info, Reads, Region
+from service.graphql.context import AccountArgument, Info, Reads, RegionArgument
 from service.graphql.deployment import Deployment, account_of, page_info, page_of, region_of
 from service.graphql.pagination import PageInfo, encode_cursor
 from service.graphql.types import DeploymentStatus, DeploymentStyle
@@ -232,8 +232,8 @@ async def resolve_applications(
     info: Info,
     first: int = 50,
     after: str | None = None,
-    account: Account = None,
-    region: Region = None,
+    account: AccountArgument = None,
+    region: RegionArgument = None,
 ) -> ApplicationConnection | None:
     reads = info.context.at(account, region)
     list_page: ListPage = lambda next_token: reads.resolver.application_names(  # noqa: E731
@@ -253,7 +253,10 @@ async def resolve_applications(
 
 
 async def resolve_application(
-    info: Info, application_name: str, account: Account = None, region: Region = None
+    info: Info,
+    application_name: str,
+    account: AccountArgument = None,
+    region: RegionArgument = None,
 ) -> Application | None:
     reads = info.context.at(account, region)
     found = await reads.resolver.application(application_name)
@@ -265,8 +268,8 @@ async def resolve_deployment_group(
     info: Info,
     application_name: str,
     deployment_group_name: str,
-    account: Account = None,
-    region: Region = None,
+    account: AccountArgument = None,
+    region: RegionArgument = None,
 ) -> DeploymentGroup | None:
     reads = info.context.at(account, region)
     await reads.groups.load((application_name, deployment_group_name))

@@ -39,7 +39,6 @@ logger = logging.getLogger(__name__)
 
 JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
-# Every admitted caller may read everything today, so responses are shared by all.
 PARAMETERS = frozenset({"query", "operationName", "variables", "extensions"})
 # Requests remembered parsed, by their bytes: at most 1,024 of at most 4 KiB each.
 MEMO_REQUESTS = 1024

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import strawberry
 
-from service.graphql.context import Account, Info, Reads, Region
+from service.graphql.context import AccountArgument, Info, Reads, RegionArgument
 from service.graphql.deployment import Deployment
 from service.graphql.types import DeploymentTarget, InstanceSummary, target_from_model
 from service.live import Change
@@ -61,8 +61,8 @@ async def deployment_events(
     info: Info,
     deployment_id: strawberry.ID,
     after: strawberry.ID | None = None,
-    account: Account = None,
-    region: Region = None,
+    account: AccountArgument = None,
+    region: RegionArgument = None,
 ) -> AsyncGenerator[DeploymentEvent, None]:
     live = info.context.live
     assert live is not None, "subscriptions run only over the streaming transports"

@@ -10,7 +10,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.types.base_scalars import DateTimeDefinition
 
 from service.errors import GatewayError, InvalidRequest
-from service.graphql.context import Account, Info, Region
+from service.graphql.context import AccountArgument, Info, RegionArgument
 from service.graphql.deployment import Deployment, load_instance
 from service.graphql.discovery import (
     Application,
@@ -30,8 +30,8 @@ async def resolve_deployment_instance(
     info: Info,
     deployment_id: strawberry.ID,
     instance_id: strawberry.ID,
-    account: Account = None,
-    region: Region = None,
+    account: AccountArgument = None,
+    region: RegionArgument = None,
 ) -> InstanceSummary | None:
     return await load_instance(info.context.at(account, region), deployment_id, instance_id)
 
@@ -40,8 +40,8 @@ async def resolve_deployment_instances(
     info: Info,
     deployment_id: strawberry.ID,
     instance_ids: list[strawberry.ID],
-    account: Account = None,
-    region: Region = None,
+    account: AccountArgument = None,
+    region: RegionArgument = None,
 ) -> list[InstanceSummary | None]:
     if len(instance_ids) > MAX_BATCH_IDS:
         raise InvalidRequest(
@@ -60,7 +60,10 @@ async def resolve_deployment_instances(
 
 
 async def resolve_deployment(
-    info: Info, deployment_id: strawberry.ID, account: Account = None, region: Region = None
+    info: Info,
+    deployment_id: strawberry.ID,
+    account: AccountArgument = None,
+    region: RegionArgument = None,
 ) -> Deployment | None:
     reads = info.context.at(account, region)
     found = await reads.resolver.deployment(deployment_id)

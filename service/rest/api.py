@@ -78,11 +78,13 @@ def include(app: FastAPI) -> None:
         app.include_router(router, responses=problem_responses(403))
 
 
-def route(operation_id: str) -> APIRoute:
-    """The route of ``operation_id``, for the edge to match requests with its pattern."""
-    return next(
+def addressed_routes(operation_id: str) -> list[APIRoute]:
+    """The route of ``operation_id`` and its account route, for the edge to match
+    requests with their patterns."""
+    wanted = {operation_id, operation_id + IN_ACCOUNT}
+    return [
         candidate
         for router in (*ROUTERS, accounts)
         for candidate in router.routes
-        if isinstance(candidate, APIRoute) and candidate.operation_id == operation_id
-    )
+        if isinstance(candidate, APIRoute) and candidate.operation_id in wanted
+    ]

@@ -232,3 +232,13 @@ def test_a_long_name_is_not_echoed_whole() -> None:
         with pytest.raises(NotFound) as unknown:
             accounts.target(account, region)
         assert len(unknown.value.detail) < 200
+
+
+def test_with_an_accounts_file_no_aws_region_is_needed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_REGION")
+    with pytest.raises(ConfigurationError, match="No AWS region"):
+        create_app(Settings(auth="none"))
+    path = write(tmp_path, {"accounts": {"prod": {"regions": ["eu-west-1"]}}})
+    create_app(Settings(auth="none", accounts_file=path))  # each account names its regions
