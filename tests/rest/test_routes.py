@@ -8,6 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
+from service.app import create_app
+from service.settings import Settings
 from tests.support import (
     FAILED,
     FUTURE_INSTANCE,
@@ -226,3 +228,19 @@ async def test_head_answers_as_get_without_a_body(gateway: httpx.AsyncClient) ->
         assert head.headers["etag"] == get.headers["etag"]
     assert (await gateway.head("/healthz")).status_code == 200
     assert (await gateway.head("/v1/deployments/d-EXAMPLE01/instances/i-gone")).status_code == 404
+
+
+def test_every_route_stands_again_under_its_account_and_region() -> None:
+    paths = create_app(Settings(local=True)).api.openapi()["paths"]
+    mirror = "/v1/accounts/{account}/regions/{region}"
+    default = {path: item for path, item in paths.items() if path.startswith("/v1/")}
+    own = {path for path in default if not path.startswith(mirror)}
+    assert own
+    for path in own:
+        mirrored = paths[mirror + path.removeprefix("/v1")]
+        assert mirrored.keys() == paths[path].keys(), path
+        for method, operation in mirrored.items():
+            assert operation["operationId"] == paths[path][method]["operationId"] + "InAccount"
+            assert {"403", "404"} <= operation["responses"].keys()
+            names = {parameter["name"] for parameter in operation["parameters"]}
+            assert {"account", "region"} <= names
