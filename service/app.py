@@ -168,7 +168,7 @@ def create_app(
 
 
 def load_accounts(settings: Settings) -> Accounts:
-    """The accounts file's; in local mode with the demo data, the demo's two accounts;
+    """The accounts file's; in local mode with the demo data, the demo's three accounts;
     else the gateway's own identity in its region, as ``default``."""
     if settings.accounts_file is not None:
         return Accounts.load(settings.accounts_file)

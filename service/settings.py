@@ -130,7 +130,8 @@ class Settings(BaseSettings):
     """Who may call: ``none``, ``api-key``, ``jwt`` or both. Required outside local mode,
     so a gateway never ends up open by omission."""
     api_keys: SecretStr | None = None
-    """JSON ``{"caller name": "sha256 hex of the key"}``."""
+    """JSON ``{"caller name": "sha256 hex of the key"}``; with many accounts, an entry
+    ``{"sha256": "…", "accounts": ["staging"]}`` reads only those (docs/accounts.md)."""
     api_keys_file: Path | None = None
     """The same JSON in a file, e.g. a mounted Kubernetes Secret."""
     jwt_jwks_url: AnyHttpUrl | None = None
@@ -293,4 +294,5 @@ class Settings(BaseSettings):
     # botocore reads only AWS_DEFAULT_REGION; AWS_REGION is the variable every other SDK uses.
     aws_region: str | None = Field(default=None, validation_alias="AWS_REGION")
     """The region to read, as every AWS SDK names it (``AWS_DEFAULT_REGION`` and the
-    profile's region count too); required outside local mode."""
+    profile's region count too); required outside local mode, unless
+    ``GATEWAY_ACCOUNTS_FILE`` names the regions."""
