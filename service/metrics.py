@@ -56,6 +56,13 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        self.sts_calls = Counter(
+            "gateway_sts_assume_role",
+            "STS AssumeRole calls for an account's credentials, by account alias, region and "
+            "outcome (ok, or the error code).",
+            ["account", "region", "outcome"],
+            registry=registry,
+        )
         self.upstream_retries = Counter(
             "gateway_upstream_retries",
             "Attempts past the first, by operation.",

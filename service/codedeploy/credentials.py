@@ -79,6 +79,7 @@ class AssumedRole:
         role_arn: str,
         external_id: str | None,
         timeout_seconds: float,
+        count: Callable[[str], object] = lambda _outcome: None,
         now: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -92,6 +93,7 @@ class AssumedRole:
         if external_id is not None:
             self._arguments["ExternalId"] = external_id
         self._timeout = timeout_seconds
+        self._count = count
         self._now = now
         self._sleep = sleep
         self._latest: _Set | None = None
@@ -148,7 +150,16 @@ class AssumedRole:
             await self._sleep(RETRY_SECONDS)
 
     async def _assume(self) -> _Set:
-        """One AssumeRole, within the deadline; refusals answered without the ARN."""
+        """One AssumeRole, within the deadline, counted; refusals answered without the ARN."""
+        try:
+            fetched = await self._call()
+        except GatewayError as error:
+            self._count(error.code)
+            raise
+        self._count("ok")
+        return fetched
+
+    async def _call(self) -> _Set:
         try:
             async with asyncio.timeout(self._timeout):
                 reply = await self._sts.assume_role(**self._arguments)

@@ -752,6 +752,9 @@ class Upstreams:
                 role_arn=account.role_arn,
                 external_id=account.external_id,
                 timeout_seconds=self._config.timeout_seconds,
+                count=lambda outcome: self._metrics.sts_calls.labels(
+                    target.account, target.region, outcome
+                ).inc(),
             )
             _role_credentials.set(await role.start())  # this task's context alone
         try:

@@ -2,6 +2,7 @@
 accounts against the emulator, which answers STS itself. prod is the gateway's own
 identity; staging's role is assumed, and read in two regions; sandbox's role refuses."""
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -140,6 +141,17 @@ async def test_assumed_credentials_are_reused_across_calls(estate: Estate) -> No
     assert estate.assumed() == 2  # one role, once in each region's STS
 
 
+async def test_concurrent_first_calls_share_one_assume_role(estate: Estate) -> None:
+    answers = await asyncio.gather(
+        *(
+            estate.ops.get(f"{STAGING}/eu-west-1/deployments/d-STAGEEU01/instances/i-{n}")
+            for n in range(20)
+        )
+    )
+    assert {answer.status_code for answer in answers} == {404}  # no such instances
+    assert estate.assumed() == 1
+
+
 async def test_an_unknown_account_or_region_is_404_without_a_call(estate: Estate) -> None:
     before = sum(estate.emulator.calls.values())
     account = await estate.ops.get("/v1/accounts/nope/regions/us-east-1/deployments")
@@ -169,6 +181,10 @@ async def test_sts_refusals_are_502_naming_only_the_alias(estate: Estate) -> Non
     fixed = await estate.ops.get("/v1/accounts/sandbox/regions/us-east-1/deployments")
     assert fixed.status_code == 200
     assert estate.assumed() == 2
+    registry = estate.gateway.state["metrics"].registry
+    for outcome in ("AccessDenied", "ok"):
+        where = {"account": "sandbox", "region": "us-east-1", "outcome": outcome}
+        assert registry.get_sample_value("gateway_sts_assume_role_total", where) == 1
 
 
 async def test_one_graphql_query_reads_two_accounts_beside_a_refused_one(estate: Estate) -> None:
