@@ -195,8 +195,11 @@ class CodeDeploy:
         even when every caller had stopped waiting for this one. A refusal or throttling
         from STS is the answer for ``REFUSAL_HOLD_SECONDS``: callers asking again and
         again cost STS (whose quota every account's credentials share) one call a hold."""
-        error = None if opening.cancelled() else opening.exception()
-        if error is None and not opening.cancelled():
+        if opening.cancelled():
+            self._opening = None
+            return
+        error = opening.exception()
+        if error is None:
             self._client = opening.result()
             return
         self._opening = None
