@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from xml.sax.saxutils import escape
+from html import escape
 
 from service.emulator.data import EmulatorData, role_account
 from service.emulator.errors import AwsError

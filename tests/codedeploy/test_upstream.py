@@ -9,6 +9,7 @@ import pytest
 
 from service.accounts import Account, Accounts
 from service.codedeploy import CodeDeploy, UpstreamConfig, Upstreams, resolve_region
+from service.codedeploy.upstream import _tls_context
 from service.metrics import Metrics
 from service.settings import ConfigurationError, Settings
 from tests.support import FAILED, Upstream
@@ -123,3 +124,15 @@ async def test_roles_are_assumed_at_their_regions_sts_endpoint() -> None:
         assert europe.meta.endpoint_url == "https://sts.eu-west-1.amazonaws.com"
         assert sydney.meta.endpoint_url == "https://sts.ap-southeast-2.amazonaws.com"
         assert await upstreams._sts_client("eu-west-1") is europe
+
+
+async def test_every_account_region_shares_one_tls_context(upstream: Upstream) -> None:
+    """Each client would load the CA bundle into a context of its own (~0.8 MB each)."""
+    _tls_context.cache_clear()
+    regions = ["us-east-1", "eu-west-1", "ap-southeast-2"]
+    accounts = Accounts({"prod": Account(regions=regions)}, "prod")
+    async with Upstreams(config(), accounts, Metrics()) as upstreams:
+        for target in accounts:
+            await upstreams.get(target).get_deployment(FAILED[0])
+    made = _tls_context.cache_info()
+    assert (made.misses, made.hits) == (1, len(regions) - 1)
