@@ -115,6 +115,12 @@ class Accounts:
         default = parsed.default or next(iter(parsed.accounts))
         return cls(parsed.accounts, default)
 
+    def readable(self, grants: "Grants") -> list[tuple[str, Account]]:
+        """The accounts ``grants`` lets a caller read, by alias, in the file's order."""
+        return [
+            (alias, account) for alias, account in self.accounts.items() if grants.allows(alias)
+        ]
+
     def __contains__(self, target: object) -> bool:
         if not isinstance(target, Target):
             return False
@@ -209,10 +215,13 @@ class Grants:
         list, so that no set of names reads as another)."""
         return "all" if self.accounts is None else json.dumps(sorted(self.accounts))
 
+    def allows(self, account: str) -> bool:
+        return self.accounts is None or account in self.accounts
+
     def check(self, account: str) -> None:
         """``Forbidden`` for an account not granted, whether or not it is configured, so
         that a caller learns nothing of the accounts it may not read."""
-        if self.accounts is not None and account not in self.accounts:
+        if not self.allows(account):
             raise Forbidden(
                 f"This caller may not read account {echo(account)}.", code="AccountForbidden"
             )

@@ -70,8 +70,30 @@ async def resolve_deployment(
     return Deployment(deployment_id=deployment_id, reads=reads, snapshot=found.value)
 
 
+@strawberry.type(description="An account the gateway reads, as GATEWAY_ACCOUNTS_FILE names it.")
+class AccountInfo:
+    account: str = strawberry.field(description="Its alias: what the account arguments take.")
+    regions: list[str] = strawberry.field(description="Its regions, its default first.")
+    default: bool = strawberry.field(description="Whether fields without account read it.")
+
+
+def resolve_accounts(info: Info) -> list[AccountInfo]:
+    accounts = info.context.resolvers.accounts
+    return [
+        AccountInfo(
+            account=alias, regions=account.regions, default=alias == accounts.default.account
+        )
+        for alias, account in accounts.readable(info.context.grants)
+    ]
+
+
 @strawberry.type
 class Query:
+    accounts: list[AccountInfo] = strawberry.field(
+        resolver=resolve_accounts,
+        description="The accounts this caller may read, from the gateway's configuration (no "
+        "call to AWS; never a role ARN or account id).",
+    )
     applications: ApplicationConnection | None = strawberry.field(
         resolver=resolve_applications,
         description="CodeDeploy's applications, by name (ListApplications), 50 a page.",

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, FastAPI, Path
 from fastapi.routing import APIRoute
 
 from service.edge.paths import ACCOUNT_API, API
-from service.rest import discovery, events, routes
+from service.rest import accounts, discovery, events, routes
 from service.rest.problems import problem_responses
 
 ROUTERS = (routes.router, events.router, discovery.router)
@@ -70,12 +70,13 @@ def _mirrored() -> APIRouter:
     return router
 
 
-accounts = _mirrored()
+mirrored = _mirrored()
 
 
 def include(app: FastAPI) -> None:
-    for router in (*ROUTERS, accounts):
+    for router in (*ROUTERS, mirrored):
         app.include_router(router, responses=problem_responses(403))
+    app.include_router(accounts.router)  # about the accounts: not under one
 
 
 def addressed_routes(operation_id: str) -> list[APIRoute]:
@@ -84,7 +85,7 @@ def addressed_routes(operation_id: str) -> list[APIRoute]:
     wanted = {operation_id, operation_id + IN_ACCOUNT}
     return [
         candidate
-        for router in (*ROUTERS, accounts)
+        for router in (*ROUTERS, mirrored)
         for candidate in router.routes
         if isinstance(candidate, APIRoute) and candidate.operation_id in wanted
     ]

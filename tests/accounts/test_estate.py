@@ -241,6 +241,32 @@ async def test_a_caller_granted_one_account_is_refused_the_others(
     assert estate.assumed() == 1
 
 
+async def test_each_caller_lists_the_accounts_it_may_read(estate: Estate) -> None:
+    everything = (await estate.ops.get("/v1/accounts")).json()
+    assert everything == {
+        "accounts": [
+            {"account": "prod", "regions": ["us-east-1"], "default": True},
+            {"account": "staging", "regions": ["us-east-1", "eu-west-1"], "default": False},
+            {"account": "sandbox", "regions": ["us-east-1"], "default": False},
+        ]
+    }
+    assert (await estate.staging_team.get("/v1/accounts")).json() == {
+        "accounts": [
+            {"account": "staging", "regions": ["us-east-1", "eu-west-1"], "default": False}
+        ]
+    }
+    answer = await graphql(estate.staging_team, "{ accounts { account regions default } }")
+    assert answer["data"]["accounts"] == [
+        {"account": "staging", "regions": ["us-east-1", "eu-west-1"], "default": False}
+    ]
+    assert (await graphql(estate.ops, "{ accounts { account } }"))["data"]["accounts"] == [
+        {"account": "prod"}, {"account": "staging"}, {"account": "sandbox"}
+    ]  # fmt: skip
+    assert estate.emulator.calls == {}  # from the configuration alone
+    assert "arn:" not in json.dumps(everything)
+    assert "2222" not in json.dumps(everything)
+
+
 async def test_a_caller_learns_nothing_of_accounts_it_was_not_granted(estate: Estate) -> None:
     """Unknown, ungranted, or ungranted in a region it is not read in: one answer."""
     for path in (

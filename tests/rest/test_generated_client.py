@@ -43,7 +43,7 @@ def generated(local_gateway: str, tmp_path_factory: pytest.TempPathFactory) -> I
 def api(generated: Any, module: str) -> Any:
     """One operation's module: named by its operationId, under its tag, as a generator
     names them."""
-    for group in ("deployments", "discovery", "operations", "by_account_and_region"):
+    for group in ("deployments", "discovery", "accounts", "operations", "by_account_and_region"):
         try:
             return importlib.import_module(f"gateway_client.api.{group}.{module}")
         except ModuleNotFoundError:
@@ -69,7 +69,8 @@ def test_every_operation_has_a_clean_name(generated: Any) -> None:
         "list_deployments",
     }
     probes = {"healthz", "readyz"}
-    assert modules == default | {f"{name}_in_account" for name in default} | probes
+    mirrored = {f"{name}_in_account" for name in default}
+    assert modules == default | mirrored | probes | {"list_accounts"}
 
 
 def test_the_generated_client_calls_every_operation(generated: Any, local_gateway: str) -> None:
@@ -145,6 +146,13 @@ def calls_every_operation(generated: Any, client: Any) -> None:
     assert stream.status_code == 200
     assert stream.content.startswith(b"id: ")
     assert b"event: instance" in stream.content
+
+    listed = api(generated, "list_accounts").sync(client=client)
+    assert [(info.account, info.default) for info in listed.accounts] == [
+        ("prod", True),
+        ("staging", False),
+        ("sandbox", False),
+    ]
 
     assert api(generated, "healthz").sync_detailed(client=client).status_code == 200
     assert api(generated, "readyz").sync_detailed(client=client).status_code == 200

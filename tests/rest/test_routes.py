@@ -234,7 +234,8 @@ def test_every_route_stands_again_under_its_account_and_region() -> None:
     paths = create_app(Settings(local=True)).api.openapi()["paths"]
     mirror = "/v1/accounts/{account}/regions/{region}"
     default = {path: item for path, item in paths.items() if path.startswith("/v1/")}
-    own = {path for path in default if not path.startswith(mirror)}
+    # All but the list of accounts, which is about them rather than in one.
+    own = {path for path in default if not path.startswith(mirror)} - {"/v1/accounts"}
     assert own
     for path in own:
         mirrored = paths[mirror + path.removeprefix("/v1")]

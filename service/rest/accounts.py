@@ -1,0 +1,50 @@
+"""The accounts a caller may read: where a frontend showing a whole estate starts."""
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from service.edge.guard import grants_of
+from service.edge.paths import API
+from service.resolver import Resolvers
+
+router = APIRouter(prefix=API, tags=["accounts"])
+
+
+class AccountInfo(BaseModel):
+    account: str = Field(
+        description="Its alias: what /v1/accounts/{account}/… and GraphQL's account take."
+    )
+    regions: list[str] = Field(description="The regions it is read in, its default first.")
+    default: bool = Field(
+        description="Whether the /v1 routes, and GraphQL fields without account, read it."
+    )
+
+
+class ListAccountsOutput(BaseModel):
+    accounts: list[AccountInfo]
+
+
+@router.get(
+    "/accounts",
+    operation_id="ListAccounts",
+    summary="List the accounts this caller may read",
+    description=(
+        "The accounts and regions the gateway reads (GATEWAY_ACCOUNTS_FILE) that this "
+        "caller is granted, from the gateway's configuration: no call to AWS. Never a role "
+        "ARN or an account id."
+    ),
+    response_model=ListAccountsOutput,
+)
+async def list_accounts(request: Request) -> ListAccountsOutput:
+    resolvers: Resolvers = request.state.resolvers
+    accounts = resolvers.accounts
+    return ListAccountsOutput(
+        accounts=[
+            AccountInfo(
+                account=alias,
+                regions=account.regions,
+                default=alias == accounts.default.account,
+            )
+            for alias, account in accounts.readable(grants_of(request.scope))
+        ]
+    )
