@@ -218,13 +218,13 @@ class Grants:
     def allows(self, account: str) -> bool:
         return self.accounts is None or account in self.accounts
 
-    def check(self, account: str) -> None:
+    def check(self, account: str, *, named: bool = True) -> None:
         """``Forbidden`` for an account not granted, whether or not it is configured, so
-        that a caller learns nothing of the accounts it may not read."""
+        that a caller learns nothing of the accounts it may not read (nor the default's
+        alias, when it named none)."""
         if not self.allows(account):
-            raise Forbidden(
-                f"This caller may not read account {echo(account)}.", code="AccountForbidden"
-            )
+            which = f"account {echo(account)}" if named else "the default account"
+            raise Forbidden(f"This caller may not read {which}.", code="AccountForbidden")
 
 
 EVERY_ACCOUNT = Grants()

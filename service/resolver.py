@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from service.accounts import EVERY_ACCOUNT, Grants, Target
+from service.accounts import EVERY_ACCOUNT, Grants, Target, echo
 from service.cache import Cached, ResultCache
 from service.codedeploy import BATCH_LIMIT, CodeDeploy, Upstreams
 from service.errors import Forbidden, GatewayError, InvalidRequest, NotFound
@@ -123,7 +123,7 @@ class Resolvers:
             return self._find(account, region, grants)
         except Forbidden:
             alias = account if account is not None else self.accounts.default.account
-            logger.warning("%s may not read account %s", caller, alias[:64])
+            logger.warning("%s may not read account %s", caller, echo(alias))
             raise
 
     def peek(self, account: str | None, region: str | None, grants: Grants) -> "Resolver | None":
@@ -134,7 +134,10 @@ class Resolvers:
             return None
 
     def _find(self, account: str | None, region: str | None, grants: Grants) -> "Resolver":
-        grants.check(account if account is not None else self.accounts.default.account)
+        if account is None:
+            grants.check(self.accounts.default.account, named=False)
+        else:
+            grants.check(account)
         return self.at(self.accounts.target(account, region))
 
 

@@ -13,6 +13,7 @@ import contextvars
 import logging
 import re
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,10 @@ FETCH_AHEAD = timedelta(minutes=20)
 ADVISORY = timedelta(minutes=15)
 MANDATORY = timedelta(minutes=10)
 RETRY_SECONDS = 30.0
+# As long as a not-found answer is kept by default (GATEWAY_CACHE_NEGATIVE_TTL_SECONDS).
+REFUSAL_HOLD_SECONDS = 5.0
+# Not held: a network's failures pass, and a request waited its deadline for them already.
+TRANSIENT_CODES = frozenset({"StsTimeout", "StsUnavailable"})
 # Every role allows an hour (IAM's MaxSessionDuration is 1 to 12 hours), and an hour is
 # the most a chained session (the gateway's own identity is often a role) may ask for.
 SESSION_SECONDS = 3600
@@ -67,6 +72,30 @@ class _Set:
         }
 
 
+class Hold:
+    """STS's last failure for one account region, and until when it is the answer: asked
+    again and again (each request's first call, each refresh), a broken role costs STS,
+    whose quota all the gateway's AssumeRole calls share, one call a hold."""
+
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, seconds: float = REFUSAL_HOLD_SECONDS
+    ) -> None:
+        self._clock = clock
+        self._seconds = seconds
+        self._held: tuple[float, GatewayError] | None = None
+
+    def check(self) -> None:
+        if self._held is not None:
+            until, error = self._held
+            if self._clock() < until:
+                raise error.replay()
+            self._held = None
+
+    def keep(self, error: GatewayError) -> None:
+        if error.code not in TRANSIENT_CODES:
+            self._held = (self._clock() + self._seconds, error)
+
+
 class AssumedRole:
     """One account's role in one region: the first credentials on ``start``, the next
     ones fetched ahead in a background task until ``close``."""
@@ -79,6 +108,7 @@ class AssumedRole:
         role_arn: str,
         external_id: str | None,
         timeout_seconds: float,
+        hold: Hold | None = None,
         count: Callable[[str], object] = lambda _outcome: None,
         now: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -93,6 +123,7 @@ class AssumedRole:
         if external_id is not None:
             self._arguments["ExternalId"] = external_id
         self._timeout = timeout_seconds
+        self._hold = hold or Hold()
         self._count = count
         self._now = now
         self._sleep = sleep
@@ -150,11 +181,14 @@ class AssumedRole:
             await self._sleep(RETRY_SECONDS)
 
     async def _assume(self) -> _Set:
-        """One AssumeRole, within the deadline, counted; refusals answered without the ARN."""
+        """One AssumeRole, within the deadline, counted, held when it fails; refusals
+        answered without the ARN."""
+        self._hold.check()
         try:
             fetched = await self._call()
         except GatewayError as error:
             self._count(error.code)
+            self._hold.keep(error)
             raise
         self._count("ok")
         return fetched

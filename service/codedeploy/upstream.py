@@ -24,7 +24,7 @@ from botocore.utils import parse_timestamp
 from pydantic import BaseModel, ValidationError
 
 from service.accounts import Accounts, Target
-from service.codedeploy.credentials import AssumedRole
+from service.codedeploy.credentials import AssumedRole, Hold
 from service.codedeploy.errors import (
     THROTTLING_CODES,
     as_instance_error,
@@ -37,7 +37,6 @@ from service.errors import (
     NotFound,
     Throttled,
     UnsupportedComputePlatform,
-    UpstreamAccessDenied,
     UpstreamError,
     UpstreamTimeout,
 )
@@ -133,10 +132,6 @@ class UpstreamConfig:
     static_credentials: tuple[str, str] | None = None
 
 
-# As long as a not-found answer is kept by default (GATEWAY_CACHE_NEGATIVE_TTL_SECONDS).
-REFUSAL_HOLD_SECONDS = 5.0
-
-
 class CodeDeploy:
     """CodeDeploy's read operations, each bounded by one deadline and translated.
 
@@ -154,15 +149,11 @@ class CodeDeploy:
         api: UpstreamApi,
         metrics: Metrics,
         max_concurrency: int = 64,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.target = target
         self._open_client = open_client
         self._client: CodeDeployClient | None = None
         self._opening: asyncio.Task[CodeDeployClient] | None = None
-        self._clock = clock
-        self._refused: tuple[float, GatewayError] | None = None
-        """STS's refusal (or throttling), and until when it is the answer."""
         # Across all callers: an account's CodeDeploy quota in a region is one.
         self._slots = asyncio.Semaphore(max_concurrency)
         self._timeout = timeout_seconds
@@ -183,11 +174,6 @@ class CodeDeploy:
         callers meanwhile wait for the same opening, and a failed one is tried again."""
         if self._client is not None:
             return self._client
-        if self._refused is not None:
-            until, refusal = self._refused
-            if self._clock() < until:
-                raise refusal.replay()
-            self._refused = None
         if self._opening is None:
             # Its own context: the opening outlives the request that started it.
             self._opening = asyncio.create_task(self._open_client(), context=Context())
@@ -196,19 +182,11 @@ class CodeDeploy:
 
     def _opened(self, opening: "asyncio.Task[CodeDeployClient]") -> None:
         """Keeps the client; a failed opening is forgotten, so a later call tries again
-        even when every caller had stopped waiting for this one. A refusal or throttling
-        from STS is the answer for ``REFUSAL_HOLD_SECONDS``: callers asking again and
-        again cost STS (whose quota every account's credentials share) one call a hold."""
-        if opening.cancelled():
+        even when every caller had stopped waiting for this one."""
+        if opening.cancelled() or opening.exception() is not None:
             self._opening = None
-            return
-        error = opening.exception()
-        if error is None:
+        else:
             self._client = opening.result()
-            return
-        self._opening = None
-        if isinstance(error, UpstreamAccessDenied | Throttled):
-            self._refused = (self._clock() + REFUSAL_HOLD_SECONDS, error)
 
     async def close(self) -> None:
         """Stops an opening still under way (shutdown)."""
@@ -743,6 +721,8 @@ class Upstreams:
             http_session_cls=_SharedTls,
         )
         self._codedeploys: dict[Target, CodeDeploy] = {}
+        # One per account region, outliving each opening's AssumedRole.
+        self._holds: dict[Target, Hold] = {}
         self._sts: dict[str, STSClient] = {}
         self._sts_lock = asyncio.Lock()
         self._stack = AsyncExitStack()
@@ -777,7 +757,6 @@ class Upstreams:
                 api=self._config.api,
                 metrics=self._metrics,
                 max_concurrency=self._config.max_concurrency,
-                clock=self._clock,
             )
             self._codedeploys[target] = codedeploy
         return codedeploy
@@ -792,6 +771,7 @@ class Upstreams:
                 role_arn=account.role_arn,
                 external_id=account.external_id,
                 timeout_seconds=self._config.timeout_seconds,
+                hold=self._holds.setdefault(target, Hold(self._clock)),
                 count=lambda outcome: self._metrics.sts_calls.labels(
                     target.account, target.region, outcome
                 ).inc(),

@@ -1,6 +1,6 @@
 """The accounts a caller may read: where a frontend showing a whole estate starts."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from service.edge.guard import grants_of
@@ -35,7 +35,10 @@ class ListAccountsOutput(BaseModel):
     ),
     response_model=ListAccountsOutput,
 )
-async def list_accounts(request: Request) -> ListAccountsOutput:
+async def list_accounts(request: Request, response: Response) -> ListAccountsOutput:
+    # Each caller's own list: no shared cache may keep it, whichever credential it came with.
+    response.headers["Cache-Control"] = "private, max-age=60"
+    response.headers["Vary"] = "Authorization, X-API-Key"
     resolvers: Resolvers = request.state.resolvers
     accounts = resolvers.accounts
     return ListAccountsOutput(

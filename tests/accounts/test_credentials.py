@@ -15,9 +15,11 @@ from service.codedeploy.credentials import (
     ADVISORY,
     FETCH_AHEAD,
     MANDATORY,
+    REFUSAL_HOLD_SECONDS,
     RETRY_SECONDS,
     SESSION_SECONDS,
     AssumedRole,
+    Hold,
 )
 from service.emulator import Emulator, load_data, serve_emulator
 from service.emulator.data import InjectedError
@@ -87,6 +89,7 @@ async def role(sts: tuple[Emulator, object], time: Time) -> AsyncIterator[Assume
         role_arn=ROLE,
         external_id=None,
         timeout_seconds=5,
+        hold=Hold(time.epoch),
         now=time,
         sleep=time.sleep,
     )
@@ -171,8 +174,15 @@ async def test_while_fetching_ahead_fails_a_request_waits_only_in_the_last_minut
     await time.advance(ADVISORY - MANDATORY)
     with pytest.raises(UpstreamAccessDenied):
         await key(credentials)
-    # The trust policy fixed: the next request gets a new set.
+    # Asked again at once, the refusal is the answer: no call.
+    asked = calls(emulator)
+    for _ in range(5):
+        with pytest.raises(UpstreamAccessDenied):
+            await key(credentials)
+    assert calls(emulator) == asked
+    # The trust policy fixed: once the hold is over, the next request gets a new set.
     emulator.data.roles[ROLE].refuse = None
+    await time.advance(timedelta(seconds=REFUSAL_HOLD_SECONDS))
     assert await key(credentials) != first
 
 

@@ -236,7 +236,10 @@ async def test_a_caller_granted_one_account_is_refused_the_others(
         assert refused.status_code == 403
         assert refused.headers["content-type"] == "application/problem+json"
         assert refused.json()["code"] == "AccountForbidden"
-    assert "key:staging-team may not read account prod" in caplog.text
+    assert "key:staging-team may not read account 'prod'" in caplog.text
+    # Not told the default account's alias, which it did not name.
+    assert "prod" not in default.json()["detail"]
+    assert default.json()["detail"] == "This caller may not read the default account."
     # Refused before anything was read: sandbox's role was never tried.
     assert estate.assumed() == 1
 
@@ -255,6 +258,9 @@ async def test_each_caller_lists_the_accounts_it_may_read(estate: Estate) -> Non
             {"account": "staging", "regions": ["us-east-1", "eu-west-1"], "default": False}
         ]
     }
+    listed = await estate.staging_team.get("/v1/accounts")
+    assert listed.headers["cache-control"] == "private, max-age=60"
+    assert listed.headers["vary"] == "Authorization, X-API-Key"
     answer = await graphql(estate.staging_team, "{ accounts { account regions default } }")
     assert answer["data"]["accounts"] == [
         {"account": "staging", "regions": ["us-east-1", "eu-west-1"], "default": False}
