@@ -37,6 +37,8 @@ def parse_document(content: str | bytes, *, yaml_file: bool = False) -> object:
         raise ValueError(str(exc)) from None
     except ValueError as exc:
         raise ValueError(f"not JSON: {exc}") from None
+    except RecursionError:
+        raise ValueError("not JSON this gateway reads: nested too deep") from None
 
 
 class _Repeated(ValueError):
@@ -73,11 +75,17 @@ def _parse_yaml(content: str | bytes) -> object:
 
     try:
         return yaml.load(content, Loader=Loader)  # builds strings, lists and mappings only
+    except yaml.reader.ReaderError as exc:
+        raise ValueError(f"not YAML: not UTF-8 text at byte {exc.position}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or type(exc).__name__
         raise ValueError(f"not YAML: {problem}{at}") from None
+    except RecursionError:
+        raise ValueError("not YAML this gateway reads: nested too deep") from None
+    except TypeError:  # a list or mapping as a key ("? [a]")
+        raise ValueError("not YAML this gateway reads: a key that is not a string") from None
 
 
 class Settings(BaseSettings):

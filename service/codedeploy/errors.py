@@ -166,6 +166,15 @@ def sts_error(error: GatewayError, alias: str) -> GatewayError:
             code=error.code,
             request_id=error.request_id,
         )
+    if isinstance(error, UpstreamAccessDenied) and (
+        error.code in IDENTITY_CODES or error.code in {"NoCredentials", "CredentialsUnavailable"}
+    ):
+        return UpstreamAccessDenied(
+            f"STS refused the gateway's own AWS identity, asking for {where}; the operators "
+            "have to fix the gateway's credentials.",
+            code=error.code,
+            request_id=error.request_id,
+        )
     if isinstance(error, UpstreamAccessDenied):
         return UpstreamAccessDenied(
             f"The gateway could not take its role in {where}; the operators have to fix the "

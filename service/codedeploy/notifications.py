@@ -75,9 +75,9 @@ def parse(body: str) -> Notification | None:
     )
 
 
-# sqs.<region>.amazonaws.com/…, or the older <region>.queue.amazonaws.com/…
+# sqs[-fips].<region>.amazonaws.com/…, or the older <region>.queue.amazonaws.com/…
 _QUEUE_HOST = re.compile(
-    r"^(?:sqs\.([a-z]{2}(?:-[a-z]+)+-\d+)\.amazonaws\.com(?:\.cn)?"
+    r"^(?:sqs(?:-fips)?\.([a-z]{2}(?:-[a-z]+)+-\d+)\.amazonaws\.com(?:\.cn)?"
     r"|([a-z]{2}(?:-[a-z]+)+-\d+)\.queue\.amazonaws\.com(?:\.cn)?)$"
 )
 

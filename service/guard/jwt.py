@@ -194,16 +194,14 @@ class JwtVerifier:
         list, or a space-separated string like ``scope``); none when it is missing."""
         if self._accounts_claim is None:
             return EVERY_ACCOUNT
-        listed = claims.get(self._accounts_claim, [])
+        listed = claims.get(self._accounts_claim) or []
         if isinstance(listed, str):
-            listed = listed.split()
-        if not isinstance(listed, list) or not all(
-            isinstance(name, str) and ALIAS.fullmatch(name) for name in listed
-        ):
-            raise _invalid(
-                f"The token's {self._accounts_claim!r} claim is not a list of account names."
-            )
-        return Grants(frozenset(listed))
+            listed = listed.split(" ")  # as OAuth's scope: spaces only
+        if not isinstance(listed, list) or not all(isinstance(name, str) for name in listed):
+            raise _invalid(f"The token's {self._accounts_claim!r} claim is not a list of names.")
+        # What no alias can be ("read:x" beside them in a scope, "prod,staging") grants
+        # nothing, and never reads as several accounts.
+        return Grants(frozenset(name for name in listed if ALIAS.fullmatch(name)))
 
 
 def _invalid(detail: str) -> Unauthorized:

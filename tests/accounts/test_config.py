@@ -122,8 +122,19 @@ def test_without_a_file_the_gateway_reads_its_own_account_as_before() -> None:
             '{"accounts": {"a": {"regions": ["us-east-1"]}, "a": {"regions": ["eu-west-1"]}}}',
             ["'a' is named twice in one object"],
         ),
+        ("[" * 100_000 + "]" * 100_000, ["nested too deep"]),
     ],
-    ids=["not-json", "empty", "fields", "consistency", "own-twice", "no-default", "alias", "twice"],
+    ids=[
+        "not-json",
+        "empty",
+        "fields",
+        "consistency",
+        "own-twice",
+        "no-default",
+        "alias",
+        "twice",
+        "deep",
+    ],
 )
 def test_each_problem_is_one_line(tmp_path: Path, content: Any, lines: list[str]) -> None:
     with pytest.raises(ConfigurationError) as error:
@@ -177,12 +188,15 @@ def test_a_yaml_file_says_the_same(tmp_path: Path) -> None:
             "not YAML: 'a' is named twice at line 3, column 3",
         ),
         ("accounts:\n  prod:\n    regions: us-east-1\n", "regions: Input should be a valid list"),
+        ("a: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deep"),
+        ("accounts:\n  ? [a]\n  : {regions: [us-east-1]}\n", "a key that is not a string"),
+        ("accounts: \xff\n", "not UTF-8 text"),
     ],
-    ids=["broken", "python-object", "twice", "wrong-shape"],
+    ids=["broken", "python-object", "twice", "wrong-shape", "deep", "list-key", "not-utf-8"],
 )
 def test_a_yaml_problem_is_one_line(tmp_path: Path, content: str, expected: str) -> None:
     path = tmp_path / "accounts.yml"
-    path.write_text(content)
+    path.write_bytes(content.encode("latin-1"))
     with pytest.raises(ConfigurationError) as error:
         Accounts.load(path)
     [line] = str(error.value).splitlines()

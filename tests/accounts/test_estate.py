@@ -372,9 +372,13 @@ async def test_a_jwt_grants_the_accounts_its_claim_lists(
             assert await status(listed, "/v1/deployments") == 403
             assert await status(spaced, "/v1/deployments") == 200
             assert await status(unlisted, "/v1/deployments") == 403  # no claim: no account
-            # Only names an alias could be: "prod,staging" is no account, nor two.
-            for odd in (["prod,staging"], "prod,staging", ["prod", {"a": 1}]):
-                assert await status(idp.token(**{claim: odd}), "/v1/deployments") == 401  # type: ignore[arg-type]
+            # Only names an alias could be: "prod,staging" is no account, nor two; other
+            # scopes beside the aliases grant nothing.
+            for odd in (["prod,staging"], "prod,staging", "prod\u00a0staging"):
+                assert await status(idp.token(**{claim: odd}), "/v1/deployments") == 403  # type: ignore[arg-type]
+            scoped = idp.token(**{claim: "read:deployments staging"})  # type: ignore[arg-type]
+            assert await status(scoped, f"{STAGING}/us-east-1/deployments") == 200
+            assert await status(idp.token(**{claim: ["prod", {"a": 1}]}), "/v1/deployments") == 401  # type: ignore[arg-type]
 
 
 async def test_live_updates_follow_a_deployment_in_its_account(estate: Estate) -> None:

@@ -97,6 +97,7 @@ def queue(sqs_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         ("https://sqs.eu-west-1.amazonaws.com/123456789012/codedeploy", "eu-west-1"),
         ("https://ap-southeast-2.queue.amazonaws.com/123456789012/codedeploy", "ap-southeast-2"),
         ("https://sqs.cn-north-1.amazonaws.com.cn/123456789012/codedeploy", "cn-north-1"),
+        ("https://sqs-fips.us-gov-west-1.amazonaws.com/123456789012/codedeploy", "us-gov-west-1"),
         ("http://127.0.0.1:9324/123456789012/codedeploy", "us-east-1"),  # a local SQS
         ("https://vpce-0a1b.sqs.eu-west-1.vpce.amazonaws.com/1/q", "us-east-1"),
     ],
