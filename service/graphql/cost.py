@@ -8,6 +8,7 @@ the same page of the same filters, in the same account and region) are counted o
 single-flight makes them. It is the upper bound of a happy path: retries are not counted.
 """
 
+import itertools
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -53,13 +54,14 @@ class _Tally:
     node_batches: dict[PageKey, int] = field(default_factory=dict)
     discovery: int = 0
     """Discovery's calls, counted as they are met: their nodes multiply what they hold."""
-    loaded: Counter[tuple[Where, str]] = field(default_factory=Counter)
-    """Reads the operation's DataLoaders batch, by account and loader: paid per batch."""
+    loaded: Counter[tuple[Where, str, str]] = field(default_factory=Counter)
+    """Reads the operation's DataLoaders batch, by account, loader and what one batch
+    read can hold together (a group's application): paid per batch."""
 
     def total(self) -> int:
         known = sum(batch_calls(len(ids)) for ids in self.ids.values())
         batches = sum(
-            math.ceil(reads / LOADER_BATCHES[name]) for (_, name), reads in self.loaded.items()
+            math.ceil(reads / LOADER_BATCHES[name]) for (_, name, _), reads in self.loaded.items()
         )
         return (
             len(self.deployments)
@@ -91,6 +93,11 @@ class _Estimate:
         self._fragments = fragments
         self._variables = variables
         self.tally = _Tally()
+        self._unknowns = itertools.count()
+
+    def _unknown(self) -> str:
+        """A name for a deployment or application the document does not name."""
+        return f"?{next(self._unknowns)}"
 
     def walk(
         self,
@@ -153,12 +160,14 @@ class _Estimate:
             case ("Query", "application"):
                 tally.discovery += 1  # GetApplication
             case ("Query", "deploymentGroup") | ("Deployment", "deploymentGroup"):
-                tally.loaded[where, "groups"] += 1
+                # BatchGetDeploymentGroups reads one application's groups a call.
+                tally.loaded[where, "groups", args.get("applicationName") or self._unknown()] += 1
             case ("DeploymentGroup", "stats"):
                 tally.discovery += STATS_CALLS
             case ("DeploymentGroup", "lastSuccessfulDeployment" | "lastAttemptedDeployment"):
-                tally.loaded[where, "deployments"] += 1
-                deployment = None  # its own connections are counted under an unknown id
+                tally.loaded[where, "deployments", ""] += 1
+                # Which deployment is not known yet: its reads are its own, shared with none.
+                deployment = self._unknown()
             case (
                 ("Query", "applications")
                 | ("Application", "deploymentGroups")

@@ -2,6 +2,7 @@
 before execution, and the caller's rate charged in CodeDeploy calls."""
 
 import json
+from collections.abc import Callable
 from itertools import combinations, permutations
 from typing import Any
 
@@ -326,3 +327,20 @@ def test_each_account_and_region_pays_for_its_own_reads() -> None:
         estimate("{ a: " + board.format("") + " b: " + board.format(', account: "staging"') + " }")
         == 2 * alone
     )
+
+
+def test_deployments_a_group_names_read_their_own_instances() -> None:
+    """40 groups, each group's last deployment with a page of 100 instances: one
+    BatchGetDeploymentGroups per application, 2 BatchGetDeployments, then for each
+    deployment 1 ListDeploymentInstances and 4 batch reads — what the emulator counted for
+    this document over 40 applications (it was estimated at 8)."""
+    field = (
+        'g{n}: deploymentGroup(applicationName: "{app}", deploymentGroupName: "grp{n}") '
+        "{{ lastSuccessfulDeployment {{ instances(first: 100) {{ edges {{ node {{ instanceId }} }} }} }} }}"
+    )
+
+    def groups(application: Callable[[int], str]) -> str:
+        return "{ " + " ".join(field.format(n=n, app=application(n)) for n in range(40)) + " }"
+
+    assert estimate(groups(lambda n: f"app{n}")) == 40 + 2 + 40 * (1 + 4)
+    assert estimate(groups(lambda n: "one")) == 1 + 2 + 40 * (1 + 4)
