@@ -166,22 +166,19 @@ def sts_error(error: GatewayError, alias: str) -> GatewayError:
             code=error.code,
             request_id=error.request_id,
         )
-    if isinstance(error, UpstreamAccessDenied) and (
-        error.code in IDENTITY_CODES or error.code in {"NoCredentials", "CredentialsUnavailable"}
-    ):
-        return UpstreamAccessDenied(
-            f"STS refused the gateway's own AWS identity, asking for {where}; the operators "
-            "have to fix the gateway's credentials.",
-            code=error.code,
-            request_id=error.request_id,
-        )
     if isinstance(error, UpstreamAccessDenied):
-        return UpstreamAccessDenied(
-            f"The gateway could not take its role in {where}; the operators have to fix the "
-            "role or its trust policy.",
-            code=error.code,
-            request_id=error.request_id,
+        own = error.code in IDENTITY_CODES or error.code in {
+            "NoCredentials",
+            "CredentialsUnavailable",
+        }
+        detail = (
+            f"STS refused the gateway's own AWS identity, asking for {where}; the operators "
+            "have to fix the gateway's credentials."
+            if own
+            else f"The gateway could not take its role in {where}; the operators have to fix "
+            "the role or its trust policy."
         )
+        return UpstreamAccessDenied(detail, code=error.code, request_id=error.request_id)
     if isinstance(error, UpstreamTimeout):
         return UpstreamTimeout(f"STS did not answer in time for {where}.", code="StsTimeout")
     code = (

@@ -205,8 +205,9 @@ async def test_a_refused_role_is_a_502_without_its_arn(
         (InjectedError(type="Throttling", status=400), Throttled, "Throttling"),
         (InjectedError(type="InternalFailure", status=500), UpstreamError, "InternalFailure"),
         (InjectedError(type="RegionDisabledException", status=403), UpstreamError, None),
+        (InjectedError(type="InvalidClientTokenId", status=403), UpstreamAccessDenied, None),
     ],
-    ids=["throttled", "sts-failing", "region-disabled"],
+    ids=["throttled", "sts-failing", "region-disabled", "own-identity"],
 )
 async def test_sts_errors_are_told_by_kind_naming_only_the_alias(
     sts: tuple[Emulator, object],
@@ -223,6 +224,8 @@ async def test_sts_errors_are_told_by_kind_naming_only_the_alias(
     assert failed.value.code == (code or injected.type)
     assert "'staging'" in failed.value.detail
     assert "222222222222" not in failed.value.detail
+    # Which credentials to fix: the gateway's own, or the role's trust.
+    assert ("own AWS identity" in failed.value.detail) == (injected.type == "InvalidClientTokenId")
 
 
 async def test_an_external_id_is_sent_when_the_role_wants_one(
