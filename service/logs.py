@@ -234,3 +234,6 @@ def configure_logging(level: str, *, json_lines: bool) -> None:
     # botocore's debug output carries request headers, session tokens included.
     logging.getLogger("botocore").setLevel(logging.WARNING)
     logging.getLogger("aiobotocore").setLevel(logging.WARNING)
+    # A failed credentials refresh: logged once by the gateway where STS answered, where
+    # aiobotocore would add a traceback for every request that met it (held refusals too).
+    logging.getLogger("aiobotocore.credentials").setLevel(logging.ERROR)
