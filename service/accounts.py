@@ -115,10 +115,13 @@ class Accounts:
         default = parsed.default or next(iter(parsed.accounts))
         return cls(parsed.accounts, default)
 
-    def readable(self, grants: "Grants") -> list[tuple[str, Account]]:
-        """The accounts ``grants`` lets a caller read, by alias, in the file's order."""
+    def readable(self, grants: "Grants") -> list[tuple[str, list[str], bool]]:
+        """The accounts ``grants`` lets a caller read, in the file's order: each alias, its
+        regions, and whether it is the default."""
         return [
-            (alias, account) for alias, account in self.accounts.items() if grants.allows(alias)
+            (alias, account.regions, alias == self.default.account)
+            for alias, account in self.accounts.items()
+            if grants.allows(alias)
         ]
 
     def __contains__(self, target: object) -> bool:

@@ -134,10 +134,8 @@ class Resolvers:
             return None
 
     def _find(self, account: str | None, region: str | None, grants: Grants) -> "Resolver":
-        if account is None:
-            grants.check(self.accounts.default.account, named=False)
-        else:
-            grants.check(account)
+        alias = account if account is not None else self.accounts.default.account
+        grants.check(alias, named=account is not None)
         return self.at(self.accounts.target(account, region))
 
 

@@ -78,12 +78,9 @@ class AccountInfo:
 
 
 def resolve_accounts(info: Info) -> list[AccountInfo]:
-    accounts = info.context.resolvers.accounts
     return [
-        AccountInfo(
-            account=alias, regions=account.regions, default=alias == accounts.default.account
-        )
-        for alias, account in accounts.readable(info.context.grants)
+        AccountInfo(account=alias, regions=regions, default=default)
+        for alias, regions, default in info.context.resolvers.accounts.readable(info.context.grants)
     ]
 
 

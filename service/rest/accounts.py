@@ -40,14 +40,9 @@ async def list_accounts(request: Request, response: Response) -> ListAccountsOut
     response.headers["Cache-Control"] = "private, max-age=60"
     response.headers["Vary"] = "Authorization, X-API-Key"
     resolvers: Resolvers = request.state.resolvers
-    accounts = resolvers.accounts
     return ListAccountsOutput(
         accounts=[
-            AccountInfo(
-                account=alias,
-                regions=account.regions,
-                default=alias == accounts.default.account,
-            )
-            for alias, account in accounts.readable(grants_of(request.scope))
+            AccountInfo(account=alias, regions=regions, default=default)
+            for alias, regions, default in resolvers.accounts.readable(grants_of(request.scope))
         ]
     )
