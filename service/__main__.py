@@ -140,9 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         # uvicorn believes X-Forwarded-For from loopback; the gateway decides itself, from
         # GATEWAY_TRUSTED_PROXIES only (service.edge.access.ClientAddress).
         proxy_headers=False,
-        http=bounded_protocol(settings.max_header_bytes, settings.header_timeout_seconds),
+        # The connection limit is the protocol's: it sheds idle and slow connections first.
+        http=bounded_protocol(
+            settings.max_header_bytes, settings.header_timeout_seconds, settings.max_connections
+        ),
         timeout_keep_alive=settings.keepalive_timeout_seconds,
-        limit_concurrency=settings.max_connections,
         server_header=False,
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
         # A graphql-transport-ws message is a GraphQL request: the body limit holds.

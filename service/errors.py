@@ -134,6 +134,16 @@ class PayloadTooLarge(GatewayError):
     default_code = "PayloadTooLarge"
 
 
+class RequestTimeout(GatewayError):
+    """A request body not complete ``GATEWAY_BODY_TIMEOUT_SECONDS`` after it began; the
+    connection is closed with the answer."""
+
+    status = 408
+    slug = "request-timeout"
+    title = "Request Timeout"
+    default_code = "RequestTimeout"
+
+
 class UnsupportedComputePlatform(GatewayError):
     """An instance read of a Lambda or ECS deployment: read its targets instead."""
 

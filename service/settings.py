@@ -121,9 +121,13 @@ class Settings(BaseSettings):
     keepalive_timeout_seconds: int = Field(default=5, ge=1, le=3600)
     """An idle keep-alive connection is closed after this long."""
     max_connections: int = Field(default=1024, ge=1, le=1_000_000)
-    """Connections (and requests in flight) at once; past it, 503."""
+    """Connections at once: past it, each new one closes the oldest that has not sent a
+    whole request (idle, slow head, slow body); requests in flight past it are 503."""
     max_body_bytes: int = Field(default=65_536, ge=1024, le=16 * 1024 * 1024)
     """Larger request bodies are refused (413) before they are read."""
+    body_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    """A request body not complete this long after the gateway began reading it is
+    refused (408) and the connection closed."""
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Browser origins allowed to call the API, comma-separated; none by default."""
     trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)

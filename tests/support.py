@@ -126,6 +126,34 @@ def running_process(
         process.wait(timeout=10)
 
 
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def read_all(sock: socket.socket) -> bytes:
+    """Everything until the gateway closes the connection (the socket's timeout bounds it)."""
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def send_until_closed(sock: socket.socket, data: bytes, most: int) -> int:
+    """Sends ``data`` again and again until the gateway stops taking it or ``most`` bytes
+    went; how many went."""
+    sent = 0
+    try:
+        while sent < most:
+            sock.sendall(data)
+            sent += len(data)
+    except OSError:  # reset or closed by the gateway
+        pass
+    return sent
+
+
 def _serving(process: "subprocess.Popen[bytes]", url: str, log: Path) -> bool:
     """Whether the gateway came up (False: its port was taken); fails the test otherwise."""
     # A separate process: the only way to know it serves is to ask, a bounded number of times.

@@ -1,19 +1,25 @@
-"""Request bodies bounded: what a caller sends is held up to a limit, never past it."""
+"""Request bodies bounded: what a caller sends is held up to a limit and a deadline,
+never past them."""
+
+import asyncio
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.edge.refusal import error_response
-from service.errors import PayloadTooLarge
+from service.errors import GatewayError, PayloadTooLarge, RequestTimeout
 
 
 class BodyLimit:
     """Refuses bodies over ``max_body_bytes`` (413) as soon as the declared length or the
-    bytes received pass it, so memory per request stays bounded. It runs after the
-    credentials check: a stranger's body is never read."""
+    bytes received pass it, so memory per request stays bounded, and bodies not complete
+    ``timeout`` seconds after reading began (408). It runs after the credentials check:
+    a stranger's body is never read. Either refusal closes the connection
+    (``connections.py``), the rest of the body unread."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, timeout: float) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
@@ -23,17 +29,16 @@ class BodyLimit:
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             await self._refuse(scope, receive, send)
             return
-        # Read at most the limit (plus one byte to know it was passed), then replay it.
-        body, more = bytearray(), True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > self.max_body_bytes:
-                await self._refuse(scope, receive, send)
-                return
+        try:
+            async with asyncio.timeout(self.timeout):
+                body = await self._read(receive)
+        except TimeoutError:
+            body = RequestTimeout(f"The request body was not complete within {self.timeout:g} s.")
+        if body is None:
+            return  # the client went away
+        if isinstance(body, GatewayError):
+            await error_response(scope, body)(scope, receive, send)
+            return
         replayed = False
 
         async def replay() -> Message:
@@ -41,10 +46,25 @@ class BodyLimit:
             if replayed:
                 return await receive()
             replayed = True
-            return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
 
+    async def _read(self, receive: Receive) -> bytes | GatewayError | None:
+        """At most the limit (plus one byte to know it was passed)."""
+        body, more = bytearray(), True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return None
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_body_bytes:
+                return self._too_large()
+        return bytes(body)
+
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"Request bodies are limited to {self.max_body_bytes} bytes.")
+
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        error = PayloadTooLarge(f"Request bodies are limited to {self.max_body_bytes} bytes.")
-        await error_response(scope, error)(scope, receive, send)
+        await error_response(scope, self._too_large())(scope, receive, send)

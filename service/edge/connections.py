@@ -1,10 +1,22 @@
 """Bounds on what one connection can make the process hold, below ASGI.
 
-uvicorn's httptools protocol buffers a request's head however large it grows, and waits
-for it however slowly it comes (its keep-alive timer stops at the first byte). This
-subclass refuses a head over ``max_head_bytes`` with 431 as soon as the bytes received
-pass it, and closes a connection whose head is not complete ``head_timeout`` seconds
-after it opened or after the request's first byte.
+uvicorn's httptools protocol buffers a request's head however large it grows, waits for
+it however slowly it comes (its keep-alive timer stops at the first byte), appends a
+chunked body's trailers to the request's headers without limit, keeps reading a body
+after the answer has been sent, and answers 503 to every new request once
+``limit_concurrency`` connections are open, however idle they are. This subclass:
+
+- refuses a head, or a trailer section, over ``max_head_bytes`` with 431 as soon as the
+  bytes received pass it (trailers are read and dropped, never handed to the app);
+- closes a connection whose head is not complete ``head_timeout`` seconds after it
+  opened or after the request's first byte;
+- closes the connection (``Connection: close``) when the answer is sent before the
+  request's body arrived: a refusal does not wait for a stranger's body;
+- at ``max_connections`` open connections, sheds the oldest one that has not delivered a
+  whole request (idle, slow head, slow body) for each new one, so slow clients cannot
+  lock fast ones out; requests in flight past the limit are answered 503.
+
+The body's own deadline is ASGI's (``body.py``), so its 408 is logged like any answer.
 """
 
 import asyncio
@@ -13,8 +25,11 @@ from typing import Any, ClassVar, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-# After a 431, what the client still sends is read and dropped this long, then closed.
+# After a refusal, what the client still sends is read and dropped, this long and this
+# much at most, then the connection is closed: closing with its bytes unread would send
+# a reset that can overtake the answer; a client still sending past these gets the reset.
 LINGER_SECONDS = 5.0
+LINGER_BYTES = 262_144
 # Writes held for the loop's next turn, at most; past it they go at once, so the
 # transport's flow control sees a large answer as it is written.
 HELD_BYTES = 65_536
@@ -23,40 +38,73 @@ TOO_LARGE = json.dumps(
         "type": "urn:codedeploy-gateway:problem:request-header-fields-too-large",
         "title": "Request Header Fields Too Large",
         "status": 431,
-        "detail": "The request line and headers are larger than this gateway accepts.",
+        "detail": "The request line, headers or trailers are larger than this gateway accepts.",
         "code": "RequestHeaderFieldsTooLarge",
     }
 ).encode()
+TOO_LARGE_RESPONSE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"content-type: application/problem+json\r\n"
+    b"content-length: " + str(len(TOO_LARGE)).encode() + b"\r\n"
+    b"connection: close\r\n\r\n" + TOO_LARGE
+)
 
 
 class BoundedHttpProtocol(HttpToolsProtocol):
     max_head_bytes: ClassVar[int] = 32_768
     head_timeout: ClassVar[float] = 10.0
+    max_connections: ClassVar[int | None] = None
+    # Connections of this server that have not delivered a whole request, oldest first:
+    # the ones shed at the limit. One dict per server (``bounded_protocol`` makes the class).
+    undelivered: ClassVar[dict["BoundedHttpProtocol", None]] = {}
+    transport: "CoalescedWrites"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # The limit is this class's to apply (``on_headers_complete``), not uvicorn's.
+        self.limit_concurrency = None
         self._awaiting_head = True
         self._head_started = 0.0
         self._head_bytes = 0
         self._head_timer: asyncio.TimerHandle | None = None
-        self._refused = False
+        self._body_pending = False
+        self._keep_alive = True
+        # Bytes received since a chunk's size line with no chunk data after it: the last
+        # chunk's trailer section, or a size line's extensions.
+        self._after_chunk_header = False
+        self._trailer_bytes = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescedWrites(transport, self.loop))
         self._head_started = self.loop.time()
         self._head_timer = self.loop.call_later(self.head_timeout, self._check_head)
+        self.undelivered[self] = None
+        if self.max_connections is not None and len(self.connections) > self.max_connections:
+            self._shed_one()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
+        self.undelivered.pop(self, None)
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._refused:  # read and dropped, so the client gets the 431, not a reset
+        if self.transport.is_closing():  # refused: read and dropped, so no reset
+            self.transport.drop(len(data))
             return
+        trailers_before = self._after_chunk_header
         super().data_received(data)
-        if self._awaiting_head and not self.transport.is_closing():
+        if self.transport.is_closing():
+            return
+        if self._awaiting_head:
             self._head_bytes += len(data)
             if self._head_bytes > self.max_head_bytes:
+                self._refuse_head()
+        elif self._after_chunk_header:
+            # Only what came after a size line counts, in whole reads: the read that
+            # carried the size line is uncounted, so at most one read (256 KiB) is free.
+            if trailers_before:
+                self._trailer_bytes += len(data)
+            if self._trailer_bytes > self.max_head_bytes:
                 self._refuse_head()
 
     def on_message_begin(self) -> None:
@@ -64,13 +112,70 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._awaiting_head = True
         self._head_started = self.loop.time()
         self._head_bytes = 0
+        self._after_chunk_header = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._awaiting_head:  # a trailer is counted above and never reaches the app
+            super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         self._awaiting_head = False
+        # uvicorn's limit counts idle connections too; here idle ones are shed instead,
+        # and only requests in flight past the limit are 503 (uvicorn's own answer).
+        limit = self.max_connections
+        if limit is not None and (len(self.tasks) >= limit or len(self.connections) > limit):
+            self.limit_concurrency = 0
         super().on_headers_complete()
+        self.limit_concurrency = None
+        cycle = self.cycle
+        if cycle is None or cycle.scope is not self.scope:
+            return  # a WebSocket upgrade
         # For a long answer (an event stream) whose client stopped reading: dropped at
         # once, where ASGI can only finish the answer or leave it hanging.
         cast(dict[str, Any], self.scope)["gateway.abort"] = self.transport.abort
+        # Until the body has arrived, an answer closes the connection (and lingers): a
+        # refusal does not wait for the body, nor leaves the connection to it.
+        self._body_pending = True
+        self._keep_alive = cycle.keep_alive
+        cycle.keep_alive = False
+        self.transport.linger_on_close = True
+
+    def on_chunk_header(self) -> None:
+        self._after_chunk_header = True
+        self._trailer_bytes = 0
+
+    def on_body(self, body: bytes) -> None:
+        self._after_chunk_header = False
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._after_chunk_header = False
+        if self._body_pending:
+            self._body_pending = False
+            self.transport.linger_on_close = False
+            self.undelivered.pop(self, None)
+            if not self.cycle.response_started:
+                self.cycle.keep_alive = self._keep_alive
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():  # kept alive: idle until the next request
+            self.undelivered[self] = None
+
+    def _shed_one(self) -> None:
+        """Closes the oldest connection that has not delivered a whole request."""
+        for victim in self.undelivered:
+            if victim is not self:
+                break
+        else:
+            return  # all busy: this one's request will be 503
+        del self.undelivered[victim]
+        self.connections.discard(victim)
+        if victim._awaiting_head and victim._head_bytes == 0:
+            victim.transport.close()  # idle keep-alive: a clean close
+        else:
+            victim.transport.abort()
 
     def _check_head(self) -> None:
         """One timer a connection, not one armed and cancelled every request: it closes a
@@ -93,19 +198,17 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             self._head_timer = None
 
     def _refuse_head(self) -> None:
-        """431, then a lingering close: closing with the client's bytes still unread would
-        send a reset that can overtake the answer."""
+        """431 and a lingering close; a request under way hears that its client left."""
         self._stop_head_timer()
-        self._refused = True
-        self.transport.write(
-            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-            b"content-type: application/problem+json\r\n"
-            b"content-length: " + str(len(TOO_LARGE)).encode() + b"\r\n"
-            b"connection: close\r\n\r\n" + TOO_LARGE
-        )
-        if self.transport.can_write_eof():
-            self.transport.write_eof()
-        self.loop.call_later(LINGER_SECONDS, self.transport.close)
+        cycle = self.cycle
+        started = False
+        if cycle is not None and not cycle.response_complete:
+            started = cycle.response_started
+            cycle.disconnected = True
+            cycle.message_event.set()
+        if not started:
+            self.transport.write(TOO_LARGE_RESPONSE)
+        self.transport.linger()
 
 
 class CoalescedWrites(asyncio.Transport):
@@ -122,6 +225,10 @@ class CoalescedWrites(asyncio.Transport):
         self._loop = loop
         self._pending: list[bytes] = []
         self._held = 0
+        self._lingering = False
+        self._dropped = 0
+        self.linger_on_close = False
+        """Set while a request's body is still to come: closing then lingers."""
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not self._pending:
@@ -140,8 +247,29 @@ class CoalescedWrites(asyncio.Transport):
                 self._transport.write(data)
 
     def close(self) -> None:
+        if self.linger_on_close:
+            self.linger()
+            return
         self._flush()
         self._transport.close()
+
+    def linger(self) -> None:
+        """Sends what is held and half-closes; what the client still sends is dropped
+        (the protocol reads nothing while closing) until it closes, or for
+        ``LINGER_SECONDS``."""
+        if self._lingering:
+            return
+        self._lingering = True
+        self._flush()
+        if self._transport.can_write_eof():
+            self._transport.write_eof()
+        self._loop.call_later(LINGER_SECONDS, self._transport.close)
+
+    def drop(self, size: int) -> None:
+        """``size`` bytes received while closing were dropped."""
+        self._dropped += size
+        if self._dropped > LINGER_BYTES:
+            self._transport.close()
 
     def abort(self) -> None:
         self._pending.clear()
@@ -156,7 +284,7 @@ class CoalescedWrites(asyncio.Transport):
         return self._transport.can_write_eof()
 
     def is_closing(self) -> bool:
-        return self._transport.is_closing()
+        return self._lingering or self._transport.is_closing()
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return self._transport.get_extra_info(name, default)
@@ -183,10 +311,18 @@ class CoalescedWrites(asyncio.Transport):
         self._transport.set_write_buffer_limits(high, low)
 
 
-def bounded_protocol(max_head_bytes: int, head_timeout: float) -> type[BoundedHttpProtocol]:
-    """The protocol class with these bounds, for ``uvicorn.Config(http=...)``."""
+def bounded_protocol(
+    max_head_bytes: int, head_timeout: float, max_connections: int | None = None
+) -> type[BoundedHttpProtocol]:
+    """The protocol class with these bounds, for ``uvicorn.Config(http=...)``; give
+    uvicorn no ``limit_concurrency`` of its own."""
     return type(
         "BoundedHttpProtocol",
         (BoundedHttpProtocol,),
-        {"max_head_bytes": max_head_bytes, "head_timeout": head_timeout},
+        {
+            "max_head_bytes": max_head_bytes,
+            "head_timeout": head_timeout,
+            "max_connections": max_connections,
+            "undelivered": {},
+        },
     )

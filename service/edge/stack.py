@@ -106,7 +106,11 @@ def edge(
             metrics=metrics,
             clock=clock,
         ),
-        partial(BodyLimit, max_body_bytes=settings.max_body_bytes),
+        partial(
+            BodyLimit,
+            max_body_bytes=settings.max_body_bytes,
+            timeout=settings.body_timeout_seconds,
+        ),
         partial(GraphQLEndpoint, graphiql=settings.docs),
         partial(InstanceHitFastPath, routes=addressed_routes("GetDeploymentInstance")),
     ]
