@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     whole request (idle, slow head, slow body); requests in flight past it are 503."""
     max_body_bytes: int = Field(default=65_536, ge=1024, le=16 * 1024 * 1024)
     """Larger request bodies are refused (413) before they are read."""
+    ws_send_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    """A GraphQL WebSocket whose client has not read what the gateway sends for this
+    long is closed (1013), as an event stream drops a consumer that stopped."""
     body_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     """A request body not complete this long after the gateway began reading it is
     refused (408) and the connection closed."""

@@ -140,6 +140,17 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         cycle.keep_alive = False
         self.transport.linger_on_close = True
 
+    def handle_websocket_upgrade(self) -> None:
+        self._stop_head_timer()
+        self.undelivered.pop(self, None)
+        super().handle_websocket_upgrade()
+        # The socket's protocol built its scope from the head just fed to it: a session
+        # whose client stopped reading is dropped with this, as an event stream is.
+        socket = self.transport.get_protocol()
+        scope = getattr(socket, "scope", None)
+        if isinstance(scope, dict):
+            scope["gateway.abort"] = self.transport.abort
+
     def on_chunk_header(self) -> None:
         self._after_chunk_header = True
         self._trailer_bytes = 0

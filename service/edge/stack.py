@@ -111,7 +111,11 @@ def edge(
             max_body_bytes=settings.max_body_bytes,
             timeout=settings.body_timeout_seconds,
         ),
-        partial(GraphQLEndpoint, graphiql=settings.docs),
+        partial(
+            GraphQLEndpoint,
+            graphiql=settings.docs,
+            ws_send_timeout=settings.ws_send_timeout_seconds,
+        ),
         partial(InstanceHitFastPath, routes=addressed_routes("GetDeploymentInstance")),
     ]
     return Gateway(api, layers)

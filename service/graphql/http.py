@@ -50,9 +50,10 @@ class GraphQLEndpoint:
     none of it, and without it a replayed answer costs about what a REST hit does. Every
     other path goes on to ``app``. The engine comes from the lifespan state."""
 
-    def __init__(self, app: ASGIApp, *, graphiql: bool) -> None:
+    def __init__(self, app: ASGIApp, *, graphiql: bool, ws_send_timeout: float) -> None:
         self.app = app
         self.graphiql = graphiql
+        self.ws_send_timeout = ws_send_timeout
         self._requests: LRUCache[tuple[str, bytes], GraphQLRequest] = LRUCache(MEMO_REQUESTS)
 
     def _read(self, raw: bytes, parse: Callable[[bytes], GraphQLRequest]) -> GraphQLRequest:
@@ -69,7 +70,7 @@ class GraphQLEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and path_of(scope) == GRAPHQL:
             scope["gateway.route"] = GRAPHQL
-            await GraphQLWebSocket(scope, receive, send).run()
+            await GraphQLWebSocket(scope, receive, send, self.ws_send_timeout).run()
             return
         if scope["type"] != "http" or path_of(scope) != GRAPHQL:
             await self.app(scope, receive, send)

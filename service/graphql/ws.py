@@ -6,13 +6,19 @@ codes are the protocol's: 4400 a message it does not define, 4401 an operation b
 the acknowledgement, 4403 credentials refused, 4408 no ``connection_init`` in time,
 4409 an id already running, 4429 a second ``connection_init``; 1001 when the gateway
 shuts down, so the client reconnects to a replica that stays.
+
+What a socket costs is bounded by the socket: every task it starts is its own, ended
+with it; each ``subscribe`` and ``ping`` is charged to the caller's rate as a request
+is; a refusal is answered in turn, never by a task of its own; and a send the client
+does not read for ``send_timeout`` seconds ends the socket (1013, or dropped when not
+even the close frame can be written), as event streams drop a consumer that stopped.
 """
 
 import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from contextlib import aclosing, suppress
+from contextlib import aclosing
 from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
@@ -49,11 +55,18 @@ class Close(Exception):
         self.reason = reason.encode()[:123].decode(errors="ignore")
 
 
+class Gone(Exception):
+    """The client left, or stopped reading for ``send_timeout``: the socket ends."""
+
+
 class GraphQLWebSocket:
     """One socket's session, from the handshake to the close."""
 
-    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __init__(self, scope: Scope, receive: Receive, send: Send, send_timeout: float) -> None:
         self.scope, self.receive, self._send = scope, receive, send
+        self.send_timeout = send_timeout
+        # Set by an operation whose send failed: the session ends with this code.
+        self.ended: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
         state = scope["state"]
         self.engine: GraphQLEngine = state["graphql"]
         self.watchers: Watchers = state["watchers"]
@@ -74,19 +87,41 @@ class GraphQLWebSocket:
         session = asyncio.ensure_future(self._session())
         closing = asyncio.ensure_future(self.watchers.closing.wait())
         try:
-            done, _ = await asyncio.wait({session, closing}, return_when=asyncio.FIRST_COMPLETED)
-            if session in done:
+            waited: set[asyncio.Future[Any]] = {session, closing, self.ended}
+            done, _ = await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
+            if self.ended.done():
+                code, reason = self.ended.result()
+            elif session in done:
                 code, reason = session.result()
             else:
                 code, reason = 1001, "Going away"
-            with suppress(Exception):  # the client may be gone already
-                await self._send({"type": "websocket.close", "code": code, "reason": reason})
+            await self._close(code, reason)
         finally:
             for task in (session, closing, *self.operations.values()):
                 task.cancel()
             await asyncio.gather(
                 session, closing, *self.operations.values(), return_exceptions=True
             )
+
+    @property
+    def budget(self) -> Budget:
+        """The caller's, once the guard or ``connection_init`` has admitted it."""
+        return Budget.of(self.scope)
+
+    async def _close(self, code: int, reason: str) -> None:
+        """The close frame if it can be written now, else the connection dropped: a
+        client that does not read would hold it for ever."""
+        try:
+            # Zero: a send that would wait for the client to read is not made at all.
+            async with asyncio.timeout(0):
+                await self._send({"type": "websocket.close", "code": code, "reason": reason})
+            return
+        except TimeoutError:
+            pass
+        except Exception:
+            return
+        if (abort := self.scope.get("gateway.abort")) is not None:
+            abort()
 
     async def _session(self) -> tuple[int, str]:
         """Reads messages until the client leaves or breaks the protocol: the close code."""
@@ -103,6 +138,8 @@ class GraphQLWebSocket:
             return 1000, ""
         except Close as close:
             return close.code, close.reason
+        except Gone as gone:
+            return 1013, str(gone)
         except Exception:  # a gateway bug: logged whole, the socket closed as failed
             logger.exception("graphql websocket failed")
             return 1011, "Internal error"
@@ -121,11 +158,15 @@ class GraphQLWebSocket:
         if kind == "connection_init":
             await self._init(parsed.get("payload"))
         elif kind == "ping":
+            try:
+                await self.budget.request()
+            except RateLimited as error:
+                raise Close(1013, error.detail) from error
             await self._message({"type": "pong"})
         elif kind == "pong":
             pass
         elif kind == "subscribe":
-            self._subscribe(parsed.get("id"), parsed.get("payload"))
+            await self._subscribe(parsed.get("id"), parsed.get("payload"))
         elif kind == "complete":
             operation_id = parsed.get("id")
             if isinstance(operation_id, str) and operation_id in self.operations:
@@ -147,7 +188,7 @@ class GraphQLWebSocket:
         self.acknowledged = True
         await self._message({"type": "connection_ack"})
 
-    def _subscribe(self, operation_id: object, payload: object) -> None:
+    async def _subscribe(self, operation_id: object, payload: object) -> None:
         if not self.acknowledged:
             raise Close(4401, "Unauthorized")
         if not isinstance(operation_id, str) or not operation_id or len(operation_id) > 128:
@@ -157,16 +198,20 @@ class GraphQLWebSocket:
             raise Close(4400, "Invalid message received")
         if operation_id in self.operations:
             raise Close(4409, f"Subscriber for {operation_id} already exists")
-        if len(self.operations) >= MAX_OPERATIONS:
-            refused = RateLimited(
-                f"More than {MAX_OPERATIONS} operations at once on one socket.",
-                retry_after_seconds=1,
-                code="TooManyOperations",
-            )
-            task = asyncio.ensure_future(self._refuse(operation_id, refused))
-        else:
-            task = asyncio.ensure_future(self._operation(operation_id, request))
-            self.operations[operation_id] = task
+        try:
+            await self.budget.request()  # refused or not, a message is charged
+            if len(self.operations) >= MAX_OPERATIONS:
+                raise RateLimited(
+                    f"More than {MAX_OPERATIONS} operations at once on one socket.",
+                    retry_after_seconds=1,
+                    code="TooManyOperations",
+                )
+        except RateLimited as refused:
+            # In turn: a client that sends faster than it reads waits for this send.
+            await self._refuse(operation_id, refused)
+            return
+        task = asyncio.ensure_future(self._operation(operation_id, request))
+        self.operations[operation_id] = task
 
         def ended(_: "asyncio.Task[None]") -> None:
             if self.operations.get(operation_id) is task:
@@ -175,13 +220,18 @@ class GraphQLWebSocket:
         task.add_done_callback(ended)
 
     async def _operation(self, operation_id: str, request: GraphQLRequest) -> None:
-        ident = json.dumps(operation_id)
-        budget = Budget.of(self.scope)
         try:
-            await budget.request()
+            await self._run(operation_id, request)
+        except Gone as gone:
+            if not self.ended.done():
+                self.ended.set_result((1013, str(gone)))
+
+    async def _run(self, operation_id: str, request: GraphQLRequest) -> None:
+        ident = json.dumps(operation_id)
+        try:
             live = Live(self.watchers, caller_key(self.scope))
             outcome = await self.engine.stream(
-                request, grants=grants_of(self.scope), budget=budget, live=live
+                request, grants=grants_of(self.scope), budget=self.budget, live=live
             )
             if isinstance(outcome, Answer):
                 errors = json.loads(outcome.body)["errors"]
@@ -193,6 +243,8 @@ class GraphQLWebSocket:
         except GatewayError as error:
             await self._refuse(operation_id, error)
             return
+        except Gone:
+            raise
         except Exception:  # a gateway bug: logged whole, the operation answered as failed
             logger.exception("graphql websocket operation failed")
             failed = request_error("The gateway failed unexpectedly.", "INTERNAL_SERVER_ERROR", 500)
@@ -209,7 +261,13 @@ class GraphQLWebSocket:
         await self._raw(json.dumps(message, separators=(",", ":")))
 
     async def _raw(self, text: str) -> None:
-        await self._send({"type": "websocket.send", "text": text})
+        try:
+            async with asyncio.timeout(self.send_timeout):
+                await self._send({"type": "websocket.send", "text": text})
+        except TimeoutError:
+            raise Gone(f"Not read for {self.send_timeout:g} s") from None
+        except Exception as exc:  # uvicorn's: disconnected, or already closing
+            raise Gone("Gone") from exc
 
 
 def _credentials(payload: object) -> tuple[str | None, str | None]:
