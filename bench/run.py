@@ -66,6 +66,19 @@ README_QUERY = (
 README_HASH = hashlib.sha256(README_QUERY.encode()).hexdigest()
 PERSISTED = {"persistedQuery": {"version": 1, "sha256Hash": README_HASH}}
 APQ_GET = "/graphql?" + urlencode({"extensions": json.dumps(PERSISTED)})
+# The largest document the default limits allow: three pages of 49 instances, each with
+# every lifecycle event and its diagnostics (19,716 values by the estimate, of 20,000).
+# "#UNIQUE#" makes every request a new document, past the response replay.
+LARGEST_QUERY = (
+    "#UNIQUE#\n{ "
+    + " ".join(
+        f'p{n}: deployment(deploymentId: "{FLEET}") {{ instances(first: 49{after}) {{ edges {{ '
+        "node { instanceId status lifecycleEvents { lifecycleEventName status startTime endTime "
+        "diagnostics { errorCode scriptName message logTail } } } } } }"
+        for n, after in enumerate(["", ", status: [SUCCEEDED]", ", status: [SUCCEEDED, FAILED]"])
+    )
+    + " }"
+)
 STATUSES = ["FAILED", "IN_PROGRESS", "SUCCEEDED", "PENDING", "SKIPPED", "UNKNOWN", "READY"]
 FILTERS = [list(subset) for size in range(1, 8) for subset in combinations(STATUSES, size)]
 
@@ -253,7 +266,9 @@ def main() -> None:
     parser.add_argument("--viewers", type=int, default=1000, help="SSE viewers of one deployment")
     parser.add_argument("--watch-seconds", type=int, default=30, help="per watchers phase")
     parser.add_argument(
-        "--only", choices=["fleet"], help="this row alone, printed; docs/bench is left as it is"
+        "--only",
+        choices=["fleet", "largest"],
+        help="this row alone, printed; docs/bench is left as it is",
     )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -301,6 +316,12 @@ def main() -> None:
             return
         gateway = [python, "-m", "service", "--port"]
         logs = Path(tmp)
+        if args.only == "largest":
+            alone = stack.enter_context(
+                serve([*gateway, str(ports["hit"])], aws, f"{url['hit']}/readyz", logs / "l.log")
+            )
+            under_largest(alone, url["hit"], url["emulator"], args.seconds)
+            return
         hit = stack.enter_context(
             serve(
                 [*gateway, str(ports["hit"])], aws, f"{url['hit']}/openapi.json", logs / "hit.log"
@@ -381,6 +402,7 @@ def main() -> None:
             measure("/healthz, alone", hit, url["hit"] + "/healthz", emulator,
                     connections=1, seconds=seconds),
             under_attack(hit, url["hit"], emulator, seconds),
+            under_largest(hit, url["hit"], emulator, seconds),
         ]  # fmt: skip
         print("  fleet: 3 replicas with a redis-server, then 3 without")
         fleet_measured, fleet_summary = fleet_rows(aws, emulator, Path(tmp), seconds, args.fleet)
@@ -409,6 +431,32 @@ def under_attack(server: subprocess.Popen[bytes], base: str, emulator: str, seco
     try:
         time.sleep(1)  # the attack under way first
         return measure("/healthz while 4 clients send 400-repeat documents", server,
+                       base + "/healthz", emulator, connections=1, seconds=seconds)  # fmt: skip
+    finally:
+        attack.wait(timeout=seconds + 30)
+
+
+def under_largest(server: subprocess.Popen[bytes], base: str, emulator: str, seconds: int) -> Row:
+    """/healthz from one client while three others send the largest document the
+    defaults allow, each one new (its instances cached, its response built every time)."""
+    body = json.dumps({"query": LARGEST_QUERY})
+    check = httpx.post(
+        base + "/graphql",
+        content=body.replace("#UNIQUE#", "#check"),
+        headers={**KEYED, "Content-Type": "application/json"},
+        timeout=60,
+    )
+    if "errors" in check.json():
+        raise SystemExit(f"the largest document is refused: {check.text[:300]}")
+    attack = subprocess.Popen(
+        ["wrk", "-t1", "-c3", f"-d{seconds + 2}s", "-s", str(HERE / "wrk.lua"), base + "/graphql"],
+        env={**os.environ, "BENCH_API_KEY": BENCH_KEY, "BENCH_METHOD": "POST",
+             "BENCH_BODY": body, "BENCH_UNIQUE": "1"},
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        time.sleep(1)
+        return measure("/healthz while 3 clients send the largest allowed document", server,
                        base + "/healthz", emulator, connections=1, seconds=seconds)  # fmt: skip
     finally:
         attack.wait(timeout=seconds + 30)

@@ -198,6 +198,13 @@ class Settings(BaseSettings):
     """Fields at the root of an operation."""
     graphql_max_upstream_calls: int = Field(default=50, ge=1, le=100_000)
     """CodeDeploy calls an operation may cost by the static estimate, as if nothing were cached."""
+    graphql_max_result_nodes: int = Field(default=20_000, ge=1, le=10_000_000)
+    """Values an operation's response may hold by the static estimate (list sizes times
+    what each item selects; a connection holds its ``first``), so what one request makes
+    the gateway build is bounded before it runs."""
+    graphql_max_response_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=2**30)
+    """A response larger than this (long log tails add bytes the estimate cannot see) is
+    refused whole with ``RESPONSE_TOO_LARGE``."""
     graphql_introspection: bool = True
     """Schema introspection (``__schema``, ``__type``); GraphiQL and codegen need it."""
     graphql_response_cache_bytes: int = Field(default=32 * 1024 * 1024, ge=0, le=2**34)

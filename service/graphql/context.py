@@ -5,7 +5,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 from pydantic import BaseModel
@@ -99,9 +99,19 @@ class Reads:
         )
 
     def forget(self) -> None:
-        for loader in (self.instances, self.targets, self.groups, self.applications):
+        """Empties the loaders, and lets their last batch go: a loader refers to itself
+        (its cache's key function), so what it still holds would wait for the garbage
+        collector's full pass instead of going at once."""
+        loaders: tuple[DataLoader[Any, Any], ...] = (
+            self.instances,
+            self.targets,
+            self.groups,
+            self.applications,
+            self.deployments,
+        )
+        for loader in loaders:
             loader.clear_all()
-        self.deployments.clear_all()
+            loader.batch = None
 
 
 class Context:

@@ -26,6 +26,8 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
     get_named_type,
+    get_nullable_type,
+    is_list_type,
 )
 from graphql.execution.values import VariableValues, get_argument_values
 
@@ -246,3 +248,96 @@ def upstream_calls(
     estimate = _Estimate(schema, fragments, variables)
     estimate.walk(root, operation.selection_set, None, None)
     return estimate.tally.total()
+
+
+# The most items a list field other than a connection's edges can hold: CodeDeploy's
+# lifecycle events for one target (EC2 behind a load balancer has 13), an ECS deployment's
+# task sets (original and replacement). The engine adds what the configuration says
+# (accounts, regions); ``deploymentInstances`` holds the ids it is given.
+LIST_SIZES: dict[str, int] = {"lifecycleEvents": 13, "taskSetsInfo": 2}
+
+
+class _Nodes:
+    """Values an operation's response may hold, counted from list sizes: each field's
+    value once per item of every list above it (a connection's ``edges``: its ``first``).
+    Every branch of a fragment counts, so a union's selection is over-, never under-,
+    counted."""
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        fragments: dict[str, FragmentDefinitionNode],
+        variables: VariableValues,
+        sizes: dict[str, int],
+    ) -> None:
+        self._schema = schema
+        self._fragments = fragments
+        self._variables = variables
+        self._sizes = sizes
+
+    def count(
+        self, parent: GraphQLObjectType | GraphQLUnionType, node: SelectionSetNode, page: int
+    ) -> int:
+        total = 0
+        for selection in node.selections:
+            if isinstance(selection, FieldNode):
+                total += self._field(parent, selection, page)
+                continue
+            if isinstance(selection, InlineFragmentNode):
+                condition, selections = selection.type_condition, selection.selection_set
+            elif isinstance(selection, FragmentSpreadNode):
+                fragment = self._fragments[selection.name.value]
+                condition, selections = fragment.type_condition, fragment.selection_set
+            narrowed = self._schema.get_type(condition.name.value) if condition else parent
+            if isinstance(narrowed, GraphQLObjectType):
+                total += self.count(narrowed, selections, page)
+            else:
+                total += self.count(parent, selections, page)
+        return total
+
+    def _field(
+        self, parent: GraphQLObjectType | GraphQLUnionType, node: FieldNode, page: int
+    ) -> int:
+        fields = parent.fields if isinstance(parent, GraphQLObjectType) else {}
+        definition = fields.get(node.name.value)
+        if definition is None:  # __typename, introspection (bounded by the depth limit)
+            return 1
+        args = get_argument_values(definition, node, self._variables)
+        if "first" in args:  # a connection: its edges hold a page
+            page = max(0, min(args["first"], MAX_FIRST))
+        items = 1
+        if is_list_type(get_nullable_type(definition.type)):
+            name = node.name.value
+            if name == "edges":
+                items = page
+            elif name == "deploymentInstances":
+                items = len(args["instanceIds"])
+            else:
+                items = self._sizes[name]
+        child = get_named_type(definition.type)
+        inner = 0
+        if node.selection_set is not None and isinstance(
+            child, GraphQLObjectType | GraphQLUnionType
+        ):
+            inner = self.count(child, node.selection_set, page)
+        return items * (1 + inner)
+
+
+def result_nodes(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    variables: VariableValues,
+    sizes: dict[str, int],
+) -> int:
+    """How many values ``operation``'s response may hold; ``sizes`` adds the list sizes
+    the configuration decides (``accounts``, ``regions``) to ``LIST_SIZES``."""
+    root = schema.get_root_type(operation.operation)
+    assert root is not None
+    fragments = {
+        definition.name.value: definition
+        for definition in document.definitions
+        if isinstance(definition, FragmentDefinitionNode)
+    }
+    counted = _Nodes(schema, fragments, variables, {**LIST_SIZES, **sizes})
+    return counted.count(root, operation.selection_set, 0)

@@ -45,6 +45,8 @@ class Limits:
     max_field_repeats: int = 10
     max_root_fields: int = 100
     max_upstream_calls: int = 50
+    max_result_nodes: int = 20_000
+    max_response_bytes: int = 4 * 1024 * 1024
     introspection: bool = True
 
     @classmethod
@@ -57,6 +59,8 @@ class Limits:
             max_field_repeats=settings.graphql_max_field_repeats,
             max_root_fields=settings.graphql_max_root_fields,
             max_upstream_calls=settings.graphql_max_upstream_calls,
+            max_result_nodes=settings.graphql_max_result_nodes,
+            max_response_bytes=settings.graphql_max_response_bytes,
             introspection=settings.graphql_introspection,
         )
 
