@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-fast lint fmt docs reference browser node redis wrk bench soak lock image-test schema vendor-assets clean
+.PHONY: install run test test-fast lint fmt docs reference debian wrk bench soak lock image-test schema vendor-assets clean
 
 $(STAMP): pyproject.toml requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml requirements-dev.lock
 
 install: $(STAMP)
 
+# `make run PORT=9000` for another port.
 run: install
-	$(BIN)/python -m service --local
+	$(BIN)/python -m service --local $(if $(PORT),--port $(PORT))
 
 lint: install
 	$(BIN)/ruff check .
@@ -29,27 +30,23 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
 
-# Debian's Chromium drives the docs-page tests; installed when we may (as root), else they skip.
-browser:
-	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq \
-		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
-		|| echo "chromium is not installed: the browser tests will be skipped"
-
-# Node and npm run the npm clients of the subscription tests (graphql-ws, graphql-sse);
-# installed from Debian when we may, else those tests skip.
-node:
-	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq \
-		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; } \
-		|| echo "npm is not installed: the npm-client tests will be skipped"
-
-# Debian's redis-server is the fleet tests' shared store; installed when we may, else they skip.
-redis:
-	@command -v redis-server >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq \
-		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; } \
-		|| echo "redis-server is not installed: the fleet tests will be skipped"
+# What the browser, npm-client and fleet tests drive, from Debian: Chromium, Node with npm
+# (graphql-ws, graphql-sse, Apollo), redis-server. Installed once, as root, saying so first;
+# without root those tests skip.
+debian:
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+		echo "not root, so not installing$$missing: the tests that need them will be skipped"; \
+		exit 0; fi; \
+	echo "make test: installing Debian packages as root (once):$$missing"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null
 
 # Both cores (pytest-xdist), with the coverage floor of pyproject.toml.
-test: lint browser node redis docs
+test: lint debian docs
 	$(BIN)/pytest -n 2 -p no:cacheprovider --cov --cov-report=term
 
 # Everything that needs no browser, Docker, kubectl, npm or fuzzing: the loop while working.

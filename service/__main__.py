@@ -7,8 +7,9 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from types import FrameType
 
@@ -116,19 +117,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
 
-    base = f"http://{settings.host}:{settings.port}"
-    print(
-        f"codedeploy-gateway on {base}{' (local mode, demo data)' if settings.local else ''}"
-        + (f"\n  Swagger UI: {base}/docs\n  GraphiQL:   {base}/graphql" if settings.docs else "")
-        + (
-            f"\n  Try:        curl {base}/v1/deployments/d-EXAMPLE01/instances/i-0a1b2c3d4e5f60002"
-            f"\n  Live:       curl -N {base}/v1/deployments/d-EXAMPLE07/events"
-            f"\n  Accounts:   curl {base}/v1/accounts/staging/regions/eu-west-1/deployments"
-            if settings.local
-            else ""
-        ),
-        flush=True,
-    )
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -154,18 +142,51 @@ def main(argv: list[str] | None = None) -> int:
     # the worker thread prepares a long GraphQL document: /healthz under 4 senders of
     # costly documents went from 3-12 ms p50 to 0.5 ms (make bench).
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
-    DrainingServer(config, health, settings.drain_seconds).run()
+    DrainingServer(config, health, settings.drain_seconds, partial(banner, settings)).run()
     return 0
+
+
+def banner(settings: Settings, health: Health) -> str:
+    """What to open and try, once the port is bound."""
+    base = f"http://{settings.host}:{settings.port}"
+    lines = [f"codedeploy-gateway on {base}{' (local mode, demo data)' if settings.local else ''}"]
+    if settings.docs:
+        lines += [f"  Swagger UI: {base}/docs", f"  GraphiQL:   {base}/graphql"]
+    if settings.local:
+        group = "applicationName=orders-api&deploymentGroupName=orders-api-staging"
+        lines += [
+            f"  Try:        curl {base}/v1/deployments/d-EXAMPLE01/instances/i-0a1b2c3d4e5f60002",
+            f"  Live:       curl -N {base}/v1/deployments/d-EXAMPLE07/events",
+            f"              (its first run; the run in progress: curl '{base}/v1/deployments?"
+            f"{group}&status=InProgress')",
+            f"  Accounts:   curl {base}/v1/accounts/staging/regions/eu-west-1/deployments",
+        ]
+        if health.emulator:  # CodeDeploy's own API, for the AWS CLI or an SDK
+            lines.append(f"  Emulator:   {health.emulator} (aws codedeploy --endpoint-url ...)")
+    return "\n".join(lines)
 
 
 class DrainingServer(uvicorn.Server):
     """On SIGTERM, readiness goes 503 first; the server stops ``drain_seconds`` later,
     then waits for in-flight requests. Ctrl-C, or a second SIGTERM, stops at once."""
 
-    def __init__(self, config: uvicorn.Config, health: Health, drain_seconds: float) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        health: Health,
+        drain_seconds: float,
+        banner: Callable[[Health], str],
+    ) -> None:
         super().__init__(config)
         self.health = health
         self.drain_seconds = drain_seconds
+        self.banner = banner
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """The banner once the port is bound: a port in use stops start-up before it."""
+        await super().startup(sockets)
+        if self.started:
+            print(self.banner(self.health), flush=True)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if sig != signal.SIGTERM or self.health.draining or self.drain_seconds <= 0:

@@ -91,6 +91,7 @@ def create_app(
             if settings.local:
                 emulator = Emulator(local_data or load_data(settings.local_data))
                 endpoint = await stack.enter_async_context(serve_emulator(emulator))
+                health.emulator = endpoint
                 config = replace(
                     config, endpoint_url=endpoint, static_credentials=LOCAL_CREDENTIALS
                 )

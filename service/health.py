@@ -11,6 +11,8 @@ class Health:
 
     started: bool = False
     draining: bool = False
+    emulator: str | None = None
+    """Where the embedded CodeDeploy emulator answers (local mode), for the banner."""
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     """Run when the server stops taking requests, before it waits for those under way:
     streams end there, so their clients reconnect to a replica that stays."""

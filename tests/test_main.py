@@ -3,12 +3,15 @@
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import boto3
 import httpx
 import pytest
 from websockets.asyncio.client import connect
@@ -99,7 +102,7 @@ def test_an_unreadable_data_file_stops_local_mode(tmp_path: Path) -> None:
     assert str(data) in result.stderr
 
 
-async def test_local_mode_prints_urls_that_work() -> None:
+async def test_local_mode_prints_urls_that_work_once_serving() -> None:
     port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "service", "--local", "--port", str(port),
@@ -111,12 +114,13 @@ async def test_local_mode_prints_urls_that_work() -> None:
     output: list[str] = []
     try:
         async with asyncio.timeout(30):
-            while not output or "Application startup complete" not in output[-1]:
+            while not output or "Emulator:" not in output[-1]:
                 output.append((await process.stdout.readline()).decode())
         printed = "".join(output)
         example = next(line.split("curl ", 1)[1].strip() for line in output if "curl " in line)
         assert f"http://127.0.0.1:{port}/docs" in printed
         assert f"http://127.0.0.1:{port}/graphql" in printed
+        emulator = output[-1].split()[1]
         async with httpx.AsyncClient() as client:
             response = await client.get(example)
             docs = await client.get(f"http://127.0.0.1:{port}/docs")
@@ -124,9 +128,41 @@ async def test_local_mode_prints_urls_that_work() -> None:
         assert response.json()["instanceSummary"]["status"] == "Failed"
         assert docs.status_code == 200
         assert "server" not in response.headers
+        # The emulator the banner names answers CodeDeploy's own API (boto3 here).
+        info = await asyncio.to_thread(read_deployment, emulator, "d-EXAMPLE01")
+        assert info["status"] == "Failed"
     finally:
         process.terminate()
         await process.wait()
+
+
+def read_deployment(endpoint: str, deployment_id: str) -> dict[str, Any]:
+    client = boto3.client(
+        "codedeploy",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    info: dict[str, Any] = client.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
+    return info
+
+
+def test_a_port_in_use_prints_no_banner() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "service", "--local", "--port", str(port)],
+            env={**os.environ, "GATEWAY_DRAIN_SECONDS": "0"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode != 0
+    assert "address already in use" in result.stdout + result.stderr
+    assert "codedeploy-gateway on" not in result.stdout
 
 
 @asynccontextmanager

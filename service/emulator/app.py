@@ -100,7 +100,7 @@ class Emulator:
             "BatchGetDeploymentTargets": self.batch_get_deployment_targets,
             "ListDeploymentTargets": self.list_deployment_targets,
         }
-        discovery = Discovery(data, self._known, self._page)
+        discovery = Discovery(data, self._known, self._page, self._runs)
         for name, operation in discovery.operations().items():
             self._operations[name] = _async(operation)
 
@@ -266,9 +266,10 @@ class Emulator:
                 "InvalidDeploymentIdException",
                 f"Specified DeploymentId is not in the valid format: {deployment_id}",
             )
-        rolling = self.data.rolling.get(deployment_id)
-        if rolling is not None:
-            return Deployment.model_validate(rolling.at(deployment_id, self.started, self.clock()))
+        for first, rolling in self.data.rolling.items():
+            run = rolling.find(first, deployment_id, self.started, self.clock())
+            if run is not None:
+                return Deployment.model_validate(run)
         deployment = self.data.deployments.get(deployment_id)
         if deployment is None:
             raise AwsError(
@@ -276,6 +277,15 @@ class Emulator:
                 f"The deployment {deployment_id} could not be found.",
             )
         return deployment
+
+    def _runs(self) -> list[str]:
+        """The ids of the moving deployments' runs started so far."""
+        now = self.clock()
+        return [
+            run
+            for first, rolling in self.data.rolling.items()
+            for run in rolling.runs(first, self.started, now)
+        ]
 
     def _known(self, deployment_id: str) -> Deployment:
         """A deployment, or LookupError: for the calls that leave unknown ids out."""

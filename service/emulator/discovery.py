@@ -29,10 +29,12 @@ class Discovery:
         data: EmulatorData,
         deployment: Callable[[str], Deployment],
         page: Callable[[list[str], object], tuple[list[str], str | None]],
+        runs: Callable[[], list[str]],
     ) -> None:
         self.data = data
         self.deployment = deployment
         self.page = page
+        self.runs = runs
 
     def operations(self) -> dict[str, Callable[[Params], Params]]:
         return {
@@ -161,7 +163,7 @@ class Discovery:
         self, application: object = None, group: object = None
     ) -> list[tuple[str, Deployment]]:
         """The deployments (of a group), newest first, as ListDeployments orders them."""
-        ids = {*self.data.deployments, *self.data.rolling}
+        ids = {*self.data.deployments, *self.runs()}
         found = [(deployment_id, self.deployment(deployment_id)) for deployment_id in ids]
         matching = [
             (deployment_id, deployment)

@@ -1,5 +1,7 @@
 """Deployments that move on their own: an in-place rolling deployment, one instance at a
-time, that finishes, rests, and starts again, so live updates have something to show.
+time, that finishes, rests, and is deployed again, so live updates have something to show.
+Each run is a new deployment of the group, with an id of its own, as CodeDeploy makes
+one for every deployment: a finished run stays finished.
 
 Its state is a function of the time since the emulator started: nothing runs in the
 background, and a test moves it by moving the emulator's clock.
@@ -33,19 +35,43 @@ class Rolling(BaseModel):
     step_seconds: float = Field(default=2.0, gt=0)
     """Each lifecycle event's length: 7 events an instance, one instance at a time."""
     rest_seconds: float = Field(default=40.0, ge=0)
-    """Time spent finished before the deployment starts again; longer than a finished
-    watcher lingers (30 s), so a new run is read afresh rather than shown as the last."""
+    """Time between a run's end and the next run's start."""
     fail_every: int = Field(default=3, ge=0)
     """Every this many runs, the last instance fails at ApplicationStart (0: never)."""
 
-    def at(self, deployment_id: str, origin: float, moment: float) -> dict[str, Any]:
-        """The deployment at ``moment`` (epoch seconds), its runs counted from ``origin``,
-        as the data file would hold it."""
-        elapsed = moment - origin
+    @staticmethod
+    def run_id(first: str, cycle: int) -> str:
+        """The id of run ``cycle`` (from 0) of the deployment whose first run is ``first``:
+        ``d-EXAMPLE07``, then ``d-EXAR00001``, ``d-EXAR00002``, ..."""
+        return first if cycle == 0 else f"d-{first[2:5]}R{cycle:05d}"
+
+    def runs(self, first: str, origin: float, moment: float) -> list[str]:
+        """The ids of the runs started by ``moment``, oldest first."""
+        elapsed = max(moment - origin, 0.0)
+        return [self.run_id(first, cycle) for cycle in range(int(elapsed // self._cycle) + 1)]
+
+    def find(
+        self, first: str, deployment_id: str, origin: float, moment: float
+    ) -> dict[str, Any] | None:
+        """Run ``deployment_id`` at ``moment``, if it is one of these runs and has started."""
+        for cycle, run_id in enumerate(self.runs(first, origin, moment)):
+            if run_id == deployment_id:
+                return self.at(deployment_id, origin, moment, cycle)
+        return None
+
+    @property
+    def _cycle(self) -> float:
+        return len(self.instances) * len(LIFECYCLE) * self.step_seconds + self.rest_seconds
+
+    def at(
+        self, deployment_id: str, origin: float, moment: float, cycle: int = 0
+    ) -> dict[str, Any]:
+        """Run ``cycle`` (counted from ``origin``) at ``moment`` (epoch seconds), as the
+        data file would hold it: finished for good once it has ended."""
         per_instance = len(LIFECYCLE) * self.step_seconds
         run = len(self.instances) * per_instance
-        cycle, into = divmod(max(elapsed, 0.0), run + self.rest_seconds)
-        started = origin + cycle * (run + self.rest_seconds)
+        started = origin + cycle * self._cycle
+        into = max(moment - started, 0.0)
         failing = self.fail_every > 0 and cycle % self.fail_every == self.fail_every - 1
         failed_at = None
         if failing:  # the last instance, at ApplicationStart
@@ -73,7 +99,7 @@ class Rolling(BaseModel):
             "deploymentGroupName": self.deployment_group_name,
             "deploymentConfigName": "CodeDeployDefault.OneAtATime",
             "creator": "user",
-            "description": f"{self.application_name}, run {int(cycle) + 1}",
+            "description": f"{self.application_name}, run {cycle + 1}",
             "createTime": started,
             "startTime": started,
             "deploymentStyle": {

@@ -15,6 +15,7 @@ from service import models
 from service.accounts import EVERY_ACCOUNT, Grants, Target
 from service.cache import Cached
 from service.errors import GatewayError
+from service.guard.ratelimit import FREE, Budget
 from service.live import Watchers
 from service.models import Snapshot
 from service.resolver import Resolver, Resolvers
@@ -54,6 +55,8 @@ class Live:
 
     watchers: Watchers
     caller: str
+    budget: Budget = FREE
+    """Pays the first read of a watcher the subscription starts."""
 
 
 async def _snapshots(

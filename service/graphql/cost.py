@@ -95,6 +95,8 @@ class _Estimate:
         self._fragments = fragments
         self._variables = variables
         self.tally = _Tally()
+        self.per_event = 0
+        """Calls each event of a subscription makes beyond what the watcher read."""
         self._unknowns = itertools.count()
 
     def _unknown(self) -> str:
@@ -149,6 +151,14 @@ class _Estimate:
                 # A subscription's first read; the watcher's later ones are shared.
                 deployment = args["deploymentId"]
                 tally.deployments.add((where, deployment))
+                if parent.name == "Subscription" and node.selection_set is not None:
+                    # An event carries what the watcher read; anything more is read anew
+                    # for every event, its loaders emptied in between.
+                    each = _Estimate(self._schema, self._fragments, self._variables)
+                    union = get_named_type(definition.type)
+                    assert isinstance(union, GraphQLUnionType)
+                    each.walk(union, node.selection_set, deployment, None, where)
+                    self.per_event += each.tally.total()
             case ("Deployment", "instance"):
                 tally.ids[where, "instances", deployment or ""].add(args["instanceId"])
             case ("Deployment", "instances" | "targets"):
@@ -231,12 +241,29 @@ def _value(member: Any) -> str:
     return str(getattr(member, "value", member))
 
 
+@dataclass(frozen=True, slots=True)
+class Cost:
+    calls: int
+    """CodeDeploy calls the operation (a subscription: its first event) may make."""
+    per_event: int
+    """Calls each later event of a subscription may make."""
+
+
 def upstream_calls(
     schema: GraphQLSchema,
     document: DocumentNode,
     operation: OperationDefinitionNode,
     variables: VariableValues,
 ) -> int:
+    return upstream_cost(schema, document, operation, variables).calls
+
+
+def upstream_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    variables: VariableValues,
+) -> Cost:
     """The estimate for ``operation`` of a validated ``document`` (variables coerced)."""
     root = schema.get_root_type(operation.operation)
     assert root is not None  # validation found the operation's type
@@ -247,7 +274,7 @@ def upstream_calls(
     }
     estimate = _Estimate(schema, fragments, variables)
     estimate.walk(root, operation.selection_set, None, None)
-    return estimate.tally.total()
+    return Cost(estimate.tally.total(), estimate.per_event)
 
 
 # The most items a list field other than a connection's edges can hold: CodeDeploy's

@@ -38,7 +38,7 @@ from service.accounts import Grants
 from service.cache import recording
 from service.errors import RateLimited
 from service.graphql.context import Context, Live
-from service.graphql.cost import result_nodes, upstream_calls
+from service.graphql.cost import result_nodes, upstream_cost
 from service.graphql.documents import SHA256_HEX, Document, Documents, sha256
 from service.graphql.errors import GraphQLErrorDict, formatted, request_error
 from service.graphql.limits import GRAPHQL_CORE_LIMITS, Limits, NoIntrospection, check_document
@@ -245,9 +245,17 @@ class GraphQLEngine:
         if isinstance(variables, list):
             return _answer([formatted(error, "BAD_USER_INPUT") for error in variables])
         try:
-            calls = upstream_calls(self.schema, document.node, operation, variables)
+            cost = upstream_cost(self.schema, document.node, operation, variables)
         except GraphQLError as error:  # an argument the variables make invalid (null for `first`)
             return _answer([formatted(error, "BAD_USER_INPUT")])
+        calls = cost.calls
+        if cost.per_event:
+            message = (
+                f"Each event of this subscription would make {cost.per_event} more CodeDeploy "
+                "calls: an event carries the deployment and the item that changed, select "
+                "only their fields (query the rest once, or on the events you care about)."
+            )
+            return _answer([request_error(message, "COST_LIMIT_EXCEEDED")])
         if calls > self.limits.max_upstream_calls:
             message = (
                 f"The operation may cost {calls} CodeDeploy calls; the limit is "

@@ -154,7 +154,7 @@ async def _stream(
     refused in the HTTP response's status instead (429, 503), before the stream starts.
     At shutdown the stream ends without ``complete``, so the client reconnects."""
     watchers: Watchers = scope["state"]["watchers"]
-    live = Live(watchers, caller_key(scope))
+    live = Live(watchers, caller_key(scope), Budget.of(scope))
 
     @asynccontextmanager
     async def frames() -> AsyncIterator[AsyncIterator[bytes]]:

@@ -67,7 +67,8 @@ async def deployment_events(
     live = info.context.live
     assert live is not None, "subscriptions run only over the streaming transports"
     reads = info.context.at(account, region)
-    async with live.watchers.watch(reads.resolver, deployment_id, live.caller, after) as view:
+    watch = live.watchers.watch(reads.resolver, deployment_id, live.caller, after, live.budget)
+    async with watch as view:
         async for batch in view.changes():
             for change in batch:
                 # Each event reads the deployment as it is now, not as the subscription's

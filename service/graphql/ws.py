@@ -229,7 +229,7 @@ class GraphQLWebSocket:
     async def _run(self, operation_id: str, request: GraphQLRequest) -> None:
         ident = json.dumps(operation_id)
         try:
-            live = Live(self.watchers, caller_key(self.scope))
+            live = Live(self.watchers, caller_key(self.scope), self.budget)
             outcome = await self.engine.stream(
                 request, grants=grants_of(self.scope), budget=self.budget, live=live
             )

@@ -32,9 +32,10 @@ from service.errors import (
     RateLimited,
     Throttled,
 )
+from service.guard.ratelimit import FREE, Budget
 from service.metrics import Metrics
 from service.models import DeploymentInfo, Snapshot
-from service.resolver import Resolver, Resolvers
+from service.resolver import Resolver, Resolvers, batch_calls
 
 if TYPE_CHECKING:
     from service.fleet.live import LiveFleet
@@ -130,6 +131,9 @@ class Watcher:
         self.closed = False
         self._changed = asyncio.Event()
         self._wake = asyncio.Event()
+        self._nudged = False
+        self.first_cost = 1
+        """The CodeDeploy calls the first read made, charged to the viewer that started it."""
         self.viewers = 0
         self._linger: asyncio.TimerHandle | None = None
         self.first_read: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -188,7 +192,9 @@ class Watcher:
         if self._linger is not None:
             self._linger.cancel()
             self._linger = None
-            self._wake.set()  # polls were paused: read now
+            # Polls were paused: they go on when the interval since the last read is up,
+            # not at once, so a viewer that comes and goes costs no read.
+            self._wake.set()
 
     def leave(self) -> None:
         self.viewers -= 1
@@ -203,6 +209,7 @@ class Watcher:
 
     def nudge(self) -> None:
         """Reads again now, not at the next interval (a notification said it changed)."""
+        self._nudged = True
         self._wake.set()
 
     def close(self) -> None:
@@ -219,6 +226,7 @@ class Watcher:
         delay = self._interval
         while not self.final:
             self._wake.clear()  # a nudge from here on, during the read too, is kept
+            self._nudged = False
             if self._fleet is not None:
                 # Leading is for viewers here: a lingering watcher (or one whose last
                 # viewer left while the lease was being renewed) leaves it to the others.
@@ -252,22 +260,30 @@ class Watcher:
             await self._pause(delay)
 
     async def _pause(self, delay: float) -> None:
-        """Until the next read is due, or a nudge; with no viewers, until one comes."""
-        with suppress(TimeoutError):
-            async with asyncio.timeout(delay if self.viewers else None):
-                await self._wake.wait()
+        """Until the next read is due, or a nudge; with no viewers, until one comes and
+        the read is due."""
+        loop = asyncio.get_running_loop()
+        due = loop.time() + delay
+        while not self._nudged:
+            left = max(0.0, due - loop.time()) if self.viewers else None
+            if left == 0:
+                return
+            with suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await self._wake.wait()
+            self._wake.clear()
 
     async def _read(self) -> None:
         resolver, deployment_id = self._resolver, self.deployment_id
-        # The first read may be the cache's, as fresh as a GET's: a deployment that does
-        # not exist is then asked about once, however many replicas are asked to watch it.
-        refresh = self.first_read.done()
-        deployment = (await resolver.deployment(deployment_id, refresh=refresh)).value
+        # Every read is CodeDeploy's, the first too: a stream opens on the truth, not on
+        # a cached answer that may be a final status the upstream has left (or not reached).
+        deployment = (await resolver.deployment(deployment_id, refresh=True)).value
         info: DeploymentInfo = deployment.model
         changes: list[tuple[Kind, str, Snapshot[Any]]] = [("deployment", deployment_id, deployment)]
         kind: Kind = "target" if resolver.reads_targets(info.compute_platform) else "instance"
+        pages = 0
         try:
-            ids = await self._item_ids(kind)
+            ids, pages = await self._item_ids(kind)
         except DeploymentNotStarted:
             ids = []
         # A final item does not change again: only the others are read again.
@@ -285,15 +301,20 @@ class Watcher:
         for item_id, outcome in zip(asked, outcomes, strict=True):
             if not isinstance(outcome, GatewayError):  # kept as it was; read next time
                 changes.append((kind, item_id, outcome.value))
+        if not self.first_read.done():
+            self.first_cost = 1 + pages + batch_calls(len(asked))
         found = self._diff(changes)
         self.record(found, final=deployment.terminal)
         if self._fleet is not None and found:
             await self._fleet.publish(self, found)
 
-    async def _item_ids(self, kind: Kind) -> list[str]:
+    async def _item_ids(self, kind: Kind) -> tuple[list[str], int]:
+        """The item ids (the first ``MAX_ITEMS``), and how many pages that took."""
         ids: list[str] = []
         token = None
+        pages = 0
         while len(ids) < MAX_ITEMS:
+            pages += 1
             if kind == "instance":
                 page = await self._resolver.instance_ids(
                     self.deployment_id, next_token=token, refresh=True
@@ -307,7 +328,7 @@ class Watcher:
             if token is None:
                 break
         # Pages read a moment apart can overlap while the fleet changes.
-        return list(dict.fromkeys(ids))[:MAX_ITEMS]
+        return list(dict.fromkeys(ids))[:MAX_ITEMS], pages
 
     def _diff(self, items: list[tuple[Kind, str, Snapshot[Any]]]) -> list[Change]:
         """What differs from the last read, numbered in the order given."""
@@ -448,11 +469,17 @@ class Watchers:
         deployment_id: str,
         caller: str,
         last_event_id: str | None = None,
+        budget: Budget = FREE,
     ) -> AsyncIterator["View"]:
         """One viewer of ``deployment_id`` (in ``resolver``'s account and region), from the
         whole picture or from ``last_event_id``. Raises before yielding: the first read's
         error (the deployment does not exist, CodeDeploy failed), ``RateLimited`` over a
-        limit, ``NotReady`` while shutting down."""
+        limit (or when ``budget`` cannot pay the first read this viewer started),
+        ``NotReady`` while shutting down.
+
+        A viewer joining a watcher under way takes its picture, no read made; a new
+        viewer of a watcher that has ended starts a new one, whose first read says
+        whether the deployment is still as it ended."""
         if self.closing.is_set():
             raise NotReady("The gateway is shutting down; reconnect to another replica.")
         if self._per_caller[caller] >= self._max_per_caller:
@@ -463,6 +490,10 @@ class Watchers:
             )
         watched = Watched(resolver.target, deployment_id)
         watcher = self._watchers.get(watched)
+        if watcher is not None and watcher.final and not watcher.position(last_event_id):
+            self._stop(watcher)
+            watcher = None
+        started = watcher is None
         if watcher is None:
             watcher = self._start(watched, resolver)
         self._per_caller[caller] += 1
@@ -470,6 +501,8 @@ class Watchers:
         watcher.join()
         try:
             await asyncio.shield(watcher.first_read)
+            if started:
+                await budget.spend(watcher.first_cost)
             yield View(watcher, watcher.position(last_event_id))
         finally:
             self._per_caller[caller] -= 1

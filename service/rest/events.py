@@ -9,12 +9,13 @@ from fastapi import APIRouter, Header, Request, Response
 
 from service.edge.guard import caller_key
 from service.edge.paths import API
+from service.guard.ratelimit import Budget
 from service.live import View, Watchers
 from service.live.stream import EVENT_STREAM, EventStream
 from service.resolver import Resolver
 from service.rest.problems import problem_responses
 from service.rest.routes import NO_DEPLOYMENT, DeploymentId
-from service.state import MetricsDep, ResolverDep, WatchersDep
+from service.state import BudgetDep, MetricsDep, ResolverDep, WatchersDep
 
 router = APIRouter(prefix=API, tags=["deployments"])
 
@@ -82,6 +83,7 @@ async def stream_deployment_events(
     resolver: ResolverDep,
     watchers: WatchersDep,
     metrics: MetricsDep,
+    budget: BudgetDep,
     last_event_id: Annotated[
         str | None,
         Header(
@@ -92,7 +94,9 @@ async def stream_deployment_events(
 ) -> Response:
     if request.scope.get("gateway.head"):  # the headers only: no watcher, no read
         return Response(media_type=EVENT_STREAM, headers={"cache-control": "no-store"})
-    frames = _frames(watchers, resolver, deployment_id, caller_key(request.scope), last_event_id)
+    frames = _frames(
+        watchers, resolver, deployment_id, caller_key(request.scope), last_event_id, budget
+    )
     return EventStream(frames, metrics)
 
 
@@ -103,8 +107,9 @@ async def _frames(
     deployment_id: str,
     caller: str,
     last_event_id: str | None,
+    budget: Budget,
 ) -> AsyncIterator[AsyncIterator[bytes] | None]:
-    async with watchers.watch(resolver, deployment_id, caller, last_event_id) as view:
+    async with watchers.watch(resolver, deployment_id, caller, last_event_id, budget) as view:
         yield None if view.finished else _chunks(view)
 
 

@@ -23,8 +23,8 @@ ROLLING = Rolling(
 ORIGIN = 1_800_000_000.0
 
 
-def at(elapsed: float) -> dict[str, Any]:
-    return ROLLING.at("d-1", ORIGIN, ORIGIN + elapsed)
+def at(elapsed: float, cycle: int = 0) -> dict[str, Any]:
+    return ROLLING.at("d-1", ORIGIN, ORIGIN + elapsed, cycle)
 
 
 def statuses(deployment: dict[str, Any]) -> tuple[str, list[str]]:
@@ -41,7 +41,7 @@ def test_a_run_goes_one_instance_at_a_time_then_succeeds() -> None:
 
 
 def test_every_second_run_fails_at_application_start() -> None:
-    failed = at(24 + 13)  # the second run, past its last ApplicationStart
+    failed = at(24 + 13, cycle=1)  # the second run, past its last ApplicationStart
     assert statuses(failed) == ("Failed", ["Succeeded", "Failed"])
     events = {e["lifecycleEventName"]: e for e in failed["instances"][1]["lifecycleEvents"]}
     assert events["ApplicationStart"]["status"] == "Failed"
@@ -50,10 +50,21 @@ def test_every_second_run_fails_at_application_start() -> None:
     assert failed["errorInformation"]["code"] == "SCRIPT_FAILED"
 
 
-def test_it_starts_again_after_its_rest() -> None:
-    again = at(48.5)  # the third run
+def test_each_run_is_a_new_deployment_and_a_finished_one_stays_finished() -> None:
+    assert ROLLING.runs("d-EXAMPLE07", ORIGIN, ORIGIN + 23) == ["d-EXAMPLE07"]
+    assert ROLLING.runs("d-EXAMPLE07", ORIGIN, ORIGIN + 48.5) == [
+        "d-EXAMPLE07",
+        "d-EXAR00001",
+        "d-EXAR00002",
+    ]
+    again = ROLLING.find("d-EXAMPLE07", "d-EXAR00002", ORIGIN, ORIGIN + 48.5)
+    assert again is not None
     assert statuses(again) == ("InProgress", ["InProgress", "Pending"])
     assert again["createTime"] == ORIGIN + 48
+    first = ROLLING.find("d-EXAMPLE07", "d-EXAMPLE07", ORIGIN, ORIGIN + 1000)
+    assert first is not None
+    assert statuses(first) == ("Succeeded", ["Succeeded", "Succeeded"])
+    assert ROLLING.find("d-EXAMPLE07", "d-EXAR00009", ORIGIN, ORIGIN + 48.5) is None
 
 
 def test_the_demo_data_has_a_live_deployment() -> None:
@@ -84,3 +95,22 @@ async def test_a_deployment_can_be_replaced_over_http(upstream: Upstream) -> Non
     assert replaced.status_code == 204
     assert refused.status_code == 400
     assert info["status"] == "Stopped"
+
+
+def list_group(url: str) -> list[str]:
+    client = boto3.client("codedeploy", endpoint_url=url, region_name="us-east-1")
+    ids: list[str] = client.list_deployments(
+        applicationName="orders-api", deploymentGroupName="orders-api-staging"
+    )["deployments"]
+    return ids
+
+
+async def test_boto3_lists_each_run_in_its_group(upstream: Upstream) -> None:
+    started = upstream.emulator.started
+    upstream.emulator.clock = lambda: started + 100  # the second run, under way
+    ids = await asyncio.to_thread(list_group, upstream.url)
+    assert ids[:2] == ["d-EXAR00001", "d-EXAMPLE07"]  # newest first
+    second = await asyncio.to_thread(get_deployment, upstream.url, "d-EXAR00001")
+    first = await asyncio.to_thread(get_deployment, upstream.url, "d-EXAMPLE07")
+    assert second["status"] == "InProgress"
+    assert first["status"] == "Succeeded"

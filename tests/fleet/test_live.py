@@ -107,7 +107,8 @@ async def test_a_missing_deployment_fails_for_every_replicas_viewers(fleet: list
             await second.get("/v1/deployments/d-MISSING00/events"),
         ]
     assert [answer.status_code for answer in answers] == [404, 404]
-    assert fleet[0].upstream.calls("GetDeployment") == 1  # the second from the shared cache
+    # A watcher's first read is CodeDeploy's, never a cached answer: one a replica.
+    assert fleet[0].upstream.calls("GetDeployment") == 2
 
 
 async def test_a_notification_reaching_any_replica_makes_the_leader_read(

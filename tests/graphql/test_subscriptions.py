@@ -309,21 +309,20 @@ async def test_graphql_sse_ends_without_complete_at_shutdown(live: Live) -> None
     assert "event: complete" not in rest
 
 
-async def test_each_event_reads_the_deployment_as_it_is_then(live: Live) -> None:
+async def test_events_that_would_read_more_are_refused_at_subscribe(live: Live) -> None:
+    """An event carries what the watcher read; a selection that reads more for every
+    event (here an instance of the deployment) is refused before anything runs."""
     nested = """subscription { deploymentEvents(deploymentId: "d-EXAMPLE07") {
       ... on DeploymentChanged { deployment { status instance(instanceId: "i-0e1f2a3b4c5d60001") { status } } }
     } }"""
+    calls = live.upstream.calls()
     async with socket(live) as ws:
         await initialised(ws)
         await send(ws, type="subscribe", id="1", payload={"query": nested})
-        first = (await receive(ws))["payload"]["data"]["deploymentEvents"]["deployment"]
-        for _ in range(4):
-            await receive(ws)
-        live.clock.advance(57)
-        live.changed()
-        final = (await receive(ws))["payload"]["data"]["deploymentEvents"]["deployment"]
-    assert first == {"status": "IN_PROGRESS", "instance": {"status": "IN_PROGRESS"}}
-    assert final == {"status": "SUCCEEDED", "instance": {"status": "SUCCEEDED"}}
+        refused = await receive(ws)
+    assert refused["type"] == "error"
+    assert refused["payload"][0]["extensions"]["code"] == "COST_LIMIT_EXCEEDED"
+    assert live.upstream.calls() == calls
 
 
 async def test_graphql_ws_frees_an_id_at_its_complete(live: Live) -> None:
