@@ -134,8 +134,12 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Browser origins allowed to call the API, comma-separated; none by default."""
     trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
-    """Proxies (addresses or CIDRs, comma-separated) whose ``X-Forwarded-For`` and
-    ``Forwarded`` headers are believed; none by default, so no client can claim an address."""
+    """Proxies (addresses or CIDRs, comma-separated) whose forwarding header is believed;
+    none by default, so no client can claim an address."""
+    forwarded_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
+    """The one header a trusted proxy writes the client's address in: ``x-forwarded-for``
+    (nginx, AWS ALB, most ingresses) or ``forwarded`` (RFC 7239 proxies). The other is
+    ignored: a proxy passes it through from the client as it came."""
 
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod

@@ -13,6 +13,7 @@ from starlette.types import Message, Receive, Scope, Send
 from service.edge.access import Access, ClientAddress
 from service.logs import AccessLog, JsonFormatter, configure_logging
 from service.metrics import Metrics
+from tests.identity import API_KEYS
 from tests.support import (
     ACCESS_KEY_ID,
     FAILED,
@@ -181,34 +182,68 @@ async def test_forwarding_headers_are_ignored_unless_the_peer_is_a_trusted_proxy
     assert statuses == [200, 429]
 
 
+XFF = "x-forwarded-for"
+
+
 @pytest.mark.parametrize(
-    ("headers", "client"),
+    ("header", "headers", "client"),
     [
-        ({"X-Forwarded-For": "203.0.113.9"}, "203.0.113.9"),
+        (XFF, {"X-Forwarded-For": "203.0.113.9"}, "203.0.113.9"),
         # A client's own claim left of the proxies is not believed past the first untrusted hop.
-        ({"X-Forwarded-For": "198.51.100.1, 203.0.113.9, 127.0.0.7"}, "203.0.113.9"),
-        ({"X-Forwarded-For": "not-an-address, 127.0.0.7"}, "127.0.0.7"),
-        ({"Forwarded": 'for="[2001:db8:cafe::17]:4711"'}, "2001:db8:cafe::17"),
+        (XFF, {"X-Forwarded-For": "198.51.100.1, 203.0.113.9, 127.0.0.7"}, "203.0.113.9"),
+        (XFF, {"X-Forwarded-For": "not-an-address, 127.0.0.7"}, "127.0.0.7"),
+        # nginx and ALB pass a client's own Forwarded through: not read unless chosen.
+        (XFF, {"Forwarded": 'for="[2001:db8:cafe::17]:4711"'}, "127.0.0.1"),
+        (XFF, {"Forwarded": "for=192.0.2.60", "X-Forwarded-For": "1.1.1.1"}, "1.1.1.1"),
+        ("forwarded", {"Forwarded": 'for="[2001:db8:cafe::17]:4711"'}, "2001:db8:cafe::17"),
         (
+            "forwarded",
             {
                 "Forwarded": "for=192.0.2.60;proto=https, for=127.0.0.9",
                 "X-Forwarded-For": "1.1.1.1",
             },
             "192.0.2.60",
         ),
-        ({"Forwarded": "for=unknown"}, "127.0.0.1"),
-        ({}, "127.0.0.1"),
+        ("forwarded", {"X-Forwarded-For": "1.1.1.1"}, "127.0.0.1"),
+        ("forwarded", {"Forwarded": "for=unknown"}, "127.0.0.1"),
+        (XFF, {}, "127.0.0.1"),
     ],
 )
-async def test_a_trusted_proxy_names_the_client(
+async def test_a_trusted_proxy_names_the_client_in_its_one_header(
     upstream: Upstream,
     make_gateway: GatewayFactory,
     caplog: pytest.LogCaptureFixture,
+    header: str,
     headers: dict[str, str],
     client: str,
 ) -> None:
-    trusted = {"trusted_proxies": "127.0.0.0/8, 10.0.0.0/8"}
+    trusted = {"trusted_proxies": "127.0.0.0/8, 10.0.0.0/8", "forwarded_header": header}
     assert await client_logged(make_gateway, caplog, headers, **trusted) == client
+
+
+async def test_a_rotating_forwarded_header_does_not_escape_the_failure_limit(
+    upstream: Upstream, make_gateway: GatewayFactory
+) -> None:
+    """Behind nginx (X-Forwarded-For appended by the proxy), a key guesser rotating its
+    own Forwarded header is still one address: its failures are limited."""
+    async with make_gateway(
+        auth="api-key", api_keys=json.dumps(API_KEYS), trusted_proxies="127.0.0.1"
+    ) as gateway:
+        statuses = [
+            (
+                await gateway.get(
+                    URL,
+                    headers={
+                        "X-API-Key": f"wrong-{n}",
+                        "Forwarded": f"for=198.51.100.{n}",
+                        "X-Forwarded-For": "203.0.113.9",
+                    },
+                )
+            ).status_code
+            for n in range(30)
+        ]
+    assert statuses.count(401) == 10
+    assert statuses.count(429) == 20
 
 
 async def test_behind_a_trusted_proxy_each_client_has_its_own_bucket(

@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Sequence
 from ipaddress import IPv4Network, IPv6Network, ip_address
+from typing import Literal
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,11 +28,19 @@ REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 class ClientAddress:
     """Who is calling: the connection's peer, unless the peer is a trusted proxy; then the
-    nearest address its forwarding headers name that is not one (RFC 7239 ``Forwarded``
-    first, else ``X-Forwarded-For``, read from the right, at most 32 hops)."""
+    nearest address the proxy's forwarding header names that is not one, read from the
+    right, at most 32 hops. Only ``header`` is read (``x-forwarded-for`` or ``forwarded``,
+    RFC 7239), the one the proxy writes: nginx and ALB append to ``X-Forwarded-For`` and
+    pass a client's own ``Forwarded`` through, so reading both let a client pick its
+    address."""
 
-    def __init__(self, trusted: Sequence[IPv4Network | IPv6Network]) -> None:
+    def __init__(
+        self,
+        trusted: Sequence[IPv4Network | IPv6Network],
+        header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for",
+    ) -> None:
         self.trusted = tuple(trusted)
+        self.header = header.encode()
 
     def _is_trusted(self, address: str) -> bool:
         try:
@@ -45,7 +54,7 @@ class ClientAddress:
         client = scope.get("client")
         if not self.trusted or client is None or not self._is_trusted(client[0]):
             return
-        hops = _forwarded_hops(scope["headers"])
+        hops = _hops(scope["headers"], self.header)
         address = client[0]
         for hop in reversed(hops[-MAX_HOPS:]):
             if not self._is_trusted(address):
@@ -61,12 +70,11 @@ MAX_HOPS = 32
 _FORWARDED_FOR = re.compile(r'for="?\[?([0-9A-Fa-f.:]+)', re.IGNORECASE)
 
 
-def _forwarded_hops(headers: Sequence[tuple[bytes, bytes]]) -> list[str]:
-    forwarded = [v.decode("latin-1") for n, v in headers if n == b"forwarded"]
-    if forwarded:
-        return [_forwarded_for(element) for element in ",".join(forwarded).split(",")]
-    forwarded_for = [v.decode("latin-1") for n, v in headers if n == b"x-forwarded-for"]
-    return [hop.strip() for hop in ",".join(forwarded_for).split(",") if hop.strip()]
+def _hops(headers: Sequence[tuple[bytes, bytes]], header: bytes) -> list[str]:
+    values = ",".join(v.decode("latin-1") for n, v in headers if n == header)
+    if header == b"forwarded":
+        return [_forwarded_for(element) for element in values.split(",")]
+    return [hop.strip() for hop in values.split(",") if hop.strip()]
 
 
 def _forwarded_for(element: str) -> str:

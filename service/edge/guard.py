@@ -129,19 +129,19 @@ class Guard:
         caller, grants = None, EVERY_ACCOUNT
         address = _address(scope)
         if self.authenticator.enabled:
-            # An address that keeps failing is refused before its credentials are even
-            # looked at, so a guessing loop learns nothing more until its bucket refills.
-            if wait := self.failures.waiting(address):
-                raise RateLimited(
-                    "Too many failed authentications from this address; see Retry-After.",
-                    retry_after_seconds=wait,
-                    code="AuthenticationRateLimited",
-                )
             try:
                 caller, grants = await self.authenticator.caller(
                     *(credentials or request_headers(scope, *CREDENTIALS))
                 )
             except Unauthorized:
+                # Only failures are slowed: behind one ingress every caller shares an
+                # address, and a valid credential must pass whatever others got wrong.
+                if wait := self.failures.waiting(address):
+                    raise RateLimited(
+                        "Too many failed authentications from this address; see Retry-After.",
+                        retry_after_seconds=wait,
+                        code="AuthenticationRateLimited",
+                    ) from None
                 self.failures.take(address)
                 raise
         scope["gateway.caller"] = caller

@@ -84,7 +84,11 @@ def edge(
         if store is not None:
             buckets = SharedBuckets(store, local, rate=rate, burst=burst)
     layers: list[Layer] = [
-        partial(Access, metrics=metrics, client_address=ClientAddress(settings.trusted_proxies)),
+        partial(
+            Access,
+            metrics=metrics,
+            client_address=ClientAddress(settings.trusted_proxies, settings.forwarded_header),
+        ),
     ]
     if settings.cors_origins:
         layers.append(

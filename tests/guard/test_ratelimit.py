@@ -89,15 +89,27 @@ async def test_a_key_guessing_loop_is_throttled_per_address(
             (await gateway.get(INSTANCE, headers=bearer(f"guess-{n}"))).status_code
             for n in range(12)
         ]
-        # Locked out: even the right key is not looked at until the bucket refills.
-        locked = await gateway.get(INSTANCE, headers=bearer(API_KEY))
+        locked = await gateway.get(INSTANCE, headers=bearer("guess-more"))
         clock.advance(1)
-        again = await gateway.get(INSTANCE, headers=bearer(API_KEY))
+        again = await gateway.get(INSTANCE, headers=bearer("guess-again"))
     assert guesses == [401] * 10 + [429] * 2
     assert locked.status_code == 429
     assert locked.headers["retry-after"] == "1"
     assert locked.json()["code"] == "AuthenticationRateLimited"
-    assert again.status_code == 200
+    assert again.status_code == 401  # a token back: one more failure is told as such
+
+
+async def test_a_valid_key_passes_however_many_failed_from_its_address(
+    upstream: Upstream, make_gateway: GatewayFactory
+) -> None:
+    """Behind one ingress everyone shares an address: 60 bad keys lock out no one."""
+    async with make_gateway(**KEYED) as gateway:
+        for n in range(60):
+            await gateway.get(INSTANCE, headers=bearer(f"guess-{n}"))
+        valid = await gateway.get(INSTANCE, headers=bearer(API_KEY))
+        still = await gateway.get(INSTANCE, headers=bearer("guess-60"))
+    assert valid.status_code == 200
+    assert still.status_code == 429
 
 
 async def test_failed_authentications_use_the_configured_rate(
