@@ -211,13 +211,28 @@ def flush_logs() -> None:
         handler.flush()
 
 
+class PlainFormatter(logging.Formatter):
+    """One line a record, for people running ``--local``: control characters a client
+    put in a path or header (``%0a``) are escaped, so no line can be forged."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        """The line itself; a traceback, added after it, keeps its own lines."""
+        return super().formatMessage(record).translate(CONTROL)
+
+
+# C0 controls and DEL as their escapes: \n, \r, \x1b (terminal escapes too).
+CONTROL = {code: f"\\x{code:02x}" for code in [*range(0x20), 0x7F] if code not in (0x09,)} | {
+    0x0A: "\\n",
+    0x0D: "\\r",
+}
+
+
 def configure_logging(level: str, *, json_lines: bool) -> None:
     handler = BatchingHandler(sys.stdout)
-    handler.setFormatter(
-        JsonFormatter()
-        if json_lines
-        else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
-    )
+    handler.setFormatter(JsonFormatter() if json_lines else PlainFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

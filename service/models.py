@@ -6,6 +6,7 @@ need them (GraphQL, cache policy).
 """
 
 import hashlib
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
@@ -75,6 +76,20 @@ def _as_utc(value: datetime) -> datetime:
 
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 _UTC_DATETIME: TypeAdapter[datetime] = TypeAdapter(UtcDatetime)
+
+
+# An RFC 3339 date-time with its offset, and nothing else (no epoch numbers, no dates, no
+# local times): what both faces take as a moment.
+RFC_3339 = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+_RFC_3339 = re.compile(RFC_3339)
+
+
+def parse_moment(value: object) -> datetime:
+    """``value`` as a moment; ``ValueError`` for anything but an RFC 3339 date-time with
+    its offset (a time without one names no instant)."""
+    if not isinstance(value, str) or not _RFC_3339.match(value):
+        raise ValueError("an RFC 3339 date-time with its offset, e.g. 2026-11-01T00:00:00Z")
+    return datetime.fromisoformat(value.upper().replace(" ", "T"))
 
 
 def wire_time(value: datetime) -> str:

@@ -296,3 +296,14 @@ async def test_a_failure_nothing_answered_is_a_500_problem(
     sent.clear()
     await access({**scope, "path": "/graphql"}, receive, send)
     assert json.loads(sent[1]["body"])["errors"][0]["extensions"]["code"] == "InternalError"
+
+
+async def test_a_trailing_slash_redirect_is_relative_whatever_the_host(
+    upstream: Upstream, make_gateway: GatewayFactory
+) -> None:
+    async with make_gateway() as gateway:
+        response = await gateway.get("/v1/accounts/", headers={"Host": "evil.example"})
+        doubled = await gateway.get("//evil.example/v1/accounts/?x=1")
+    assert response.status_code in (307, 308)
+    assert response.headers["location"] == "/v1/accounts"
+    assert not doubled.headers.get("location", "/").startswith("//")

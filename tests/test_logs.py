@@ -3,11 +3,14 @@ or closed output."""
 
 import io
 import logging
+from pathlib import Path
 
+import httpx
 import pytest
 
 from service import logs
 from service.logs import BatchingHandler, JsonFormatter
+from tests.support import running_gateway
 
 
 def handler(stream: io.StringIO) -> BatchingHandler:
@@ -62,3 +65,14 @@ def test_a_backlog_past_the_bound_is_written_by_the_caller(
         assert "y" * 700 in stream.getvalue()
     finally:
         batching.close()
+
+
+def test_a_newline_in_a_path_forges_no_plain_log_line(tmp_path: Path) -> None:
+    """--local logs plain lines: a %0a in a path is written escaped, on its own line."""
+    log = tmp_path / "gateway.log"
+    forged = "2026-01-01 00:00:00,000 INFO service.access GET /v1/admin 200"
+    with running_gateway(log) as url:
+        httpx.get(url + "/v1/deployments/d-EXAMPLE01%0a" + forged.replace(" ", "%20"))
+    lines = log.read_text().splitlines()
+    assert not any(line.startswith(forged) for line in lines)
+    assert any("d-EXAMPLE01\\n2026-01-01" in line for line in lines)

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.cache import shared_answers
 from service.codedeploy import request_ids
-from service.edge.headers import answer_headers, private
+from service.edge.headers import answer_headers, private, relative_location
 from service.edge.refusal import error_response
 from service.errors import GatewayError
 from service.logs import AccessLog
@@ -127,6 +127,8 @@ class Access:
             if kind == "http.response.start":
                 status = message["status"]
                 headers = message["headers"] = [*message.get("headers", ()), *carried]
+                if 300 <= status < 400:
+                    relative_location(headers)
                 for name, value in headers:
                     if name == b"x-cache":
                         cache = value.decode()

@@ -1,6 +1,8 @@
 """Headers: what every answer carries to keep browsers and shared caches in line, and
 the few a layer reads from the request."""
 
+from urllib.parse import urlsplit
+
 from starlette.types import Scope
 
 from service.edge.paths import PAGES, path_of
@@ -46,6 +48,17 @@ def private(headers: list[tuple[bytes, bytes]]) -> None:
     if vary:
         headers[:] = [(name, value) for name, value in headers if name != b"vary"]
     headers.append((b"vary", b", ".join([*vary, CREDENTIAL_HEADERS])))
+
+
+def relative_location(headers: list[tuple[bytes, bytes]]) -> None:
+    """A redirect's ``Location`` as a path: Starlette builds it from the request's
+    ``Host``, which a client (or a proxy's) sets, so the answer could send a caller's
+    next request, credentials and all, to any host."""
+    for index, (name, value) in enumerate(headers):
+        if name == b"location":
+            parts = urlsplit(value.decode("latin-1"))
+            path = "/" + parts.path.lstrip("/") + (f"?{parts.query}" if parts.query else "")
+            headers[index] = (name, path.encode("latin-1"))
 
 
 def request_headers(scope: Scope, *names: bytes) -> list[str | None]:

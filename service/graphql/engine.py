@@ -150,7 +150,7 @@ class GraphQLEngine:
         if isinstance(found, Answer):
             return found
         digest, text = found
-        key = self._response_key(digest, request, grants.audience)
+        key = self._response_key(digest, request, grants.audience, self.documents.get(digest))
         stored = self.responses.get(key) if key is not None else None
         if stored is not None:
             self.metrics.cache_event("responses", "hit")
@@ -168,6 +168,8 @@ class GraphQLEngine:
             )
             return _answer([request_error(message, "STREAM_REQUIRED")])
         context = Context(self.resolvers, grants, caller)
+        if key is None:  # the document was prepared just now
+            key = self._response_key(digest, request, grants.audience, prepared.document)
         return await self._execute(prepared.document, request, key, context)
 
     async def stream(
@@ -185,7 +187,7 @@ class GraphQLEngine:
         if isinstance(prepared, Answer):
             return prepared
         if prepared.operation.operation is not OperationType.SUBSCRIPTION:
-            key = self._response_key(digest, request, grants.audience)
+            key = self._response_key(digest, request, grants.audience, prepared.document)
             context = Context(self.resolvers, grants, live.caller)
             return _once((await self._execute(prepared.document, request, key, context)).body)
         assert prepared.document.node is not None
@@ -304,8 +306,23 @@ class GraphQLEngine:
             return _answer([request_error(message, "DOCUMENT_NOT_TRUSTED")])
         return text_digest, request.query
 
-    def _response_key(self, digest: str, request: GraphQLRequest, audience: str) -> bytes | None:
-        material = [digest, request.operation_name, request.variables, audience]
+    def _response_key(
+        self, digest: str, request: GraphQLRequest, audience: str, document: Document | None
+    ) -> bytes | None:
+        """What a stored response is found by: the document, the operation, the values of
+        the variables it declares (others change nothing, so they must not make a new
+        key: a client adding one each time would never be replayed) and who may read it.
+        None without the document prepared: nothing can be stored under it yet."""
+        if document is None or document.node is None:
+            return None
+        operation = get_operation_ast(document.node, request.operation_name)
+        if operation is None:
+            return None
+        declared = {
+            definition.variable.name.value for definition in operation.variable_definitions or ()
+        }
+        variables = {name: value for name, value in request.variables.items() if name in declared}
+        material = [digest, request.operation_name, variables, audience]
         try:
             # orjson: on every replayed hit, at a fraction of json.dumps's time.
             encoded = orjson.dumps(material, option=orjson.OPT_SORT_KEYS).decode()

@@ -22,7 +22,7 @@ from service.graphql.discovery import (
 )
 from service.graphql.live import Subscription
 from service.graphql.types import InstanceSummary
-from service.models import wire_time
+from service.models import parse_moment, wire_time
 from service.resolver import MAX_BATCH_IDS
 
 
@@ -135,8 +135,12 @@ class Query:
 # Timestamps read the same on both faces: REST's JSON form, UTC with Z.
 DATETIME = replace(
     DateTimeDefinition,
-    description="An ISO 8601 timestamp in UTC, as REST sends it: 2024-05-01T12:00:00Z.",
+    description=(
+        "An ISO 8601 timestamp in UTC, as REST sends it: 2024-05-01T12:00:00Z. Taken as "
+        "REST takes it: an RFC 3339 date-time with its offset (Z or ±hh:mm)."
+    ),
     serialize=wire_time,
+    parse_value=parse_moment,
 )
 
 schema = strawberry.Schema(

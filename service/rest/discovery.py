@@ -3,7 +3,6 @@ with AWS's field names as every other route has them."""
 
 import dataclasses
 import json
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Literal, TypeVar
@@ -15,6 +14,7 @@ from pydantic.alias_generators import to_camel
 from service.cache import Cached
 from service.edge.paths import API
 from service.errors import GatewayError, InvalidRequest
+from service.models import RFC_3339 as MOMENT_PATTERN
 from service.models import (
     BatchGetDeploymentGroupsOutput,
     BatchGetDeploymentsOutput,
@@ -25,6 +25,7 @@ from service.models import (
     ListDeploymentGroupsOutput,
     ListDeploymentsOutput,
     Snapshot,
+    parse_moment,
 )
 from service.resolver import MAX_STATS_DEPLOYMENTS, NAME_PATTERN, STATS_CALLS, batch_calls
 from service.rest.problems import problem_responses
@@ -67,21 +68,14 @@ Include = Annotated[
 ]
 
 
-# An RFC 3339 date-time with its offset, and nothing else (no epoch numbers, no dates).
-RFC_3339 = {
-    "format": "date-time",
-    "pattern": r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$",
-}
-_RFC_3339 = re.compile(RFC_3339["pattern"])
+RFC_3339 = {"format": "date-time", "pattern": MOMENT_PATTERN}
 
 
 def _moment(value: str | None, name: str) -> datetime | None:
     if value is None:
         return None
     try:
-        if not _RFC_3339.match(value):
-            raise ValueError(value)
-        return datetime.fromisoformat(value.upper().replace(" ", "T"))
+        return parse_moment(value)
     except ValueError as exc:
         raise InvalidRequest(
             f"{name} must be an RFC 3339 date-time with its offset, e.g. 2026-11-01T00:00:00Z.",

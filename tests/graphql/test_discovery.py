@@ -4,6 +4,7 @@ to instances, in one operation, with the upstream calls batched."""
 from typing import Any
 
 import httpx
+import pytest
 
 from service.graphql.ide import EXAMPLE_QUERY
 from tests.support import Upstream, graphql
@@ -93,3 +94,38 @@ async def test_unknown_names_are_null_with_codedeploys_codes(gateway: httpx.Asyn
         "a": "ApplicationDoesNotExistException",
         "g": "DeploymentGroupDoesNotExistException",
     }
+
+
+@pytest.mark.parametrize("moment", ["2026-11-01T00:00:00", "2026-11-01", "1795514400"])
+async def test_a_time_without_its_offset_is_refused_as_rest_refuses_it(
+    upstream: Upstream, gateway: httpx.AsyncClient, moment: str
+) -> None:
+    query = """query($t: DateTime!) { application(applicationName: "orders-api") {
+      deploymentGroups(first: 1) { edges { node { deployments(createdAfter: $t) {
+        edges { node { deploymentId } } } } } } } }"""
+    body = (
+        await gateway.post("/graphql", json={"query": query, "variables": {"t": moment}})
+    ).json()
+    rest = await gateway.get(
+        "/v1/deployments",
+        params={
+            "applicationName": "orders-api",
+            "deploymentGroupName": "orders-api-staging",
+            "createdAfter": moment,
+        },
+    )
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "offset" in body["errors"][0]["message"]
+    assert rest.status_code == 400
+    inline = query.replace("$t: DateTime!", "").replace("$t", f'"{moment}"').replace("()", "")
+    assert "errors" in (await gateway.post("/graphql", json={"query": inline})).json()
+
+
+async def test_a_time_with_its_offset_is_taken(
+    upstream: Upstream, gateway: httpx.AsyncClient
+) -> None:
+    query = """{ application(applicationName: "orders-api") { deploymentGroups(first: 1) {
+      edges { node { deployments(createdAfter: "2020-01-01T00:00:00+02:00") {
+        edges { node { deploymentId } } } } } } } }"""
+    body = (await gateway.post("/graphql", json={"query": query})).json()
+    assert "errors" not in body

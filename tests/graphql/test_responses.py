@@ -305,3 +305,13 @@ def test_a_bad_trusted_documents_file_stops_the_start(tmp_path: Path, content: s
     path.write_text(content)
     with pytest.raises(ConfigurationError, match="GATEWAY_GRAPHQL_TRUSTED_DOCUMENTS"):
         create_app(Settings(auth="none", graphql_trusted_documents=path))
+
+
+async def test_variables_the_operation_does_not_declare_do_not_escape_replay(
+    gateway: httpx.AsyncClient, upstream: Upstream
+) -> None:
+    first = await status(gateway)
+    again = [await status(gateway, variables={**VARIABLES, f"junk{n}": n}) for n in range(3)]
+    assert first.headers["x-cache"] == "MISS"
+    assert [answer.headers["x-cache"] for answer in again] == ["HIT"] * 3
+    assert all(answer.content == first.content for answer in again)
