@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from service.accounts import EVERY_ACCOUNT, Grants, Target, echo
 from service.cache import Cached, ResultCache
-from service.codedeploy import BATCH_LIMIT, CodeDeploy, Upstreams
+from service.codedeploy import BATCH_LIMIT, LIST_PAGE_SIZE, CodeDeploy, Upstreams
 from service.errors import Forbidden, GatewayError, InvalidRequest, NotFound
 from service.fleet.cache import Codec, ModelCodec, SharedTier, SnapshotCodec
 from service.fleet.store import Store
@@ -463,9 +463,12 @@ async def window(
     start: int,
     count: int,
 ) -> Window:
-    """``count`` ids from position ``start`` of the page at ``token`` onwards."""
+    """``count`` ids from position ``start`` of the page at ``token`` onwards, read from
+    at most ``list_pages(count, token)`` pages, what the GraphQL estimate counts: when
+    CodeDeploy answers with smaller pages than its usual 100, the window is shorter and
+    says there is more, rather than cost more than the caller was charged."""
     items: list[tuple[str | None, int, str]] = []
-    while True:
+    for _ in range(list_pages(count, after=token is not None or start > 0)):
         ids = (await page(token)).value
         taken = ids.ids[start : start + count - len(items)]
         items.extend((token, start + offset, id_) for offset, id_ in enumerate(taken))
@@ -476,6 +479,13 @@ async def window(
         if len(items) == count:
             return Window(items, has_next=True)
         token, start = ids.next_token, 0
+    return Window(items, has_next=True)
+
+
+def list_pages(count: int, *, after: bool) -> int:
+    """List pages a window of ``count`` ids reads at most: ⌈count / page⌉ from the
+    first page; from a cursor, which may sit anywhere in its page, one more."""
+    return max(1, -(-count // LIST_PAGE_SIZE) + after)
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -84,6 +84,14 @@ class Hold:
         self._seconds = seconds
         self._held: tuple[float, GatewayError] | None = None
 
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self._clock
+
+    @property
+    def seconds(self) -> float:
+        return self._seconds
+
     def check(self) -> None:
         if self._held is not None:
             until, error = self._held
@@ -129,6 +137,9 @@ class AssumedRole:
         self._sleep = sleep
         self._latest: _Set | None = None
         self._ahead: asyncio.Task[None] | None = None
+        self._credentials: AioRefreshableCredentials | None = None
+        self._renewed = -float("inf")
+        self._renewing: asyncio.Task[bool] | None = None
 
     async def start(self) -> AioRefreshableCredentials:
         """The first credentials (a ``GatewayError`` if STS refuses them); from here on
@@ -147,7 +158,34 @@ class AssumedRole:
         )
         # Its own context: the task outlives the request whose call opened the account.
         self._ahead = asyncio.create_task(self._fetch_ahead(), context=contextvars.Context())
+        self._credentials = credentials
         return credentials
+
+    async def renew(self) -> bool:
+        """CodeDeploy no longer recognises the session (revoked, or its STS forgot it):
+        a new one, at most once a hold, concurrent callers sharing it. Whether there is
+        a new one to retry with."""
+        if self._renewing is None:
+            if self._hold.clock() - self._renewed < self._hold.seconds:
+                return False
+            self._renewed = self._hold.clock()
+            self._renewing = asyncio.create_task(self._renew(), context=contextvars.Context())
+            self._renewing.add_done_callback(lambda _: setattr(self, "_renewing", None))
+        return await asyncio.shield(self._renewing)
+
+    async def _renew(self) -> bool:
+        logger.warning(
+            "CodeDeploy rejected account %s's session: assuming its role again", self._alias
+        )
+        try:
+            self._latest = await self._assume()
+        except GatewayError:  # logged and held by _assume
+            return False
+        assert self._credentials is not None  # start() made them
+        # aiobotocore's refresh, now: it takes the newest set (``_refresh``) and signs
+        # with it from the next request on. Its stubs leave the method out.
+        await self._credentials._protected_refresh(is_mandatory=True)  # type: ignore[attr-defined]
+        return True
 
     async def close(self) -> None:
         if self._ahead is not None:

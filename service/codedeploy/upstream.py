@@ -84,6 +84,12 @@ NAMES_BATCH_LIMIT = 100
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
+# CodeDeploy's answers to a session it no longer recognises (revoked, or expired early):
+# an assumed role's credentials are then fetched anew rather than kept until they expire.
+REJECTED_SESSION = frozenset(
+    {"UnrecognizedClientException", "ExpiredTokenException", "ExpiredToken", "InvalidClientTokenId"}
+)
+
 request_ids: ContextVar[list[str] | None] = ContextVar("upstream_request_ids", default=None)
 """Where the CodeDeploy request ids of the calls made in this context go, when someone
 (the access log) collects them."""
@@ -159,6 +165,8 @@ class CodeDeploy:
         self._timeout = timeout_seconds
         self._api = api
         self._metrics = metrics
+        self.renew: Callable[[], Awaitable[bool]] | None = None
+        """Set for an assumed role: a new session when CodeDeploy rejects this one."""
 
     @property
     def api(self) -> UpstreamApi:
@@ -507,7 +515,14 @@ class CodeDeploy:
         start = time.perf_counter()
         outcome = "ok"
         try:
-            reply = await self._bounded(call, attempts)
+            try:
+                reply = await self._bounded(call, attempts)
+            except GatewayError as error:
+                if error.code not in REJECTED_SESSION or self.renew is None:
+                    raise
+                if not await self.renew():
+                    raise
+                reply = await self._bounded(call, attempts)  # once, in the new session
             _note(_request_id(reply))
             return reply
         except Throttled:
@@ -777,6 +792,7 @@ class Upstreams:
                 ).inc(),
             )
             _role_credentials.set(await role.start())  # this task's context alone
+            self._codedeploys[target].renew = role.renew
         try:
             client = await self._stack.enter_async_context(
                 self._session.client(

@@ -31,10 +31,10 @@ from graphql import (
 )
 from graphql.execution.values import VariableValues, get_argument_values
 
-from service.codedeploy import BATCH_LIMIT, LIST_PAGE_SIZE, NAMES_BATCH_LIMIT
+from service.codedeploy import BATCH_LIMIT, NAMES_BATCH_LIMIT
 from service.graphql.deployment import MAX_COUNTED_PAGES
 from service.graphql.pagination import MAX_FIRST
-from service.resolver import STATS_CALLS, batch_calls, filters
+from service.resolver import STATS_CALLS, batch_calls, filters, list_pages
 
 PageKey = tuple[Any, ...]
 Where = tuple[str | None, str | None]
@@ -192,7 +192,7 @@ class _Estimate:
                 after = args.get("after")
                 per_batch = BATCH_LIMIT if node.name.value == "deployments" else NAMES_BATCH_LIMIT
                 # Its list pages, then one batch read of its nodes per `per_batch` of them.
-                pages = max(1, math.ceil(first / LIST_PAGE_SIZE) + (after is not None))
+                pages = list_pages(first, after=after is not None)
                 tally.discovery += pages + math.ceil(first / per_batch)
                 connection = _Connection((where, node.name.value), after, first)
             case ("ApplicationEdge" | "DeploymentGroupEdge" | "DeploymentEdge", "node"):
@@ -230,9 +230,7 @@ class _Estimate:
         statuses = filters(_value(status) for status in args.get("status") or ())
         types = filters(_value(kind) for kind in [args.get("instanceType")] if kind)
         connection = _Connection((where, kind, deployment, statuses, types), after, first)
-        # From the first page a window of `first` ids reads ⌈first/page⌉ pages; from a
-        # cursor, which may sit anywhere in its page, one more.
-        pages = max(1, math.ceil(first / LIST_PAGE_SIZE) + (after is not None))
+        pages = list_pages(first, after=after is not None)
         self.tally.pages.update((connection.key, after, page) for page in range(pages))
         return connection
 

@@ -64,6 +64,7 @@ SEQ = re.compile(r"[0-9]{1,18}")
 # Instances or targets read per poll: ten list pages. A larger fleet has its first
 # ones followed, and its deployment's overview counts all.
 MAX_ITEMS = 1000
+MAX_PAGES = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,7 +314,9 @@ class Watcher:
         ids: list[str] = []
         token = None
         pages = 0
-        while len(ids) < MAX_ITEMS:
+        # Ten pages at most, however small CodeDeploy makes them: what a read costs stays
+        # what the first one was charged.
+        while len(ids) < MAX_ITEMS and pages < MAX_PAGES:
             pages += 1
             if kind == "instance":
                 page = await self._resolver.instance_ids(

@@ -409,3 +409,25 @@ async def test_live_updates_follow_a_deployment_in_its_account(estate: Estate) -
         headers={"Accept": "text/event-stream"},
     )
     assert "AccountForbidden" in refused.text
+
+
+async def test_a_session_codedeploy_no_longer_recognises_is_assumed_again(estate: Estate) -> None:
+    """The role's session forgotten upstream (revoked, or STS restarted): the next call
+    assumes the role again and answers, rather than 502 until the session would expire."""
+    first = await estate.ops.get(f"{STAGING}/us-east-1/deployments/d-STAGING01")
+    assumed = estate.assumed()
+    estate.emulator.sts._minted.clear()  # every session it issued, gone
+    again = await estate.ops.get(
+        f"{STAGING}/us-east-1/deployments/d-STAGING01", headers={"Cache-Control": "no-cache"}
+    )
+    assert first.status_code == 200
+    assert again.status_code == 200, again.text
+    assert estate.assumed() == assumed + 1
+    # Rejected again at once (the role itself now failing): not assumed again in the hold.
+    estate.emulator.sts._minted.clear()
+    held = await estate.ops.get(
+        f"{STAGING}/us-east-1/deployments/d-STAGING01", headers={"Cache-Control": "no-cache"}
+    )
+    assert held.status_code == 502
+    assert held.json()["code"] == "UnrecognizedClientException"
+    assert estate.assumed() == assumed + 1

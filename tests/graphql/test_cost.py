@@ -344,3 +344,21 @@ def test_deployments_a_group_names_read_their_own_instances() -> None:
 
     assert estimate(groups(lambda n: f"app{n}")) == 40 + 2 + 40 * (1 + 4)
     assert estimate(groups(lambda n: "one")) == 1 + 2 + 40 * (1 + 4)
+
+
+async def test_small_upstream_pages_never_cost_more_than_the_estimate(
+    upstream: Upstream, gateway: httpx.AsyncClient
+) -> None:
+    """CodeDeploy may answer with pages of any size: a window reads at most the pages
+    the estimate counted, and says there is more."""
+    upstream.emulator.page_size = 2
+    query = """{ deployment(deploymentId: "d-EXAMPLE04") { instances(first: 100) {
+      edges { node { status } } pageInfo { hasNextPage endCursor } } } }"""
+    body = await ask(gateway, query)
+    connection = body["data"]["deployment"]["instances"]
+    assert upstream.calls() <= estimate(query)
+    assert len(connection["edges"]) == 2  # one page of two: the estimate's one list page
+    assert connection["pageInfo"]["hasNextPage"] is True
+    after = connection["pageInfo"]["endCursor"]
+    more = await ask(gateway, query.replace("first: 100", f'first: 100, after: "{after}"'))
+    assert more["data"]["deployment"]["instances"]["edges"]
