@@ -125,6 +125,12 @@ class Metrics:
             "works alone, and always without a store.",
             registry=registry,
         )
+        self.store_foreign_values = Counter(
+            "gateway_store_foreign_values",
+            "Values in the shared store the gateway did not write (another writer's, a key "
+            "of another type or with no expiry), dropped and read again from CodeDeploy.",
+            registry=registry,
+        )
         self.store_failures = Counter(
             "gateway_store_failures",
             "Times the shared store failed or timed out and this replica went on alone.",

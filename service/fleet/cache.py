@@ -40,13 +40,17 @@ FLEETING_MS = 500
 
 # KEYS: a value, its lease; ARGV: this replica, the lease's lifetime in ms. The value and
 # the time it has left; else 1 when the lease is this replica's now, 0 when another holds it.
+# A key of another type, or with no lifetime, is not the gateway's: deleted, not served
+# (nor an error that would count against the store as a failure).
 _CLAIM = """
-local value = redis.call('GET', KEYS[1])
-if value then
-  local left = redis.call('PTTL', KEYS[1])
-  if left > 0 then return {value, left} end
-  redis.call('DEL', KEYS[1])  -- no lifetime: not the gateway's, and never to be served
+for _, key in ipairs(KEYS) do
+  local kind = redis.call('TYPE', key).ok
+  if (kind ~= 'none' and kind ~= 'string') or redis.call('PTTL', key) == -1 then
+    redis.call('DEL', key)
+  end
 end
+local value = redis.call('GET', KEYS[1])
+if value then return {value, redis.call('PTTL', KEYS[1])} end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 return 0
 """
@@ -157,16 +161,20 @@ class SharedTier(Generic[V]):
         for key, reply in zip(keys, await self._store.run(claim), strict=True):
             if not isinstance(reply, list):
                 (owned if reply == 1 else held).append(key)
-            elif (decoded := self._decode(reply[0])) is None:
+                continue
+            data = self._store.unseal(names[key], reply[0])
+            decoded = None if data is None else self._decode(data)
+            if data is None or decoded is None:
                 spoilt.append(self._value_key(names[key]))
                 held.append(key)  # claimed again at the next turn, once it is gone
             else:  # a failure kept only for the waiters is not kept any longer here
-                seconds = 0 if reply[0][:1] == FLEETING else reply[1] / 1000
+                seconds = 0 if data[:1] == FLEETING else reply[1] / 1000
                 answers[key] = Remote(decoded, seconds, joined)
         if spoilt:
             logger.warning(
                 "shared store: %d %s value(s) not the gateway's, dropped", len(spoilt), self._name
             )
+            self._store.dropped(len(spoilt))
             await self._store.run(lambda redis: redis.delete(*spoilt))
         if owned:
             answers.update(await self._load(owned, names, load_many, leased=True))
@@ -232,11 +240,11 @@ class SharedTier(Generic[V]):
                 for name, outcome in stored.items():
                     ttl_ms = int(self._ttl(outcome) * 1000)
                     if ttl_ms > 0:
-                        pipe.set(self._value_key(name), self._encode(outcome), px=ttl_ms)
+                        pipe.set(self._value_key(name), self._encode(name, outcome), px=ttl_ms)
                     elif leased and isinstance(outcome, GatewayError):
                         # Not cached, but the replicas waiting on this call get it, as
                         # joiners do: kept just past a waiter's longest poll.
-                        fleeting = FLEETING + encode_error(outcome)
+                        fleeting = self._store.seal(name, FLEETING + encode_error(outcome))
                         pipe.set(self._value_key(name), fleeting, px=FLEETING_MS)
                 if leased:
                     self._store.release_leases(pipe, [self._lease_key(n) for n in stored])
@@ -266,13 +274,14 @@ class SharedTier(Generic[V]):
     def _lease_key(self, name: str) -> str:
         return self._store.key("l", self._name, name)
 
-    def _encode(self, outcome: V | GatewayError) -> bytes:
+    def _encode(self, name: str, outcome: V | GatewayError) -> bytes:
         if isinstance(outcome, GatewayError):
-            return b"e" + encode_error(outcome)
-        return b"v" + self._codec.encode(outcome)
+            return self._store.seal(name, b"e" + encode_error(outcome))
+        return self._store.seal(name, b"v" + self._codec.encode(outcome))
 
     def _decode(self, data: bytes) -> V | GatewayError | None:
-        """What ``_encode`` made, or None for anything else (another writer's junk)."""
+        """What ``_encode`` made, unsealed, or None for anything the gateway could not
+        have written."""
         try:
             if data[:1] in (b"e", FLEETING):
                 return decode_error(data[1:])
@@ -309,6 +318,15 @@ def encode_error(error: GatewayError) -> bytes:
 
 
 def decode_error(data: bytes) -> GatewayError:
+    """``ValueError`` for anything ``encode_error`` could not have made."""
     fields = orjson.loads(data)
+    if not (
+        isinstance(fields, dict)
+        and isinstance(fields.get("type"), str)
+        and isinstance(fields.get("detail"), str)
+        and isinstance(fields.get("code"), str)
+        and isinstance(fields.get("id"), str | None)
+    ):
+        raise ValueError("not an error the gateway stored")
     kind = _ERRORS.get(fields["type"], GatewayError)
     return kind(fields["detail"], code=fields["code"], request_id=fields["id"])

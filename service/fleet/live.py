@@ -39,6 +39,11 @@ MODELS: dict[Kind, type[Any]] = {
 # the record's lifetimes in ms. 0: another replica holds the lease; 1: renewed; 2: taken
 # now; 3: renewed, but the record is gone (the store evicted it, or was emptied).
 _LEAD = """
+local kinds = {'string', 'hash', 'string'}
+for i, key in ipairs(KEYS) do  -- a key of another type is not the gateway's: gone
+  local kind = redis.call('TYPE', key).ok
+  if kind ~= 'none' and kind ~= kinds[i] then redis.call('DEL', key) end
+end
 local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])

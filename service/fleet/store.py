@@ -11,6 +11,7 @@ every replica but its sender.
 """
 
 import asyncio
+import hmac
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine
@@ -21,7 +22,7 @@ from typing import Any, Self, TypeVar
 import orjson
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import PubSub
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from service.metrics import Metrics
 from service.settings import ConfigurationError, Settings
@@ -30,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-FORMAT = "2"
+FORMAT = "3"
 """What the gateway stores and how: bumped when that changes, so replicas of releases
 that store differently share a store without reading each other's keys."""
 PREFIX = f"cdgw:{FORMAT}:"
@@ -59,6 +60,13 @@ end
 """
 
 
+# Values carry the first 16 bytes of an HMAC-SHA256 keyed by GATEWAY_CURSOR_SECRET (the
+# secret every replica of a fleet shares already); without it, by this constant, which
+# tells the gateway's values from junk but cannot stop a writer who knows it.
+MAC_BYTES = 16
+UNSEALED = b"codedeploy-gateway store values"
+
+
 class StoreDown(Exception):
     """The store did not answer in time, or is known down: work alone."""
 
@@ -74,6 +82,7 @@ class Store:
         timeout: float,
         max_connections: int,
         metrics: Metrics,
+        seal_key: bytes = UNSEALED,
         probe_seconds: float = PROBE_SECONDS,
     ) -> None:
         # One connection stays with the listener; the rest serve requests, which wait
@@ -93,6 +102,7 @@ class Store:
         kwargs = pool.connection_kwargs
         self.address = f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
         """Host and port, for logs: never the URL, which may carry a password."""
+        self._seal_key = seal_key
         self.replica = secrets.token_hex(8)
         """Names this process in leases and messages."""
         self.timeout = timeout
@@ -128,6 +138,11 @@ class Store:
             timeout=settings.redis_timeout_seconds,
             max_connections=settings.redis_max_connections,
             metrics=metrics,
+            seal_key=(
+                settings.cursor_secret.get_secret_value().encode()
+                if settings.cursor_secret is not None
+                else UNSEALED
+            ),
         )
 
     async def __aenter__(self) -> Self:
@@ -155,6 +170,24 @@ class Store:
     def key(self, *parts: str) -> str:
         return PREFIX + ":".join(parts)
 
+    def seal(self, name: str, data: bytes) -> bytes:
+        """``data`` behind a MAC of it and the key ``name`` it is stored under."""
+        return self._mac(name, data) + data
+
+    def unseal(self, name: str, sealed: bytes) -> bytes | None:
+        """What ``seal`` sealed for ``name``; None for a value it did not make."""
+        data = sealed[MAC_BYTES:]
+        if not hmac.compare_digest(sealed[:MAC_BYTES], self._mac(name, data)):
+            return None
+        return data
+
+    def _mac(self, name: str, data: bytes) -> bytes:
+        return hmac.digest(self._seal_key, name.encode() + b"\0" + data, "sha256")[:MAC_BYTES]
+
+    def dropped(self, count: int) -> None:
+        """Values the gateway did not write were found and deleted."""
+        self._metrics.store_foreign_values.inc(count)
+
     async def run(self, command: Callable[[Redis], Awaitable[T]]) -> T:
         """``command`` on the store within the timeout; ``StoreDown`` when it cannot be."""
         if not self.up:
@@ -162,6 +195,12 @@ class Store:
         try:
             async with asyncio.timeout(self.timeout):
                 answer = await command(self.redis)
+        except ResponseError as exc:
+            if "WRONGTYPE" not in str(exc):
+                self.lost(exc)
+            else:  # a key the gateway did not write: this call alone, not an outage
+                self.dropped(1)
+            raise StoreDown from exc
         except (RedisError, OSError, TimeoutError) as exc:
             self.lost(exc)
             raise StoreDown from exc

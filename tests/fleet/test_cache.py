@@ -1,6 +1,7 @@
 """A fleet's cache: replicas share what they read through a real redis-server."""
 
 import asyncio
+import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -9,6 +10,7 @@ import httpx
 import orjson
 import pytest
 
+from service.fleet.store import MAC_BYTES
 from tests.support import FAILED, GatewayFactory, RedisServer, Upstream, fields
 
 INSTANCE = f"/v1/deployments/{FAILED[0]}/instances/{FAILED[1]}"
@@ -66,7 +68,7 @@ async def test_a_replica_keeps_a_shared_value_only_for_the_time_it_has_left(
     replicas: list[httpx.AsyncClient], redis: RedisServer
 ) -> None:
     await replicas[0].get(INSTANCE)
-    (key,) = redis.client().keys("cdgw:2:c:instances:*")
+    (key,) = redis.client().keys("cdgw:3:c:instances:*")
     redis.client().pexpire(key, 2500)
 
     answer = await replicas[1].get(INSTANCE)
@@ -96,11 +98,11 @@ async def test_the_store_holds_versioned_json_never_pickles(
     keys = sorted(key.decode() for key in client.keys("*"))
 
     assert keys
-    assert all(key.startswith("cdgw:2:c:") for key in keys)
+    assert all(key.startswith("cdgw:3:c:") for key in keys)
     for key in keys:
-        stored: bytes = client.get(key)
+        stored: bytes = client.get(key)[MAC_BYTES:]  # behind its MAC
         assert stored[:1] == b"v"
-        body = stored[2:] if key.startswith("cdgw:2:c:instances") else stored[1:]
+        body = stored[2:] if key.startswith("cdgw:3:c:instances") else stored[1:]
         assert isinstance(orjson.loads(body), dict)
         assert 0 < client.pttl(key) <= 60_000
 
@@ -111,7 +113,7 @@ async def test_a_dead_holder_costs_its_lease_not_a_hang(
     """A replica took the lease and died: the others wait out the lease, then one reads."""
     await replicas[0].get(INSTANCE)
     client = redis.client()
-    (value,) = client.keys("cdgw:2:c:instances:*")
+    (value,) = client.keys("cdgw:3:c:instances:*")
     client.delete(value)
     lease = value.replace(b":c:", b":l:")
     client.set(lease, b"a replica that died", px=300)
@@ -134,19 +136,25 @@ async def test_a_failure_the_holder_does_not_keep_reaches_its_waiters_uncached(
     upstream.emulator.faults.throttle_rate = 0.0
     # The store keeps it for the waiters' polls only; no replica's own cache keeps it.
     client = redis.client()
-    (key,) = client.keys("cdgw:2:c:instances:*")
+    (key,) = client.keys("cdgw:3:c:instances:*")
     assert 0 < client.pttl(key) <= 500
     client.delete(key)  # as half a second would
     assert [(await replica.get(INSTANCE)).status_code for replica in replicas] == [200] * 3
 
 
-@pytest.mark.parametrize("junk", [b"ejunk", b"vjunk", b'v-{"not": "closed"', b"\x00\xff"])
+# A forged answer in the gateway's own format is junk too: it does not carry the MAC.
+FORGED = b'v-{"instanceSummary": {"instanceId": "i-forged", "status": "Succeeded"}}'
+
+
+@pytest.mark.parametrize(
+    "junk", [b"ejunk", b"vjunk", b'v-{"not": "closed"', b"\x00\xff", FORGED, b"x" * 16 + FORGED]
+)
 async def test_a_value_not_the_gateways_is_dropped_and_read_again(
     replicas: list[httpx.AsyncClient], upstream: Upstream, redis: RedisServer, junk: bytes
 ) -> None:
     first = await replicas[0].get(INSTANCE)
     client = redis.client()
-    (key,) = client.keys("cdgw:2:c:instances:*")
+    (key,) = client.keys("cdgw:3:c:instances:*")
     client.set(key, junk, px=60_000)
 
     answers = [await replica.get(INSTANCE) for replica in replicas[1:]]
@@ -162,7 +170,7 @@ async def test_a_value_with_no_lifetime_is_not_served(
 ) -> None:
     await replicas[0].get(INSTANCE)
     client = redis.client()
-    (key,) = client.keys("cdgw:2:c:instances:*")
+    (key,) = client.keys("cdgw:3:c:instances:*")
     client.persist(key)
 
     answer = await replicas[1].get(INSTANCE)
@@ -179,14 +187,14 @@ async def test_a_batch_with_a_spoilt_value_answers_every_id(
     batch = f"/v1/deployments/{FAILED[0]}/instances:batchGet"
     await replicas[0].get(INSTANCE)
     client = redis.client()
-    (key,) = client.keys("cdgw:2:c:instances:*")
+    (key,) = client.keys("cdgw:3:c:instances:*")
     client.set(key, b"vjunk", px=60_000)
 
     answer = await replicas[1].post(batch, json={"instanceIds": ids})
 
     assert answer.status_code == 200
     assert len(answer.json()["instancesSummary"]) == 3
-    assert not client.keys("cdgw:2:l:*")  # no lease left behind
+    assert not client.keys("cdgw:3:l:*")  # no lease left behind
 
 
 async def test_messages_not_the_gateways_are_ignored(
@@ -194,11 +202,11 @@ async def test_messages_not_the_gateways_are_ignored(
 ) -> None:
     client = redis.client()
     for junk in [b"junk", b"[1,2]", b'{"k":["a"]}', b'{"k":"live","by":"x"}', b'{"k":"changed"}']:
-        client.publish("cdgw:2:events", junk)
-    client.publish("cdgw:2:events", b'{"k":"done:instances","by":"x","keys":[1],"errors":[1]}')
+        client.publish("cdgw:3:events", junk)
+    client.publish("cdgw:3:events", b'{"k":"done:instances","by":"x","keys":[1],"errors":[1]}')
     # An account this gateway does not read (another estate's replica): nothing is made for it.
     client.publish(
-        "cdgw:2:events",
+        "cdgw:3:events",
         b'{"k":"changed","by":"x","a":"elsewhere","r":"us-east-1","d":"d-1","i":null}',
     )
 
@@ -206,3 +214,53 @@ async def test_messages_not_the_gateways_are_ignored(
     assert answer.status_code == 200
     assert (await replicas[1].get(INSTANCE)).headers["x-cache"] == "HIT"
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+def sealed(key: str, data: bytes) -> bytes:
+    """``data`` as a replica of this fleet seals it (the tests' GATEWAY_CURSOR_SECRET)."""
+    name = key.rsplit(":", 1)[1]
+    mac = hmac.digest(b"shared by the test replicas", name.encode() + b"\0" + data, "sha256")
+    return mac[:MAC_BYTES] + data
+
+
+async def test_an_error_of_the_wrong_shape_is_dropped_not_a_500(
+    replicas: list[httpx.AsyncClient], upstream: Upstream, redis: RedisServer
+) -> None:
+    """Even sealed with the fleet's secret, an error no replica could have stored is junk."""
+    await replicas[0].get(INSTANCE)
+    client = redis.client()
+    (key,) = client.keys("cdgw:3:c:instances:*")
+    confused = b'e{"type": "NotFound", "detail": 5, "code": [], "id": {}}'
+    client.set(key, sealed(key.decode(), confused), px=60_000)
+    answers = [await replica.get(INSTANCE) for replica in replicas[1:]]
+    assert [answer.status_code for answer in answers] == [200, 200]
+
+
+@pytest.mark.parametrize("kind", ["value", "bucket"])
+async def test_keys_of_another_type_are_dropped_not_an_outage(
+    make_gateway: GatewayFactory,
+    upstream: Upstream,
+    redis: RedisServer,
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
+) -> None:
+    """A key someone else wrote with another type is deleted where the gateway meets it:
+    the store stays up, the fleet's rate limit stays the fleet's."""
+    limited = {"rate_limit_per_second": 100, "rate_limit_burst": 100}
+    async with make_gateway(redis_url=redis.url, **FLEET, **limited) as replica:
+        await replica.get(INSTANCE)
+        client = redis.client()
+        keys = client.keys({"value": "cdgw:3:c:*", "bucket": "cdgw:3:b:*"}[kind])
+        assert keys
+        for key in keys:
+            client.delete(key)
+            client.hset(key, "junk", "1") if kind != "bucket" else client.lpush(key, "junk")
+        caplog.set_level(logging.WARNING)
+        answers = [
+            (await replica.get(INSTANCE, headers={"Cache-Control": "no-cache"})).status_code
+            for _ in range(5)
+        ]
+        metrics = (await replica.get("/metrics")).text
+    assert answers == [200] * 5
+    assert "working alone" not in caplog.text
+    assert "gateway_store_up 1.0" in metrics

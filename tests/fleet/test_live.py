@@ -156,7 +156,7 @@ async def test_a_notification_clears_what_the_store_holds_of_the_item(
     path = f"/v1/deployments/{LIVE}/instances/i-0e1f2a3b4c5d60001"
     async with fleet[0].client() as first, fleet[1].client() as second:
         await first.get(path)
-        (key,) = redis.client().keys("cdgw:2:c:instances:*")
+        (key,) = redis.client().keys("cdgw:3:c:instances:*")
         fleet[2].watchers.on_notification(Notification(LIVE, "i-0e1f2a3b4c5d60001"))
         await until(lambda: not redis.client().exists(key))  # dropped in the background
         calls = upstream.calls("GetDeploymentInstance")
@@ -172,7 +172,7 @@ async def test_a_leader_gives_an_emptied_store_its_whole_record(
         picture = await leader.take(5)
         redis.client().flushall()  # the store restarted, or evicted the record
         fleet[0].changed()  # the leader's next turn
-        await until(lambda: redis.client().keys(f"cdgw:2:w:*:{LIVE}:items"))
+        await until(lambda: redis.client().keys(f"cdgw:3:w:*:{LIVE}:items"))
         async with fleet[1].client() as client, stream(client) as late:
             whole = await late.take(5)
     assert whole[0].event == "deployment"

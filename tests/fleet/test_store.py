@@ -31,7 +31,7 @@ async def test_a_replica_hears_the_others_messages_and_not_its_own(
     for store, inbox in zip(replicas, heard, strict=True):
         store.on("changed", inbox.append)
     async with asyncio.timeout(WAIT):
-        while redis.client().pubsub_numsub("cdgw:2:events")[0][1] < 2:  # noqa: ASYNC110
+        while redis.client().pubsub_numsub("cdgw:3:events")[0][1] < 2:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
         # A region rides in the payload as "r": it must not pass for the sender.
         await replicas[0].publish("changed", a="staging", r="eu-west-1", d="d-1", i=None)
