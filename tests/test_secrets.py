@@ -70,7 +70,8 @@ async def test_no_error_path_shows_a_secret(
         metrics_api_key=METRICS_KEY,
         rate_limit_per_second=1,
         rate_limit_burst=3,
-        upstream_timeout_seconds=0.3,
+        # Generous: an injected refusal must come back as one on a loaded machine too.
+        upstream_timeout_seconds=10,
     )
     answers: list[httpx.Response] = []
     async with make_gateway(**settings) as gateway:
@@ -99,8 +100,15 @@ async def test_no_error_path_shows_a_secret(
         )
         await get(INSTANCE + "?x=1", **{"X-API-Key": OTHER_KEY, "Cache-Control": "no-cache"})
         upstream.emulator.data.errors.clear()
+        # A timeout, from a gateway with a short deadline: an answer 0.7 s later than it,
+        # whatever the machine's speed.
         upstream.emulator.faults.latency_seconds = 1.0
-        await get(INSTANCE, **{"X-API-Key": OTHER_KEY, "Cache-Control": "no-cache"})
+        async with make_gateway(**{**settings, "upstream_timeout_seconds": 0.3}) as hurried:
+            answers.append(
+                await hurried.get(
+                    INSTANCE, headers={"X-API-Key": OTHER_KEY, "Cache-Control": "no-cache"}
+                )
+            )
         upstream.emulator.faults.latency_seconds = 0
         # Over the rate limit, and an oversized body.
         for _ in range(3):
