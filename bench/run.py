@@ -661,6 +661,7 @@ def write(
     member_hit = by["REST cache hit, member account (assumed role)"]
     refusals = [row for row in rows if row.name.startswith("refused: ")]
     attacked = by["/healthz while 4 clients send 400-repeat documents"]
+    largest = by["/healthz while 3 clients send the largest allowed document"]
     single, naive = by["REST cache miss, 1 connection"], by["naive peer (sync boto3), miss"]
     alone = by["upstream alone (the emulator), 1 connection"]
     # (target, measured, bound, whether the bound is a ceiling rather than a floor)
@@ -676,6 +677,8 @@ def write(
         ("a costly document refused in < 50 ms p50, each new", max(row.p50_ms for row in refusals),
          50, True),
         ("/healthz p99 < 100 ms while 4 clients send them", attacked.p99_ms, 100, True),
+        ("/healthz p99 < 100 ms while 3 clients send the largest allowed document",
+         largest.p99_ms, 100, True),
         ("miss adds ≤ 2 ms p50 over the upstream alone (1 connection)",
          single.p50_ms - alone.p50_ms, 2.0, True),
         ("≥ 10x the naive peer's throughput on misses (64 connections)", miss.rps / naive.rps, 10,
