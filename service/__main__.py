@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from service.app import create_app
-from service.edge.connections import bounded_protocol
+from service.edge.connections import BoundedWebSocket, bounded_protocol
 from service.emulator import DataError, load_data
 from service.guard import hash_key, new_key
 from service.health import Health
@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         server_header=False,
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
         # A graphql-transport-ws message is a GraphQL request: the body limit holds.
+        ws=BoundedWebSocket,
         ws_max_size=settings.max_body_bytes,
     )
     # The event loop waits at most 1 ms, not CPython's 5, for the interpreter lock while

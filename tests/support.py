@@ -19,7 +19,7 @@ import httpx
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.edge.connections import bounded_protocol
+from service.edge.connections import BoundedWebSocket, bounded_protocol
 from service.emulator import Emulator
 from service.emulator.server import serve
 from service.live import Watched, Watchers
@@ -226,7 +226,8 @@ async def served(app: ASGIApp) -> AsyncIterator[Served]:
             state["lifespan"] = scope["state"]
         await app(scope, receive, send)
 
-    async with serve(capture, lifespan="on", http=bounded_protocol(32_768, 10.0)) as url:
+    http = bounded_protocol(32_768, 10.0)
+    async with serve(capture, lifespan="on", http=http, ws=BoundedWebSocket) as url:
         yield Served(url, state["lifespan"])
 
 

@@ -23,13 +23,25 @@ import asyncio
 import json
 from typing import Any, ClassVar, cast
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.frames import Frame
 
 # After a refusal, what the client still sends is read and dropped, this long and this
 # much at most, then the connection is closed: closing with its bytes unread would send
 # a reset that can overtake the answer; a client still sending past these gets the reset.
 LINGER_SECONDS = 5.0
 LINGER_BYTES = 262_144
+# Requests one connection may have waiting behind the one being answered: uvicorn queues
+# every request a read holds (a 256 KiB read of 32-byte requests was 8,000, ~2 KB each).
+MAX_PIPELINED = 32
+# Chunks one request body may come in: each is a Python callback before any credential
+# is looked at (43,000 one-byte chunks fit in one read). Past it, 400 and closed.
+MAX_CHUNKS = 4096
+# Fragments one WebSocket message may come in: zero-length continuations cost a parse
+# each and never reach the size limit.
+MAX_FRAGMENTS = 1024
 # Writes held for the loop's next turn, at most; past it they go at once, so the
 # transport's flow control sees a large answer as it is written.
 HELD_BYTES = 65_536
@@ -73,6 +85,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         # chunk's trailer section, or a size line's extensions.
         self._after_chunk_header = False
         self._trailer_bytes = 0
+        self._chunks = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescedWrites(transport, self.loop))
@@ -109,6 +122,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._chunks = 0
         self._awaiting_head = True
         self._head_started = self.loop.time()
         self._head_bytes = 0
@@ -119,6 +133,10 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
+        if len(self.pipeline) >= MAX_PIPELINED:
+            # Raised in httptools' callback, it stops this read's parsing: uvicorn answers
+            # 400 and closes the connection.
+            raise httptools.HttpParserError("too many pipelined requests")
         self._awaiting_head = False
         # uvicorn's limit counts idle connections too; here idle ones are shed instead,
         # and only requests in flight past the limit are 503 (uvicorn's own answer).
@@ -152,6 +170,9 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             scope["gateway.abort"] = self.transport.abort
 
     def on_chunk_header(self) -> None:
+        self._chunks += 1
+        if self._chunks > MAX_CHUNKS:
+            raise httptools.HttpParserError("too many chunks")
         self._after_chunk_header = True
         self._trailer_bytes = 0
 
@@ -242,6 +263,8 @@ class CoalescedWrites(asyncio.Transport):
         """Set while a request's body is still to come: closing then lingers."""
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._lingering:  # refused: an earlier request's late answer goes nowhere
+            return
         if not self._pending:
             self._loop.call_soon(self._flush)
         self._pending.append(bytes(data))
@@ -320,6 +343,25 @@ class CoalescedWrites(asyncio.Transport):
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
         self._transport.set_write_buffer_limits(high, low)
+
+
+class BoundedWebSocket(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol, with what a client that sends and never reads can
+    make it hold bounded: its pings are answered only while it reads (uvicorn writes the
+    pongs with no flow control: 4 such sockets held 370 MB), and a message comes in at
+    most ``MAX_FRAGMENTS`` frames, else the connection is dropped."""
+
+    def handle_ping(self) -> None:
+        if not self.writable.is_set():
+            self.conn.data_to_send()  # the pong, dropped: the client is not reading
+            return
+        super().handle_ping()
+
+    def handle_cont(self, event: Frame) -> None:
+        if len(self.frames) >= MAX_FRAGMENTS:
+            self.transport.abort()
+            return
+        super().handle_cont(event)
 
 
 def bounded_protocol(

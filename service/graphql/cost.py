@@ -19,6 +19,7 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLInterfaceType,
     GraphQLObjectType,
     GraphQLSchema,
     GraphQLUnionType,
@@ -275,6 +276,8 @@ def upstream_cost(
     return Cost(estimate.tally.total(), estimate.per_event)
 
 
+Composite = GraphQLObjectType | GraphQLUnionType | GraphQLInterfaceType
+
 # The most items a list field other than a connection's edges can hold: CodeDeploy's
 # lifecycle events for one target (EC2 behind a load balancer has 13), an ECS deployment's
 # task sets (original and replacement). The engine adds what the configuration says
@@ -300,9 +303,7 @@ class _Nodes:
         self._variables = variables
         self._sizes = sizes
 
-    def count(
-        self, parent: GraphQLObjectType | GraphQLUnionType, node: SelectionSetNode, page: int
-    ) -> int:
+    def count(self, parent: Composite, node: SelectionSetNode, page: int) -> int:
         total = 0
         for selection in node.selections:
             if isinstance(selection, FieldNode):
@@ -314,16 +315,15 @@ class _Nodes:
                 fragment = self._fragments[selection.name.value]
                 condition, selections = fragment.type_condition, fragment.selection_set
             narrowed = self._schema.get_type(condition.name.value) if condition else parent
-            if isinstance(narrowed, GraphQLObjectType):
+            # An interface's fields are its implementations': counted by its own.
+            if isinstance(narrowed, GraphQLObjectType | GraphQLInterfaceType):
                 total += self.count(narrowed, selections, page)
             else:
                 total += self.count(parent, selections, page)
         return total
 
-    def _field(
-        self, parent: GraphQLObjectType | GraphQLUnionType, node: FieldNode, page: int
-    ) -> int:
-        fields = parent.fields if isinstance(parent, GraphQLObjectType) else {}
+    def _field(self, parent: Composite, node: FieldNode, page: int) -> int:
+        fields = parent.fields if not isinstance(parent, GraphQLUnionType) else {}
         definition = fields.get(node.name.value)
         if definition is None:  # __typename, introspection (bounded by the depth limit)
             return 1
@@ -342,7 +342,7 @@ class _Nodes:
         child = get_named_type(definition.type)
         inner = 0
         if node.selection_set is not None and isinstance(
-            child, GraphQLObjectType | GraphQLUnionType
+            child, GraphQLObjectType | GraphQLUnionType | GraphQLInterfaceType
         ):
             inner = self.count(child, node.selection_set, page)
         return items * (1 + inner)

@@ -18,12 +18,13 @@ import re
 import secrets
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from service.accounts import Target
+from service.codedeploy import LIST_PAGE_SIZE
 from service.codedeploy.notifications import Notification
 from service.errors import (
     DeploymentNotStarted,
@@ -133,8 +134,9 @@ class Watcher:
         self._changed = asyncio.Event()
         self._wake = asyncio.Event()
         self._nudged = False
-        self.first_cost = 1
-        """The CodeDeploy calls the first read made, charged to the viewer that started it."""
+        self.pay: Callable[[int], Awaitable[None]] = FREE.spend
+        """Charges the first read to the viewer that started the watcher, before its
+        costly part: the deployment's overview says how many items there are to read."""
         self.viewers = 0
         self._linger: asyncio.TimerHandle | None = None
         self.first_read: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -282,9 +284,10 @@ class Watcher:
         info: DeploymentInfo = deployment.model
         changes: list[tuple[Kind, str, Snapshot[Any]]] = [("deployment", deployment_id, deployment)]
         kind: Kind = "target" if resolver.reads_targets(info.compute_platform) else "instance"
-        pages = 0
+        if not self.first_read.done():
+            await self.pay(first_read_calls(info))
         try:
-            ids, pages = await self._item_ids(kind)
+            ids = await self._item_ids(kind)
         except DeploymentNotStarted:
             ids = []
         # A final item does not change again: only the others are read again.
@@ -302,15 +305,13 @@ class Watcher:
         for item_id, outcome in zip(asked, outcomes, strict=True):
             if not isinstance(outcome, GatewayError):  # kept as it was; read next time
                 changes.append((kind, item_id, outcome.value))
-        if not self.first_read.done():
-            self.first_cost = 1 + pages + batch_calls(len(asked))
         found = self._diff(changes)
         self.record(found, final=deployment.terminal)
         if self._fleet is not None and found:
             await self._fleet.publish(self, found)
 
-    async def _item_ids(self, kind: Kind) -> tuple[list[str], int]:
-        """The item ids (the first ``MAX_ITEMS``), and how many pages that took."""
+    async def _item_ids(self, kind: Kind) -> list[str]:
+        """The item ids: the first ``MAX_ITEMS``, from ``MAX_PAGES`` pages at most."""
         ids: list[str] = []
         token = None
         pages = 0
@@ -331,7 +332,7 @@ class Watcher:
             if token is None:
                 break
         # Pages read a moment apart can overlap while the fleet changes.
-        return list(dict.fromkeys(ids))[:MAX_ITEMS], pages
+        return list(dict.fromkeys(ids))[:MAX_ITEMS]
 
     def _diff(self, items: list[tuple[Kind, str, Snapshot[Any]]]) -> list[Change]:
         """What differs from the last read, numbered in the order given."""
@@ -420,6 +421,17 @@ class View:
         return self.watcher.changes(self.position)
 
 
+def first_read_calls(info: DeploymentInfo) -> int:
+    """What a first read costs CodeDeploy: the deployment (already read), its id pages,
+    and a batch read of every item, as many as its overview counts (the most a watcher
+    follows when it has none)."""
+    overview = info.deployment_overview
+    counts = [] if overview is None else list(overview.model_dump().values())
+    items = MAX_ITEMS if overview is None else min(MAX_ITEMS, sum(n or 0 for n in counts))
+    pages = min(MAX_PAGES, max(1, -(-items // LIST_PAGE_SIZE)))
+    return 1 + pages + batch_calls(items)
+
+
 def _failed(watcher: Watcher, exc: Exception) -> GatewayError:
     """A read that failed in a way no error of the gateway's describes: a bug, logged
     whole; the viewers waiting for the first read are answered 500."""
@@ -496,16 +508,14 @@ class Watchers:
         if watcher is not None and watcher.final and not watcher.position(last_event_id):
             self._stop(watcher)
             watcher = None
-        started = watcher is None
         if watcher is None:
             watcher = self._start(watched, resolver)
+            watcher.pay = budget.spend
         self._per_caller[caller] += 1
         self.unwatched.clear()
         watcher.join()
         try:
             await asyncio.shield(watcher.first_read)
-            if started:
-                await budget.spend(watcher.first_cost)
             yield View(watcher, watcher.position(last_event_id))
         finally:
             self._per_caller[caller] -= 1

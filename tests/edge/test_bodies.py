@@ -7,6 +7,7 @@ import contextlib
 import json
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -166,3 +167,50 @@ def test_requests_in_flight_past_the_limit_are_503(gateway: tuple[str, int, int]
     finally:
         for sock in busy:
             sock.close()
+
+
+def test_pipelined_requests_past_the_bound_close_the_connection(
+    gateway: tuple[str, int, int],
+) -> None:
+    """Thousands of tiny requests in one read were each queued (2 KB apiece): now at most
+    32 wait, and the connection is closed with a 400."""
+    before = rss_kb(gateway[2])
+    request = b"GET /v1/xxxxxxxxxxx HTTP/1.1\r\n\r\n"  # 32 bytes, no credentials
+    for _ in range(20):
+        with connect(gateway) as sock:
+            send_until_closed(sock, request * 1024, 256 * 1024)
+            try:  # closed with what it sent unread: the close may come as a reset
+                answer = read_all(sock)
+            except ConnectionResetError:
+                answer = b""
+        assert answer.count(b"HTTP/1.1 ") <= 34
+    assert rss_kb(gateway[2]) - before < 20 * 1024
+
+
+def test_a_body_in_thousands_of_tiny_chunks_is_refused(gateway: tuple[str, int, int]) -> None:
+    with connect(gateway) as sock:
+        send_until_closed(sock, post_head(None) + b"1\r\na\r\n" * 43_000, 1)
+        answer = read_all(sock)
+    assert answer.startswith((b"HTTP/1.1 400 ", b"HTTP/1.1 401 "))
+
+
+def test_a_huge_head_behind_pipelined_requests_logs_no_traceback(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "gateway.log"
+    with running_process(log, GATEWAY_AUTH="api-key", GATEWAY_API_KEYS=json.dumps(API_KEYS)) as (
+        url,
+        _,
+    ):
+        host, port = url.removeprefix("http://").split(":")
+        for _ in range(5):
+            with socket.create_connection((host, int(port)), timeout=20) as sock:
+                sock.sendall(
+                    b"GET /v1/x HTTP/1.1\r\nHost: x\r\n\r\n" * 2
+                    + b"GET /v1/x HTTP/1.1\r\nX: "
+                    + b"a" * 40_000
+                )
+                assert read_all(sock)
+    text = log.read_text()
+    assert "Traceback" not in text
+    assert "Exception in callback" not in text

@@ -172,3 +172,15 @@ def test_a_connection_without_first_holds_nothing() -> None:
 
 def test_an_account_list_counts_the_configured_accounts() -> None:
     assert estimate("{ accounts { alias regions } }") == 3 * (1 + 1 + 2)
+
+
+def test_an_interface_fragment_counts_as_its_implementations_do() -> None:
+    selection = (
+        "targetId status lifecycleEvents { lifecycleEventName status "
+        "diagnostics { errorCode scriptName message logTail } }"
+    )
+    template = (
+        '{ deployment(deploymentId: "d-EXAMPLE05") { targets(first: 100) { edges { node { '
+        "__typename ... on %s { " + selection + " } } } } } }"
+    )
+    assert estimate(template % "Target") >= estimate(template % "InstanceTarget") > 10_000

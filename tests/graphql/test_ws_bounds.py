@@ -15,7 +15,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-from tests.support import rss_kb, running_process
+from tests.support import rss_kb, running_process, send_until_closed
 
 PROTOCOL = Subprotocol("graphql-transport-ws")
 QUERY = (
@@ -41,16 +41,17 @@ def limited(tmp_path: Path) -> Iterator[str]:
         yield url.replace("http://", "ws://") + "/graphql"
 
 
-def frame(payload: bytes, opcode: int = 1) -> bytes:
+def frame(payload: bytes, opcode: int = 1, *, fin: bool = True) -> bytes:
     """One masked client frame (RFC 6455 §5.2)."""
     mask = os.urandom(4)
     size = len(payload)
+    first = (0x80 if fin else 0) | opcode
     if size < 126:
-        head = struct.pack("!BB", 0x80 | opcode, 0x80 | size)
+        head = struct.pack("!BB", first, 0x80 | size)
     elif size < 65536:
-        head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, size)
+        head = struct.pack("!BBH", first, 0x80 | 126, size)
     else:
-        head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, size)
+        head = struct.pack("!BBQ", first, 0x80 | 127, size)
     return head + mask + bytes(b ^ mask[n % 4] for n, b in enumerate(payload))
 
 
@@ -151,4 +152,35 @@ async def test_a_frame_over_the_limit_after_init_closes_with_1009(
             await ws.send(json.dumps({"type": "connection_init"}))
             await ws.send("x" * 70_000)
             assert await close_code(ws) == 1009
+    assert "Traceback" not in log.read_text()
+
+
+def test_pings_from_a_client_that_never_reads_hold_nothing(
+    gateway: tuple[str, int, Path],
+) -> None:
+    """uvicorn writes each pong with no flow control: 4 such sockets held 370 MB. Now a
+    client that is not reading gets no pongs."""
+    url, pid, _ = gateway
+    before = rss_kb(pid)
+    sockets = [handshake(url) for _ in range(4)]
+    try:
+        ping = frame(b"x" * 125, opcode=9) * 512
+        for sock in sockets:
+            sock.sendall(message(type="connection_init"))
+        for _ in range(100):  # 51,200 pings a socket, ~6.7 MB of them
+            for sock in sockets:
+                sock.sendall(ping)
+        assert rss_kb(pid) - before < 30 * 1024
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_a_message_in_endless_fragments_is_dropped(gateway: tuple[str, int, Path]) -> None:
+    url, _, log = gateway
+    sock = handshake(url)
+    sock.sendall(frame(b"{", fin=False))
+    sent = send_until_closed(sock, frame(b"", opcode=0, fin=False) * 20_000, 50_000_000)
+    sock.close()
+    assert sent < 50_000_000  # dropped long before
     assert "Traceback" not in log.read_text()
