@@ -82,7 +82,8 @@ _UTC_DATETIME: TypeAdapter[datetime] = TypeAdapter(UtcDatetime)
 # local times): what both faces take as a moment. Years 0002 to 9998: at the ends, an
 # offset moves the moment out of the years a UTC datetime can hold.
 _YEAR = r"(?:[1-8]\d{3}|9[0-8]\d{2}|99[0-8]\d|999[0-8]|0[1-9]\d{2}|00[1-9]\d|000[2-9])"
-RFC_3339 = rf"^{_YEAR}-\d{{2}}-\d{{2}}[Tt ]\d{{2}}:\d{{2}}:\d{{2}}(\.\d{{1,9}})?([Zz]|[+-]\d{{2}}:\d{{2}})$"
+_TIME = r"\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})"
+RFC_3339 = rf"^{_YEAR}-\d{{2}}-\d{{2}}[Tt ]{_TIME}$"
 _RFC_3339 = re.compile(RFC_3339)
 
 
