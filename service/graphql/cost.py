@@ -25,6 +25,7 @@ from graphql import (
     GraphQLUnionType,
     InlineFragmentNode,
     OperationDefinitionNode,
+    SelectionNode,
     SelectionSetNode,
     get_named_type,
     get_nullable_type,
@@ -76,6 +77,29 @@ class _Tally:
         )
 
 
+Composite = GraphQLObjectType | GraphQLUnionType | GraphQLInterfaceType
+
+
+def _fragment(
+    schema: GraphQLSchema,
+    fragments: dict[str, FragmentDefinitionNode],
+    selection: SelectionNode,
+    parent: Composite,
+) -> tuple[Composite, SelectionSetNode]:
+    """A fragment's selections, and the type they are read on: its condition's, an
+    interface's too (its fields are its implementations'), else the parent's."""
+    if isinstance(selection, InlineFragmentNode):
+        condition, selections = selection.type_condition, selection.selection_set
+    else:
+        assert isinstance(selection, FragmentSpreadNode)  # a field is not a fragment
+        fragment = fragments[selection.name.value]
+        condition, selections = fragment.type_condition, fragment.selection_set
+    narrowed = schema.get_type(condition.name.value) if condition else parent
+    if isinstance(narrowed, GraphQLObjectType | GraphQLInterfaceType):
+        return narrowed, selections
+    return parent, selections
+
+
 @dataclass(frozen=True, slots=True)
 class _Connection:
     """A connection field being walked: what its pages are keyed by, and where it starts."""
@@ -106,7 +130,7 @@ class _Estimate:
 
     def walk(
         self,
-        parent: GraphQLObjectType | GraphQLUnionType,
+        parent: Composite,
         node: SelectionSetNode,
         deployment: str | None,
         connection: _Connection | None,
@@ -116,20 +140,12 @@ class _Estimate:
             if isinstance(selection, FieldNode):
                 self._field(parent, selection, deployment, connection, where)
                 continue
-            if isinstance(selection, InlineFragmentNode):
-                condition, selections = selection.type_condition, selection.selection_set
-            elif isinstance(selection, FragmentSpreadNode):
-                fragment = self._fragments[selection.name.value]
-                condition, selections = fragment.type_condition, fragment.selection_set
-            narrowed = self._schema.get_type(condition.name.value) if condition else parent
-            if isinstance(narrowed, GraphQLObjectType):
-                self.walk(narrowed, selections, deployment, connection, where)
-            else:  # an interface or union: its fields are the parent's own
-                self.walk(parent, selections, deployment, connection, where)
+            narrowed, selections = _fragment(self._schema, self._fragments, selection, parent)
+            self.walk(narrowed, selections, deployment, connection, where)
 
     def _field(
         self,
-        parent: GraphQLObjectType | GraphQLUnionType,
+        parent: Composite,
         node: FieldNode,
         deployment: str | None,
         connection: _Connection | None,
@@ -276,8 +292,6 @@ def upstream_cost(
     return Cost(estimate.tally.total(), estimate.per_event)
 
 
-Composite = GraphQLObjectType | GraphQLUnionType | GraphQLInterfaceType
-
 # The most items a list field other than a connection's edges can hold: CodeDeploy's
 # lifecycle events for one target (EC2 behind a load balancer has 13), an ECS deployment's
 # task sets (original and replacement). The engine adds what the configuration says
@@ -309,17 +323,8 @@ class _Nodes:
             if isinstance(selection, FieldNode):
                 total += self._field(parent, selection, page)
                 continue
-            if isinstance(selection, InlineFragmentNode):
-                condition, selections = selection.type_condition, selection.selection_set
-            elif isinstance(selection, FragmentSpreadNode):
-                fragment = self._fragments[selection.name.value]
-                condition, selections = fragment.type_condition, fragment.selection_set
-            narrowed = self._schema.get_type(condition.name.value) if condition else parent
-            # An interface's fields are its implementations': counted by its own.
-            if isinstance(narrowed, GraphQLObjectType | GraphQLInterfaceType):
-                total += self.count(narrowed, selections, page)
-            else:
-                total += self.count(parent, selections, page)
+            narrowed, selections = _fragment(self._schema, self._fragments, selection, parent)
+            total += self.count(narrowed, selections, page)
         return total
 
     def _field(self, parent: Composite, node: FieldNode, page: int) -> int:
