@@ -6,8 +6,9 @@ chunked body's trailers to the request's headers without limit, keeps reading a 
 after the answer has been sent, and answers 503 to every new request once
 ``limit_concurrency`` connections are open, however idle they are. This subclass:
 
-- refuses a head, or a trailer section, over ``max_head_bytes`` with 431 as soon as the
-  bytes received pass it (trailers are read and dropped, never handed to the app);
+- refuses a head, a trailer section or a chunk's size line over ``max_head_bytes`` with
+  431 as soon as the bytes received pass it (trailers are read and dropped, never handed
+  to the app);
 - closes a connection whose head is not complete ``head_timeout`` seconds after it
   opened or after the request's first byte;
 - closes the connection (``Connection: close``) when the answer is sent before the
@@ -50,7 +51,10 @@ TOO_LARGE = json.dumps(
         "type": "urn:codedeploy-gateway:problem:request-header-fields-too-large",
         "title": "Request Header Fields Too Large",
         "status": 431,
-        "detail": "The request line, headers or trailers are larger than this gateway accepts.",
+        "detail": (
+            "The request line, headers, trailers or a chunk's size line are larger than "
+            "this gateway accepts."
+        ),
         "code": "RequestHeaderFieldsTooLarge",
     }
 ).encode()
@@ -81,10 +85,11 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_pending = False
         self._keep_alive = True
-        # Bytes received since a chunk's size line with no chunk data after it: the last
-        # chunk's trailer section, or a size line's extensions.
-        self._after_chunk_header = False
-        self._trailer_bytes = 0
+        # While a body is to come, bytes received with neither body data nor a chunk's
+        # size line complete among them: a size line's extensions or leading zeros, the
+        # trailer section. Counted in whole reads: one read (256 KiB) at most goes free.
+        self._progressed = False
+        self._framing = 0
         self._chunks = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -104,7 +109,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         if self.transport.is_closing():  # refused: read and dropped, so no reset
             self.transport.drop(len(data))
             return
-        trailers_before = self._after_chunk_header
+        self._progressed = False
         super().data_received(data)
         if self.transport.is_closing():
             return
@@ -112,12 +117,9 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             self._head_bytes += len(data)
             if self._head_bytes > self.max_head_bytes:
                 self._refuse_head()
-        elif self._after_chunk_header:
-            # Only what came after a size line counts, in whole reads: the read that
-            # carried the size line is uncounted, so at most one read (256 KiB) is free.
-            if trailers_before:
-                self._trailer_bytes += len(data)
-            if self._trailer_bytes > self.max_head_bytes:
+        elif self._body_pending:
+            self._framing = 0 if self._progressed else self._framing + len(data)
+            if self._framing > self.max_head_bytes:
                 self._refuse_head()
 
     def on_message_begin(self) -> None:
@@ -126,7 +128,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._awaiting_head = True
         self._head_started = self.loop.time()
         self._head_bytes = 0
-        self._after_chunk_header = False
+        self._framing = 0
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self._awaiting_head:  # a trailer is counted above and never reaches the app
@@ -173,15 +175,13 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._chunks += 1
         if self._chunks > MAX_CHUNKS:
             raise httptools.HttpParserError("too many chunks")
-        self._after_chunk_header = True
-        self._trailer_bytes = 0
+        self._progressed = True
 
     def on_body(self, body: bytes) -> None:
-        self._after_chunk_header = False
+        self._progressed = True
         super().on_body(body)
 
     def on_message_complete(self) -> None:
-        self._after_chunk_header = False
         if self._body_pending:
             self._body_pending = False
             self.transport.linger_on_close = False

@@ -214,3 +214,18 @@ def test_a_huge_head_behind_pipelined_requests_logs_no_traceback(
     text = log.read_text()
     assert "Traceback" not in text
     assert "Exception in callback" not in text
+
+
+@pytest.mark.parametrize("framing", [b"1;a=", b"", b'1;a="'], ids=["extension", "zeros", "quoted"])
+def test_a_chunk_size_line_that_never_ends_is_refused(
+    gateway: tuple[str, int, int], framing: bytes
+) -> None:
+    """Size lines are neither head nor body: an endless extension or run of leading zeros
+    was read for the whole body timeout (6 GB in 10 s)."""
+    filler = b"0" if framing == b"" else b"b"
+    with connect(gateway) as sock:
+        sock.sendall(post_head(None, key=API_KEY) + framing)
+        sent = send_until_closed(sock, filler * 65_536, 64 * 1024 * 1024)
+        answer = read_all(sock)
+    assert answer.startswith(b"HTTP/1.1 431 ")
+    assert sent < 64 * 1024 * 1024
