@@ -5,6 +5,7 @@ import asyncio
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.edge.connections import BODY_COMPLETE
 from service.edge.refusal import error_response
 from service.errors import GatewayError, PayloadTooLarge, RequestTimeout
 
@@ -30,8 +31,11 @@ class BodyLimit:
             await self._refuse(scope, receive, send)
             return
         try:
-            async with asyncio.timeout(self.timeout):
+            if scope.get(BODY_COMPLETE):  # all here already: nothing to wait for
                 body = await self._read(receive)
+            else:
+                async with asyncio.timeout(self.timeout):
+                    body = await self._read(receive)
         except TimeoutError:
             body = RequestTimeout(f"The request body was not complete within {self.timeout:g} s.")
         if body is None:

@@ -43,6 +43,8 @@ MAX_CHUNKS = 4096
 # Fragments one WebSocket message may come in: zero-length continuations cost a parse
 # each and never reach the size limit.
 MAX_FRAGMENTS = 1024
+BODY_COMPLETE = "gateway.body_complete"
+"""Set in a request's scope once its whole body has arrived."""
 # Writes held for the loop's next turn, at most; past it they go at once, so the
 # transport's flow control sees a large answer as it is written.
 HELD_BYTES = 65_536
@@ -182,6 +184,9 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         super().on_body(body)
 
     def on_message_complete(self) -> None:
+        # The app may read the body without a deadline: it is all here (the usual POST,
+        # in the packet with its head; an asyncio.timeout cost a cache hit ~6 µs).
+        cast(dict[str, Any], self.scope)[BODY_COMPLETE] = True
         if self._body_pending:
             self._body_pending = False
             self.transport.linger_on_close = False
