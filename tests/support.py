@@ -314,6 +314,16 @@ async def stream(
         yield Stream(response)
 
 
+async def put_deployment(upstream: Upstream, deployment_id: str, data: dict[str, Any]) -> None:
+    """Replaces what the emulator holds of ``deployment_id`` (its data file's shape), as a
+    test changes CodeDeploy from outside; asked without blocking the loop it serves in."""
+    async with httpx.AsyncClient() as client:
+        response = await client.put(
+            f"{upstream.url}/_emulator/deployments/{deployment_id}", content=json.dumps(data)
+        )
+    assert response.status_code == 204
+
+
 LiveFactory = Callable[..., AbstractAsyncContextManager[Live]]
 
 

@@ -5,9 +5,7 @@ read; a subscription whose events would read more is refused when it subscribes.
 import json
 from typing import Any
 
-import httpx
-
-from tests.support import Live, LiveFactory, stream
+from tests.support import Live, LiveFactory, put_deployment, stream
 
 BIG = "d-BIGFLEET1"
 INSTANCES = 300  # three list pages and twelve batch reads: 16 calls a whole read
@@ -33,13 +31,7 @@ def fleet(size: int) -> dict[str, Any]:
 
 
 async def put_fleet(live: Live) -> None:
-    """The emulator serves in this loop: asked without blocking it."""
-    async with httpx.AsyncClient() as client:
-        response = await client.put(
-            f"{live.upstream.url}/_emulator/deployments/{BIG}",
-            content=json.dumps(fleet(INSTANCES)),
-        )
-    assert response.status_code == 204
+    await put_deployment(live.upstream, BIG, fleet(INSTANCES))
 
 
 async def test_streams_that_join_a_watcher_make_no_read(live: Live) -> None:

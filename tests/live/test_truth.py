@@ -1,12 +1,9 @@
 """A stream tells what CodeDeploy holds now: its first read is never a cached answer,
 and a watcher that has ended is not what a new viewer gets once the deployment moved."""
 
-import json
 from typing import Any
 
-import httpx
-
-from tests.support import Live, stream
+from tests.support import Live, put_deployment, stream
 
 MOVED = "d-MOVED0001"
 
@@ -28,12 +25,7 @@ def deployment(status: str) -> dict[str, Any]:
 
 
 async def upstream_says(live: Live, status: str) -> None:
-    async with httpx.AsyncClient() as client:
-        response = await client.put(
-            f"{live.upstream.url}/_emulator/deployments/{MOVED}",
-            content=json.dumps(deployment(status)),
-        )
-    assert response.status_code == 204
+    await put_deployment(live.upstream, MOVED, deployment(status))
 
 
 async def test_a_new_stream_does_not_open_on_a_cached_final_status(live: Live) -> None:
