@@ -422,18 +422,8 @@ def main() -> None:
 def under_attack(server: subprocess.Popen[bytes], base: str, emulator: str, seconds: int) -> Row:
     """/healthz from one client while four others send new costly documents nonstop."""
     body = json.dumps({"query": COSTLY["400 repeats of one field"]})
-    attack = subprocess.Popen(
-        ["wrk", "-t1", "-c4", f"-d{seconds + 2}s", "-s", str(HERE / "wrk.lua"), base + "/graphql"],
-        env={**os.environ, "BENCH_API_KEY": BENCH_KEY, "BENCH_METHOD": "POST",
-             "BENCH_BODY": body, "BENCH_UNIQUE": "1"},
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        time.sleep(1)  # the attack under way first
-        return measure("/healthz while 4 clients send 400-repeat documents", server,
-                       base + "/healthz", emulator, connections=1, seconds=seconds)  # fmt: skip
-    finally:
-        attack.wait(timeout=seconds + 30)
+    return _healthz_beside("/healthz while 4 clients send 400-repeat documents", 4, body,
+                           server, base, emulator, seconds)  # fmt: skip
 
 
 def under_largest(server: subprocess.Popen[bytes], base: str, emulator: str, seconds: int) -> Row:
@@ -448,16 +438,31 @@ def under_largest(server: subprocess.Popen[bytes], base: str, emulator: str, sec
     )
     if "errors" in check.json():
         raise SystemExit(f"the largest document is refused: {check.text[:300]}")
+    return _healthz_beside("/healthz while 3 clients send the largest allowed document", 3, body,
+                           server, base, emulator, seconds)  # fmt: skip
+
+
+def _healthz_beside(
+    name: str,
+    senders: int,
+    body: str,
+    server: subprocess.Popen[bytes],
+    base: str,
+    emulator: str,
+    seconds: int,
+) -> Row:
+    """/healthz from one client while ``senders`` others POST ``body`` to /graphql
+    nonstop, each request a new document ("#UNIQUE#" replaced)."""
     attack = subprocess.Popen(
-        ["wrk", "-t1", "-c3", f"-d{seconds + 2}s", "-s", str(HERE / "wrk.lua"), base + "/graphql"],
+        ["wrk", "-t1", f"-c{senders}", f"-d{seconds + 2}s", "-s", str(HERE / "wrk.lua"),
+         base + "/graphql"],
         env={**os.environ, "BENCH_API_KEY": BENCH_KEY, "BENCH_METHOD": "POST",
              "BENCH_BODY": body, "BENCH_UNIQUE": "1"},
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        time.sleep(1)
-        return measure("/healthz while 3 clients send the largest allowed document", server,
-                       base + "/healthz", emulator, connections=1, seconds=seconds)  # fmt: skip
+        time.sleep(1)  # the attack under way first
+        return measure(name, server, base + "/healthz", emulator, connections=1, seconds=seconds)
     finally:
         attack.wait(timeout=seconds + 30)
 

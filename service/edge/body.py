@@ -27,17 +27,20 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length", b"")
+        body: bytes | GatewayError | None
         if declared.isdigit() and int(declared) > self.max_body_bytes:
-            await self._refuse(scope, receive, send)
-            return
-        try:
-            if scope.get(BODY_COMPLETE):  # all here already: nothing to wait for
-                body = await self._read(receive)
-            else:
-                async with asyncio.timeout(self.timeout):
+            body = self._too_large()  # refused before a byte of it is read
+        else:
+            try:
+                if scope.get(BODY_COMPLETE):  # all here already: nothing to wait for
                     body = await self._read(receive)
-        except TimeoutError:
-            body = RequestTimeout(f"The request body was not complete within {self.timeout:g} s.")
+                else:
+                    async with asyncio.timeout(self.timeout):
+                        body = await self._read(receive)
+            except TimeoutError:
+                body = RequestTimeout(
+                    f"The request body was not complete within {self.timeout:g} s."
+                )
         if body is None:
             return  # the client went away
         if isinstance(body, GatewayError):
@@ -69,6 +72,3 @@ class BodyLimit:
 
     def _too_large(self) -> PayloadTooLarge:
         return PayloadTooLarge(f"Request bodies are limited to {self.max_body_bytes} bytes.")
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await error_response(scope, self._too_large())(scope, receive, send)
