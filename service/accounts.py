@@ -31,7 +31,7 @@ Region = Annotated[str, StringConstraints(pattern=REGION_PATTERN)]
 
 
 @dataclass(frozen=True, slots=True)
-class Target:
+class AccountRegion:
     """One account in one region: what a client reads, and what every key carries."""
 
     account: str
@@ -77,7 +77,7 @@ class Accounts:
 
     def __init__(self, accounts: dict[str, Account], default: str) -> None:
         self.accounts = accounts
-        self.default = Target(default, accounts[default].regions[0])
+        self.default = AccountRegion(default, accounts[default].regions[0])
         self._by_id = {account.id: alias for alias, account in accounts.items() if account.id}
         # Notifications from an account id no alias names: the gateway's own account's,
         # when it is read under an alias without an accountId (at most one has no role).
@@ -125,17 +125,17 @@ class Accounts:
         ]
 
     def __contains__(self, target: object) -> bool:
-        if not isinstance(target, Target):
+        if not isinstance(target, AccountRegion):
             return False
         account = self.accounts.get(target.account)
         return account is not None and target.region in account.regions
 
-    def __iter__(self) -> Iterator[Target]:
+    def __iter__(self) -> Iterator[AccountRegion]:
         for alias, account in self.accounts.items():
             for region in account.regions:
-                yield Target(alias, region)
+                yield AccountRegion(alias, region)
 
-    def target(self, account: str | None, region: str | None) -> Target:
+    def locate(self, account: str | None, region: str | None) -> AccountRegion:
         """The target named, the account's default region when ``region`` is None; a
         ``NotFound`` for an alias or region the file does not list (no upstream call)."""
         if account is None:
@@ -146,15 +146,15 @@ class Accounts:
         if found is None:
             raise NotFound(f"No account is configured as {echo(account)}.", code="AccountNotFound")
         if region is None:
-            return Target(account, found.regions[0])
+            return AccountRegion(account, found.regions[0])
         if region not in found.regions:
             raise NotFound(
                 f"Account {account!r} is not read in region {echo(region)}.",
                 code="RegionNotFound",
             )
-        return Target(account, region)
+        return AccountRegion(account, region)
 
-    def of_event(self, account_id: str | None, region: str | None) -> Target | None:
+    def of_event(self, account_id: str | None, region: str | None) -> AccountRegion | None:
         """The target a notification from ``account_id`` in ``region`` is about, if read."""
         alias = self._by_id.get(account_id or "", self._own)
         if alias is None:
@@ -162,7 +162,7 @@ class Accounts:
         regions = self.accounts[alias].regions
         if region is None:
             region = regions[0]
-        return Target(alias, region) if region in regions else None
+        return AccountRegion(alias, region) if region in regions else None
 
 
 def echo(given: str) -> str:

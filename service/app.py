@@ -2,40 +2,57 @@
 
 import gc
 import logging
+import math
 import os
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response
+from starlette.types import Scope
 
 from service.accounts import Accounts
 from service.codedeploy import UpstreamConfig, Upstreams, resolve_region
 from service.codedeploy.notifications import queue_region, read_queue
-from service.edge.paths import OPENAPI, PROBES, STATIC
-from service.edge.stack import Gateway, edge
+from service.edge import access
+from service.edge.paths import GRAPHQL, OPENAPI, PROBES, STATIC, path_of
+from service.edge.stack import Gateway, Layer, edge
 from service.emulator import DEMO_ACCOUNTS, Emulator, EmulatorData, load_data, serve_emulator
+from service.errors import GatewayError
+from service.fleet.buckets import SharedBuckets
+from service.fleet.cache import StoreTiers
 from service.fleet.live import LiveFleet
 from service.fleet.store import Store
 from service.graphql.documents import Documents, load_trusted
 from service.graphql.engine import GraphQLEngine
+from service.graphql.errors import refusal_response
+from service.graphql.http import GraphQLEndpoint
 from service.graphql.limits import Limits
 from service.graphql.responses import Responses
 from service.graphql.schema import schema
-from service.guard import Authenticator
+from service.guard import Authenticator, TokenBuckets
+from service.guard.ratelimit import Buckets
 from service.health import Health
 from service.live import Watchers
 from service.metrics import Metrics
-from service.resolver import Resolvers, make_caches
+from service.reads import Resolvers, make_caches
 from service.rest import api, docs, operations
-from service.rest.problems import PROBLEM_JSON, add_exception_handlers, problem_responses
+from service.rest.api import addressed_routes
+from service.rest.hits import InstanceHitFastPath
+from service.rest.problems import (
+    PROBLEM_JSON,
+    add_exception_handlers,
+    problem_response,
+    problem_responses,
+)
 from service.settings import Settings
-from service.state import State
 from service.tokens import PageTokens
 
 logger = logging.getLogger(__name__)
@@ -44,6 +61,16 @@ STATIC_FILES = Path(__file__).with_name("static")
 # Local mode needs a region and a signature, not a real identity.
 LOCAL_REGION = "us-east-1"
 LOCAL_CREDENTIALS = ("local", "local")
+
+
+class State(TypedDict):
+    """What the lifespan hands to every request (``request.state``, ``scope["state"]``)."""
+
+    resolvers: Resolvers
+    graphql: GraphQLEngine
+    health: Health
+    metrics: Metrics
+    watchers: Watchers
 
 
 def create_app(
@@ -99,16 +126,21 @@ def create_app(
             await stack.enter_async_context(authenticator)
             logger.info("%d account(s) to read", len(accounts.accounts))
             await upstreams.open_default()
-            fleet = None
+            coordinator, tiers = None, None
             if store is not None:
                 await stack.enter_async_context(store)
                 logger.info("Sharing with the fleet through the store at %s", store.address)
-                fleet = LiveFleet(
+                coordinator = LiveFleet(
                     store,
                     interval=settings.watch_interval_seconds,
                     upstream_timeout=settings.upstream_timeout_seconds,
                 )
-            caches = make_caches(settings, metrics, clock, store)
+                # A holder whose call runs to the deadline still answers within its lease.
+                lease = settings.upstream_timeout_seconds + 1
+                tiers = StoreTiers(store, lease_seconds=lease)
+            caches = make_caches(
+                settings, metrics, clock=clock, tiers=tiers, observe=access.cache_event
+            )
             resolvers = Resolvers(upstreams, caches, tokens)
             engine = make_engine(settings, resolvers, metrics, clock, trusted)
             stack.callback(engine.close)
@@ -118,7 +150,7 @@ def create_app(
                 interval=settings.watch_interval_seconds,
                 max_watched=settings.max_watched_deployments,
                 max_per_caller=settings.max_subscriptions_per_caller,
-                fleet=fleet,
+                coordinator=coordinator,
             )
             stack.push_async_callback(watchers.close)
             health.on_stop.append(watchers.close)
@@ -163,9 +195,39 @@ def create_app(
         app.include_router(docs.router)
         app.mount(STATIC, StaticFiles(directory=STATIC_FILES), name="static")
     app.openapi = lambda: _openapi(app, authenticator.openapi_schemes())  # type: ignore[method-assign]
+    local: TokenBuckets | None = None
+    buckets: Buckets | None = None
+    if rate := settings.rate_limit_per_second:
+        burst = settings.rate_limit_burst or max(1, math.ceil(rate))
+        local = buckets = TokenBuckets(rate, burst, clock)
+        if store is not None:
+            buckets = SharedBuckets(store, local, rate=rate, burst=burst)
+    faces: list[Layer] = [
+        partial(
+            GraphQLEndpoint,
+            graphiql=settings.docs,
+            ws_send_timeout=settings.ws_send_timeout_seconds,
+        ),
+        partial(InstanceHitFastPath, routes=addressed_routes("GetDeploymentInstance")),
+    ]
     return edge(
-        app, settings, authenticator=authenticator, metrics=metrics, clock=clock, store=store
+        app,
+        settings,
+        authenticator=authenticator,
+        buckets=buckets,
+        failures=local,
+        metrics=metrics,
+        clock=clock,
+        refuse=refusal,
+        faces=faces,
     )
+
+
+def refusal(scope: Scope, error: GatewayError) -> Response:
+    """An error answered before routing, in the shape of the face the path is."""
+    if path_of(scope) == GRAPHQL:
+        return refusal_response(error)
+    return problem_response(error)
 
 
 def load_accounts(settings: Settings) -> Accounts:

@@ -14,15 +14,12 @@ from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping, Se
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
+from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
 from cachetools import TLRUCache
 
 from service.errors import CacheInfo, GatewayError
 from service.metrics import CacheEvent
-
-if TYPE_CHECKING:
-    from service.fleet.cache import SharedTier
 
 V = TypeVar("V")
 K = TypeVar("K", bound=Hashable)
@@ -56,10 +53,57 @@ class Remote(Generic[V]):
     joined: bool
 
 
-Outcome: TypeAlias = V | GatewayError | Remote[V]
+Fetched: TypeAlias = V | GatewayError | Remote[V]
 """A loaded answer: CodeDeploy's (value or error), or the fleet's."""
 LoadMany: TypeAlias = Callable[[list[K]], Awaitable[Mapping[K, V | GatewayError]]]
 """Loads several keys at once, answering each with its value or its error."""
+
+
+class Codec(Protocol[V]):
+    """A value as bytes, for a tier that stores bytes."""
+
+    def encode(self, value: V) -> bytes: ...
+
+    def decode(self, data: bytes) -> V: ...
+
+
+class SharedTier(Protocol[V]):
+    """The second level behind one cache, shared with other processes: it answers a
+    miss from what they stored, or loads it (once for all of them) and stores it."""
+
+    async def fetch(
+        self, keys: list[K], load_many: LoadMany[K, V], *, refresh: bool = False
+    ) -> Mapping[K, Fetched[V]]: ...
+
+    def forget(self, key: Hashable) -> None: ...
+
+
+class SharedTiers(Protocol):
+    """Makes the shared tier of the cache ``name``, whose answers live ``ttl`` seconds."""
+
+    def __call__(
+        self, name: str, codec: Codec[V], *, ttl: Callable[[V | GatewayError], float]
+    ) -> SharedTier[V]: ...
+
+
+class Alone(Generic[V]):
+    """No second level: a miss is loaded here, and there is nothing shared to forget."""
+
+    async def fetch(
+        self, keys: list[K], load_many: LoadMany[K, V], *, refresh: bool = False
+    ) -> Mapping[K, Fetched[V]]:
+        return await loaded(keys, load_many)
+
+    def forget(self, key: Hashable) -> None:
+        pass
+
+
+async def loaded(keys: list[K], load_many: LoadMany[K, V]) -> Mapping[K, V | GatewayError]:
+    """``load_many``'s answers, or its error for every key."""
+    try:
+        return await load_many(keys)
+    except GatewayError as error:
+        return dict.fromkeys(keys, error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +113,7 @@ class Cached(Generic[V]):
 
 
 @dataclass(slots=True)
-class Reads:
+class Recording:
     """The stored entries a piece of work was answered from (see ``recording``), by
     serial number: holding the entries themselves would keep replaced ones alive.
 
@@ -94,16 +138,13 @@ class Reads:
         return all(cache.holds(key, serial) for cache, key, serial in self.entries)
 
 
-_reads: ContextVar[Reads | None] = ContextVar("reads", default=None)
-shared_answers: ContextVar[list[str] | None] = ContextVar("shared_answers", default=None)
-"""Where a request's access line learns that the fleet's store answered it: a list the
-request sets, which the loads it starts (tasks of their own) append to."""
+_reads: ContextVar[Recording | None] = ContextVar("reads", default=None)
 
 
 @contextmanager
-def recording() -> Iterator[Reads]:
+def recording() -> Iterator[Recording]:
     """Notes every answer the caches give in this context (tasks it starts included)."""
-    reads = Reads()
+    reads = Recording()
     token = _reads.set(reads)
     try:
         yield reads
@@ -125,7 +166,7 @@ class ResultCache(Generic[V]):
         size: Callable[[V], int] = lambda _value: 0,
         clock: Callable[[], float] = time.monotonic,
         observe: Callable[[CacheEvent], None] = lambda _event: None,
-        shared: "SharedTier[V] | None" = None,
+        shared: SharedTier[V] | None = None,
     ) -> None:
         # Every entry is charged at least its share of the bytes, so their count stays
         # within ``max_entries`` too.
@@ -143,7 +184,7 @@ class ResultCache(Generic[V]):
         self._value_ttl = value_ttl
         self._error_ttl = error_ttl
         self._clock = clock
-        self._shared = shared
+        self._shared: SharedTier[V] = Alone() if shared is None else shared
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -177,7 +218,7 @@ class ResultCache(Generic[V]):
         """Drops the stored answer for ``key`` (``shared``: the fleet's too, in the
         background): the next read asks CodeDeploy."""
         self._entries.pop(key, None)
-        if shared and self._shared is not None:
+        if shared:
             self._shared.forget(key)
 
     def holds(self, key: Hashable, serial: int) -> bool:
@@ -300,16 +341,11 @@ class ResultCache(Generic[V]):
         keys: list[K],
         load_many: LoadMany[K, V],
         refresh: bool,
-    ) -> Mapping[K, Outcome[V]]:
+    ) -> Mapping[K, Fetched[V]]:
         """The answers for ``keys`` from CodeDeploy, or in a fleet from the shared store."""
-        if self._shared is not None:
-            return await self._shared.fetch(keys, load_many, refresh=refresh)
-        try:
-            return await load_many(keys)
-        except GatewayError as error:
-            return dict.fromkeys(keys, error)
+        return await self._shared.fetch(keys, load_many, refresh=refresh)
 
-    def _keep(self, key: Hashable, outcome: Outcome[V]) -> Cached[V] | GatewayError:
+    def _keep(self, key: Hashable, outcome: Fetched[V]) -> Cached[V] | GatewayError:
         """Stores an answer as its lifetime says, and gives it as the caller sees it."""
         if isinstance(outcome, GatewayError):
             return self._store_error(key, outcome)
@@ -317,8 +353,6 @@ class ResultCache(Generic[V]):
             return self._store_value(key, outcome)
         # From the fleet: a hit for this caller, kept only for the time it has left.
         self._observe("shared_join" if outcome.joined else "shared_hit")
-        if (answers := shared_answers.get()) is not None:
-            answers.append("shared")
         if isinstance(outcome.outcome, GatewayError):
             return self._store_error(key, outcome.outcome, outcome.seconds)
         return self._store_value(key, outcome.outcome, outcome.seconds)

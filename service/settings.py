@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 PositiveSeconds = Annotated[float, Field(gt=0, le=3600)]
 CacheSeconds = Annotated[float, Field(ge=0, le=86400)]
 AuthScheme = Literal["api-key", "jwt"]
+UpstreamApi = Literal["instances", "targets"]
 AUTH_CHOICES = "none, api-key, jwt or api-key,jwt"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "[::1]", "localhost"})
 
@@ -299,7 +300,7 @@ class Settings(BaseSettings):
     """JSON (or YAML, for a name ending in ``.yaml`` or ``.yml``): the accounts to read, by
     alias, each with its regions and the role to assume (docs/accounts.md). Unset: the
     gateway's own identity in one region, as ``default``."""
-    upstream_api: Literal["instances", "targets"] = "instances"
+    upstream_api: UpstreamApi = "instances"
     """Which CodeDeploy calls answer instance reads: the deprecated instance calls, or targets."""
     upstream_max_attempts: int = Field(default=3, ge=1, le=10)
     """Total attempts per upstream call (botocore's ``standard`` retry mode), not retries."""
@@ -317,7 +318,7 @@ class Settings(BaseSettings):
     cache_max_entries: int = Field(default=10_000, ge=1, le=10_000_000)
     """Entries each cache may hold."""
     cache_max_bytes: int = Field(default=32 * 1024 * 1024, ge=1024 * 1024, le=2**36)
-    """Bytes each of the four caches may hold (an instance with long log tails runs to
+    """Bytes each of the six caches may hold (an instance with long log tails runs to
     tens of KB, so entries alone do not bound memory)."""
 
     # botocore reads only AWS_DEFAULT_REGION; AWS_REGION is the variable every other SDK uses.

@@ -23,7 +23,7 @@ from service.edge.connections import BoundedWebSocket, bounded_protocol
 from service.emulator import Emulator
 from service.emulator.server import serve
 from service.live import Watched, Watchers
-from service.resolver import Resolvers
+from service.reads import Resolvers
 
 ACCESS_KEY_ID = "AKIATESTGATEWAY00001"
 

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
+from service.app import refusal
 from service.edge.access import Access, ClientAddress
 from service.logs import AccessLog, JsonFormatter, configure_logging
 from service.metrics import Metrics
@@ -281,7 +282,7 @@ async def test_a_failure_nothing_answered_is_a_500_problem(
     async def receive() -> Message:
         return {"type": "http.request", "body": b""}
 
-    access = Access(broken, metrics=Metrics(), client_address=ClientAddress([]))
+    access = Access(broken, metrics=Metrics(), client_address=ClientAddress([]), refuse=refusal)
     scope: Scope = {"type": "http", "method": "GET", "path": "/v1/x", "headers": [], "client": None}
     await access(scope, receive, send)
     start, body = sent

@@ -10,21 +10,28 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).parents[1]
-UPSTREAM = ROOT / "service" / "codedeploy" / "upstream.py"
+CODEDEPLOY = ROOT / "service" / "codedeploy"
+
+
+def _names_operation(node: ast.AST) -> bool:
+    """A call that names the operation it makes first: ``Calls`` (every call upstream goes
+    through it) or a ``Batch`` (which ``read_batch`` hands to ``Calls``)."""
+    if not isinstance(node, ast.Call) or not node.args:
+        return False
+    func = node.func
+    named = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    return named in {"calls", "_calls", "Batch"}
 
 
 def operations_called() -> set[str]:
-    """The operation names CodeDeploy._call is given: every call upstream goes through it."""
     names: set[str] = set()
-    for node in ast.walk(ast.parse(UPSTREAM.read_text())):
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "_call"
-            and isinstance(node.args[0], ast.Constant)
-            and isinstance(node.args[0].value, str)
-        ):
-            names.add(node.args[0].value)
+    for module in CODEDEPLOY.glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if _names_operation(node):
+                assert isinstance(node, ast.Call)
+                first = node.args[0]
+                if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    names.add(first.value)
     return names
 
 

@@ -6,18 +6,19 @@ import random
 import re
 import time
 from collections.abc import Sequence
+from contextvars import ContextVar
 from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Literal
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.cache import shared_answers
 from service.codedeploy import request_ids
 from service.edge.headers import answer_headers, private, relative_location
-from service.edge.refusal import error_response
+from service.edge.refusal import Refuse
 from service.errors import GatewayError
 from service.logs import AccessLog
-from service.metrics import Metrics
+from service.metrics import CacheEvent, Metrics
+from service.request import context_of
 
 logger = logging.getLogger(__name__)
 _ids = random.Random()  # its own state: a random.seed() elsewhere cannot make ids repeat
@@ -94,8 +95,11 @@ class Access:
     ``HEAD`` as the ``GET`` it stands for, without the body; and answers 500 for a
     failure nothing further in answered."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, client_address: ClientAddress) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, client_address: ClientAddress, refuse: Refuse
+    ) -> None:
         self.app = app
+        self.refuse = refuse
         self.metrics = metrics
         self.log = AccessLog(logging.getLogger("service.access"))
         self.client_address = client_address
@@ -109,9 +113,10 @@ class Access:
             return
         start = time.perf_counter()
         method = scope["method"]  # as sent, for the log
-        head = method == "HEAD"
+        context = context_of(scope)
+        head = context.head = method == "HEAD"
         if head:  # the server's own scope keeps HEAD: it then sends no body bytes
-            scope = {**scope, "method": "GET", "gateway.head": True}
+            scope = {**scope, "method": "GET"}
         self.client_address(scope)
         request_id = _request_id(scope)
         carried = [*answer_headers(scope), (b"x-request-id", request_id.encode())]
@@ -119,7 +124,7 @@ class Access:
         ids: list[str] = []
         token = request_ids.set(ids)
         shared: list[str] = []
-        shared_token = shared_answers.set(shared)
+        shared_token = _shared.set(shared)
 
         async def respond(message: Message) -> None:
             nonlocal status, cache
@@ -132,7 +137,7 @@ class Access:
                 for name, value in headers:
                     if name == b"x-cache":
                         cache = value.decode()
-                if scope.get("gateway.caller") is not None:
+                if context.caller is not None:
                     private(headers)
             elif head and kind == "http.response.body":
                 if message.get("more_body", False):
@@ -146,12 +151,12 @@ class Access:
             if status:  # the answer is under way: only the server can cut it off
                 raise
             logger.exception("unhandled error")
-            await error_response(scope, GatewayError("The gateway failed unexpectedly."))(
+            await self.refuse(scope, GatewayError("The gateway failed unexpectedly."))(
                 scope, receive, respond
             )
         finally:
             request_ids.reset(token)
-            shared_answers.reset(shared_token)
+            _shared.reset(shared_token)
             # Which level answered a hit: this replica's cache, or the fleet's store.
             level = "shared" if shared else "local" if cache == "HIT" else None
             self._done(scope, method, status or 500, start, request_id, cache, ids, level)
@@ -192,11 +197,12 @@ class Access:
     ) -> None:
         """The request's metrics and its log line."""
         seconds = time.perf_counter() - start
+        context = context_of(scope)
         route = getattr(scope.get("route"), "path", None)
-        template = route or scope.get("gateway.route", "unmatched")
-        caller = scope.get("gateway.caller")
+        template = route or context.route or "unmatched"
+        caller = context.caller
         self.metrics.http_request(template, method, status, seconds)
-        if "gateway.caller" in scope:
+        if context.admitted:
             self.metrics.caller_request(caller, status)
         path = scope["path"]
         self.log(
@@ -215,6 +221,17 @@ class Access:
                 "upstream_request_ids": ids,
             },
         )
+
+
+_shared: ContextVar[list[str] | None] = ContextVar("shared_answers", default=None)
+"""Where a request's access line learns that the fleet's store answered it: a list the
+request sets, which the loads it starts (tasks of their own) append to."""
+
+
+def cache_event(event: CacheEvent) -> None:
+    """The caches' ``observe`` hook: a hit from the fleet's store marks the request."""
+    if event in ("shared_hit", "shared_join") and (shared := _shared.get()) is not None:
+        shared.append(event)
 
 
 def _request_id(scope: Scope) -> str:

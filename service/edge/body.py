@@ -5,9 +5,9 @@ import asyncio
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.edge.connections import BODY_COMPLETE
-from service.edge.refusal import error_response
+from service.edge.refusal import Refuse
 from service.errors import GatewayError, PayloadTooLarge, RequestTimeout
+from service.request import context_of
 
 
 class BodyLimit:
@@ -17,8 +17,9 @@ class BodyLimit:
     a stranger's body is never read. Either refusal closes the connection
     (``connections.py``), the rest of the body unread."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, timeout: float) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, timeout: float, refuse: Refuse) -> None:
         self.app = app
+        self.refuse = refuse
         self.max_body_bytes = max_body_bytes
         self.timeout = timeout
 
@@ -32,7 +33,7 @@ class BodyLimit:
             body = self._too_large()  # refused before a byte of it is read
         else:
             try:
-                if scope.get(BODY_COMPLETE):  # all here already: nothing to wait for
+                if context_of(scope).body_complete:  # all here already: nothing to wait for
                     body = await self._read(receive)
                 else:
                     async with asyncio.timeout(self.timeout):
@@ -44,7 +45,7 @@ class BodyLimit:
         if body is None:
             return  # the client went away
         if isinstance(body, GatewayError):
-            await error_response(scope, body)(scope, receive, send)
+            await self.refuse(scope, body)(scope, receive, send)
             return
         replayed = False
 

@@ -29,6 +29,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import Frame
 
+from service.request import context_of
+
 # After a refusal, what the client still sends is read and dropped, this long and this
 # much at most, then the connection is closed: closing with its bytes unread would send
 # a reset that can overtake the answer; a client still sending past these gets the reset.
@@ -43,7 +45,6 @@ MAX_CHUNKS = 4096
 # Fragments one WebSocket message may come in: zero-length continuations cost a parse
 # each and never reach the size limit.
 MAX_FRAGMENTS = 1024
-BODY_COMPLETE = "gateway.body_complete"
 """Set in a request's scope once its whole body has arrived."""
 # Writes held for the loop's next turn, at most; past it they go at once, so the
 # transport's flow control sees a large answer as it is written.
@@ -154,7 +155,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             return  # a WebSocket upgrade
         # For a long answer (an event stream) whose client stopped reading: dropped at
         # once, where ASGI can only finish the answer or leave it hanging.
-        cast(dict[str, Any], self.scope)["gateway.abort"] = self.transport.abort
+        context_of(cast(dict[str, Any], self.scope)).abort = self.transport.abort
         # Until the body has arrived, an answer closes the connection (and lingers): a
         # refusal does not wait for the body, nor leaves the connection to it.
         self._body_pending = True
@@ -171,7 +172,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         socket = self.transport.get_protocol()
         scope = getattr(socket, "scope", None)
         if isinstance(scope, dict):
-            scope["gateway.abort"] = self.transport.abort
+            context_of(scope).abort = self.transport.abort
 
     def on_chunk_header(self) -> None:
         self._chunks += 1
@@ -186,7 +187,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         # The app may read the body without a deadline: it is all here (the usual POST,
         # in the packet with its head; an asyncio.timeout cost a cache hit ~6 µs).
-        cast(dict[str, Any], self.scope)[BODY_COMPLETE] = True
+        context_of(cast(dict[str, Any], self.scope)).body_complete = True
         if self._body_pending:
             self._body_pending = False
             self.transport.linger_on_close = False

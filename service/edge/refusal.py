@@ -1,15 +1,11 @@
-"""Errors answered before routing, in the shape each face's clients read."""
+"""How an error is answered before routing: the factory hands the edge a renderer that
+answers in the shape each face's clients read (the edge knows neither face)."""
+
+from collections.abc import Callable
 
 from starlette.responses import Response
 from starlette.types import Scope
 
-from service.edge.paths import GRAPHQL, path_of
 from service.errors import GatewayError
-from service.graphql.errors import refusal_response
-from service.rest.problems import problem_response
 
-
-def error_response(scope: Scope, error: GatewayError) -> Response:
-    if path_of(scope) == GRAPHQL:
-        return refusal_response(error)
-    return problem_response(error)
+Refuse = Callable[[Scope, GatewayError], Response]

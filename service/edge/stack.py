@@ -9,15 +9,17 @@ Then, as ASGI layers, each a plain ``(scope, receive, send)`` callable:
    caller's), refusals included; HEAD answered as its GET, without the body; a 500 for
    any failure nothing further in answered.
 2. ``CORSMiddleware`` (when origins are configured): preflights need no credentials.
-3. ``Guard``: credentials, then the caller's rate; refusals answered here.
+3. ``Gate``: credentials, then the caller's rate; refusals answered here.
 4. ``BodyLimit``: a body is read only for a caller who got this far, and only so far.
-5. ``GraphQLEndpoint``: ``/graphql`` (no FastAPI route, so no REST tool trips on it).
-6. ``InstanceHitFastPath``: the hottest route's cache hits, without FastAPI's machinery.
+5. The faces' own layers, which the factory hands in (the edge knows neither face):
+   ``GraphQLEndpoint`` for ``/graphql`` (no FastAPI route, so no REST tool trips on it),
+   then ``InstanceHitFastPath``, the hottest REST route's cache hits without FastAPI's
+   machinery.
 
-Then FastAPI's routing, dependencies and REST routes.
+Then FastAPI's routing, dependencies and REST routes. Refusals, here and in every layer,
+are answered by the factory's renderer, in the shape of the face the path is.
 """
 
-import math
 from collections.abc import Callable
 from functools import partial
 
@@ -27,15 +29,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.edge.access import Access, ClientAddress
 from service.edge.body import BodyLimit
-from service.edge.guard import Guard
-from service.edge.hits import InstanceHitFastPath
-from service.fleet.buckets import SharedBuckets
-from service.fleet.store import Store
-from service.graphql.http import GraphQLEndpoint
+from service.edge.gate import Gate
+from service.edge.refusal import Refuse
 from service.guard import Authenticator, TokenBuckets
 from service.guard.ratelimit import Buckets
 from service.metrics import Metrics
-from service.rest.api import addressed_routes
 from service.settings import Settings
 
 Layer = Callable[[ASGIApp], ASGIApp]
@@ -72,22 +70,21 @@ def edge(
     settings: Settings,
     *,
     authenticator: Authenticator,
+    buckets: Buckets | None,
+    failures: TokenBuckets | None,
     metrics: Metrics,
     clock: Callable[[], float],
-    store: Store | None,
+    refuse: Refuse,
+    faces: list[Layer],
 ) -> Gateway:
-    local: TokenBuckets | None = None
-    buckets: Buckets | None = None
-    if rate := settings.rate_limit_per_second:
-        burst = settings.rate_limit_burst or max(1, math.ceil(rate))
-        local = buckets = TokenBuckets(rate, burst, clock)
-        if store is not None:
-            buckets = SharedBuckets(store, local, rate=rate, burst=burst)
+    """The stack for ``api``: ``buckets`` count callers' requests (``failures`` their
+    failed authentications, else buckets of the gate's own); ``faces`` go innermost."""
     layers: list[Layer] = [
         partial(
             Access,
             metrics=metrics,
             client_address=ClientAddress(settings.trusted_proxies, settings.forwarded_header),
+            refuse=refuse,
         ),
     ]
     if settings.cors_origins:
@@ -102,24 +99,21 @@ def edge(
         )
     layers += [
         partial(
-            Guard,
+            Gate,
             authenticator=authenticator,
             buckets=buckets,
-            failures=local,
+            failures=failures,
             metrics_key=settings.metrics_api_key,
             metrics=metrics,
             clock=clock,
+            refuse=refuse,
         ),
         partial(
             BodyLimit,
             max_body_bytes=settings.max_body_bytes,
             timeout=settings.body_timeout_seconds,
+            refuse=refuse,
         ),
-        partial(
-            GraphQLEndpoint,
-            graphiql=settings.docs,
-            ws_send_timeout=settings.ws_send_timeout_seconds,
-        ),
-        partial(InstanceHitFastPath, routes=addressed_routes("GetDeploymentInstance")),
+        *faces,
     ]
     return Gateway(api, layers)

@@ -14,21 +14,18 @@ import hashlib
 import logging
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from contextlib import suppress
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 import orjson
-from pydantic import BaseModel
 
-from service.cache import LoadMany, Outcome, Remote
+from service.cache import Codec, Fetched, LoadMany, Remote, SharedTier, loaded
 from service.errors import GatewayError
 from service.fleet.store import CHANNEL, Store, StoreDown
-from service.models import Snapshot
 
 logger = logging.getLogger(__name__)
 
 V = TypeVar("V")
 K = TypeVar("K", bound=Hashable)
-M = TypeVar("M", bound=BaseModel)
 
 # A waiter looks at the store this often at first, then less often, until told.
 FIRST_POLL_SECONDS = 0.02
@@ -56,41 +53,9 @@ return 0
 """
 
 
-class Codec(Protocol[V]):
-    def encode(self, value: V) -> bytes: ...
-
-    def decode(self, data: bytes) -> V: ...
-
-
-class SnapshotCodec(Generic[M]):
-    """A snapshot as its AWS JSON, behind one byte that says whether it is final."""
-
-    def __init__(self, model: type[M]) -> None:
-        self._model = model
-
-    def encode(self, value: Snapshot[M]) -> bytes:
-        return (b"t" if value.terminal else b"-") + value.body
-
-    def decode(self, data: bytes) -> Snapshot[M]:
-        body = data[1:]
-        if data[:1] not in (b"t", b"-") or not isinstance(orjson.loads(body), dict):
-            raise ValueError("not a snapshot")  # checked, not parsed into a model: cheap
-        return Snapshot.stored(self._model, body, data[:1] == b"t")
-
-
-class ModelCodec(Generic[M]):
-    def __init__(self, model: type[M]) -> None:
-        self._model = model
-
-    def encode(self, value: M) -> bytes:
-        return value.model_dump_json().encode()
-
-    def decode(self, data: bytes) -> M:
-        return self._model.model_validate_json(data)
-
-
-class SharedTier(Generic[V]):
-    """One cache's keys in the store: ``cdgw:<format>:c:<cache>:<hash of the key>``."""
+class StoreTier(Generic[V]):
+    """A cache's ``SharedTier`` in the store, under ``cdgw:<format>:c:<cache>:<hash of
+    the key>``."""
 
     def __init__(
         self,
@@ -115,14 +80,14 @@ class SharedTier(Generic[V]):
 
     async def fetch(
         self, keys: list[K], load_many: LoadMany[K, V], *, refresh: bool = False
-    ) -> dict[K, Outcome[V]]:
+    ) -> dict[K, Fetched[V]]:
         """Every key's answer: stored by the fleet, or loaded by this replica (and stored
         for the others), or by the replica that held its lease. ``refresh`` loads all
         anew. Whatever the store cannot do in time, this replica does alone."""
         names = self._names(keys)
         if refresh:
             return dict(await self._load(keys, names, load_many, leased=False))
-        answers: dict[K, Outcome[V]] = {}
+        answers: dict[K, Fetched[V]] = {}
         try:
             held = await self._claim(keys, names, answers, load_many, joined=False)
             if held:
@@ -131,14 +96,14 @@ class SharedTier(Generic[V]):
             pass
         missing = [key for key in keys if key not in answers]
         if missing:  # the store failed, or a holder outlived its lease twice over
-            answers.update(await _loaded(missing, load_many))
+            answers.update(await loaded(missing, load_many))
         return answers
 
     async def _claim(
         self,
         keys: list[K],
         names: Mapping[Hashable, str],
-        answers: dict[K, Outcome[V]],
+        answers: dict[K, Fetched[V]],
         load_many: LoadMany[K, V],
         *,
         joined: bool,
@@ -184,7 +149,7 @@ class SharedTier(Generic[V]):
         self,
         keys: list[K],
         names: Mapping[Hashable, str],
-        answers: dict[K, Outcome[V]],
+        answers: dict[K, Fetched[V]],
         load_many: LoadMany[K, V],
     ) -> None:
         """Waits for the replicas holding ``keys``' leases: told when they stored their
@@ -226,7 +191,7 @@ class SharedTier(Generic[V]):
         """CodeDeploy's answers for ``keys``, stored for the fleet (the store failing
         then changes nothing: the answers are here)."""
         try:
-            outcomes = await _loaded(keys, load_many)
+            outcomes = await loaded(keys, load_many)
         except BaseException:  # a bug, or cancelled: the leases go, and the waiters claim
             if leased:
                 self._store.background(
@@ -292,13 +257,6 @@ class SharedTier(Generic[V]):
         return None
 
 
-async def _loaded(keys: list[K], load_many: LoadMany[K, V]) -> Mapping[K, V | GatewayError]:
-    try:
-        return await load_many(keys)
-    except GatewayError as error:
-        return dict.fromkeys(keys, error)
-
-
 def _kinds(base: type[GatewayError]) -> dict[str, type[GatewayError]]:
     """The errors a loader raises, by name: those made as ``GatewayError`` is."""
     kinds = {base.__name__: base} if base.__init__ is GatewayError.__init__ else {}
@@ -330,3 +288,16 @@ def decode_error(data: bytes) -> GatewayError:
         raise ValueError("not an error the gateway stored")
     kind = _ERRORS.get(fields["type"], GatewayError)
     return kind(fields["detail"], code=fields["code"], request_id=fields["id"])
+
+
+class StoreTiers:
+    """Makes each cache's ``StoreTier`` in one store (the factory's ``SharedTiers``)."""
+
+    def __init__(self, store: Store, *, lease_seconds: float) -> None:
+        self._store = store
+        self._lease_seconds = lease_seconds
+
+    def __call__(
+        self, name: str, codec: Codec[V], *, ttl: Callable[[V | GatewayError], float]
+    ) -> SharedTier[V]:
+        return StoreTier(self._store, name, codec, ttl=ttl, lease_seconds=self._lease_seconds)

@@ -18,22 +18,17 @@ from typing import Any
 
 import orjson
 
-from service.accounts import Target
+from service.accounts import AccountRegion
 from service.errors import GatewayError
 from service.fleet.cache import decode_error, encode_error
 from service.fleet.store import CHANNEL, Store, StoreDown
-from service.live.watch import Change, Kind, Watched, Watcher
-from service.models import DeploymentInfo, DeploymentTarget, InstanceSummary, Snapshot
+from service.live import Change, Watched, Watcher
+from service.live.kinds import KINDS, Kind
+from service.models import Snapshot
 
 # What the store keeps of a deployment nobody reads any more (a finished one included):
 # long enough for viewers to come back to it without a call.
 STATE_SECONDS = 600
-
-MODELS: dict[Kind, type[Any]] = {
-    "deployment": DeploymentInfo,
-    "instance": InstanceSummary,
-    "target": DeploymentTarget,
-}
 
 # KEYS: the lease, the record's hash and its meta; ARGV: this replica, the lease's and
 # the record's lifetimes in ms. 0: another replica holds the lease; 1: renewed; 2: taken
@@ -58,7 +53,7 @@ return 2
 
 
 class LiveFleet:
-    """The store's side of the watchers: leases, the record, and the batches."""
+    """The watchers' ``Coordinator`` in a fleet: leases, the record, and the batches."""
 
     def __init__(self, store: Store, *, interval: float, upstream_timeout: float) -> None:
         self._store = store
@@ -84,7 +79,7 @@ class LiveFleet:
         self._store.background(self._store.publish("changed", **_named(watched), i=item_id))
 
     def _keys(self, watched: Watched) -> tuple[str, str, str]:
-        where = (watched.target.account, watched.target.region, watched.deployment_id)
+        where = (watched.where.account, watched.where.region, watched.deployment_id)
         return (
             self._store.key("w", *where, "lease"),
             self._store.key("w", *where, "items"),
@@ -93,7 +88,11 @@ class LiveFleet:
 
     async def lead(self, watcher: Watcher) -> bool:
         """Whether this replica reads ``watcher``'s deployment now: its lease renewed or
-        taken (the store's record read first), or the store away (alone, it reads)."""
+        taken (the store's record read first), or the store away (alone, it reads).
+        Leading is for viewers: a lingering watcher (or one whose last viewer left while
+        the lease was being renewed) leaves it to the others."""
+        if not watcher.viewers:
+            return False
         keys = self._keys(watcher.watched)
         args: list[str | int] = [self._store.replica, self._lease_ms, STATE_SECONDS * 1000]
         try:
@@ -103,7 +102,10 @@ class LiveFleet:
             if held == 3 and watcher.seq:
                 await self.publish(watcher, watcher.since(0))
         except StoreDown:
-            return True
+            held = True
+        if held and not watcher.viewers:
+            self.release(watcher)
+            return False
         return bool(held)
 
     async def follow(self, watcher: Watcher) -> None:
@@ -190,11 +192,11 @@ class LiveFleet:
 
 def _named(watched: Watched) -> dict[str, str]:
     """A watched deployment in a message: its account, region and id."""
-    return {"a": watched.target.account, "r": watched.target.region, "d": watched.deployment_id}
+    return {"a": watched.where.account, "r": watched.where.region, "d": watched.deployment_id}
 
 
 def _watched(message: dict[str, Any]) -> Watched:
-    return Watched(Target(message["a"], message["r"]), message["d"])
+    return Watched(AccountRegion(message["a"], message["r"]), message["d"])
 
 
 def _encoded(change: Change) -> dict[str, Any]:
@@ -210,6 +212,6 @@ def _encoded(change: Change) -> dict[str, Any]:
 
 def _change(fields: dict[str, Any], generation: str) -> Change:
     kind: Kind = fields["k"]
-    snapshot = Snapshot.stored(MODELS[kind], fields["b"].encode(), fields["t"])
+    snapshot = Snapshot.stored(KINDS[kind].model, fields["b"].encode(), fields["t"])
     seq: int = fields["s"]
     return Change(seq, kind, fields["i"], snapshot, f"{generation}-{seq}")

@@ -12,15 +12,15 @@ from pydantic import BaseModel
 from strawberry.dataloader import DataLoader
 
 from service import models
-from service.accounts import EVERY_ACCOUNT, Grants, Target
+from service.accounts import EVERY_ACCOUNT, AccountRegion, Grants
 from service.cache import Cached
 from service.errors import GatewayError
 from service.guard.ratelimit import FREE, Budget
 from service.live import Watchers
 from service.models import Snapshot
-from service.resolver import Resolver, Resolvers
+from service.reads import Resolver, Resolvers
 
-Key = tuple[str, str]
+ItemKey = tuple[str, str]
 """(deploymentId, instanceId or targetId)"""
 
 M = TypeVar("M", bound=BaseModel)
@@ -28,17 +28,17 @@ M = TypeVar("M", bound=BaseModel)
 
 def _loader(
     read: Callable[[str, Sequence[str]], Awaitable[Sequence[Cached[Snapshot[M]] | GatewayError]]],
-) -> DataLoader[Key, M]:
+) -> DataLoader[ItemKey, M]:
     """Collects one operation's reads; each deployment's ids go to ``read`` together."""
 
-    async def load(keys: list[Key]) -> list[M | BaseException]:
+    async def load(keys: list[ItemKey]) -> list[M | BaseException]:
         by_deployment: dict[str, list[str]] = defaultdict(list)
         for deployment_id, item_id in keys:
             by_deployment[deployment_id].append(item_id)
         answers = await asyncio.gather(
             *(read(deployment_id, ids) for deployment_id, ids in by_deployment.items())
         )
-        found: dict[Key, M | BaseException] = {}
+        found: dict[ItemKey, M | BaseException] = {}
         for (deployment_id, ids), outcomes in zip(by_deployment.items(), answers, strict=True):
             for item_id, outcome in zip(ids, outcomes, strict=True):
                 found[deployment_id, item_id] = (
@@ -84,14 +84,14 @@ class Reads:
 
     def __init__(self, resolver: Resolver) -> None:
         self.resolver = resolver
-        self.target = resolver.target
-        self.instances: DataLoader[Key, models.InstanceSummary] = _loader(
+        self.where = resolver.where
+        self.instances: DataLoader[ItemKey, models.InstanceSummary] = _loader(
             resolver.deployment_instances
         )
-        self.targets: DataLoader[Key, models.DeploymentTarget] = _loader(
+        self.targets: DataLoader[ItemKey, models.DeploymentTarget] = _loader(
             resolver.deployment_targets
         )
-        self.groups: DataLoader[Key, models.DeploymentGroupInfo] = _loader(
+        self.groups: DataLoader[ItemKey, models.DeploymentGroupInfo] = _loader(
             resolver.deployment_groups
         )
         self.applications: DataLoader[str, models.ApplicationInfo] = DataLoader(
@@ -133,15 +133,15 @@ class Context:
         self.grants = grants
         self.caller = caller
         self.live = live
-        self._reads: dict[Target, Reads] = {}
+        self._reads: dict[AccountRegion, Reads] = {}
 
     def at(self, account: str | None, region: str | None) -> Reads:
         """The reads of ``account`` in ``region`` (the defaults when None); a coded error
         for an account or region not configured, or not granted, before any call."""
         resolver = self.resolvers.of(account, region, self.grants, caller=self.caller)
-        reads = self._reads.get(resolver.target)
+        reads = self._reads.get(resolver.where)
         if reads is None:
-            reads = self._reads[resolver.target] = Reads(resolver)
+            reads = self._reads[resolver.where] = Reads(resolver)
         return reads
 
     def forget(self) -> None:
@@ -166,3 +166,14 @@ RegionArgument = Annotated[
         "the account: RegionNotFound."
     ),
 ]
+
+
+def account_of(parent: strawberry.Parent[Any]) -> str:
+    """The alias of the account an object was read in (its ``reads``)."""
+    account: str = parent.reads.where.account
+    return account
+
+
+def region_of(parent: strawberry.Parent[Any]) -> str:
+    region: str = parent.reads.where.region
+    return region

@@ -9,7 +9,6 @@ single-flight makes them. It is the upper bound of a happy path: retries are not
 """
 
 import itertools
-import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,9 +33,10 @@ from graphql import (
 from graphql.execution.values import VariableValues, get_argument_values
 
 from service.codedeploy import BATCH_LIMIT, NAMES_BATCH_LIMIT
-from service.graphql.deployment import MAX_COUNTED_PAGES
+from service.graphql.fleet import MAX_COUNTED_PAGES
 from service.graphql.pagination import MAX_FIRST
-from service.resolver import STATS_CALLS, batch_calls, filters, list_pages
+from service.reads import costs, filters
+from service.reads.costs import batch, list_pages
 
 PageKey = tuple[Any, ...]
 Where = tuple[str | None, str | None]
@@ -63,9 +63,9 @@ class _Tally:
     read can hold together (a group's application): paid per batch."""
 
     def total(self) -> int:
-        known = sum(batch_calls(len(ids)) for ids in self.ids.values())
+        known = sum(batch(len(ids)) for ids in self.ids.values())
         batches = sum(
-            math.ceil(reads / LOADER_BATCHES[name]) for (_, name, _), reads in self.loaded.items()
+            batch(reads, LOADER_BATCHES[name]) for (_, name, _), reads in self.loaded.items()
         )
         return (
             len(self.deployments)
@@ -192,7 +192,7 @@ class _Estimate:
                 # BatchGetDeploymentGroups reads one application's groups a call.
                 tally.loaded[where, "groups", args.get("applicationName") or self._unknown()] += 1
             case ("DeploymentGroup", "stats"):
-                tally.discovery += STATS_CALLS
+                tally.discovery += costs.STATS
             case ("DeploymentGroup", "lastSuccessfulDeployment" | "lastAttemptedDeployment"):
                 tally.loaded[where, "deployments", ""] += 1
                 # Which deployment is not known yet: its reads are its own, shared with none.
@@ -210,7 +210,7 @@ class _Estimate:
                 per_batch = BATCH_LIMIT if node.name.value == "deployments" else NAMES_BATCH_LIMIT
                 # Its list pages, then one batch read of its nodes per `per_batch` of them.
                 pages = list_pages(first, after=after is not None)
-                tally.discovery += pages + math.ceil(first / per_batch)
+                tally.discovery += pages + batch(first, per_batch)
                 connection = _Connection((where, node.name.value), after, first)
             case ("ApplicationEdge" | "DeploymentGroupEdge" | "DeploymentEdge", "node"):
                 assert connection is not None
@@ -230,7 +230,7 @@ class _Estimate:
                 assert connection is not None
                 # The same list window under several aliases reads the largest one's nodes.
                 where_nodes = (connection.key, connection.after)
-                batches = batch_calls(connection.first)
+                batches = batch(connection.first)
                 tally.node_batches[where_nodes] = max(
                     tally.node_batches.get(where_nodes, 0), batches
                 )

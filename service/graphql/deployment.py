@@ -1,4 +1,6 @@
-"""``Deployment``: its own fields from GetDeployment, its fleet through paged connections.
+"""``Deployment`` and ``DeploymentGroup``, each reaching the other: a deployment's fields
+from GetDeployment, its fleet through paged connections; a group's configuration, its
+last deployments, its history and its statistics.
 
 The connections are nullable: a list CodeDeploy refuses (an instance list of a Lambda
 deployment) is null with an error at its path, and the deployment's other fields stay.
@@ -6,128 +8,30 @@ deployment) is null with an error at its path, and the deployment's other fields
 
 from collections.abc import Awaitable
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
 from service import models
 from service.cache import Cached
-from service.graphql.context import Info, Reads
-from service.graphql.pagination import PageInfo, check_first, decode_cursor, encode_cursor
+from service.graphql.context import Info, Reads, account_of, region_of
+from service.graphql.fleet import (
+    DeploymentTargetConnection,
+    DeploymentTargetEdge,
+    InstanceSummaryConnection,
+    InstanceSummaryEdge,
+    load_instance,
+)
+from service.graphql.pagination import PageInfo, encode_cursor, page_info, page_of
 from service.graphql.types import (
     DeploymentOverview,
     DeploymentStatus,
     DeploymentStyle,
-    DeploymentTarget,
     ErrorInformation,
     InstanceSummary,
     _member,
-    target_from_model,
 )
 from service.models import IdPage
-from service.resolver import ListPage, Window, window
-
-if TYPE_CHECKING:
-    from service.graphql.discovery import DeploymentGroup
-
-# Counting a fleet walks its id pages; past this many pages the count is left unknown.
-MAX_COUNTED_PAGES = 10
-
-
-def account_of(parent: strawberry.Parent[Any]) -> str:
-    """The alias of the account an object was read in (its ``reads``)."""
-    account: str = parent.reads.target.account
-    return account
-
-
-def region_of(parent: strawberry.Parent[Any]) -> str:
-    region: str = parent.reads.target.region
-    return region
-
-
-async def load_instance(reads: Reads, deployment_id: str, instance_id: str) -> InstanceSummary:
-    summary = await reads.instances.load((deployment_id, instance_id))
-    return InstanceSummary.from_model(summary)
-
-
-async def page_of(list_page: ListPage, first: int, after: str | None) -> Window:
-    """The window a connection's ``first`` and ``after`` ask for, checked."""
-    check_first(first)
-    token, start = decode_cursor(after)
-    return await window(list_page, token=token, start=start, count=first)
-
-
-def page_info(window: Window, after: str | None) -> PageInfo:
-    cursors = [encode_cursor(token, index) for token, index, _ in window.items]
-    return PageInfo(
-        has_next_page=window.has_next,
-        has_previous_page=after is not None,
-        start_cursor=cursors[0] if cursors else None,
-        end_cursor=cursors[-1] if cursors else None,
-    )
-
-
-@strawberry.type(description="An instance in a page of a deployment's instances.")
-class InstanceSummaryEdge:
-    cursor: str
-    reads: strawberry.Private[Reads]
-    deployment_id: strawberry.Private[str]
-    instance_id: strawberry.Private[str]
-
-    @strawberry.field
-    async def node(self) -> InstanceSummary | None:
-        return await load_instance(self.reads, self.deployment_id, self.instance_id)
-
-
-async def count_list(parent: strawberry.Parent[Any]) -> int | None:
-    """Every id of a connection's list, counted from its id pages (cached); None past
-    the bound."""
-    total, token = 0, None
-    for _ in range(MAX_COUNTED_PAGES):
-        ids = (await parent.list_page(token)).value
-        total += len(ids.ids)
-        token = ids.next_token
-        if token is None:
-            return total
-    return None
-
-
-@strawberry.type(description="A page of a deployment's instances (ListDeploymentInstances).")
-class InstanceSummaryConnection:
-    edges: list[InstanceSummaryEdge]
-    page_info: PageInfo
-    list_page: strawberry.Private[ListPage]
-    total_count: int | None = strawberry.field(
-        resolver=count_list,
-        description=f"All instances matching the filters, counted from up to "
-        f"{MAX_COUNTED_PAGES} id pages (cached); null for a larger fleet.",
-    )
-
-
-@strawberry.type(description="A target in a page of a deployment's targets.")
-class DeploymentTargetEdge:
-    cursor: str
-    reads: strawberry.Private[Reads]
-    deployment_id: strawberry.Private[str]
-    target_id: strawberry.Private[str]
-
-    @strawberry.field
-    async def node(self) -> DeploymentTarget | None:
-        return target_from_model(
-            await self.reads.targets.load((self.deployment_id, self.target_id))
-        )
-
-
-@strawberry.type(description="A page of a deployment's targets (ListDeploymentTargets).")
-class DeploymentTargetConnection:
-    edges: list[DeploymentTargetEdge]
-    page_info: PageInfo
-    list_page: strawberry.Private[ListPage]
-    total_count: int | None = strawberry.field(
-        resolver=count_list,
-        description=f"All targets, counted from up to {MAX_COUNTED_PAGES} id pages (cached); "
-        "null for a larger fleet.",
-    )
+from service.reads import GroupStats, group_stats
 
 
 @strawberry.type(
@@ -199,11 +103,7 @@ class Deployment:
         return ErrorInformation(**error.model_dump()) if error else None
 
     @strawberry.field
-    async def deployment_group(
-        self, info: Info
-    ) -> Annotated["DeploymentGroup", strawberry.lazy("service.graphql.discovery")] | None:
-        from service.graphql.discovery import DeploymentGroup
-
+    async def deployment_group(self, info: Info) -> "DeploymentGroup | None":
         deployment = await self._info(info)
         if not deployment.application_name or not deployment.deployment_group_name:
             return None
@@ -272,4 +172,130 @@ class Deployment:
             ],
             page_info=page_info(ids, after),
             list_page=list_page,
+        )
+
+
+async def load_deployment(reads: Reads, deployment_id: str) -> Deployment:
+    snapshot = await reads.deployments.load(deployment_id)
+    return Deployment(deployment_id=strawberry.ID(deployment_id), reads=reads, snapshot=snapshot)
+
+
+async def _last(reads: Reads, last: models.LastDeploymentInfo | None) -> Deployment | None:
+    if last is None or not last.deployment_id:
+        return None
+    return await load_deployment(reads, last.deployment_id)
+
+
+@strawberry.type(description="A deployment in a page of a group's deployments.")
+class DeploymentEdge:
+    cursor: str
+    reads: strawberry.Private[Reads]
+    deployment_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def node(self) -> Deployment | None:
+        return await load_deployment(self.reads, self.deployment_id)
+
+
+@strawberry.type(description="A page of deployments, newest first (ListDeployments).")
+class DeploymentConnection:
+    edges: list[DeploymentEdge]
+    page_info: PageInfo
+
+
+@strawberry.experimental.pydantic.type(
+    model=GroupStats,
+    all_fields=True,
+    description="A deployment group's deployments created in a window, counted.",
+)
+class DeploymentGroupStats:
+    pass
+
+
+@strawberry.type(
+    description="A deployment group: its configuration (GetDeploymentGroup), its last "
+    "deployments and its history."
+)
+class DeploymentGroup:
+    reads: strawberry.Private[Reads]
+    application_name: str
+    deployment_group_name: str
+
+    async def _info(self, info: Info) -> models.DeploymentGroupInfo:
+        return await self.reads.groups.load((self.application_name, self.deployment_group_name))
+
+    account: str = strawberry.field(
+        resolver=account_of, description="The alias of the account it was read in."
+    )
+    region: str = strawberry.field(resolver=region_of, description="The region it was read in.")
+
+    @strawberry.field
+    async def deployment_group_id(self, info: Info) -> str | None:
+        return (await self._info(info)).deployment_group_id
+
+    @strawberry.field
+    async def deployment_config_name(self, info: Info) -> str | None:
+        return (await self._info(info)).deployment_config_name
+
+    @strawberry.field
+    async def service_role_arn(self, info: Info) -> str | None:
+        return (await self._info(info)).service_role_arn
+
+    @strawberry.field
+    async def compute_platform(self, info: Info) -> str | None:
+        return (await self._info(info)).compute_platform
+
+    @strawberry.field
+    async def deployment_style(self, info: Info) -> DeploymentStyle | None:
+        style = (await self._info(info)).deployment_style
+        return DeploymentStyle(**style.model_dump()) if style else None
+
+    @strawberry.field
+    async def last_successful_deployment(self, info: Info) -> Deployment | None:
+        return await _last(self.reads, (await self._info(info)).last_successful_deployment)
+
+    @strawberry.field
+    async def last_attempted_deployment(self, info: Info) -> Deployment | None:
+        return await _last(self.reads, (await self._info(info)).last_attempted_deployment)
+
+    @strawberry.field
+    async def deployments(
+        self,
+        info: Info,
+        status: list[DeploymentStatus] | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        first: int = 20,
+        after: str | None = None,
+    ) -> DeploymentConnection | None:
+        resolver = self.reads.resolver
+        statuses = [value.value for value in status or ()]
+
+        def list_page(next_token: str | None) -> Awaitable[Cached[IdPage]]:
+            return resolver.deployment_ids(
+                application=self.application_name,
+                group=self.deployment_group_name,
+                statuses=statuses,
+                created_after=created_after,
+                created_before=created_before,
+                next_token=next_token,
+            )
+
+        ids = await page_of(list_page, first, after)
+        return DeploymentConnection(
+            edges=[
+                DeploymentEdge(
+                    cursor=encode_cursor(page_token, index), reads=self.reads, deployment_id=item
+                )
+                for page_token, index, item in ids.items
+            ],
+            page_info=page_info(ids, after),
+        )
+
+    @strawberry.field
+    async def stats(self, info: Info, since: datetime) -> DeploymentGroupStats:
+        return DeploymentGroupStats.from_pydantic(
+            await group_stats(
+                self.reads.resolver, self.application_name, self.deployment_group_name, since
+            )
         )

@@ -46,7 +46,7 @@ from service.graphql.pacing import PacedExecutor, PacedSubscriptionExecutor
 from service.graphql.responses import Responses, Stored
 from service.guard.ratelimit import Budget
 from service.metrics import Metrics
-from service.resolver import Resolvers
+from service.reads import Resolvers
 
 logger = logging.getLogger(__name__)
 

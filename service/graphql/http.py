@@ -21,19 +21,18 @@ from urllib.parse import parse_qs
 from cachetools import LRUCache
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.edge.guard import caller_key, grants_of
 from service.edge.paths import GRAPHQL, path_of
 from service.errors import GatewayError, NotReady, RateLimited
+from service.freshness import not_modified
 from service.graphql.context import Live
 from service.graphql.engine import Answer, GraphQLEngine, GraphQLRequest
 from service.graphql.errors import gateway_error, refusal_response, request_error
 from service.graphql.ide import graphiql_html
 from service.graphql.params import NotGraphQL, request_of
 from service.graphql.ws import GraphQLWebSocket
-from service.guard.ratelimit import Budget
 from service.live import Watchers
 from service.live.stream import EVENT_STREAM, EventStream
-from service.rest.render import not_modified
+from service.request import caller_key, context_of
 
 logger = logging.getLogger(__name__)
 
@@ -69,13 +68,13 @@ class GraphQLEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and path_of(scope) == GRAPHQL:
-            scope["gateway.route"] = GRAPHQL
+            context_of(scope).route = GRAPHQL
             await GraphQLWebSocket(scope, receive, send, self.ws_send_timeout).run()
             return
         if scope["type"] != "http" or path_of(scope) != GRAPHQL:
             await self.app(scope, receive, send)
             return
-        scope["gateway.route"] = GRAPHQL  # for the access log and metrics
+        context_of(scope).route = GRAPHQL  # for the access log and metrics
         headers = _headers(scope)
         media = _media_type(headers.get("accept"))
         try:
@@ -117,9 +116,10 @@ class GraphQLEndpoint:
         if _wants_events(headers):
             await _stream(scope, receive, send, engine, request)
             return
+        context = context_of(scope)
         try:
             answer = await engine.run(
-                request, grants=grants_of(scope), caller=caller_key(scope), budget=Budget.of(scope)
+                request, grants=context.grants, caller=caller_key(scope), budget=context.budget
             )
         except GatewayError as error:  # over the caller's rate: refused as the guard would
             await refusal_response(error)(scope, receive, send)
@@ -154,12 +154,12 @@ async def _stream(
     refused in the HTTP response's status instead (429, 503), before the stream starts.
     At shutdown the stream ends without ``complete``, so the client reconnects."""
     watchers: Watchers = scope["state"]["watchers"]
-    live = Live(watchers, caller_key(scope), Budget.of(scope))
+    live = Live(watchers, caller_key(scope), context_of(scope).budget)
 
     @asynccontextmanager
     async def frames() -> AsyncIterator[AsyncIterator[bytes]]:
         outcome = await engine.stream(
-            request, grants=grants_of(scope), budget=Budget.of(scope), live=live
+            request, grants=context_of(scope).grants, budget=context_of(scope).budget, live=live
         )
         if isinstance(outcome, Answer):
             yield _ended(_next(outcome.body))

@@ -1,18 +1,18 @@
 """Whole GraphQL responses, replayed while the cache entries they were built from last.
 
-A response is kept with the ``Reads`` of its execution: it is served again only while
+A response is kept with the ``Recording`` of its execution: it is served again only while
 every one of those entries is still the live one, so GraphQL is never staler than REST
 (a REST ``no-cache`` refresh replaces an entry, and the next GraphQL answer runs anew).
 """
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from cachetools import LRUCache
 
-from service.cache import Reads
+from service.cache import Recording
+from service.freshness import entity_tag
 
 # What an entry holds besides its body: key, etag, the list of reads (measured ~300
 # bytes for one read, ~60 more for each further one).
@@ -26,7 +26,7 @@ STATIC_MAX_AGE = 60
 class Stored:
     body: bytes
     etag: str
-    reads: Reads
+    reads: Recording
 
     @property
     def size(self) -> int:
@@ -67,10 +67,10 @@ class Responses:
         """Whole seconds until the first of its entries expires."""
         return max(0, int(min(stored.reads.expires_at - self._clock(), STATIC_MAX_AGE)))
 
-    def put(self, key: bytes, body: bytes, reads: Reads) -> Stored | None:
+    def put(self, key: bytes, body: bytes, reads: Recording) -> Stored | None:
         """Keeps the response if it can be replayed: None when some answer in it came
         from no cache entry (a fault, a failure), or it is larger than the whole cache."""
-        stored = Stored(body, '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"', reads)
+        stored = Stored(body, entity_tag(body), reads)
         if not reads.complete or self._stored.getsizeof(stored) > self._stored.maxsize:
             return None
         self._stored[key] = stored

@@ -11,19 +11,19 @@ from strawberry.schema.types.base_scalars import DateTimeDefinition
 
 from service.errors import GatewayError, InvalidRequest
 from service.graphql.context import AccountArgument, Info, RegionArgument
-from service.graphql.deployment import Deployment, load_instance
+from service.graphql.deployment import Deployment, DeploymentGroup
 from service.graphql.discovery import (
     Application,
     ApplicationConnection,
-    DeploymentGroup,
     resolve_application,
     resolve_applications,
     resolve_deployment_group,
 )
+from service.graphql.fleet import load_instance
 from service.graphql.live import Subscription
 from service.graphql.types import InstanceSummary
 from service.models import parse_moment, wire_time
-from service.resolver import MAX_BATCH_IDS
+from service.reads import MAX_BATCH_IDS
 
 
 async def resolve_deployment_instance(

@@ -23,7 +23,6 @@ from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
-from service.edge.guard import caller_key, grants_of
 from service.errors import GatewayError, RateLimited
 from service.graphql.context import Live
 from service.graphql.engine import Answer, GraphQLEngine, GraphQLRequest
@@ -31,6 +30,7 @@ from service.graphql.errors import gateway_error, request_error
 from service.graphql.params import NotGraphQL, request_of
 from service.guard.ratelimit import Budget
 from service.live import Watchers
+from service.request import caller_key, context_of
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ INIT_TIMEOUT_SECONDS = 3.0
 MAX_OPERATIONS = 100
 
 Authenticate = Callable[[tuple[str | None, str | None]], Awaitable[None]]
-"""Checks Authorization and X-API-Key as the guard checks headers (``edge/guard.py``)."""
+"""Checks Authorization and X-API-Key as the guard checks headers (``edge/gate.py``)."""
 
 
 class Close(Exception):
@@ -70,7 +70,7 @@ class GraphQLWebSocket:
         state = scope["state"]
         self.engine: GraphQLEngine = state["graphql"]
         self.watchers: Watchers = state["watchers"]
-        self.authenticate: Authenticate | None = scope.get("gateway.authenticate")
+        self.authenticate = context_of(scope).authenticate
         self.acknowledged = False
         self.initialised = False
         self.operations: dict[str, asyncio.Task[None]] = {}
@@ -106,7 +106,7 @@ class GraphQLWebSocket:
     @property
     def budget(self) -> Budget:
         """The caller's, once the guard or ``connection_init`` has admitted it."""
-        return Budget.of(self.scope)
+        return context_of(self.scope).budget
 
     async def _close(self, code: int, reason: str) -> None:
         """The close frame if it can be written now, else the connection dropped: a
@@ -120,7 +120,7 @@ class GraphQLWebSocket:
             pass
         except Exception:
             return
-        if (abort := self.scope.get("gateway.abort")) is not None:
+        if (abort := context_of(self.scope).abort) is not None:
             abort()
 
     async def _session(self) -> tuple[int, str]:
@@ -231,7 +231,7 @@ class GraphQLWebSocket:
         try:
             live = Live(self.watchers, caller_key(self.scope), self.budget)
             outcome = await self.engine.stream(
-                request, grants=grants_of(self.scope), budget=self.budget, live=live
+                request, grants=context_of(self.scope).grants, budget=self.budget, live=live
             )
             if isinstance(outcome, Answer):
                 errors = json.loads(outcome.body)["errors"]

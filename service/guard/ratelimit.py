@@ -6,9 +6,9 @@ runs, so a caller's budget is in upstream calls, not requests.
 """
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from cachetools import LRUCache
 
@@ -21,8 +21,6 @@ MAX_CALLERS = 65_536
 # person mistyping a key, far too few for a guessing loop (10 at once, then 1 a second).
 FAILURE_RATE_PER_SECOND = 1.0
 FAILURE_BURST = 10
-BUDGET = "gateway.budget"
-"""Where the guard leaves a request's ``Budget`` for the routes that charge more calls."""
 
 
 class Buckets(Protocol):
@@ -79,11 +77,6 @@ class Budget:
     caller: str = ""
     refused: Callable[[str], None] = lambda _code: None
     """Told the code of each refusal, for the metrics the guard's own refusals go to."""
-
-    @classmethod
-    def of(cls, scope: Mapping[str, Any]) -> "Budget":
-        budget: Budget = scope.get(BUDGET, FREE)
-        return budget
 
     async def request(self) -> None:
         """Charges one request, as the guard does at the door: for each operation a

@@ -1,6 +1,7 @@
 """Live updates: watchers that read a deployment once for all its viewers, and the
 event streams that carry their changes."""
 
-from service.live.watch import Change, View, Watched, Watcher, Watchers
+from service.live.watch import Alone, Change, Coordinator, View, Watched, Watcher
+from service.live.watchers import Watchers
 
-__all__ = ["Change", "View", "Watched", "Watcher", "Watchers"]
+__all__ = ["Alone", "Change", "Coordinator", "View", "Watched", "Watcher", "Watchers"]

@@ -9,13 +9,14 @@ holding its data.
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from service.metrics import Metrics
+from service.request import context_of
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class EventStream(Response):
                 await send({"type": "http.response.body", "body": b""})
                 return
             await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
-            if scope.get("gateway.head"):
+            if context_of(scope).head:
                 await send({"type": "http.response.body", "body": b""})
                 return
             if await self._pump(frames, receive, send):
@@ -74,7 +75,7 @@ class EventStream(Response):
                 return
         # Cut off: the server is told to drop the connection rather than finish a reply
         # the client is not reading.
-        abort: Callable[[], None] | None = scope.get("gateway.abort")
+        abort = context_of(scope).abort
         if abort is not None:
             abort()
             await asyncio.sleep(0)  # the server sees the connection lost, not a half reply

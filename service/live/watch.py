@@ -13,53 +13,31 @@ the latest state when it catches up.
 import asyncio
 import contextvars
 import logging
-import math
 import re
 import secrets
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Protocol
 
-from service.accounts import Target
-from service.codedeploy import LIST_PAGE_SIZE
-from service.codedeploy.notifications import Notification
-from service.errors import (
-    DeploymentNotStarted,
-    GatewayError,
-    NotReady,
-    RateLimited,
-    Throttled,
-)
-from service.guard.ratelimit import FREE, Budget
+from service.accounts import AccountRegion
+from service.errors import DeploymentNotStarted, GatewayError, Throttled
+from service.guard.ratelimit import FREE
+from service.live.kinds import KINDS, Kind
 from service.metrics import Metrics
 from service.models import DeploymentInfo, Snapshot
-from service.resolver import Resolver, Resolvers, batch_calls
-
-if TYPE_CHECKING:
-    from service.fleet.live import LiveFleet
+from service.reads import FleetReads, Resolver, costs
 
 logger = logging.getLogger(__name__)
 
-Kind = Literal["deployment", "instance", "target"]
 ItemKey = tuple[Kind, str]
-
-# An event's data is what GET answers for its item: the item's JSON under this member.
-MEMBERS: dict[Kind, bytes] = {
-    "deployment": b"deploymentInfo",
-    "instance": b"instanceSummary",
-    "target": b"deploymentTarget",
-}
 # Throttled or failing reads back off, doubling from the interval up to this.
 MAX_BACKOFF_SECONDS = 60.0
 # A watcher with no viewers keeps its state this long without reading, so a viewer
 # that reconnects (EventSource does within seconds) resumes from its Last-Event-ID.
 LINGER_SECONDS = 30.0
-# At shutdown, streams get this long to send their end (WebSocket close frames, the
-# last chunk) before the server closes connections itself.
-CLOSE_SECONDS = 1.0
 SEQ = re.compile(r"[0-9]{1,18}")
 """A change's number in an event id, as the gateway writes it (ASCII digits only)."""
 # Instances or targets read per poll: ten list pages. A larger fleet has its first
@@ -85,7 +63,7 @@ class Change:
         return b'id: %s\nevent: %s\ndata: {"%s":%s}\n\n' % (
             self.event_id.encode(),
             self.kind.encode(),
-            MEMBERS[self.kind],
+            KINDS[self.kind].member,
             self.snapshot.body,
         )
 
@@ -94,8 +72,70 @@ class Change:
 class Watched:
     """What one watcher reads: a deployment of one account in one region."""
 
-    target: Target
+    where: AccountRegion
     deployment_id: str
+
+
+class Coordinator(Protocol):
+    """How the watchers of one deployment on several replicas agree that one of them reads
+    CodeDeploy for all (it leads) and the others follow what it records. ``Alone`` is the
+    single replica's; the fleet's store gives another (``service.fleet.live``)."""
+
+    def bind(
+        self,
+        watcher: "Callable[[Watched], Watcher | None]",
+        changed: Callable[[Watched, str | None], object],
+    ) -> None:
+        """Where news for a deployment finds its watcher here, and where a notification
+        another replica had goes."""
+
+    async def lead(self, watcher: "Watcher") -> bool:
+        """Whether this replica reads ``watcher``'s deployment now."""
+        ...
+
+    async def follow(self, watcher: "Watcher") -> None:
+        """Catches up with what the leading replica recorded."""
+
+    async def publish(self, watcher: "Watcher", changes: "list[Change]") -> None:
+        """Records what this leading replica found, for the others."""
+
+    async def failed(self, watcher: "Watcher", error: GatewayError) -> None:
+        """The first read failed here: the others' viewers get the same error."""
+
+    def release(self, watcher: "Watcher") -> None:
+        """This replica stops leading ``watcher``'s deployment."""
+
+    def tell(self, watched: Watched, item_id: str | None) -> None:
+        """Passes a notification from the events queue on to the other replicas."""
+
+
+class Alone:
+    """One replica: it always leads, and has nobody to tell."""
+
+    def bind(
+        self,
+        watcher: "Callable[[Watched], Watcher | None]",
+        changed: Callable[[Watched, str | None], object],
+    ) -> None:
+        pass
+
+    async def lead(self, watcher: "Watcher") -> bool:
+        return True
+
+    async def follow(self, watcher: "Watcher") -> None:
+        pass
+
+    async def publish(self, watcher: "Watcher", changes: "list[Change]") -> None:
+        pass
+
+    async def failed(self, watcher: "Watcher", error: GatewayError) -> None:
+        pass
+
+    def release(self, watcher: "Watcher") -> None:
+        pass
+
+    def tell(self, watched: Watched, item_id: str | None) -> None:
+        pass
 
 
 class Watcher:
@@ -109,7 +149,7 @@ class Watcher:
         interval: float,
         metrics: Metrics,
         on_idle: Callable[["Watcher"], None],
-        fleet: "LiveFleet | None" = None,
+        coordinator: Coordinator,
     ) -> None:
         self.watched = watched
         self.deployment_id = watched.deployment_id
@@ -119,8 +159,8 @@ class Watcher:
         self._interval = interval
         self._metrics = metrics
         self._on_idle = on_idle
-        self._fleet = fleet
-        self.leading = fleet is None
+        self._coordinator = coordinator
+        self.leading = False
         """This replica reads CodeDeploy for the fleet (alone: always); else it follows
         what the leading replica records in the store."""
         self._items: dict[ItemKey, Change] = {}
@@ -230,26 +270,20 @@ class Watcher:
         while not self.final:
             self._wake.clear()  # a nudge from here on, during the read too, is kept
             self._nudged = False
-            if self._fleet is not None:
-                # Leading is for viewers here: a lingering watcher (or one whose last
-                # viewer left while the lease was being renewed) leaves it to the others.
-                self.leading = bool(self.viewers) and await self._fleet.lead(self)
-                if not self.viewers:
-                    self._let_go()
-                if not self.leading:
-                    await self._fleet.follow(self)
-                    if self.first_read.done() and self.first_read.exception():
-                        return
-                    await self._pause(self._interval)
-                    continue
+            self.leading = await self._coordinator.lead(self)
+            if not self.leading:
+                await self._coordinator.follow(self)
+                if self.first_read.done() and self.first_read.exception():
+                    return
+                await self._pause(self._interval)
+                continue
             try:
                 await self._read()
             except Exception as exc:
                 error = exc if isinstance(exc, GatewayError) else _failed(self, exc)
                 self._metrics.watch_reads.labels(error.code).inc()
                 if not self.first_read.done():
-                    if self._fleet is not None:
-                        await self._fleet.failed(self, error)
+                    await self._coordinator.failed(self, error)
                     self.fail(error)
                     return
                 delay = min(delay * 2, MAX_BACKOFF_SECONDS)
@@ -283,34 +317,30 @@ class Watcher:
         deployment = (await resolver.deployment(deployment_id, refresh=True)).value
         info: DeploymentInfo = deployment.model
         changes: list[tuple[Kind, str, Snapshot[Any]]] = [("deployment", deployment_id, deployment)]
-        kind: Kind = "target" if resolver.reads_targets(info.compute_platform) else "instance"
+        fleet = resolver.fleet(info.compute_platform)
         if not self.first_read.done():
             await self.pay(first_read_calls(info))
         try:
-            ids = await self._item_ids(kind)
+            ids = await self._item_ids(fleet)
         except DeploymentNotStarted:
             ids = []
         # A final item does not change again: only the others are read again.
+        kind = fleet.kind
         asked = [
             item_id
             for item_id in ids
             if (known := self._items.get((kind, item_id))) is None or not known.snapshot.terminal
         ]
-        if kind == "instance":
-            outcomes: list[Any] = await resolver.deployment_instances(
-                deployment_id, asked, refresh=True
-            )
-        else:
-            outcomes = await resolver.deployment_targets(deployment_id, asked, refresh=True)
+        outcomes = await fleet.items(deployment_id, asked, refresh=True)
         for item_id, outcome in zip(asked, outcomes, strict=True):
             if not isinstance(outcome, GatewayError):  # kept as it was; read next time
                 changes.append((kind, item_id, outcome.value))
         found = self._diff(changes)
         self.record(found, final=deployment.terminal)
-        if self._fleet is not None and found:
-            await self._fleet.publish(self, found)
+        if found:
+            await self._coordinator.publish(self, found)
 
-    async def _item_ids(self, kind: Kind) -> list[str]:
+    async def _item_ids(self, fleet: FleetReads) -> list[str]:
         """The item ids: the first ``MAX_ITEMS``, from ``MAX_PAGES`` pages at most."""
         ids: list[str] = []
         token = None
@@ -319,14 +349,7 @@ class Watcher:
         # what the first one was charged.
         while len(ids) < MAX_ITEMS and pages < MAX_PAGES:
             pages += 1
-            if kind == "instance":
-                page = await self._resolver.instance_ids(
-                    self.deployment_id, next_token=token, refresh=True
-                )
-            else:
-                page = await self._resolver.target_ids(
-                    self.deployment_id, next_token=token, refresh=True
-                )
+            page = await fleet.ids(self.deployment_id, next_token=token, refresh=True)
             ids += page.value.ids
             token = page.value.next_token
             if token is None:
@@ -369,9 +392,9 @@ class Watcher:
 
     def _let_go(self) -> None:
         """Gives the fleet's lease on this deployment back, if this replica holds it."""
-        if self._fleet is not None and self.leading:
+        if self.leading:
             self.leading = False
-            self._fleet.release(self)
+            self._coordinator.release(self)
 
     @property
     def seq(self) -> int:
@@ -428,8 +451,7 @@ def first_read_calls(info: DeploymentInfo) -> int:
     overview = info.deployment_overview
     counts = [] if overview is None else list(overview.model_dump().values())
     items = MAX_ITEMS if overview is None else min(MAX_ITEMS, sum(n or 0 for n in counts))
-    pages = min(MAX_PAGES, max(1, -(-items // LIST_PAGE_SIZE)))
-    return 1 + pages + batch_calls(items)
+    return costs.watch(items, max_pages=MAX_PAGES)
 
 
 def _failed(watcher: Watcher, exc: Exception) -> GatewayError:
@@ -437,153 +459,3 @@ def _failed(watcher: Watcher, exc: Exception) -> GatewayError:
     whole; the viewers waiting for the first read are answered 500."""
     logger.error("watching %s failed", watcher.deployment_id, exc_info=exc)
     return GatewayError("The gateway failed unexpectedly.")
-
-
-class Watchers:
-    """The process's watchers, one per deployment, and the limits on who may watch."""
-
-    def __init__(
-        self,
-        resolvers: Resolvers,
-        metrics: Metrics,
-        *,
-        interval: float,
-        max_watched: int,
-        max_per_caller: int,
-        fleet: "LiveFleet | None" = None,
-    ) -> None:
-        self._resolvers = resolvers
-        self._fleet = fleet
-        self._metrics = metrics
-        self._interval = interval
-        self._max_watched = max_watched
-        self._max_per_caller = max_per_caller
-        self._watchers: dict[Watched, Watcher] = {}
-        self._per_caller: Counter[str] = Counter()
-        self.unwatched = asyncio.Event()
-        """Set while no stream is open."""
-        self.unwatched.set()
-        self.closing = asyncio.Event()
-        """Set at shutdown: every stream ends, so its client reconnects to another replica."""
-        if fleet is not None:
-            fleet.bind(self._watchers.get, self.changed)
-        metrics.watched_deployments.set_function(lambda: len(self._watchers))
-        metrics.subscriptions.set_function(lambda: self.subscriptions)
-
-    def __len__(self) -> int:
-        return len(self._watchers)
-
-    @property
-    def subscriptions(self) -> int:
-        return sum(self._per_caller.values())
-
-    @asynccontextmanager
-    async def watch(
-        self,
-        resolver: Resolver,
-        deployment_id: str,
-        caller: str,
-        last_event_id: str | None = None,
-        budget: Budget = FREE,
-    ) -> AsyncIterator["View"]:
-        """One viewer of ``deployment_id`` (in ``resolver``'s account and region), from the
-        whole picture or from ``last_event_id``. Raises before yielding: the first read's
-        error (the deployment does not exist, CodeDeploy failed), ``RateLimited`` over a
-        limit (or when ``budget`` cannot pay the first read this viewer started),
-        ``NotReady`` while shutting down.
-
-        A viewer joining a watcher under way takes its picture, no read made; a new
-        viewer of a watcher that has ended starts a new one, whose first read says
-        whether the deployment is still as it ended."""
-        if self.closing.is_set():
-            raise NotReady("The gateway is shutting down; reconnect to another replica.")
-        if self._per_caller[caller] >= self._max_per_caller:
-            raise RateLimited(
-                f"This caller already holds {self._max_per_caller} subscriptions, its limit.",
-                retry_after_seconds=math.ceil(self._interval),
-                code="TooManySubscriptions",
-            )
-        watched = Watched(resolver.target, deployment_id)
-        watcher = self._watchers.get(watched)
-        if watcher is not None and watcher.final and not watcher.position(last_event_id):
-            self._stop(watcher)
-            watcher = None
-        if watcher is None:
-            watcher = self._start(watched, resolver)
-            watcher.pay = budget.spend
-        self._per_caller[caller] += 1
-        self.unwatched.clear()
-        watcher.join()
-        try:
-            await asyncio.shield(watcher.first_read)
-            yield View(watcher, watcher.position(last_event_id))
-        finally:
-            self._per_caller[caller] -= 1
-            if not self._per_caller[caller]:
-                del self._per_caller[caller]
-                if not self._per_caller:
-                    self.unwatched.set()
-            watcher.leave()
-
-    def _start(self, watched: Watched, resolver: Resolver) -> Watcher:
-        if len(self._watchers) >= self._max_watched:
-            idle = next((w for w in self._watchers.values() if not w.viewers), None)
-            if idle is None:
-                raise RateLimited(
-                    f"This gateway already watches {self._max_watched} deployments, its limit.",
-                    retry_after_seconds=math.ceil(self._interval),
-                    code="TooManyWatchedDeployments",
-                )
-            self._stop(idle)
-        watcher = Watcher(
-            watched,
-            resolver,
-            interval=self._interval,
-            metrics=self._metrics,
-            on_idle=self._stop,
-            fleet=self._fleet,
-        )
-        self._watchers[watched] = watcher
-        return watcher
-
-    def _stop(self, watcher: Watcher) -> None:
-        if self._watchers.get(watcher.watched) is watcher:
-            del self._watchers[watcher.watched]
-        watcher.close()
-
-    def on_notification(self, notification: Notification | None) -> None:
-        """A message from the events queue: CodeDeploy's notification, or None."""
-        target = None
-        if notification is not None:
-            # From any account's bus: the event's account and region say whose it is.
-            target = self._resolvers.accounts.of_event(notification.account, notification.region)
-        if notification is None or target is None:
-            outcome = "ignored"
-        else:
-            watched = Watched(target, notification.deployment_id)
-            if self._fleet is not None:  # the queue gives it to one replica: tell the rest
-                self._resolvers.at(target).forget(
-                    notification.deployment_id, notification.instance_id, shared=True
-                )
-                self._fleet.tell(watched, notification.instance_id)
-            outcome = "watched" if self.changed(watched, notification.instance_id) else "unwatched"
-        self._metrics.queue_notifications.labels(outcome).inc()
-
-    def changed(self, watched: Watched, item_id: str | None = None) -> bool:
-        """Told (by a notification) that a deployment changed: what is cached of it is
-        dropped and its watcher reads it now. Whether it is watched."""
-        self._resolvers.at(watched.target).forget(watched.deployment_id, item_id)
-        watcher = self._watchers.get(watched)
-        if watcher is None:
-            return False
-        watcher.nudge()
-        return True
-
-    async def close(self) -> None:
-        """Ends every stream (shutdown), and gives them a moment to finish."""
-        self.closing.set()
-        for watcher in list(self._watchers.values()):
-            self._stop(watcher)
-        with suppress(TimeoutError):
-            async with asyncio.timeout(CLOSE_SECONDS):
-                await self.unwatched.wait()

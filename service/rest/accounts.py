@@ -3,9 +3,9 @@
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from service.edge.guard import grants_of
 from service.edge.paths import API
-from service.resolver import Resolvers
+from service.reads import Resolvers
+from service.request import context_of
 
 router = APIRouter(prefix=API, tags=["accounts"])
 
@@ -43,6 +43,8 @@ async def list_accounts(request: Request, response: Response) -> ListAccountsOut
     return ListAccountsOutput(
         accounts=[
             AccountInfo(account=alias, regions=regions, default=default)
-            for alias, regions, default in resolvers.accounts.readable(grants_of(request.scope))
+            for alias, regions, default in resolvers.accounts.readable(
+                context_of(request.scope).grants
+            )
         ]
     )

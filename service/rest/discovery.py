@@ -1,17 +1,18 @@
 """Discovery over REST: applications, their deployment groups, and deployment lists,
 with AWS's field names as every other route has them."""
 
-import dataclasses
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, create_model
 from pydantic.alias_generators import to_camel
 
+from service import codes
 from service.cache import Cached
+from service.codedeploy.inputs import NAME_PATTERN
 from service.edge.paths import API
 from service.errors import GatewayError, InvalidRequest
 from service.models import RFC_3339 as MOMENT_PATTERN
@@ -27,19 +28,20 @@ from service.models import (
     Snapshot,
     parse_moment,
 )
-from service.resolver import MAX_STATS_DEPLOYMENTS, NAME_PATTERN, STATS_CALLS, batch_calls
+from service.reads import GroupStats, costs, group_stats
+from service.reads.costs import MAX_STATS_DEPLOYMENTS
+from service.rest.dependencies import BudgetDep, ResolverDep
 from service.rest.problems import problem_responses
 from service.rest.render import json_object, render_json
 from service.rest.routes import CACHED_HEADERS, NOT_MODIFIED, IfNoneMatch, combined, one_of
-from service.state import BudgetDep, ResolverDep
 
 router = APIRouter(prefix=API, tags=["discovery"])
 M = TypeVar("M", bound=BaseModel)
 
-NO_APPLICATION = {404: ("ApplicationDoesNotExistException", "The application does not exist.")}
+NO_APPLICATION = {404: (codes.APPLICATION_DOES_NOT_EXIST, "The application does not exist.")}
 NO_GROUP = {
     404: (
-        "DeploymentGroupDoesNotExistException",
+        codes.DEPLOYMENT_GROUP_DOES_NOT_EXIST,
         "The application or deployment group does not exist.",
     )
 }
@@ -79,7 +81,7 @@ def _moment(value: str | None, name: str) -> datetime | None:
     except ValueError as exc:
         raise InvalidRequest(
             f"{name} must be an RFC 3339 date-time with its offset, e.g. 2026-11-01T00:00:00Z.",
-            code="InvalidTimeRangeException",
+            code=codes.INVALID_TIME_RANGE,
         ) from exc
 
 
@@ -168,7 +170,7 @@ async def list_deployment_groups(
             applicationName=application, deploymentGroups=_ids(page.value.ids), nextToken=next_page
         )
         return render_json(body, page.cache, if_none_match).response()
-    await budget.spend(2)  # the list, and one batch read of up to 100 groups
+    await budget.spend(costs.PAGE_OF_GROUPS)
     found = _read(await resolver.deployment_groups(application, page.value.ids))
     body = json_object(
         deploymentGroupsInfo=[item.value.body for item in found], nextToken=next_page
@@ -274,36 +276,31 @@ async def list_deployments(
     if include is None:
         body = json_object(deployments=_ids(page.value.ids), nextToken=next_page)
         return render_json(body, page.cache, if_none_match).response()
-    await budget.spend(1 + batch_calls(len(page.value.ids)))
+    await budget.spend(costs.page_of_items(len(page.value.ids)))
     found = _read(await resolver.deployments(page.value.ids))
     body = json_object(deploymentsInfo=[item.value.body for item in found], nextToken=next_page)
     cache = combined([page.cache, *(item.cache for item in found)])
     return render_json(body, cache, if_none_match).response()
 
 
-class DeploymentGroupStats(BaseModel):
-    """A group's deployments created since ``since``, counted."""
-
+class _Asked(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True)
 
     application_name: str
     deployment_group_name: str
     since: datetime
-    total: int
-    succeeded: int
-    failed: int
-    stopped: int
-    in_progress: int = Field(description="Not finished yet.")
-    median_duration_seconds: float | None = Field(
-        description="Of the finished deployments that started: start to completion."
-    )
-    change_failure_rate: float | None = Field(
-        description="Failed among the finished (succeeded, failed, stopped); null before any."
-    )
-    complete: bool = Field(
-        description=f"False when more than {MAX_STATS_DEPLOYMENTS} deployments were created "
-        "in the window: the newest were counted."
-    )
+
+
+_COUNTED: dict[str, Any] = {
+    name: (field.annotation, field) for name, field in GroupStats.model_fields.items()
+}
+DeploymentGroupStats = create_model(
+    "DeploymentGroupStats",
+    __base__=_Asked,
+    __doc__="A group's deployments created since ``since``, counted.",
+    **_COUNTED,
+)
+"""What was asked, then ``GroupStats``' own fields."""
 
 
 @router.get(
@@ -327,14 +324,14 @@ async def get_deployment_group_stats(
     since: Annotated[
         str, Query(description="Count from here (inclusive).", json_schema_extra=RFC_3339)
     ],
-) -> DeploymentGroupStats:
+) -> BaseModel:
     moment = _moment(since, "since")
     assert moment is not None
-    await budget.spend(STATS_CALLS)
-    stats = await resolver.group_stats(application, group, moment)
+    await budget.spend(costs.STATS)
+    stats = await group_stats(resolver, application, group, moment)
     return DeploymentGroupStats(
         application_name=application,
         deployment_group_name=group,
         since=moment,
-        **dataclasses.asdict(stats),
+        **stats.model_dump(),
     )

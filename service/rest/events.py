@@ -7,15 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
 
-from service.edge.guard import caller_key
 from service.edge.paths import API
 from service.guard.ratelimit import Budget
 from service.live import View, Watchers
 from service.live.stream import EVENT_STREAM, EventStream
-from service.resolver import Resolver
+from service.reads import Resolver
+from service.request import caller_key, context_of
+from service.rest.dependencies import BudgetDep, MetricsDep, ResolverDep, WatchersDep
 from service.rest.problems import problem_responses
 from service.rest.routes import NO_DEPLOYMENT, DeploymentId
-from service.state import BudgetDep, MetricsDep, ResolverDep, WatchersDep
 
 router = APIRouter(prefix=API, tags=["deployments"])
 
@@ -92,7 +92,7 @@ async def stream_deployment_events(
         ),
     ] = None,
 ) -> Response:
-    if request.scope.get("gateway.head"):  # the headers only: no watcher, no read
+    if context_of(request.scope).head:  # the headers only: no watcher, no read
         return Response(media_type=EVENT_STREAM, headers={"cache-control": "no-store"})
     frames = _frames(
         watchers, resolver, deployment_id, caller_key(request.scope), last_event_id, budget

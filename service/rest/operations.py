@@ -8,8 +8,8 @@ from pydantic import BaseModel
 
 from service.edge.paths import HEALTHZ, METRICS, READYZ
 from service.errors import NotReady
+from service.rest.dependencies import HealthDep, MetricsDep
 from service.rest.problems import problem_responses
-from service.state import HealthDep, MetricsDep
 
 router = APIRouter(tags=["operations"])
 

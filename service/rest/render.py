@@ -1,13 +1,13 @@
 """How a cached answer goes out: its body, ETag, freshness headers and 304, built once
 for the routes and for the edge's cache-hit fast path, so the two cannot drift apart."""
 
-import hashlib
 import json
 from dataclasses import dataclass
 
 from fastapi import Response
 
 from service.errors import CacheInfo
+from service.freshness import entity_tag, not_modified
 from service.models import InstanceSummary, Snapshot
 
 Headers = list[tuple[bytes, bytes]]
@@ -24,19 +24,6 @@ class Rendered:
         response = Response(self.body, self.status)
         response.raw_headers = self.headers
         return response
-
-
-def refresh_requested(cache_control: str | None) -> bool:
-    """``Cache-Control: no-cache`` asks for the answer CodeDeploy gives now."""
-    return cache_control is not None and "no-cache" in cache_control.lower()
-
-
-def not_modified(if_none_match: str | None, etag: str) -> bool:
-    """Whether If-None-Match names ``etag`` (weak comparison, as for GET)."""
-    if not if_none_match:
-        return False
-    candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-    return "*" in candidates or etag in candidates
 
 
 def json_object(**members: bytes | list[bytes] | str | None) -> bytes:
@@ -65,7 +52,7 @@ def render_json(
     """``body`` with the cache's headers and an ETag (a snapshot's own when the body is a
     fixed wrapping of it, which it then identifies as well); 304 with the same headers
     and no body when ``If-None-Match`` names it."""
-    etag = etag or '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+    etag = etag or entity_tag(body)
     headers = [
         (b"x-cache", b"HIT" if cache.hit else b"MISS"),
         (b"cache-control", b"max-age=%d" % cache.max_age),

@@ -8,9 +8,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Header, Path, Query, Response
 from pydantic import BaseModel, Field
 
+from service import codes
 from service.cache import Cached
+from service.codedeploy.inputs import ID_PATTERN
 from service.edge.paths import API
 from service.errors import CacheInfo, GatewayError, NotFound
+from service.freshness import refresh_requested
 from service.models import (
     BatchGetDeploymentInstancesOutput,
     GetDeploymentInstanceOutput,
@@ -23,21 +26,16 @@ from service.models import (
     ListDeploymentInstanceSummariesOutput,
     Snapshot,
 )
-from service.resolver import ID_PATTERN, MAX_BATCH_IDS, batch_calls
+from service.reads import MAX_BATCH_IDS, costs
+from service.rest.dependencies import BudgetDep, ResolverDep
 from service.rest.problems import problem_responses
-from service.rest.render import (
-    instance_body,
-    json_object,
-    refresh_requested,
-    render_json,
-)
-from service.state import BudgetDep, ResolverDep
+from service.rest.render import instance_body, json_object, render_json
 
 # The 404s of routes that read no instance.
-NO_DEPLOYMENT = {404: ("DeploymentDoesNotExistException", "The deployment does not exist.")}
+NO_DEPLOYMENT = {404: (codes.DEPLOYMENT_DOES_NOT_EXIST, "The deployment does not exist.")}
 NO_TARGET = {
-    400: ("InvalidDeploymentTargetIdException", "The target id is not in a valid format."),
-    404: ("DeploymentTargetDoesNotExistException", "The deployment or target does not exist."),
+    400: (codes.INVALID_DEPLOYMENT_TARGET_ID, "The target id is not in a valid format."),
+    404: (codes.DEPLOYMENT_TARGET_DOES_NOT_EXIST, "The deployment or target does not exist."),
 }
 
 # A path segment cannot hold `/` (an encoded one is decoded before routing): the ids a
@@ -159,7 +157,7 @@ def _found(
     for outcome in outcomes:
         if isinstance(outcome, Cached):
             found.append(outcome)
-        elif isinstance(outcome, NotFound) and outcome.code == "InstanceDoesNotExistException":
+        elif isinstance(outcome, NotFound) and outcome.code == codes.INSTANCE_DOES_NOT_EXIST:
             missing.append(outcome)
         else:
             raise outcome
@@ -249,7 +247,7 @@ async def list_deployment_instances(
         ids = [json.dumps(instance_id).encode() for instance_id in page.value.ids]
         body = json_object(instancesList=ids, nextToken=next_page)
         return render_json(body, page.cache, if_none_match).response()
-    await budget.spend(1 + batch_calls(len(page.value.ids)))
+    await budget.spend(costs.page_of_items(len(page.value.ids)))
     found, _ = _found(await resolver.deployment_instances(deployment_id, page.value.ids))
     body = json_object(instancesSummary=[item.value.body for item in found], nextToken=next_page)
     cache = combined([page.cache, *(item.cache for item in found)])
@@ -285,7 +283,7 @@ async def batch_get_deployment_instances(
     resolver: ResolverDep,
     budget: BudgetDep,
 ) -> Response:
-    await budget.spend(batch_calls(len(set(request.instance_ids))))
+    await budget.spend(costs.batch(len(set(request.instance_ids))))
     found, missing = _found(
         await resolver.deployment_instances(deployment_id, request.instance_ids)
     )

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from service.accounts import MAX_TARGETS, Accounts, Grants, Target
+from service.accounts import MAX_TARGETS, AccountRegion, Accounts, Grants
 from service.app import create_app, load_accounts
 from service.errors import Forbidden, NotFound
 from service.settings import ConfigurationError, Settings
@@ -40,21 +40,21 @@ def test_the_example_from_the_docs_loads(tmp_path: Path) -> None:
             },
         )
     )
-    assert accounts.default == Target("prod", "us-east-1")
+    assert accounts.default == AccountRegion("prod", "us-east-1")
     assert list(accounts) == [
-        Target("prod", "us-east-1"),
-        Target("prod", "eu-west-1"),
-        Target("staging", "us-east-1"),
+        AccountRegion("prod", "us-east-1"),
+        AccountRegion("prod", "eu-west-1"),
+        AccountRegion("staging", "us-east-1"),
     ]
-    assert accounts.target("prod", None) == Target("prod", "us-east-1")
-    assert accounts.target(None, "eu-west-1") == Target("prod", "eu-west-1")
-    assert accounts.of_event("222222222222", "us-east-1") == Target("staging", "us-east-1")
+    assert accounts.locate("prod", None) == AccountRegion("prod", "us-east-1")
+    assert accounts.locate(None, "eu-west-1") == AccountRegion("prod", "eu-west-1")
+    assert accounts.of_event("222222222222", "us-east-1") == AccountRegion("staging", "us-east-1")
     assert accounts.of_event("111111111111", "ap-south-1") is None
 
 
 def test_without_a_file_the_gateway_reads_its_own_account_as_before() -> None:
     accounts = load_accounts(Settings(auth="none"))  # AWS_REGION=us-east-1
-    assert accounts.default == Target("default", "us-east-1")
+    assert accounts.default == AccountRegion("default", "us-east-1")
     assert list(accounts) == [accounts.default]
     # Events from any account id reach the one account, as they did.
     assert accounts.of_event("123456789012", "us-east-1") == accounts.default
@@ -165,13 +165,13 @@ def test_a_yaml_file_says_the_same(tmp_path: Path) -> None:
     accounts = Accounts.load(path)
     # Unquoted, an account id and "on" stay as written (not a number, not true).
     assert list(accounts) == [
-        Target("prod", "us-east-1"),
-        Target("prod", "eu-west-1"),
-        Target("on", "us-east-1"),
-        Target("staging", "us-east-1"),
+        AccountRegion("prod", "us-east-1"),
+        AccountRegion("prod", "eu-west-1"),
+        AccountRegion("on", "us-east-1"),
+        AccountRegion("staging", "us-east-1"),
     ]
-    assert accounts.of_event("123456789012", None) == Target("prod", "us-east-1")
-    assert accounts.of_event("222222222222", None) == Target("staging", "us-east-1")
+    assert accounts.of_event("123456789012", None) == AccountRegion("prod", "us-east-1")
+    assert accounts.of_event("222222222222", None) == AccountRegion("staging", "us-east-1")
 
 
 @pytest.mark.parametrize(
@@ -212,9 +212,9 @@ def test_a_missing_file_is_named(tmp_path: Path) -> None:
 def test_unknown_accounts_and_regions_are_coded_not_found() -> None:
     accounts = Accounts.alone("us-east-1")
     with pytest.raises(NotFound) as account:
-        accounts.target("prod", None)
+        accounts.locate("prod", None)
     with pytest.raises(NotFound) as region:
-        accounts.target("default", "eu-west-1")
+        accounts.locate("default", "eu-west-1")
     assert (account.value.code, region.value.code) == ("AccountNotFound", "RegionNotFound")
 
 
@@ -244,7 +244,7 @@ def test_a_long_name_is_not_echoed_whole() -> None:
     accounts = Accounts.alone("us-east-1")
     for account, region in (("a" * 20_000, None), ("default", "r" * 20_000)):
         with pytest.raises(NotFound) as unknown:
-            accounts.target(account, region)
+            accounts.locate(account, region)
         assert len(unknown.value.detail) < 200
 
 

@@ -11,7 +11,7 @@ import pytest
 from graphql import parse
 
 from service.app import create_app
-from service.cache import Reads, ResultCache
+from service.cache import Recording, ResultCache
 from service.errors import CacheInfo
 from service.graphql.documents import Document, Documents
 from service.graphql.responses import ENTRY_OVERHEAD_BYTES, Responses
@@ -107,7 +107,7 @@ def test_responses_are_bounded_in_bytes_and_entries(clock: FakeClock) -> None:
     cache: ResultCache[int] = ResultCache(
         max_entries=10, value_ttl=lambda _: 60, error_ttl=lambda _: 0, clock=clock
     )
-    reads = Reads()
+    reads = Recording()
     responses = Responses(max_entries=3, max_bytes=3 * (ENTRY_OVERHEAD_BYTES + 100), clock=clock)
     for n in range(5):
         assert responses.put(b"key%d" % n, b"x" * 100, reads) is not None
@@ -118,7 +118,7 @@ def test_responses_are_bounded_in_bytes_and_entries(clock: FakeClock) -> None:
     for n in range(5):
         half.put(b"key%d" % n, b"x" * 100, reads)
     assert len(half) == 2
-    incomplete = Reads()
+    incomplete = Recording()
     incomplete.note(cache, "k", CacheInfo(hit=False, max_age=0))
     assert responses.put(b"fault", b"{}", incomplete) is None
 

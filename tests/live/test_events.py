@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from service.resolver import Resolver
+from service.reads import Resolver
 from tests.support import FINISHED, LIVE, Event, Live, LiveFactory, Stream, fields, stream
 
 

@@ -9,6 +9,7 @@ from starlette.types import Message
 
 from service.live.stream import HEARTBEAT, EventStream
 from service.metrics import Metrics
+from service.request import SCOPE_KEY, RequestContext
 
 
 @asynccontextmanager
@@ -61,7 +62,7 @@ async def test_a_client_that_stops_reading_is_cut_off() -> None:
             writes += 1
             await asyncio.Event().wait()  # the transport's buffer is full and stays full
 
-    scope = {"type": "http", "gateway.abort": lambda: aborted.append(True)}
+    scope = {"type": "http", SCOPE_KEY: RequestContext(abort=lambda: aborted.append(True))}
     stream = EventStream(quiet(), metrics, send_timeout=0.01)
     async with asyncio.timeout(10):
         await stream(scope, receive, send)
@@ -79,6 +80,6 @@ async def test_head_gets_the_headers_and_no_stream() -> None:
     async def send(message: Message) -> None:
         sent.append(message)
 
-    await EventStream(quiet(), Metrics())({"type": "http", "gateway.head": True}, receive, send)
+    await EventStream(quiet(), Metrics())({"type": "http", SCOPE_KEY: RequestContext(head=True)}, receive, send)
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
     assert sent[1]["body"] == b""

@@ -8,14 +8,13 @@ from functools import partial
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.accounts import EVERY_ACCOUNT, NO_ACCOUNT, Grants
+from service.accounts import EVERY_ACCOUNT
 from service.edge.headers import request_headers
 from service.edge.paths import GRAPHQL, METRICS, PROBES, PUBLIC, path_of
-from service.edge.refusal import error_response
+from service.edge.refusal import Refuse
 from service.errors import GatewayError, RateLimited, Unauthorized
 from service.guard.authenticator import Authenticator, presented
 from service.guard.ratelimit import (
-    BUDGET,
     FAILURE_BURST,
     FAILURE_RATE_PER_SECOND,
     Buckets,
@@ -23,6 +22,7 @@ from service.guard.ratelimit import (
     TokenBuckets,
 )
 from service.metrics import Metrics
+from service.request import address_key, caller_key, context_of
 
 # Where a caller's credential may come: ``Authorization: Bearer``, else ``X-API-Key``.
 CREDENTIALS = (b"authorization", b"x-api-key")
@@ -49,10 +49,10 @@ def admission(scope: Scope) -> Admission:
     return Admission.CALLER
 
 
-class Guard:
-    """Sets ``scope["gateway.caller"]`` (None when auth is off) for the access log and
-    ``scope[GRANTS]`` (the accounts it may read), or answers 401/429 itself; with a rate
-    limit, anonymous callers count per client IP."""
+class Gate:
+    """Admits a request as its caller's (``RequestContext``: the caller, None when auth is
+    off, and the accounts it may read), or answers 401/429 itself; with a rate limit,
+    anonymous callers count per client IP."""
 
     def __init__(
         self,
@@ -64,8 +64,10 @@ class Guard:
         metrics_key: SecretStr | None,
         metrics: Metrics,
         clock: Callable[[], float],
+        refuse: Refuse,
     ) -> None:
         self.app = app
+        self.refuse = refuse
         self.authenticator = authenticator
         self.buckets = buckets
         self.metrics_key = metrics_key.get_secret_value().encode() if metrics_key else None
@@ -83,21 +85,21 @@ class Guard:
                 await self._check(scope)
             except GatewayError as error:
                 self._refused(error.code)
-                await error_response(scope, error)(scope, receive, send)
+                await self.refuse(scope, error)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Only ``/graphql`` takes WebSockets. Credentials in the handshake's headers are
         checked now, as for any request; a browser cannot send those, so without them
-        the socket's ``connection_init`` brings them, checked by ``scope["gateway.
-        authenticate"]``. A refused handshake is closed before it is accepted: HTTP 403."""
+        the socket's ``connection_init`` brings them, checked by ``RequestContext.
+        authenticate``. A refused handshake is closed before it is accepted: HTTP 403."""
         if path_of(scope) != GRAPHQL:
             await send({"type": "websocket.close", "code": 1008})
             return
         presented_now = any(value for value in request_headers(scope, *CREDENTIALS))
         if self.authenticator.enabled and not presented_now:
-            scope["gateway.authenticate"] = partial(self._check, scope)
+            context_of(scope).authenticate = partial(self._check, scope)
         else:
             try:
                 await self._check(scope)
@@ -115,7 +117,7 @@ class Guard:
     async def _check(
         self, scope: Scope, credentials: tuple[str | None, str | None] | None = None
     ) -> None:
-        """Admits the request (``scope["gateway.caller"]`` set) or raises why not.
+        """Admits the request (its ``RequestContext`` filled in) or raises why not.
         ``credentials``: Authorization and X-API-Key, when not from the headers."""
         kind = admission(scope)
         if kind is Admission.PUBLIC:
@@ -127,7 +129,7 @@ class Guard:
                     raise Unauthorized("/metrics wants its own key.", code="InvalidApiKey")
             return
         caller, grants = None, EVERY_ACCOUNT
-        address = _address(scope)
+        address = address_key(scope)
         if self.authenticator.enabled:
             try:
                 caller, grants = await self.authenticator.caller(
@@ -144,35 +146,14 @@ class Guard:
                     ) from None
                 self.failures.take(address)
                 raise
-        scope["gateway.caller"] = caller
-        scope[GRANTS] = grants
+        context = context_of(scope)
+        context.admitted, context.caller, context.grants = True, caller, grants
         if self.buckets is not None:
             key = caller_key(scope)
-            scope[BUDGET] = Budget(self.buckets, key, self._refused)
+            context.budget = Budget(self.buckets, key, self._refused)
             wait = await self.buckets.charge(key)
             if wait:
                 raise RateLimited(
                     "This caller is over its rate limit; see Retry-After.",
                     retry_after_seconds=wait,
                 )
-
-
-GRANTS = "gateway.grants"
-
-
-def grants_of(scope: Scope) -> Grants:
-    """The accounts the request's caller may read: none for a request the guard did not
-    see, so a path that skipped it by mistake reads nothing."""
-    grants: Grants = scope.get(GRANTS, NO_ACCOUNT)
-    return grants
-
-
-def _address(scope: Scope) -> str:
-    client = scope.get("client")
-    return f"ip:{client[0] if client else 'unknown'}"
-
-
-def caller_key(scope: Scope) -> str:
-    """Whom a request's subscriptions count against: its caller, else its address."""
-    caller: str | None = scope.get("gateway.caller")
-    return caller or _address(scope)

@@ -9,14 +9,19 @@ import pytest
 
 from service.accounts import Account, Accounts
 from service.codedeploy import CodeDeploy, UpstreamConfig, Upstreams, resolve_region
-from service.codedeploy.upstream import _tls_context
+from service.codedeploy.clients import _tls_context
 from service.metrics import Metrics
 from service.settings import ConfigurationError, Settings
 from tests.support import FAILED, Upstream
 
 
 def config(**overrides: object) -> UpstreamConfig:
-    values: dict[str, object] = {"max_attempts": 1, "timeout_seconds": 2.0, "max_connections": 4}
+    values: dict[str, object] = {
+        "max_attempts": 1,
+        "timeout_seconds": 2.0,
+        "max_connections": 4,
+        "max_concurrency": 64,
+    }
     values.update(overrides)
     return UpstreamConfig(**values)  # type: ignore[arg-type]
 
@@ -32,22 +37,22 @@ async def connect(config: UpstreamConfig, metrics: Metrics) -> AsyncIterator[Cod
 async def test_aws_region_alone_sets_the_region(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
     async with connect(config(), Metrics()) as codedeploy:
-        assert codedeploy.target.region == "eu-west-1"
-        assert await codedeploy.endpoint_url() == "https://codedeploy.eu-west-1.amazonaws.com"
+        assert codedeploy.where.region == "eu-west-1"
+        assert await codedeploy.calls.endpoint_url() == "https://codedeploy.eu-west-1.amazonaws.com"
 
 
 async def test_aws_default_region_still_works(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_REGION")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-southeast-2")
     async with connect(config(), Metrics()) as codedeploy:
-        assert codedeploy.target.region == "ap-southeast-2"
+        assert codedeploy.where.region == "ap-southeast-2"
 
 
 async def test_aws_region_wins_over_aws_default_region(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-southeast-2")
     async with connect(config(), Metrics()) as codedeploy:
-        assert codedeploy.target.region == "eu-west-1"
+        assert codedeploy.where.region == "eu-west-1"
 
 
 def test_no_region_anywhere_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -58,8 +63,8 @@ def test_no_region_anywhere_is_a_configuration_error(monkeypatch: pytest.MonkeyP
 
 async def test_service_specific_endpoint_variable_is_honoured(upstream: Upstream) -> None:
     async with connect(config(), Metrics()) as codedeploy:
-        summary = await codedeploy.get_instance(*FAILED)
-        assert await codedeploy.endpoint_url() == upstream.url
+        summary = await codedeploy.instances.get(*FAILED)
+        assert await codedeploy.calls.endpoint_url() == upstream.url
     assert summary.status == "Failed"
 
 
@@ -69,7 +74,7 @@ async def test_generic_endpoint_variable_is_honoured(
     monkeypatch.delenv("AWS_ENDPOINT_URL_CODEDEPLOY")
     monkeypatch.setenv("AWS_ENDPOINT_URL", upstream.url)
     async with connect(config(), Metrics()) as codedeploy:
-        await codedeploy.get_instance(*FAILED)
+        await codedeploy.instances.get(*FAILED)
     assert upstream.calls() == 1
 
 
@@ -84,15 +89,15 @@ async def test_profile_from_the_shared_config_is_honoured(
         monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_PROFILE", "ops")
     async with connect(config(), Metrics()) as codedeploy:
-        await codedeploy.get_instance(*FAILED)
-    assert codedeploy.target.region == "ca-central-1"
+        await codedeploy.instances.get(*FAILED)
+    assert codedeploy.where.region == "ca-central-1"
     assert upstream.calls() == 1
 
 
 async def test_calls_in_flight_never_pass_the_concurrency_cap(upstream: Upstream) -> None:
     upstream.emulator.faults.latency_seconds = 0.02
     async with connect(config(max_concurrency=2, max_connections=8), Metrics()) as codedeploy:
-        answers = await asyncio.gather(*(codedeploy.get_instance(*FAILED) for _ in range(8)))
+        answers = await asyncio.gather(*(codedeploy.instances.get(*FAILED) for _ in range(8)))
     assert {answer.status for answer in answers} == {"Failed"}
     assert upstream.emulator.peak_in_flight == 2
 
@@ -103,9 +108,9 @@ async def test_waiting_for_a_slot_counts_against_the_deadline(upstream: Upstream
     upstream.emulator.faults.latency_seconds = 0.6
     settings = config(max_concurrency=1, timeout_seconds=1.0)
     async with connect(settings, Metrics()) as codedeploy:
-        await codedeploy.endpoint_url()  # opened: the client's making is not what is timed
+        await codedeploy.calls.endpoint_url()  # opened: the client's making is not what is timed
         outcomes = await asyncio.gather(
-            codedeploy.get_instance(*FAILED), codedeploy.get_instance(*FAILED),
+            codedeploy.instances.get(*FAILED), codedeploy.instances.get(*FAILED),
             return_exceptions=True,
         )  # fmt: skip
     assert [type(outcome).__name__ for outcome in outcomes] == [

@@ -10,11 +10,12 @@ The route's own path pattern picks the requests, and its renderer makes the answ
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.edge.guard import grants_of
 from service.edge.headers import request_headers
 from service.edge.paths import path_of
-from service.resolver import Resolvers
-from service.rest.render import instance_body, refresh_requested, render_json
+from service.freshness import refresh_requested
+from service.reads import Resolvers
+from service.request import context_of
+from service.rest.render import instance_body, render_json
 
 
 class InstanceHitFastPath:
@@ -43,13 +44,14 @@ class InstanceHitFastPath:
         if resolvers is None:
             return False
         # An account or region not configured, or not granted: the route answers why.
-        resolver = resolvers.peek(params.get("account"), params.get("region"), grants_of(scope))
+        context = context_of(scope)
+        resolver = resolvers.peek(params.get("account"), params.get("region"), context.grants)
         if resolver is None:
             return False
         hit = resolver.stored_instance(params["deploymentId"], params["instanceId"])
         if hit is None:
             return False
-        scope["gateway.route"] = template
+        context.route = template
         answer = render_json(instance_body(hit.value), hit.cache, if_none_match, hit.value.etag)
         await send(
             {"type": "http.response.start", "status": answer.status, "headers": answer.headers}

@@ -1,24 +1,15 @@
-"""What the lifespan hands to every request, and the dependency that reads it."""
+"""The routes' dependencies: what the lifespan's state and the request's context hold."""
 
-from typing import Annotated, TypedDict
+from typing import Annotated
 
 from fastapi import Depends, Request
 
-from service.edge.guard import caller_key, grants_of
-from service.graphql.engine import GraphQLEngine
 from service.guard.ratelimit import Budget
 from service.health import Health
 from service.live import Watchers
 from service.metrics import Metrics
-from service.resolver import Resolver, Resolvers
-
-
-class State(TypedDict):
-    resolvers: Resolvers
-    graphql: GraphQLEngine
-    health: Health
-    metrics: Metrics
-    watchers: Watchers
+from service.reads import Resolver, Resolvers
+from service.request import caller_key, context_of
 
 
 async def get_resolver(request: Request) -> Resolver:
@@ -30,7 +21,7 @@ async def get_resolver(request: Request) -> Resolver:
     return resolvers.of(
         params.get("account"),
         params.get("region"),
-        grants_of(request.scope),
+        context_of(request.scope).grants,
         caller=caller_key(request.scope),
     )
 
@@ -55,7 +46,7 @@ MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 
 async def get_budget(request: Request) -> Budget:
-    return Budget.of(request.scope)
+    return context_of(request.scope).budget
 
 
 BudgetDep = Annotated[Budget, Depends(get_budget)]

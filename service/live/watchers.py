@@ -1,0 +1,167 @@
+"""The process's watchers, one per watched deployment, and the limits on who may watch."""
+
+import asyncio
+import math
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+from service.codedeploy.notifications import Notification
+from service.errors import NotReady, RateLimited
+from service.guard.ratelimit import FREE, Budget
+from service.live.watch import Alone, Coordinator, View, Watched, Watcher
+from service.metrics import Metrics
+from service.reads import Resolver, Resolvers
+
+# At shutdown, streams get this long to send their end (WebSocket close frames, the
+# last chunk) before the server closes connections itself.
+CLOSE_SECONDS = 1.0
+
+
+class Watchers:
+    """The process's watchers, one per deployment, and the limits on who may watch."""
+
+    def __init__(
+        self,
+        resolvers: Resolvers,
+        metrics: Metrics,
+        *,
+        interval: float,
+        max_watched: int,
+        max_per_caller: int,
+        coordinator: Coordinator | None = None,
+    ) -> None:
+        self._resolvers = resolvers
+        self._coordinator = coordinator or Alone()
+        self._metrics = metrics
+        self._interval = interval
+        self._max_watched = max_watched
+        self._max_per_caller = max_per_caller
+        self._watchers: dict[Watched, Watcher] = {}
+        self._per_caller: Counter[str] = Counter()
+        self.unwatched = asyncio.Event()
+        """Set while no stream is open."""
+        self.unwatched.set()
+        self.closing = asyncio.Event()
+        """Set at shutdown: every stream ends, so its client reconnects to another replica."""
+        self._coordinator.bind(self._watchers.get, self.changed)
+        metrics.watched_deployments.set_function(lambda: len(self._watchers))
+        metrics.subscriptions.set_function(lambda: self.subscriptions)
+
+    def __len__(self) -> int:
+        return len(self._watchers)
+
+    @property
+    def subscriptions(self) -> int:
+        return sum(self._per_caller.values())
+
+    @asynccontextmanager
+    async def watch(
+        self,
+        resolver: Resolver,
+        deployment_id: str,
+        caller: str,
+        last_event_id: str | None = None,
+        budget: Budget = FREE,
+    ) -> AsyncIterator["View"]:
+        """One viewer of ``deployment_id`` (in ``resolver``'s account and region), from the
+        whole picture or from ``last_event_id``. Raises before yielding: the first read's
+        error (the deployment does not exist, CodeDeploy failed), ``RateLimited`` over a
+        limit (or when ``budget`` cannot pay the first read this viewer started),
+        ``NotReady`` while shutting down.
+
+        A viewer joining a watcher under way takes its picture, no read made; a new
+        viewer of a watcher that has ended starts a new one, whose first read says
+        whether the deployment is still as it ended."""
+        if self.closing.is_set():
+            raise NotReady("The gateway is shutting down; reconnect to another replica.")
+        if self._per_caller[caller] >= self._max_per_caller:
+            raise RateLimited(
+                f"This caller already holds {self._max_per_caller} subscriptions, its limit.",
+                retry_after_seconds=math.ceil(self._interval),
+                code="TooManySubscriptions",
+            )
+        watched = Watched(resolver.where, deployment_id)
+        watcher = self._watchers.get(watched)
+        if watcher is not None and watcher.final and not watcher.position(last_event_id):
+            self._stop(watcher)
+            watcher = None
+        if watcher is None:
+            watcher = self._start(watched, resolver)
+            watcher.pay = budget.spend
+        self._per_caller[caller] += 1
+        self.unwatched.clear()
+        watcher.join()
+        try:
+            await asyncio.shield(watcher.first_read)
+            yield View(watcher, watcher.position(last_event_id))
+        finally:
+            self._per_caller[caller] -= 1
+            if not self._per_caller[caller]:
+                del self._per_caller[caller]
+                if not self._per_caller:
+                    self.unwatched.set()
+            watcher.leave()
+
+    def _start(self, watched: Watched, resolver: Resolver) -> Watcher:
+        if len(self._watchers) >= self._max_watched:
+            idle = next((w for w in self._watchers.values() if not w.viewers), None)
+            if idle is None:
+                raise RateLimited(
+                    f"This gateway already watches {self._max_watched} deployments, its limit.",
+                    retry_after_seconds=math.ceil(self._interval),
+                    code="TooManyWatchedDeployments",
+                )
+            self._stop(idle)
+        watcher = Watcher(
+            watched,
+            resolver,
+            interval=self._interval,
+            metrics=self._metrics,
+            on_idle=self._stop,
+            coordinator=self._coordinator,
+        )
+        self._watchers[watched] = watcher
+        return watcher
+
+    def _stop(self, watcher: Watcher) -> None:
+        if self._watchers.get(watcher.watched) is watcher:
+            del self._watchers[watcher.watched]
+        watcher.close()
+
+    def on_notification(self, notification: Notification | None) -> None:
+        """A message from the events queue: CodeDeploy's notification, or None."""
+        target = None
+        if notification is not None:
+            # From any account's bus: the event's account and region say whose it is.
+            target = self._resolvers.accounts.of_event(notification.account, notification.region)
+        if notification is None or target is None:
+            outcome = "ignored"
+        else:
+            watched = Watched(target, notification.deployment_id)
+            # The queue gives it to one replica: the fleet's store forgets it, the rest are told.
+            self._resolvers.at(target).forget(
+                notification.deployment_id, notification.instance_id, shared=True
+            )
+            self._coordinator.tell(watched, notification.instance_id)
+            outcome = "watched" if self.changed(watched, notification.instance_id) else "unwatched"
+        self._metrics.queue_notifications.labels(outcome).inc()
+
+    def changed(self, watched: Watched, item_id: str | None = None) -> bool:
+        """Told (by a notification) that a deployment changed: what is cached of it is
+        dropped and its watcher reads it now. Whether it is watched."""
+        self._resolvers.at(watched.where).forget(watched.deployment_id, item_id)
+        watcher = self._watchers.get(watched)
+        if watcher is None:
+            return False
+        watcher.nudge()
+        return True
+
+    async def close(self) -> None:
+        """Ends every stream (shutdown), and gives them a moment to finish."""
+        self.closing.set()
+        for watcher in list(self._watchers.values()):
+            self._stop(watcher)
+        with suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_SECONDS):
+                await self.unwatched.wait()

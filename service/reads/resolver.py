@@ -1,0 +1,347 @@
+"""The reads both faces make: from the cache, or from CodeDeploy on a miss.
+
+Batch and list reads fill the same per-item entries single reads use; every read checks
+its input as CodeDeploy would first, so a malformed id costs no call.
+"""
+
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel
+
+from service.cache import Cached
+from service.codedeploy import CodeDeploy
+from service.codedeploy.inputs import (
+    instance_id_error,
+    require_application,
+    require_group,
+    require_ids,
+    utc,
+)
+from service.errors import GatewayError
+from service.models import (
+    ApplicationInfo,
+    DeploymentGroupInfo,
+    DeploymentInfo,
+    DeploymentTarget,
+    IdPage,
+    InstanceSummary,
+    Snapshot,
+)
+from service.reads.caches import Caches
+from service.tokens import PageTokens
+
+InstanceOutcome = Cached[Snapshot[InstanceSummary]] | GatewayError
+CacheKey = tuple[object, ...]
+ItemKind = Literal["instance", "target"]
+
+# Ids one batch read may ask for, on either face: four upstream calls at most.
+MAX_BATCH_IDS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class FleetReads:
+    """A deployment's fleet, read one way: its instances or its targets (``Resolver.fleet``
+    chooses), so a caller that follows a fleet need not know which."""
+
+    kind: ItemKind
+    ids: Callable[..., Awaitable[Cached[IdPage]]]
+    """One page of ids: ``(deployment_id, *, next_token, refresh)``."""
+    items: Callable[..., Awaitable[list[Any]]]
+    """Each id's answer or error, in order: ``(deployment_id, ids, *, refresh)``."""
+
+
+class Resolver:
+    """Answers both faces' questions from the cache, or from CodeDeploy on a miss.
+
+    Batch and list reads fill the same per-instance entries single reads use.
+    """
+
+    def __init__(self, codedeploy: CodeDeploy, caches: Caches, tokens: PageTokens) -> None:
+        self._codedeploy = codedeploy
+        self.where = codedeploy.where
+        self.caches = caches
+        self._tokens = tokens.scoped(str(self.where))
+        self._instances = FleetReads("instance", self.instance_ids, self.deployment_instances)
+        self._targets = FleetReads("target", self.target_ids, self.deployment_targets)
+
+    def _key(self, *parts: object) -> CacheKey:
+        return (self.where.account, self.where.region, *parts)
+
+    def fleet(self, compute_platform: str | None) -> "FleetReads":
+        """How a deployment's fleet is read: as targets on any platform but EC2/on-premises
+        (``Server``), and on every platform when the gateway reads the targets API."""
+        if compute_platform != "Server" or self._codedeploy.api == "targets":
+            return self._targets
+        return self._instances
+
+    async def deployment_instance(
+        self, deployment_id: str, instance_id: str, *, refresh: bool = False
+    ) -> Cached[Snapshot[InstanceSummary]]:
+        require_ids(deployment_id=deployment_id, instance_id=instance_id)
+
+        async def load() -> Snapshot[InstanceSummary]:
+            return Snapshot(await self._codedeploy.instances.get(deployment_id, instance_id))
+
+        return await self.caches.instances.get(
+            self._key(deployment_id, instance_id), load, refresh=refresh
+        )
+
+    def stored_instance(
+        self, deployment_id: str, instance_id: str
+    ) -> Cached[Snapshot[InstanceSummary]] | None:
+        """The cached answer for an instance, if any, without a call or an await."""
+        return self.caches.instances.peek(self._key(deployment_id, instance_id))
+
+    async def deployment_instances(
+        self, deployment_id: str, instance_ids: Sequence[str], *, refresh: bool = False
+    ) -> list[InstanceOutcome]:
+        """Each id's summary or error, in order; misses go upstream in batches of 25."""
+        require_ids(deployment_id=deployment_id)
+        keys = {self._key(deployment_id, instance_id): instance_id for instance_id in instance_ids}
+
+        async def load(
+            missing: list[CacheKey],
+        ) -> dict[CacheKey, Snapshot[InstanceSummary] | GatewayError]:
+            ids = [keys[key] for key in missing]
+            outcomes: dict[str, InstanceSummary | GatewayError] = {
+                instance_id: error
+                for instance_id in ids
+                if (error := instance_id_error(instance_id)) is not None
+            }
+            asked = [instance_id for instance_id in ids if instance_id not in outcomes]
+            if asked:
+                outcomes.update(await self._codedeploy.instances.batch_get(deployment_id, asked))
+            return {
+                self._key(deployment_id, instance_id): _freeze(outcomes[instance_id])
+                for instance_id in ids
+            }
+
+        return await self.caches.instances.get_many(list(keys), load, refresh=refresh)
+
+    async def instance_ids(
+        self,
+        deployment_id: str,
+        *,
+        statuses: Sequence[str] = (),
+        instance_types: Sequence[str] = (),
+        next_token: str | None = None,
+        refresh: bool = False,
+    ) -> Cached[IdPage]:
+        require_ids(deployment_id=deployment_id)
+        token = self._tokens.open(next_token)
+        # Filters are sets: every order and repeat of them shares one entry and one call.
+        statuses, instance_types = filters(statuses), filters(instance_types)
+        key = self._key("instance-ids", deployment_id, statuses, instance_types, token)
+        page = await self.caches.pages.get(
+            key,
+            lambda: self._codedeploy.instances.list_ids(
+                deployment_id,
+                statuses=statuses,
+                instance_types=instance_types,
+                next_token=token,
+            ),
+            refresh=refresh,
+        )
+        return self._sealed(page)
+
+    def _sealed(self, page: Cached[IdPage]) -> Cached[IdPage]:
+        """The page as callers see it: its ``next_token`` one of the gateway's own."""
+        if page.value.next_token is None:
+            return page
+        sealed = self._tokens.seal(page.value.next_token)
+        return Cached(IdPage.model_construct(ids=page.value.ids, next_token=sealed), page.cache)
+
+    async def deployment(
+        self, deployment_id: str, *, refresh: bool = False
+    ) -> Cached[Snapshot[DeploymentInfo]]:
+        require_ids(deployment_id=deployment_id)
+
+        async def load() -> Snapshot[DeploymentInfo]:
+            return Snapshot(await self._codedeploy.get_deployment(deployment_id))
+
+        return await self.caches.deployments.get(self._key(deployment_id), load, refresh=refresh)
+
+    async def deployment_target(
+        self, deployment_id: str, target_id: str, *, refresh: bool = False
+    ) -> Cached[Snapshot[DeploymentTarget]]:
+        require_ids(deployment_id=deployment_id, target_id=target_id)
+
+        async def load() -> Snapshot[DeploymentTarget]:
+            return Snapshot(await self._codedeploy.get_target(deployment_id, target_id))
+
+        return await self.caches.targets.get(
+            self._key(deployment_id, target_id), load, refresh=refresh
+        )
+
+    async def deployment_targets(
+        self, deployment_id: str, target_ids: Sequence[str], *, refresh: bool = False
+    ) -> list[Cached[Snapshot[DeploymentTarget]] | GatewayError]:
+        require_ids(deployment_id=deployment_id)
+        keys = {self._key(deployment_id, target_id): target_id for target_id in target_ids}
+
+        async def load(
+            missing: list[CacheKey],
+        ) -> dict[CacheKey, Snapshot[DeploymentTarget] | GatewayError]:
+            ids = [keys[key] for key in missing]
+            outcomes = await self._codedeploy.batch_get_targets(deployment_id, ids)
+            return {
+                self._key(deployment_id, target_id): _freeze(outcomes[target_id])
+                for target_id in ids
+            }
+
+        return await self.caches.targets.get_many(list(keys), load, refresh=refresh)
+
+    async def target_ids(
+        self, deployment_id: str, *, next_token: str | None = None, refresh: bool = False
+    ) -> Cached[IdPage]:
+        require_ids(deployment_id=deployment_id)
+        token = self._tokens.open(next_token)
+        page = await self.caches.pages.get(
+            self._key("target-ids", deployment_id, token),
+            lambda: self._codedeploy.list_target_ids(deployment_id, next_token=token),
+            refresh=refresh,
+        )
+        return self._sealed(page)
+
+    # --- discovery -------------------------------------------------------------------
+
+    async def application_names(self, *, next_token: str | None = None) -> Cached[IdPage]:
+        token = self._tokens.open(next_token)
+        page = await self.caches.pages.get(
+            self._key("applications", token),
+            lambda: self._codedeploy.list_applications(next_token=token),
+        )
+        return self._sealed(page)
+
+    async def application(self, name: str) -> Cached[Snapshot[ApplicationInfo]]:
+        require_application(name)
+
+        async def load() -> Snapshot[ApplicationInfo]:
+            return Snapshot(await self._codedeploy.get_application(name))
+
+        return await self.caches.applications.get(self._key("application", name), load)
+
+    async def applications(
+        self, names: Sequence[str]
+    ) -> list[Cached[Snapshot[ApplicationInfo]] | GatewayError]:
+        """Each name's application or error, in order; misses batch-read, 100 a call."""
+        keys = {self._key("application", name): name for name in names}
+
+        async def load(
+            missing: list[CacheKey],
+        ) -> dict[CacheKey, Snapshot[ApplicationInfo] | GatewayError]:
+            outcomes = await self._codedeploy.batch_get_applications([keys[k] for k in missing])
+            return {key: _freeze(outcomes[keys[key]]) for key in missing}
+
+        return await self.caches.applications.get_many(list(keys), load)
+
+    async def group_names(
+        self, application: str, *, next_token: str | None = None
+    ) -> Cached[IdPage]:
+        require_application(application)
+        token = self._tokens.open(next_token)
+        page = await self.caches.pages.get(
+            self._key("groups", application, token),
+            lambda: self._codedeploy.list_deployment_groups(application, next_token=token),
+        )
+        return self._sealed(page)
+
+    async def deployment_group(
+        self, application: str, group: str
+    ) -> Cached[Snapshot[DeploymentGroupInfo]]:
+        require_application(application)
+        require_group(group)
+
+        async def load() -> Snapshot[DeploymentGroupInfo]:
+            return Snapshot(await self._codedeploy.get_deployment_group(application, group))
+
+        return await self.caches.groups.get(self._key("group", application, group), load)
+
+    async def deployment_groups(
+        self, application: str, groups: Sequence[str]
+    ) -> list[Cached[Snapshot[DeploymentGroupInfo]] | GatewayError]:
+        """Each group's info or error, in order; misses batch-read, 100 a call."""
+        require_application(application)
+        keys = {self._key("group", application, group): group for group in groups}
+
+        async def load(
+            missing: list[CacheKey],
+        ) -> dict[CacheKey, Snapshot[DeploymentGroupInfo] | GatewayError]:
+            asked = [keys[key] for key in missing]
+            outcomes = await self._codedeploy.batch_get_deployment_groups(application, asked)
+            return {key: _freeze(outcomes[keys[key]]) for key in missing}
+
+        return await self.caches.groups.get_many(list(keys), load)
+
+    async def deployment_ids(
+        self,
+        *,
+        application: str | None = None,
+        group: str | None = None,
+        statuses: Sequence[str] = (),
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        next_token: str | None = None,
+    ) -> Cached[IdPage]:
+        """Deployment ids, newest first; filters normalised, so equal lists share a call."""
+        if application is not None:
+            require_application(application)
+        if group is not None:
+            require_group(group)
+        token = self._tokens.open(next_token)
+        statuses = filters(statuses)
+        after, before = utc(created_after), utc(created_before)
+        key = self._key("deployment-ids", application, group, statuses, after, before, token)
+        page = await self.caches.pages.get(
+            key,
+            lambda: self._codedeploy.list_deployment_ids(
+                application=application,
+                group=group,
+                statuses=statuses,
+                created_after=after,
+                created_before=before,
+                next_token=token,
+            ),
+        )
+        return self._sealed(page)
+
+    async def deployments(
+        self, deployment_ids: Sequence[str]
+    ) -> list[Cached[Snapshot[DeploymentInfo]] | GatewayError]:
+        """Each id's deployment or error, in order, from the entries ``deployment`` reads
+        and fills; misses batch-read, 25 a call, concurrently."""
+        keys = {self._key(deployment_id): deployment_id for deployment_id in deployment_ids}
+
+        async def load(
+            missing: list[CacheKey],
+        ) -> dict[CacheKey, Snapshot[DeploymentInfo] | GatewayError]:
+            outcomes = await self._codedeploy.batch_get_deployments([keys[k] for k in missing])
+            return {key: _freeze(outcomes[keys[key]]) for key in missing}
+
+        return await self.caches.deployments.get_many(list(keys), load)
+
+    def forget(
+        self, deployment_id: str, item_id: str | None = None, *, shared: bool = False
+    ) -> None:
+        """Drops what is stored of a deployment (and of one of its instances or targets),
+        so the next read of it asks CodeDeploy: told that it changed. ``shared``: from
+        the fleet's store too (once, by the replica told first)."""
+        self.caches.deployments.forget(self._key(deployment_id), shared=shared)
+        if item_id is not None:
+            self.caches.instances.forget(self._key(deployment_id, item_id), shared=shared)
+            self.caches.targets.forget(self._key(deployment_id, item_id), shared=shared)
+
+
+def filters(values: Iterable[str]) -> tuple[str, ...]:
+    """A list filter in its one canonical form: sorted, each value once."""
+    return tuple(sorted(set(values)))
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _freeze(outcome: M | GatewayError) -> Snapshot[M] | GatewayError:
+    return outcome if isinstance(outcome, GatewayError) else Snapshot(outcome)
