@@ -5,14 +5,13 @@ unchanged; the ``StrEnum`` classes name the values known today for the faces tha
 need them (GraphQL, cache policy).
 """
 
-import hashlib
-import re
-from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
+
+from service.moments import UtcDatetime, utc_everywhere
 
 
 class InstanceStatus(StrEnum):
@@ -67,41 +66,9 @@ TERMINAL_DEPLOYMENT_STATUSES = frozenset(
 )
 
 
-def _as_utc(value: datetime) -> datetime:
-    # botocore hands timestamps over in the machine's local zone.
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
-_UTC_DATETIME: TypeAdapter[datetime] = TypeAdapter(UtcDatetime)
-
-
-# An RFC 3339 date-time with its offset, and nothing else (no epoch numbers, no dates, no
-# local times): what both faces take as a moment. Years 0002 to 9998: at the ends, an
-# offset moves the moment out of the years a UTC datetime can hold.
-_YEAR = r"(?:[1-8]\d{3}|9[0-8]\d{2}|99[0-8]\d|999[0-8]|0[1-9]\d{2}|00[1-9]\d|000[2-9])"
-_TIME = r"\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})"
-RFC_3339 = rf"^{_YEAR}-\d{{2}}-\d{{2}}[Tt ]{_TIME}$"
-_RFC_3339 = re.compile(RFC_3339)
-
-
-def parse_moment(value: object) -> datetime:
-    """``value`` as a moment; ``ValueError`` for anything but an RFC 3339 date-time with
-    its offset (a time without one names no instant)."""
-    if not isinstance(value, str) or not _RFC_3339.match(value):
-        raise ValueError("an RFC 3339 date-time with its offset, e.g. 2026-11-01T00:00:00Z")
-    return datetime.fromisoformat(value.upper().replace(" ", "T"))
-
-
-def wire_time(value: datetime) -> str:
-    """A timestamp as every face sends it: ISO 8601 in UTC with ``Z``, as REST's JSON has it."""
-    text: str = _UTC_DATETIME.dump_python(_as_utc(value), mode="json")
-    return text
-
-
-def _open_enum(enum: type[StrEnum], example: str) -> object:
+def _open_enum(enum: type[StrEnum], example: str) -> Any:
+    """A field documented with ``enum``'s values, taking any string: a pydantic ``Field``,
+    typed ``Any`` as ``Field`` itself is, so it stands for the field's own type."""
     known = ", ".join(member.value for member in enum)
     return Field(
         default=None,
@@ -110,50 +77,7 @@ def _open_enum(enum: type[StrEnum], example: str) -> object:
     )
 
 
-def _utc_everywhere(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return _as_utc(value)
-    if isinstance(value, dict):
-        return {key: _utc_everywhere(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_utc_everywhere(item) for item in value]
-    return value
-
-
 M = TypeVar("M", bound=BaseModel)
-
-
-class Snapshot(Generic[M]):
-    """A model kept as its AWS-shaped JSON, which is what the cache holds.
-
-    About a tenth of the memory of the model objects (10,000 instances with their
-    lifecycle events: ~16 MB instead of ~150 MB), and REST answers the bytes as they are.
-    ``model`` parses them again for the faces that need objects.
-    """
-
-    __slots__ = ("_type", "body", "etag", "terminal")
-
-    def __init__(self, model: M) -> None:
-        body = model.model_dump_json(by_alias=True, exclude_none=True).encode()
-        self._fill(type(model), body, getattr(model, "is_terminal", False))
-
-    @classmethod
-    def stored(cls, model_type: type[M], body: bytes, terminal: bool) -> "Snapshot[M]":
-        """A snapshot as another replica made it (the shared store's copy), not parsed."""
-        snapshot: Snapshot[M] = cls.__new__(cls)
-        snapshot._fill(model_type, body, terminal)
-        return snapshot
-
-    def _fill(self, model_type: type[M], body: bytes, terminal: bool) -> None:
-        self._type = model_type
-        self.body = body
-        # An HTTP entity tag, quotes and all: made once, sent with every answer of it.
-        self.etag = f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
-        self.terminal = terminal
-
-    @property
-    def model(self) -> M:
-        return self._type.model_validate_json(self.body)
 
 
 class AwsModel(BaseModel):
@@ -180,13 +104,13 @@ class PassThroughModel(AwsModel):
     @model_validator(mode="before")
     @classmethod
     def _normalise_extra_timestamps(cls, data: Any) -> Any:
-        return _utc_everywhere(data)
+        return utc_everywhere(data)
 
 
 class Diagnostics(AwsModel):
     """Diagnostic information about a lifecycle event."""
 
-    error_code: str | None = _open_enum(LifecycleErrorCode, "ScriptFailed")  # type: ignore[assignment]
+    error_code: str | None = _open_enum(LifecycleErrorCode, "ScriptFailed")
     script_name: str | None = None
     message: str | None = None
     log_tail: str | None = Field(
@@ -201,7 +125,7 @@ class LifecycleEvent(AwsModel):
     diagnostics: Diagnostics | None = None
     start_time: UtcDatetime | None = None
     end_time: UtcDatetime | None = None
-    status: str | None = _open_enum(LifecycleEventStatus, "Failed")  # type: ignore[assignment]
+    status: str | None = _open_enum(LifecycleEventStatus, "Failed")
 
 
 class InstanceSummary(AwsModel):
@@ -211,10 +135,10 @@ class InstanceSummary(AwsModel):
 
     deployment_id: str | None = Field(default=None, examples=["d-EXAMPLE01"])
     instance_id: str | None = Field(default=None, examples=["i-0a1b2c3d4e5f60002"])
-    status: str | None = _open_enum(InstanceStatus, "Failed")  # type: ignore[assignment]
+    status: str | None = _open_enum(InstanceStatus, "Failed")
     last_updated_at: UtcDatetime | None = None
     lifecycle_events: list[LifecycleEvent] = Field(default_factory=list)
-    instance_type: str | None = _open_enum(InstanceType, "Blue")  # type: ignore[assignment]
+    instance_type: str | None = _open_enum(InstanceType, "Blue")
 
     @property
     def is_terminal(self) -> bool:
@@ -304,7 +228,7 @@ class DeploymentInfo(PassThroughModel):
     application_name: str | None = None
     deployment_group_name: str | None = None
     deployment_config_name: str | None = None
-    status: str | None = _open_enum(DeploymentStatus, "Failed")  # type: ignore[assignment]
+    status: str | None = _open_enum(DeploymentStatus, "Failed")
     compute_platform: str | None = Field(default=None, examples=["Server"])
     deployment_style: DeploymentStyle | None = None
     create_time: UtcDatetime | None = None
@@ -359,7 +283,7 @@ class LastDeploymentInfo(AwsModel):
     """A deployment group's last successful or last attempted deployment."""
 
     deployment_id: str | None = Field(default=None, examples=["d-EXAMPLE01"])
-    status: str | None = _open_enum(DeploymentStatus, "Failed")  # type: ignore[assignment]
+    status: str | None = _open_enum(DeploymentStatus, "Failed")
     end_time: UtcDatetime | None = None
     create_time: UtcDatetime | None = None
 
@@ -407,7 +331,7 @@ class TargetBase(PassThroughModel):
 
     deployment_id: str | None = None
     target_id: str | None = None
-    status: str | None = _open_enum(InstanceStatus, "Succeeded")  # type: ignore[assignment]
+    status: str | None = _open_enum(InstanceStatus, "Succeeded")
     last_updated_at: UtcDatetime | None = None
     lifecycle_events: list[LifecycleEvent] = Field(default_factory=list)
 
@@ -416,7 +340,7 @@ class InstanceTarget(TargetBase):
     """An EC2/on-premises instance in a deployment."""
 
     target_arn: str | None = None
-    instance_label: str | None = _open_enum(InstanceType, "Blue")  # type: ignore[assignment]
+    instance_label: str | None = _open_enum(InstanceType, "Blue")
 
 
 class LambdaFunctionInfo(AwsModel):

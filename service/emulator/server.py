@@ -9,7 +9,8 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp
 
-from service.emulator.app import Emulator, create_emulator_app
+from service.emulator.app import Emulator
+from service.emulator.http import create_emulator_app
 
 
 class _EmbeddedServer(uvicorn.Server):

@@ -23,8 +23,8 @@ from service.errors import GatewayError
 from service.fleet.cache import decode_error, encode_error
 from service.fleet.store import CHANNEL, Store, StoreDown
 from service.live import Change, Watched, Watcher
-from service.live.kinds import KINDS, Kind
-from service.models import Snapshot
+from service.live.changes import KINDS, Kind
+from service.snapshot import Snapshot
 
 # What the store keeps of a deployment nobody reads any more (a finished one included):
 # long enough for viewers to come back to it without a call.

@@ -17,8 +17,8 @@ from service.cache import Cached
 from service.errors import GatewayError
 from service.guard.ratelimit import FREE, Budget
 from service.live import Watchers
-from service.models import Snapshot
 from service.reads import Resolver, Resolvers
+from service.snapshot import Snapshot
 
 ItemKey = tuple[str, str]
 """(deploymentId, instanceId or targetId)"""

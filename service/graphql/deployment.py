@@ -32,6 +32,7 @@ from service.graphql.types import (
 )
 from service.models import IdPage
 from service.reads import GroupStats, group_stats
+from service.snapshot import Snapshot
 
 
 @strawberry.type(
@@ -41,7 +42,7 @@ from service.reads import GroupStats, group_stats
 class Deployment:
     deployment_id: strawberry.ID
     reads: strawberry.Private[Reads]
-    snapshot: strawberry.Private[models.Snapshot[models.DeploymentInfo]]
+    snapshot: strawberry.Private[Snapshot[models.DeploymentInfo]]
     # Parsed once per operation, however many of its fields the query asks for.
     loaded: strawberry.Private[models.DeploymentInfo | None] = None
 

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import AsyncGenerator, Awaitable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
@@ -43,7 +43,8 @@ from service.graphql.documents import SHA256_HEX, Document, Documents, sha256
 from service.graphql.errors import GraphQLErrorDict, formatted, request_error
 from service.graphql.limits import GRAPHQL_CORE_LIMITS, Limits, NoIntrospection, check_document
 from service.graphql.pacing import PacedExecutor, PacedSubscriptionExecutor
-from service.graphql.responses import Responses, Stored
+from service.graphql.params import GraphQLRequest
+from service.graphql.responses import Answer, Responses, answer_with, to_json
 from service.guard.ratelimit import Budget
 from service.metrics import Metrics
 from service.reads import Resolvers
@@ -60,48 +61,6 @@ PREPARE_BUDGET_SECONDS = 1.0
 MAX_PREPARING = 16
 # graphql-core's default: enough to show a document's problems, not to flood the answer.
 MAX_ERRORS = 100
-
-
-@dataclass(frozen=True, slots=True)
-class GraphQLRequest:
-    """What a client sent, once the transport found it well-formed."""
-
-    query: str | None
-    operation_name: str | None = None
-    variables: dict[str, Any] = field(default_factory=dict)
-    persisted_hash: str | None = None
-    """``extensions.persistedQuery.sha256Hash`` (Apollo's automatic persisted queries)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """A GraphQL response and what the transport needs to send it."""
-
-    body: bytes
-    status: int = 200
-    """Under application/graphql-response+json: 4xx when the request failed as a whole."""
-    stored: Stored | None = None
-    """Set when the response can be replayed: its ETag comes from here."""
-    max_age: int = 0
-    """Seconds it stays as fresh as the cache entries it was built from."""
-    hit: bool = False
-
-
-def _answer(errors: list[GraphQLErrorDict], status: int = 400) -> Answer:
-    return Answer(_json({"errors": errors}), status)
-
-
-def _json(payload: dict[str, Any]) -> bytes:
-    try:
-        # orjson: a large response in a tenth of json.dumps's time, on the event loop.
-        return orjson.dumps(payload)
-    except (TypeError, orjson.JSONEncodeError):  # past 64 bits, or a lone surrogate
-        pass
-    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    try:
-        return text.encode()
-    except UnicodeEncodeError:  # a lone surrogate echoed from a variable: escape it
-        return json.dumps(payload, separators=(",", ":")).encode()
 
 
 class GraphQLEngine:
@@ -166,7 +125,7 @@ class GraphQLEngine:
                 "A subscription needs a stream: graphql-transport-ws (WebSocket at /graphql) "
                 "or GraphQL over SSE (POST with Accept: text/event-stream)."
             )
-            return _answer([request_error(message, "STREAM_REQUIRED")])
+            return answer_with([request_error(message, "STREAM_REQUIRED")])
         context = Context(self.resolvers, grants, caller)
         if key is None:  # the document was prepared just now
             key = self._response_key(digest, request, grants.audience, prepared.document)
@@ -202,7 +161,7 @@ class GraphQLEngine:
         if isinstance(results, Awaitable):
             results = await results
         if isinstance(results, ExecutionResult):  # no source stream: errors only
-            return _answer(self._errors(results))
+            return answer_with(self._errors(results))
         # graphql-core types the stream as an iterator; it is its own async generator.
         return self._results(cast(AsyncGenerator[ExecutionResult, None], results))
 
@@ -214,7 +173,7 @@ class GraphQLEngine:
                 payload: dict[str, Any] = {"data": result.data}
                 if result.errors:
                     payload["errors"] = self._errors(result)
-                yield _json(payload)
+                yield to_json(payload)
 
     async def _operation(
         self, digest: str, text: str | None, request: GraphQLRequest, budget: Budget
@@ -228,7 +187,7 @@ class GraphQLEngine:
         if document is None:
             document = await self._prepare(digest, text)
         if document.node is None:
-            return _answer(document.errors)
+            return answer_with(document.errors)
         operation = get_operation_ast(document.node, request.operation_name)
         if operation is None:
             message = (
@@ -236,7 +195,7 @@ class GraphQLEngine:
                 if request.operation_name is not None
                 else "Must provide operation name if query contains multiple operations."
             )
-            return _answer([request_error(message, "OPERATION_RESOLUTION_FAILURE")])
+            return answer_with([request_error(message, "OPERATION_RESOLUTION_FAILURE")])
         variables = get_variable_values(
             self.schema,
             operation.variable_definitions or (),
@@ -245,11 +204,11 @@ class GraphQLEngine:
             hide_suggestions=self._hide_suggestions,
         )
         if isinstance(variables, list):
-            return _answer([formatted(error, "BAD_USER_INPUT") for error in variables])
+            return answer_with([formatted(error, "BAD_USER_INPUT") for error in variables])
         try:
             cost = upstream_cost(self.schema, document.node, operation, variables)
         except GraphQLError as error:  # an argument the variables make invalid (null for `first`)
-            return _answer([formatted(error, "BAD_USER_INPUT")])
+            return answer_with([formatted(error, "BAD_USER_INPUT")])
         calls = cost.calls
         if cost.per_event:
             message = (
@@ -257,20 +216,20 @@ class GraphQLEngine:
                 "calls: an event carries the deployment and the item that changed, select "
                 "only their fields (query the rest once, or on the events you care about)."
             )
-            return _answer([request_error(message, "COST_LIMIT_EXCEEDED")])
+            return answer_with([request_error(message, "COST_LIMIT_EXCEEDED")])
         if calls > self.limits.max_upstream_calls:
             message = (
                 f"The operation may cost {calls} CodeDeploy calls; the limit is "
                 f"{self.limits.max_upstream_calls}."
             )
-            return _answer([request_error(message, "COST_LIMIT_EXCEEDED")])
+            return answer_with([request_error(message, "COST_LIMIT_EXCEEDED")])
         nodes = result_nodes(self.schema, document.node, operation, variables, self._sizes)
         if nodes > self.limits.max_result_nodes:
             message = (
                 f"The operation's response may hold {nodes} values; the limit is "
                 f"{self.limits.max_result_nodes}. Ask for fewer items (first) or fields."
             )
-            return _answer([request_error(message, "COST_LIMIT_EXCEEDED")])
+            return answer_with([request_error(message, "COST_LIMIT_EXCEEDED")])
         await budget.spend(calls)
         if prepared:
             # Kept once it runs: a stream of new costly documents, refused here, would
@@ -285,10 +244,10 @@ class GraphQLEngine:
         if digest is not None:
             if self.trusted is None and not self.persisted_queries:
                 error = request_error("PersistedQueryNotSupported", "PERSISTED_QUERY_NOT_SUPPORTED")
-                return _answer([error])
+                return answer_with([error])
             if not SHA256_HEX.fullmatch(digest):
                 message = "persistedQuery.sha256Hash must be 64 lowercase hex digits."
-                return _answer([request_error(message, "BAD_REQUEST")])
+                return answer_with([request_error(message, "BAD_REQUEST")])
         if request.query is None:
             assert digest is not None  # the transport requires one or the other
             if self.trusted is not None:
@@ -300,10 +259,10 @@ class GraphQLEngine:
             error = request_error(
                 "provided sha does not match query", "PERSISTED_QUERY_HASH_MISMATCH"
             )
-            return _answer([error])
+            return answer_with([error])
         if self.trusted is not None and text_digest not in self.trusted:
             message = "Only trusted documents run here: this one is not on the list."
-            return _answer([request_error(message, "DOCUMENT_NOT_TRUSTED")])
+            return answer_with([request_error(message, "DOCUMENT_NOT_TRUSTED")])
         return text_digest, request.query
 
     def _response_key(
@@ -410,13 +369,13 @@ class GraphQLEngine:
             errors = payload["errors"] = self._errors(outcome)
             if any(error["extensions"]["status"] >= 500 for error in errors):
                 reads.complete = False
-        body = _json(payload)
+        body = to_json(payload)
         if len(body) > self.limits.max_response_bytes:
             message = (
                 f"The response is {len(body)} bytes; the limit is "
                 f"{self.limits.max_response_bytes}. Ask for fewer items (first) or fields."
             )
-            return _answer([request_error(message, "RESPONSE_TOO_LARGE")])
+            return answer_with([request_error(message, "RESPONSE_TOO_LARGE")])
         stored = self.responses.put(key, body, reads) if key is not None else None
         if stored is None:
             return Answer(body)
@@ -465,4 +424,4 @@ def _persisted_query_not_found() -> Answer:
     # Apollo's clients look for this message, then send the document with its hash.
     # Not a request error under application/json, so they retry instead of giving up.
     error = request_error("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND", 404)
-    return _answer([error], 404)
+    return answer_with([error], 404)

@@ -25,10 +25,11 @@ from service.edge.paths import GRAPHQL, path_of
 from service.errors import GatewayError, NotReady, RateLimited
 from service.freshness import not_modified
 from service.graphql.context import Live
-from service.graphql.engine import Answer, GraphQLEngine, GraphQLRequest
+from service.graphql.engine import GraphQLEngine
 from service.graphql.errors import gateway_error, refusal_response, request_error
 from service.graphql.ide import graphiql_html
-from service.graphql.params import NotGraphQL, request_of
+from service.graphql.params import GraphQLRequest, NotGraphQL, request_of
+from service.graphql.responses import Answer
 from service.graphql.ws import GraphQLWebSocket
 from service.live import Watchers
 from service.live.stream import EVENT_STREAM, EventStream

@@ -1,9 +1,19 @@
 """A GraphQL request's parameters, as every transport takes them (GraphQL over HTTP's
 JSON object; graphql-transport-ws's ``subscribe`` payload is the same object)."""
 
+from dataclasses import dataclass, field
 from typing import Any
 
-from service.graphql.engine import GraphQLRequest
+
+@dataclass(frozen=True, slots=True)
+class GraphQLRequest:
+    """What a client sent, once the transport found it well-formed."""
+
+    query: str | None
+    operation_name: str | None = None
+    variables: dict[str, Any] = field(default_factory=dict)
+    persisted_hash: str | None = None
+    """``extensions.persistedQuery.sha256Hash`` (Apollo's automatic persisted queries)."""
 
 
 class NotGraphQL(Exception):

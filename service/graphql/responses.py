@@ -5,14 +5,18 @@ every one of those entries is still the live one, so GraphQL is never staler tha
 (a REST ``no-cache`` refresh replaces an entry, and the next GraphQL answer runs anew).
 """
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import orjson
 from cachetools import LRUCache
 
 from service.cache import Recording
 from service.freshness import entity_tag
+from service.graphql.errors import GraphQLErrorDict
 
 # What an entry holds besides its body: key, etag, the list of reads (measured ~300
 # bytes for one read, ~60 more for each further one).
@@ -75,3 +79,34 @@ class Responses:
             return None
         self._stored[key] = stored
         return stored
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A GraphQL response and what the transport needs to send it."""
+
+    body: bytes
+    status: int = 200
+    """Under application/graphql-response+json: 4xx when the request failed as a whole."""
+    stored: Stored | None = None
+    """Set when the response can be replayed: its ETag comes from here."""
+    max_age: int = 0
+    """Seconds it stays as fresh as the cache entries it was built from."""
+    hit: bool = False
+
+
+def answer_with(errors: list[GraphQLErrorDict], status: int = 400) -> Answer:
+    return Answer(to_json({"errors": errors}), status)
+
+
+def to_json(payload: dict[str, Any]) -> bytes:
+    try:
+        # orjson: a large response in a tenth of json.dumps's time, on the event loop.
+        return orjson.dumps(payload)
+    except (TypeError, orjson.JSONEncodeError):  # past 64 bits, or a lone surrogate
+        pass
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate echoed from a variable: escape it
+        return json.dumps(payload, separators=(",", ":")).encode()

@@ -22,7 +22,7 @@ from service.graphql.discovery import (
 from service.graphql.fleet import load_instance
 from service.graphql.live import Subscription
 from service.graphql.types import InstanceSummary
-from service.models import parse_moment, wire_time
+from service.moments import parse_moment, wire_time
 from service.reads import MAX_BATCH_IDS
 
 

@@ -25,9 +25,10 @@ from starlette.types import Message, Receive, Scope, Send
 
 from service.errors import GatewayError, RateLimited
 from service.graphql.context import Live
-from service.graphql.engine import Answer, GraphQLEngine, GraphQLRequest
+from service.graphql.engine import GraphQLEngine
 from service.graphql.errors import gateway_error, request_error
-from service.graphql.params import NotGraphQL, request_of
+from service.graphql.params import GraphQLRequest, NotGraphQL, request_of
+from service.graphql.responses import Answer
 from service.guard.ratelimit import Budget
 from service.live import Watchers
 from service.request import caller_key, context_of

@@ -1,7 +1,8 @@
 """Live updates: watchers that read a deployment once for all its viewers, and the
 event streams that carry their changes."""
 
-from service.live.watch import Alone, Change, Coordinator, View, Watched, Watcher
+from service.live.changes import Change, Watched
+from service.live.watch import Alone, Coordinator, View, Watcher
 from service.live.watchers import Watchers
 
 __all__ = ["Alone", "Change", "Coordinator", "View", "Watched", "Watcher", "Watchers"]

@@ -22,13 +22,13 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from service.accounts import AccountRegion
 from service.errors import DeploymentNotStarted, GatewayError, Throttled
 from service.guard.ratelimit import FREE
-from service.live.kinds import KINDS, Kind
+from service.live.changes import Change, Kind, Watched
 from service.metrics import Metrics
-from service.models import DeploymentInfo, Snapshot
+from service.models import DeploymentInfo
 from service.reads import FleetReads, Resolver, costs
+from service.snapshot import Snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -44,36 +44,6 @@ SEQ = re.compile(r"[0-9]{1,18}")
 # ones followed, and its deployment's overview counts all.
 MAX_ITEMS = 1000
 MAX_PAGES = 10
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """An item as it is now, numbered by the change that made it so."""
-
-    seq: int
-    kind: Kind
-    item_id: str
-    snapshot: Snapshot[Any]
-    event_id: str
-
-    @property
-    def frame(self) -> bytes:
-        """The server-sent event. Made for each viewer rather than kept: the snapshot is
-        the cache's own object, and a kept copy would double what a watcher holds."""
-        return b'id: %s\nevent: %s\ndata: {"%s":%s}\n\n' % (
-            self.event_id.encode(),
-            self.kind.encode(),
-            KINDS[self.kind].member,
-            self.snapshot.body,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Watched:
-    """What one watcher reads: a deployment of one account in one region."""
-
-    where: AccountRegion
-    deployment_id: str
 
 
 class Coordinator(Protocol):

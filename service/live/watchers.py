@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager, suppress
 from service.codedeploy.notifications import Notification
 from service.errors import NotReady, RateLimited
 from service.guard.ratelimit import FREE, Budget
-from service.live.watch import Alone, Coordinator, View, Watched, Watcher
+from service.live.changes import Watched
+from service.live.watch import Alone, Coordinator, View, Watcher
 from service.metrics import Metrics
 from service.reads import Resolver, Resolvers
 

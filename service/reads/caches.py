@@ -20,9 +20,9 @@ from service.models import (
     DeploymentTarget,
     IdPage,
     InstanceSummary,
-    Snapshot,
 )
 from service.settings import Settings
+from service.snapshot import Snapshot
 
 V = TypeVar("V")
 M = TypeVar("M", bound=BaseModel)

@@ -28,9 +28,9 @@ from service.models import (
     DeploymentTarget,
     IdPage,
     InstanceSummary,
-    Snapshot,
 )
 from service.reads.caches import Caches
+from service.snapshot import Snapshot
 from service.tokens import PageTokens
 
 InstanceOutcome = Cached[Snapshot[InstanceSummary]] | GatewayError

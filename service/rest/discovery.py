@@ -15,7 +15,6 @@ from service.cache import Cached
 from service.codedeploy.inputs import NAME_PATTERN
 from service.edge.paths import API
 from service.errors import GatewayError, InvalidRequest
-from service.models import RFC_3339 as MOMENT_PATTERN
 from service.models import (
     BatchGetDeploymentGroupsOutput,
     BatchGetDeploymentsOutput,
@@ -25,15 +24,16 @@ from service.models import (
     ListApplicationsOutput,
     ListDeploymentGroupsOutput,
     ListDeploymentsOutput,
-    Snapshot,
-    parse_moment,
 )
+from service.moments import RFC_3339 as MOMENT_PATTERN
+from service.moments import parse_moment
 from service.reads import GroupStats, costs, group_stats
 from service.reads.costs import MAX_STATS_DEPLOYMENTS
 from service.rest.dependencies import BudgetDep, ResolverDep
 from service.rest.problems import problem_responses
 from service.rest.render import json_object, render_json
 from service.rest.routes import CACHED_HEADERS, NOT_MODIFIED, IfNoneMatch, combined, one_of
+from service.snapshot import Snapshot
 
 router = APIRouter(prefix=API, tags=["discovery"])
 M = TypeVar("M", bound=BaseModel)

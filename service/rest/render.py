@@ -8,7 +8,8 @@ from fastapi import Response
 
 from service.errors import CacheInfo
 from service.freshness import entity_tag, not_modified
-from service.models import InstanceSummary, Snapshot
+from service.models import InstanceSummary
+from service.snapshot import Snapshot
 
 Headers = list[tuple[bytes, bytes]]
 JSON_TYPE = (b"content-type", b"application/json")

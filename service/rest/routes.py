@@ -24,12 +24,12 @@ from service.models import (
     InstanceType,
     ListDeploymentInstancesOutput,
     ListDeploymentInstanceSummariesOutput,
-    Snapshot,
 )
 from service.reads import MAX_BATCH_IDS, costs
 from service.rest.dependencies import BudgetDep, ResolverDep
 from service.rest.problems import problem_responses
 from service.rest.render import instance_body, json_object, render_json
+from service.snapshot import Snapshot
 
 # The 404s of routes that read no instance.
 NO_DEPLOYMENT = {404: (codes.DEPLOYMENT_DOES_NOT_EXIST, "The deployment does not exist.")}

@@ -80,6 +80,8 @@ async def test_head_gets_the_headers_and_no_stream() -> None:
     async def send(message: Message) -> None:
         sent.append(message)
 
-    await EventStream(quiet(), Metrics())({"type": "http", SCOPE_KEY: RequestContext(head=True)}, receive, send)
+    await EventStream(quiet(), Metrics())(
+        {"type": "http", SCOPE_KEY: RequestContext(head=True)}, receive, send
+    )
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
     assert sent[1]["body"] == b""
