@@ -200,7 +200,8 @@ class UpstreamError(GatewayError):
 
 
 class UpstreamAccessDenied(UpstreamError):
-    """The gateway's own AWS identity may not make the call (its IAM policy)."""
+    """CodeDeploy or STS refused the gateway's AWS identity: its IAM policy, its
+    credentials, or a member account's role (AWS's text, which names them, is not passed on)."""
 
     slug = "upstream-access-denied"
     title = "Upstream Access Denied"

@@ -29,7 +29,7 @@ class InstanceReads(Protocol):
     async def batch_get(
         self, deployment_id: str, instance_ids: Sequence[str]
     ) -> dict[str, InstanceSummary | GatewayError]:
-        """Any number of ids, in concurrent calls of at most 25; an outcome for each id."""
+        """Any number of ids, in concurrent batch calls; an outcome for each id."""
         ...
 
     async def list_ids(

@@ -1,11 +1,12 @@
 """The CodeDeploy calls an operation may make, estimated before it runs.
 
 The estimate reads the document with its variables applied, as if nothing were cached:
-one GetDeployment per deployment, ⌈ids/25⌉ batch reads per deployment's known ids,
-⌈first/25⌉ more per page of nodes, and the list pages each connection and each
-``totalCount`` walks. Reads the caches would share (the same deployment, the same ids,
-the same page of the same filters, in the same account and region) are counted once, as
-single-flight makes them. It is the upper bound of a happy path: retries are not counted.
+one GetDeployment per deployment, a batch read per ``BATCH_LIMIT`` of each deployment's
+known ids, as many more per page of nodes, and the list pages each connection and each
+``totalCount`` walks (``service.reads.costs``: what each read costs, written once).
+Reads the caches would share (the same deployment, the same ids, the same page of the
+same filters, in the same account and region) are counted once, as single-flight makes
+them. It is the upper bound of a happy path: retries are not counted.
 """
 
 import itertools

@@ -9,6 +9,7 @@ import strawberry
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.types.base_scalars import DateTimeDefinition
 
+from service.codedeploy import BATCH_LIMIT
 from service.errors import GatewayError, InvalidRequest
 from service.graphql.context import AccountArgument, Info, RegionArgument
 from service.graphql.deployment import Deployment, DeploymentGroup
@@ -111,7 +112,7 @@ class Query:
         description=(
             "One instance of an EC2/on-premises deployment. Null, with an error at this "
             "path, when CodeDeploy has no such instance or fails. All instance reads of one "
-            "operation are batched: misses go upstream 25 ids a call."
+            f"operation are batched: misses go upstream {BATCH_LIMIT} ids a call."
         ),
     )
     deployment_instances: list[InstanceSummary | None] | None = strawberry.field(

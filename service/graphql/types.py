@@ -98,14 +98,12 @@ class InstanceSummary:
     description="A deployment's status. UNKNOWN: a value this gateway does not know yet."
 )
 class DeploymentStatus(StrEnum):
-    CREATED = "Created"
-    QUEUED = "Queued"
-    IN_PROGRESS = "InProgress"
-    BAKING = "Baking"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-    STOPPED = "Stopped"
-    READY = "Ready"
+    # The domain's statuses (the Enum documentation's ``_ignore_`` idiom), so one added
+    # there is here too; then the fallback for a value the gateway does not know yet.
+    _ignore_ = ["known", "status"]
+    known = vars()
+    for status in models.DeploymentStatus:
+        known[status.name] = status.value
     UNKNOWN = "Unknown"
 
 

@@ -98,7 +98,7 @@ class Resolver:
     async def deployment_instances(
         self, deployment_id: str, instance_ids: Sequence[str], *, refresh: bool = False
     ) -> list[InstanceOutcome]:
-        """Each id's summary or error, in order; misses go upstream in batches of 25."""
+        """Each id's summary or error, in order; misses go upstream in batches."""
         require_ids(deployment_id=deployment_id)
         keys = {self._key(deployment_id, instance_id): instance_id for instance_id in instance_ids}
 
@@ -312,7 +312,7 @@ class Resolver:
         self, deployment_ids: Sequence[str]
     ) -> list[Cached[Snapshot[DeploymentInfo]] | GatewayError]:
         """Each id's deployment or error, in order, from the entries ``deployment`` reads
-        and fills; misses batch-read, 25 a call, concurrently."""
+        and fills; misses batch-read, concurrently."""
         keys = {self._key(deployment_id): deployment_id for deployment_id in deployment_ids}
 
         async def load(

@@ -12,6 +12,7 @@ from pydantic.alias_generators import to_camel
 
 from service import codes
 from service.cache import Cached
+from service.codedeploy import BATCH_LIMIT
 from service.codedeploy.inputs import NAME_PATTERN
 from service.edge.paths import API
 from service.errors import GatewayError, InvalidRequest
@@ -213,8 +214,8 @@ async def get_deployment_group(
         "One page of CodeDeploy's ListDeployments, newest first: every deployment, or one "
         "group's (`applicationName` and `deploymentGroupName` together), filtered by status "
         "and by creation time (RFC 3339). With `include=summary` the page's deployments are "
-        "batch-read (BatchGetDeployments, 25 a call) into `deploymentsInfo`, filling the "
-        "entries `GET /v1/deployments/{deploymentId}` answers from."
+        f"batch-read (BatchGetDeployments, {BATCH_LIMIT} a call) into `deploymentsInfo`, "
+        "filling the entries `GET /v1/deployments/{deploymentId}` answers from."
     ),
     response_model=ListDeploymentsOutput | BatchGetDeploymentsOutput,
     responses={

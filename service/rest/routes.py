@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from service import codes
 from service.cache import Cached
+from service.codedeploy import BATCH_LIMIT
 from service.codedeploy.inputs import ID_PATTERN
 from service.edge.paths import API
 from service.errors import CacheInfo, GatewayError, NotFound
@@ -259,7 +260,8 @@ class BatchGetRequest(BaseModel):
         alias="instanceIds",
         min_length=1,
         max_length=MAX_BATCH_IDS,
-        description=f"1 to {MAX_BATCH_IDS} instance ids; read in upstream batches of 25.",
+        description=f"1 to {MAX_BATCH_IDS} instance ids; read in upstream batches of "
+        f"{BATCH_LIMIT}.",
         examples=[["i-0a1b2c3d4e5f60001", "i-0a1b2c3d4e5f60002", "i-nothere"]],
     )
 
@@ -270,8 +272,8 @@ class BatchGetRequest(BaseModel):
     summary="Get several deployment instances",
     description=(
         f"BatchGetDeploymentInstances for up to {MAX_BATCH_IDS} ids (CodeDeploy's own limit "
-        "of 25 is handled by concurrent calls). With a rate limit, each call it may make "
-        "counts against it. Cached instances are answered without a call; ids "
+        f"of {BATCH_LIMIT} is handled by concurrent calls). With a rate limit, each call it "
+        "may make counts against it. Cached instances are answered without a call; ids "
         "CodeDeploy does not know are named in `errorMessage`."
     ),
     response_model=BatchGetDeploymentInstancesOutput,
