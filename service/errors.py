@@ -4,6 +4,8 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import ClassVar, Self
 
+from service import codes
+
 
 @dataclass(frozen=True, slots=True)
 class CacheInfo:
@@ -150,7 +152,7 @@ class UnsupportedComputePlatform(GatewayError):
     status = 422
     slug = "unsupported-compute-platform"
     title = "Unsupported Compute Platform"
-    default_code = "InvalidComputePlatformException"
+    default_code = codes.INVALID_COMPUTE_PLATFORM
 
 
 class DeploymentNotStarted(GatewayError):
@@ -159,7 +161,7 @@ class DeploymentNotStarted(GatewayError):
     status = 409
     slug = "deployment-not-started"
     title = "Deployment Not Started"
-    default_code = "DeploymentNotStartedException"
+    default_code = codes.DEPLOYMENT_NOT_STARTED
 
 
 class Throttled(GatewayError):
@@ -168,7 +170,7 @@ class Throttled(GatewayError):
     status = 429
     slug = "throttled"
     title = "Too Many Requests"
-    default_code = "ThrottlingException"
+    default_code = codes.THROTTLING
     # CodeDeploy's read quotas refill per second; one second is the shortest useful wait.
     retry_after_seconds: ClassVar[int] = 1
 

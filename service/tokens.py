@@ -10,6 +10,7 @@ import binascii
 import hashlib
 import hmac
 
+from service import codes
 from service.errors import InvalidRequest
 
 # CodeDeploy's tokens run to a few hundred characters; sealed, they grow by a third and
@@ -42,7 +43,7 @@ class PageTokens:
         if sealed is None:
             return None
         refused = InvalidRequest(
-            "nextToken is not a token this gateway gave out.", code="InvalidNextTokenException"
+            "nextToken is not a token this gateway gave out.", code=codes.INVALID_NEXT_TOKEN
         )
         if len(sealed) > MAX_TOKEN_CHARACTERS:
             raise refused

@@ -11,6 +11,7 @@ from botocore.exceptions import (
 )
 from botocore.parsers import ResponseParserError
 
+from service import codes
 from service.errors import (
     DeploymentNotStarted,
     GatewayError,
@@ -25,46 +26,46 @@ from service.errors import (
 
 # Errors the caller caused: CodeDeploy's message is passed on as the detail.
 CALLER_ERRORS: dict[str, type[GatewayError]] = {
-    "DeploymentIdRequiredException": InvalidRequest,
-    "InstanceIdRequiredException": InvalidRequest,
-    "InvalidDeploymentIdException": InvalidRequest,
-    "InvalidInstanceNameException": InvalidRequest,
-    "DeploymentTargetIdRequiredException": InvalidRequest,
-    "InvalidDeploymentTargetIdException": InvalidRequest,
-    "BatchLimitExceededException": InvalidRequest,
+    codes.DEPLOYMENT_ID_REQUIRED: InvalidRequest,
+    codes.INSTANCE_ID_REQUIRED: InvalidRequest,
+    codes.INVALID_DEPLOYMENT_ID: InvalidRequest,
+    codes.INVALID_INSTANCE_NAME: InvalidRequest,
+    codes.DEPLOYMENT_TARGET_ID_REQUIRED: InvalidRequest,
+    codes.INVALID_DEPLOYMENT_TARGET_ID: InvalidRequest,
+    codes.BATCH_LIMIT_EXCEEDED: InvalidRequest,
     "DeploymentTargetListSizeExceededException": InvalidRequest,
-    "InvalidNextTokenException": InvalidRequest,
+    codes.INVALID_NEXT_TOKEN: InvalidRequest,
     "InvalidInstanceStatusException": InvalidRequest,
     "InvalidInstanceTypeException": InvalidRequest,
     "InvalidDeploymentInstanceTypeException": InvalidRequest,
     "InvalidTargetFilterNameException": InvalidRequest,
-    "DeploymentDoesNotExistException": NotFound,
-    "InstanceDoesNotExistException": NotFound,
-    "DeploymentTargetDoesNotExistException": NotFound,
-    "DeploymentNotStartedException": DeploymentNotStarted,
-    "ApplicationNameRequiredException": InvalidRequest,
-    "InvalidApplicationNameException": InvalidRequest,
-    "DeploymentGroupNameRequiredException": InvalidRequest,
-    "InvalidDeploymentGroupNameException": InvalidRequest,
+    codes.DEPLOYMENT_DOES_NOT_EXIST: NotFound,
+    codes.INSTANCE_DOES_NOT_EXIST: NotFound,
+    codes.DEPLOYMENT_TARGET_DOES_NOT_EXIST: NotFound,
+    codes.DEPLOYMENT_NOT_STARTED: DeploymentNotStarted,
+    codes.APPLICATION_NAME_REQUIRED: InvalidRequest,
+    codes.INVALID_APPLICATION_NAME: InvalidRequest,
+    codes.DEPLOYMENT_GROUP_NAME_REQUIRED: InvalidRequest,
+    codes.INVALID_DEPLOYMENT_GROUP_NAME: InvalidRequest,
     "InvalidDeploymentStatusException": InvalidRequest,
-    "InvalidTimeRangeException": InvalidRequest,
-    "ApplicationDoesNotExistException": NotFound,
-    "DeploymentGroupDoesNotExistException": NotFound,
-    "InvalidComputePlatformException": UnsupportedComputePlatform,
+    codes.INVALID_TIME_RANGE: InvalidRequest,
+    codes.APPLICATION_DOES_NOT_EXIST: NotFound,
+    codes.DEPLOYMENT_GROUP_DOES_NOT_EXIST: NotFound,
+    codes.INVALID_COMPUTE_PLATFORM: UnsupportedComputePlatform,
 }
 
 # In targets mode, instance-shaped answers keep the codes the instance routes document.
 TARGET_CODES_AS_INSTANCE_CODES = {
-    "DeploymentTargetDoesNotExistException": "InstanceDoesNotExistException",
-    "InvalidDeploymentTargetIdException": "InvalidInstanceNameException",
-    "DeploymentTargetIdRequiredException": "InstanceIdRequiredException",
+    codes.DEPLOYMENT_TARGET_DOES_NOT_EXIST: codes.INSTANCE_DOES_NOT_EXIST,
+    codes.INVALID_DEPLOYMENT_TARGET_ID: codes.INVALID_INSTANCE_NAME,
+    codes.DEPLOYMENT_TARGET_ID_REQUIRED: codes.INSTANCE_ID_REQUIRED,
 }
 
 # The codes botocore's standard retry mode treats as throttling.
 THROTTLING_CODES = frozenset(
     {
         "Throttling",
-        "ThrottlingException",
+        codes.THROTTLING,
         "ThrottledException",
         "RequestThrottledException",
         "TooManyRequestsException",

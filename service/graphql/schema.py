@@ -9,6 +9,7 @@ import strawberry
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.types.base_scalars import DateTimeDefinition
 
+from service import codes
 from service.codedeploy import BATCH_LIMIT
 from service.errors import GatewayError, InvalidRequest
 from service.graphql.context import AccountArgument, Info, RegionArgument
@@ -46,7 +47,7 @@ async def resolve_deployment_instances(
 ) -> list[InstanceSummary | None]:
     if len(instance_ids) > MAX_BATCH_IDS:
         raise InvalidRequest(
-            f"At most {MAX_BATCH_IDS} instanceIds per field.", code="BatchLimitExceededException"
+            f"At most {MAX_BATCH_IDS} instanceIds per field.", code=codes.BATCH_LIMIT_EXCEEDED
         )
     reads = info.context.at(account, region)
     outcomes = await asyncio.gather(

@@ -100,7 +100,7 @@ class InstanceSummary:
 class DeploymentStatus(StrEnum):
     # The domain's statuses (the Enum documentation's ``_ignore_`` idiom), so one added
     # there is here too; then the fallback for a value the gateway does not know yet.
-    _ignore_ = ["known", "status"]
+    _ignore_ = "known status"
     known = vars()
     for status in models.DeploymentStatus:
         known[status.name] = status.value

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service import codes
 from service.errors import (
     DeploymentNotStarted,
     Forbidden,
@@ -45,7 +46,7 @@ class Problem(BaseModel):
     )
     code: str = Field(
         description="The CodeDeploy error name, or the gateway's own condition.",
-        examples=["InstanceDoesNotExistException"],
+        examples=[codes.INSTANCE_DOES_NOT_EXIST],
     )
     request_id: str | None = Field(
         default=None,
@@ -133,11 +134,11 @@ def add_exception_handlers(app: FastAPI) -> None:
 
 
 _DOCUMENTED: dict[int, tuple[type[GatewayError], str, str]] = {
-    400: (InvalidRequest, "InvalidDeploymentIdException", "The id is not in a valid format."),
-    404: (NotFound, "InstanceDoesNotExistException", "The deployment or instance does not exist."),
+    400: (InvalidRequest, codes.INVALID_DEPLOYMENT_ID, "The id is not in a valid format."),
+    404: (NotFound, codes.INSTANCE_DOES_NOT_EXIST, "The deployment or instance does not exist."),
     409: (
         DeploymentNotStarted,
-        "DeploymentNotStartedException",
+        codes.DEPLOYMENT_NOT_STARTED,
         "The deployment has not started yet; there is nothing to read.",
     ),
     401: (
@@ -153,12 +154,12 @@ _DOCUMENTED: dict[int, tuple[type[GatewayError], str, str]] = {
     413: (PayloadTooLarge, "PayloadTooLarge", "The request body is larger than allowed."),
     422: (
         UnsupportedComputePlatform,
-        "InvalidComputePlatformException",
+        codes.INVALID_COMPUTE_PLATFORM,
         "The deployment is not EC2/on-premises (Lambda or ECS).",
     ),
     429: (
         Throttled,
-        "ThrottlingException",
+        codes.THROTTLING,
         "Over this caller's rate limit, or CodeDeploy throttled the gateway; see Retry-After.",
     ),
     502: (
