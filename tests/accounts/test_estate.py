@@ -227,7 +227,7 @@ async def test_one_graphql_query_reads_two_accounts_beside_a_refused_one(estate:
 async def test_a_caller_granted_one_account_is_refused_the_others(
     estate: Estate, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, "service.resolver")
+    caplog.set_level(logging.WARNING, "service.reads.routing")
     granted = await estate.staging_team.get(f"{STAGING}/us-east-1/deployments/d-STAGING01")
     default = await estate.staging_team.get("/v1/deployments/d-EXAMPLE01")
     named = await estate.staging_team.get("/v1/accounts/sandbox/regions/us-east-1/deployments")
