@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-fast lint fmt docs reference debian wrk bench soak lock image-test schema vendor-assets clean
+.PHONY: install run test test-fast test-inprocess lint fmt docs reference debian wrk bench soak lock image-test schema vendor-assets clean
 
 $(STAMP): pyproject.toml requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -49,9 +49,14 @@ debian:
 test: lint debian docs
 	$(BIN)/pytest -n 2 -p no:cacheprovider --cov --cov-report=term
 
-# Everything that needs no browser, Docker, kubectl, npm or fuzzing: the loop while working.
+# Everything that needs no browser, Docker, kubectl, npm or fuzzing.
 test-fast: install
 	$(BIN)/pytest -n 2 -p no:cacheprovider -m "not browser and not fuzz and not kubectl and not npm"
+
+# The inner loop: only what runs inside the test process (no gateway, redis-server, Node,
+# AWS CLI or browser started).
+test-inprocess: install
+	$(BIN)/pytest -n 2 -p no:cacheprovider -m "not processes"
 
 # The site, into site/; a warning (a broken link, a page left out) fails it.
 docs: install

@@ -36,6 +36,17 @@ from tests.support import (
 pytest_plugins = ["tests.identity"]
 
 
+# Fixtures that start a process (a gateway, redis-server): a test using one is marked
+# ``processes`` too, so `make test-inprocess` leaves it out without being told.
+PROCESS_FIXTURES = frozenset({"local_gateway", "shared_redis", "redis"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.processes)
+
+
 def pytest_asyncio_loop_factories(
     config: pytest.Config, item: pytest.Item
 ) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:

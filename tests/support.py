@@ -19,11 +19,16 @@ import httpx
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service.accounts import Accounts
+from service.codedeploy import UpstreamConfig, Upstreams
 from service.edge.connections import BoundedWebSocket, bounded_protocol
 from service.emulator import Emulator
 from service.emulator.server import serve
 from service.live import Watched, Watchers
-from service.reads import Resolvers
+from service.metrics import Metrics
+from service.reads import Resolver, Resolvers, make_caches
+from service.settings import Settings, UpstreamApi
+from service.tokens import PageTokens
 
 ACCESS_KEY_ID = "AKIATESTGATEWAY00001"
 
@@ -44,6 +49,9 @@ FUTURE_INSTANCE = {
 
 
 IN_PROGRESS = ("d-EXAMPLE01", "i-0a1b2c3d4e5f60003")
+# Settings for replicas sharing a store: a generous store timeout on a loaded machine, and
+# one upstream attempt, so an emulator's fault is seen as it is.
+FLEET = {"redis_timeout_seconds": 2, "upstream_max_attempts": 1}
 
 
 class FakeClock:
@@ -376,3 +384,33 @@ def redis_server(directory: Path, *args: str, password: str | None = None) -> It
         yield server
     finally:
         server.stop()
+
+
+def run_service(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``python -m service`` with ``args``, to its end (a start-up check's exit)."""
+    return subprocess.run(
+        [sys.executable, "-m", "service", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@asynccontextmanager
+async def standalone_resolver(api: UpstreamApi = "instances") -> AsyncIterator[Resolver]:
+    """The default account's resolver, its caches and client its own."""
+    settings = Settings(auth="none", upstream_api=api)
+    config = UpstreamConfig(
+        max_attempts=1,
+        timeout_seconds=5.0,
+        max_connections=4,
+        max_concurrency=settings.upstream_max_concurrency,
+        api=api,
+    )
+    accounts = Accounts.alone("us-east-1")
+    metrics = Metrics()
+    async with Upstreams(config, accounts, metrics) as upstreams:
+        caches = make_caches(settings, metrics)
+        yield Resolver(upstreams.get(accounts.default), caches, PageTokens(b"k" * 32))

@@ -258,6 +258,7 @@ async def test_behind_a_trusted_proxy_each_client_has_its_own_bucket(
     assert statuses == [200, 200]
 
 
+@pytest.mark.processes
 def test_the_server_itself_believes_no_forwarding_header(tmp_path: Any) -> None:
     env = {"GATEWAY_RATE_LIMIT_PER_SECOND": "1", "GATEWAY_RATE_LIMIT_BURST": "1"}
     with running_gateway(tmp_path / "gateway.log", **env) as url:

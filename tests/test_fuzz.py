@@ -15,7 +15,7 @@ from service.app import create_app
 from service.errors import GatewayError
 from service.settings import Settings
 
-pytestmark = pytest.mark.fuzz
+pytestmark = [pytest.mark.fuzz, pytest.mark.processes]
 
 # Enough cases to reach every parameter's edge cases, few enough for `make test`.
 FUZZ = settings(

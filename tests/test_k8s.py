@@ -15,7 +15,7 @@ from service.accounts import Accounts
 from service.app import create_app
 from service.settings import Settings
 
-pytestmark = pytest.mark.kubectl
+pytestmark = [pytest.mark.kubectl, pytest.mark.processes]
 
 K8S = Path(__file__).parents[1] / "k8s"
 KUBERNETES_VERSION = "1.37.0"

@@ -57,6 +57,8 @@ def _imports() -> list[tuple[str, str, int]]:
     for path in sorted((ROOT / "service").rglob("*.py")):
         module = _module(path)
         for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Import | ast.ImportFrom):
+                continue
             names: list[str] = []
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 if node.module == "service":

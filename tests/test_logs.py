@@ -67,6 +67,7 @@ def test_a_backlog_past_the_bound_is_written_by_the_caller(
         batching.close()
 
 
+@pytest.mark.processes
 def test_a_newline_in_a_path_forges_no_plain_log_line(tmp_path: Path) -> None:
     """--local logs plain lines: a %0a in a path is written escaped, on its own line."""
     log = tmp_path / "gateway.log"

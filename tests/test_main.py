@@ -21,24 +21,15 @@ from service.accounts import EVERY_ACCOUNT
 from service.app import create_app
 from service.guard.keys import ApiKeys, hash_key
 from service.settings import Settings
-from tests.support import free_port
+from tests.support import free_port, run_service
+
+pytestmark = pytest.mark.processes
 
 PROTOCOL = Subprotocol("graphql-transport-ws")
 
 
-def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "service", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_a_bad_value_stops_start_up_naming_the_variable() -> None:
-    result = run(GATEWAY_UPSTREAM_MAX_ATTEMPTS="0")
+    result = run_service(GATEWAY_UPSTREAM_MAX_ATTEMPTS="0")
     assert result.returncode == 2
     assert "GATEWAY_UPSTREAM_MAX_ATTEMPTS" in result.stderr
     assert "Traceback" not in result.stderr
@@ -46,14 +37,14 @@ def test_a_bad_value_stops_start_up_naming_the_variable() -> None:
 
 def test_no_region_stops_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_REGION")
-    result = run(GATEWAY_AUTH="none")
+    result = run_service(GATEWAY_AUTH="none")
     assert result.returncode == 2
     assert "AWS_REGION" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_a_start_without_gateway_auth_refuses_to_run() -> None:
-    result = run()
+    result = run_service()
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "configuration error: GATEWAY_AUTH is required outside --local: "
@@ -73,7 +64,7 @@ def test_auth_none_must_be_said_and_is_warned_about(caplog: pytest.LogCaptureFix
 
 
 def test_hash_key_makes_a_key_and_its_entry() -> None:
-    result = run("hash-key", "--name", "billing")
+    result = run_service("hash-key", "--name", "billing")
     assert result.returncode == 0
     key_line, entry_line = result.stdout.splitlines()
     key = key_line.rsplit(" ", 1)[1]
@@ -97,7 +88,7 @@ def test_hash_key_hashes_a_key_from_stdin() -> None:
 def test_an_unreadable_data_file_stops_local_mode(tmp_path: Path) -> None:
     data = tmp_path / "data.json"
     data.write_text('{"deployments": [')
-    result = run("--local", "--local-data", str(data))
+    result = run_service("--local", "--local-data", str(data))
     assert result.returncode == 2
     assert str(data) in result.stderr
 

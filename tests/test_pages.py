@@ -24,6 +24,7 @@ QUIET = [
 ]
 
 pytestmark = [
+    pytest.mark.processes,
     pytest.mark.browser,
     pytest.mark.skipif(
         shutil.which("chromium") is None,

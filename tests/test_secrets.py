@@ -22,8 +22,8 @@ from tests.support import (
     FakeClock,
     GatewayFactory,
     Upstream,
+    run_service,
 )
-from tests.test_main import run
 
 METRICS_KEY = "metrics-key-never-shown-0123456789"
 WRONG_KEY = "wrong-key-never-shown-0123456789abcdef"
@@ -146,8 +146,9 @@ async def test_no_error_path_shows_a_secret(
         {"GATEWAY_AUTH": "none", "GATEWAY_UPSTREAM_MAX_ATTEMPTS": "0"},
     ],
 )
+@pytest.mark.processes
 def test_configuration_errors_show_no_secret(env: dict[str, str]) -> None:
-    result = run(**env)
+    result = run_service(**env)
     assert result.returncode == 2
     assert "configuration error" in result.stderr
     output = result.stdout + result.stderr

@@ -27,18 +27,22 @@ def test_aws_region_alone_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize(
-    ("variable", "value"),
+    ("variable", "bad", "good"),
     [
-        ("GATEWAY_UPSTREAM_MAX_ATTEMPTS", "0"),
-        ("GATEWAY_UPSTREAM_TIMEOUT_SECONDS", "-1"),
-        ("GATEWAY_CACHE_TTL_SECONDS", "soon"),
-        ("GATEWAY_CACHE_MAX_ENTRIES", "0"),
-        ("GATEWAY_PORT", "70000"),
+        ("GATEWAY_UPSTREAM_MAX_ATTEMPTS", "0", "1"),
+        ("GATEWAY_UPSTREAM_TIMEOUT_SECONDS", "-1", "0.5"),
+        ("GATEWAY_CACHE_TTL_SECONDS", "soon", "0"),
+        ("GATEWAY_CACHE_MAX_ENTRIES", "0", "1"),
+        ("GATEWAY_PORT", "70000", "65535"),
     ],
 )
-def test_bad_values_fail_at_start_up(
-    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+def test_a_bad_value_fails_at_start_up_naming_its_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, bad: str, good: str
 ) -> None:
-    monkeypatch.setenv(variable, value)
-    with pytest.raises(ValidationError):
-        Settings()
+    monkeypatch.setenv(variable, good)
+    Settings(auth="none")  # the rest of the settings are fine: only the value differs
+    monkeypatch.setenv(variable, bad)
+    with pytest.raises(ValidationError) as refused:
+        Settings(auth="none")
+    field = variable.removeprefix("GATEWAY_").lower()
+    assert [error["loc"] for error in refused.value.errors()] == [(field,)]

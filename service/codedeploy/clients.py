@@ -23,6 +23,7 @@ from aiobotocore.credentials import AioRefreshableCredentials
 from aiobotocore.httpsession import AIOHTTPSession
 from aiobotocore.session import AioSession
 from botocore.httpsession import create_urllib3_context, get_cert_path
+from botocore.loaders import Loader, create_loader
 from botocore.utils import parse_timestamp
 
 from service.accounts import AccountRegion, Accounts
@@ -75,6 +76,13 @@ def resolve_region(region: str | None) -> str:
             "No AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a profile's region)."
         )
     return resolved
+
+
+@cache
+def _loader(data_path: str | None) -> Loader:
+    """One botocore data loader a process: every session reads the same service models,
+    which a loader of its own parses again (~50 ms of JSON; each test's gateway did)."""
+    return create_loader(data_path)
 
 
 @cache
@@ -139,6 +147,8 @@ class Upstreams:
         self._metrics = metrics
         self._clock = clock
         botocore_session = _Session()
+        data_path = botocore_session.get_config_variable("data_path")
+        botocore_session.register_component("data_loader", _loader(data_path))
         botocore_session.get_component("response_parser_factory").set_parser_defaults(
             timestamp_parser=_utc_timestamp
         )

@@ -15,6 +15,8 @@ import pytest
 from tests.identity import API_KEY, API_KEYS
 from tests.support import read_all, rss_kb, running_process, send_until_closed
 
+pytestmark = pytest.mark.processes
+
 MAX_CONNECTIONS = 60
 QUERY = json.dumps({"query": "{ __typename }"}).encode()
 

@@ -11,6 +11,8 @@ import pytest
 from service.edge.connections import HELD_BYTES, CoalescedWrites
 from tests.support import read_all, rss_kb, running_process, send_until_closed
 
+pytestmark = pytest.mark.processes
+
 HEAD = b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n"
 
 

@@ -12,7 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support import Upstream
+
+pytestmark = pytest.mark.processes
 
 AWS = Path(sys.executable).parent / "aws"
 STAGING_ROLE = "arn:aws:iam::222222222222:role/codedeploy-gateway-read"

@@ -11,12 +11,11 @@ import orjson
 import pytest
 
 from service.fleet.store import MAC_BYTES
-from tests.support import FAILED, GatewayFactory, RedisServer, Upstream, fields
+from tests.support import FAILED, FLEET, GatewayFactory, RedisServer, Upstream, fields
 
 INSTANCE = f"/v1/deployments/{FAILED[0]}/instances/{FAILED[1]}"
 # Three replicas, an emulator and the test share one event loop here: a store call can
 # wait behind all of them, which a deployed replica's would not.
-FLEET = {"redis_timeout_seconds": 2, "upstream_max_attempts": 1}
 
 
 @pytest.fixture

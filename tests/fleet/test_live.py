@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from service.codedeploy.notifications import Notification
-from tests.fleet.test_cache import FLEET
 from tests.support import (
+    FLEET,
     LIVE,
     WAIT,
     Event,

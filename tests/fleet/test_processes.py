@@ -14,6 +14,8 @@ import pytest
 
 from tests.support import ACCESS_KEY_ID, SECRET_ACCESS_KEY, RedisServer, free_port, running_process
 
+pytestmark = pytest.mark.processes
+
 INSTANCE = "/v1/deployments/d-EXAMPLE01/instances/i-0a1b2c3d4e5f6000{}"
 
 

@@ -10,6 +10,8 @@ from gql.transport.exceptions import TransportQueryError
 
 from tests.support import FAILED
 
+pytestmark = pytest.mark.processes
+
 INSTANCE = gql(
     """
     query Instance($d: ID!, $i: ID!) {

@@ -17,6 +17,8 @@ from websockets.typing import Subprotocol
 
 from tests.support import rss_kb, running_process, send_until_closed
 
+pytestmark = pytest.mark.processes
+
 PROTOCOL = Subprotocol("graphql-transport-ws")
 QUERY = (
     '{ deployment(id: "d-EXAMPLE04") { deploymentId status '

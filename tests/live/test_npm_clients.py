@@ -19,6 +19,7 @@ PACKAGES = ["graphql@16.15.0", "graphql-ws@6.4.2", "graphql-sse@2.6.1", "ws@8.23
 SCRIPT = Path(__file__).with_name("npm_clients.mjs")
 
 pytestmark = [
+    pytest.mark.processes,
     pytest.mark.npm,
     pytest.mark.skipif(
         shutil.which("npm") is None,

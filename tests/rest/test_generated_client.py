@@ -15,6 +15,8 @@ import pytest
 
 from tests.support import FAILED
 
+pytestmark = pytest.mark.processes
+
 GENERATOR = Path(sys.executable).with_name("openapi-python-client")
 
 
