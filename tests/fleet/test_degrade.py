@@ -14,6 +14,7 @@ import pytest
 
 from service.app import create_app
 from service.settings import ConfigurationError, Settings
+
 pytestmark = pytest.mark.processes
 
 from tests.support import FLEET, WAIT, GatewayFactory, RedisServer, Upstream, redis_server
