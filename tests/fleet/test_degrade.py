@@ -15,9 +15,9 @@ import pytest
 from service.app import create_app
 from service.settings import ConfigurationError, Settings
 
-pytestmark = pytest.mark.processes
-
 from tests.support import FLEET, WAIT, GatewayFactory, RedisServer, Upstream, redis_server
+
+pytestmark = pytest.mark.processes
 
 INSTANCE = "/v1/deployments/d-EXAMPLE01/instances/i-0a1b2c3d4e5f6000{}"
 # Short enough that a test waiting on a frozen store waits little, long enough that a
