@@ -14,7 +14,6 @@ import pytest
 
 from service.app import create_app
 from service.settings import ConfigurationError, Settings
-
 from tests.support import FLEET, WAIT, GatewayFactory, RedisServer, Upstream, redis_server
 
 pytestmark = pytest.mark.processes
