@@ -2,6 +2,7 @@
 would refuse gets CodeDeploy's own answer (code and status), and costs no call."""
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from service import codes
@@ -10,73 +11,77 @@ from service.errors import GatewayError, InvalidRequest
 # What an id CodeDeploy issues or accepts can hold: EC2 ids, on-premises names, ARNs,
 # Lambda function:alias, ECS cluster:service. Anything else is refused before a call.
 ID_PATTERN = r"[A-Za-z0-9._:/@+=,-]{1,256}"
-_ID = re.compile(ID_PATTERN)
 # Application and deployment group names: 1 to 100 characters, as CodeDeploy takes them.
 NAME_PATTERN = r"[A-Za-z0-9._+=,@ -]{1,100}"
-_NAME = re.compile(NAME_PATTERN)
 
 
-def _id_error(value: str, what: str, required: str, invalid: str) -> GatewayError | None:
-    if not value:
-        return InvalidRequest(f"{what} is required.", code=required)
-    if not _ID.fullmatch(value):
-        return InvalidRequest(
-            f"{what} must be 1 to 256 letters, digits or . _ : / @ + = , - characters.",
-            code=invalid,
-        )
-    return None
+@dataclass(frozen=True, slots=True)
+class _Form:
+    """What one kind of value must look like, and CodeDeploy's codes when it does not."""
+
+    pattern: re.Pattern[str]
+    rule: str
+    what: str
+    required: str
+    invalid: str
+
+    def error(self, value: str) -> GatewayError | None:
+        if not value:
+            return InvalidRequest(f"{self.what} is required.", code=self.required)
+        if not self.pattern.fullmatch(value):
+            return InvalidRequest(f"{self.what} must be {self.rule}.", code=self.invalid)
+        return None
+
+    def require(self, value: str) -> None:
+        if (error := self.error(value)) is not None:
+            raise error
+
+
+def _id(what: str, required: str, invalid: str) -> _Form:
+    rule = "1 to 256 letters, digits or . _ : / @ + = , - characters"
+    return _Form(re.compile(ID_PATTERN), rule, what, required, invalid)
+
+
+def _name(what: str, required: str, invalid: str) -> _Form:
+    rule = "1 to 100 letters, digits, spaces or . _ + = , @ - characters"
+    return _Form(re.compile(NAME_PATTERN), rule, what, required, invalid)
+
+
+_DEPLOYMENT = _id("Deployment ID", codes.DEPLOYMENT_ID_REQUIRED, codes.INVALID_DEPLOYMENT_ID)
+_INSTANCE = _id("Instance ID", codes.INSTANCE_ID_REQUIRED, codes.INVALID_INSTANCE_NAME)
+_TARGET = _id("Target ID", codes.DEPLOYMENT_TARGET_ID_REQUIRED, codes.INVALID_DEPLOYMENT_TARGET_ID)
+_APPLICATION = _name(
+    "Application name", codes.APPLICATION_NAME_REQUIRED, codes.INVALID_APPLICATION_NAME
+)
+_GROUP = _name(
+    "Deployment group name",
+    codes.DEPLOYMENT_GROUP_NAME_REQUIRED,
+    codes.INVALID_DEPLOYMENT_GROUP_NAME,
+)
 
 
 def instance_id_error(instance_id: str) -> GatewayError | None:
     """CodeDeploy's answer for an empty or malformed instance id, if it is one: in a batch,
     that id's outcome, not the whole batch's."""
-    return _id_error(
-        instance_id, "Instance ID", codes.INSTANCE_ID_REQUIRED, codes.INVALID_INSTANCE_NAME
-    )
+    return _INSTANCE.error(instance_id)
 
 
 def require_ids(
     *, deployment_id: str, instance_id: str | None = None, target_id: str | None = None
 ) -> None:
-    error = _id_error(
-        deployment_id, "Deployment ID", codes.DEPLOYMENT_ID_REQUIRED, codes.INVALID_DEPLOYMENT_ID
-    )
-    if error is None and instance_id is not None:
-        error = instance_id_error(instance_id)
-    if error is None and target_id is not None:
-        error = _id_error(
-            target_id,
-            "Target ID",
-            codes.DEPLOYMENT_TARGET_ID_REQUIRED,
-            codes.INVALID_DEPLOYMENT_TARGET_ID,
-        )
-    if error is not None:
-        raise error
+    _DEPLOYMENT.require(deployment_id)
+    if instance_id is not None:
+        _INSTANCE.require(instance_id)
+    if target_id is not None:
+        _TARGET.require(target_id)
 
 
 def require_application(name: str) -> None:
-    _require_name(
-        name, "Application name", codes.APPLICATION_NAME_REQUIRED, codes.INVALID_APPLICATION_NAME
-    )
+    _APPLICATION.require(name)
 
 
 def require_group(name: str) -> None:
-    _require_name(
-        name,
-        "Deployment group name",
-        codes.DEPLOYMENT_GROUP_NAME_REQUIRED,
-        codes.INVALID_DEPLOYMENT_GROUP_NAME,
-    )
-
-
-def _require_name(value: str, what: str, required: str, invalid: str) -> None:
-    if not value:
-        raise InvalidRequest(f"{what} is required.", code=required)
-    if not _NAME.fullmatch(value):
-        raise InvalidRequest(
-            f"{what} must be 1 to 100 letters, digits, spaces or . _ + = , @ - characters.",
-            code=invalid,
-        )
+    _GROUP.require(name)
 
 
 def utc(moment: datetime | None) -> datetime | None:

@@ -168,12 +168,34 @@ RegionArgument = Annotated[
 ]
 
 
-def account_of(parent: strawberry.Parent[Any]) -> str:
-    """The alias of the account an object was read in (its ``reads``)."""
-    account: str = parent.reads.where.account
-    return account
+def account_field() -> Any:
+    """An object's ``account`` field: the alias of the account it was read in."""
+
+    def account(parent: strawberry.Parent[Any]) -> str:
+        alias: str = parent.reads.where.account
+        return alias
+
+    return strawberry.field(
+        resolver=account, description="The alias of the account it was read in."
+    )
 
 
-def region_of(parent: strawberry.Parent[Any]) -> str:
-    region: str = parent.reads.where.region
-    return region
+def region_field() -> Any:
+    """An object's ``region`` field: the region it was read in."""
+
+    def region(parent: strawberry.Parent[Any]) -> str:
+        name: str = parent.reads.where.region
+        return name
+
+    return strawberry.field(resolver=region, description="The region it was read in.")
+
+
+def model_field(name: str, shown: Callable[[Any], Any] = lambda value: value) -> Any:
+    """A field that is the object's read model's own ``name``, ``shown`` as GraphQL
+    types it: the class's annotation says how (``_info`` reads the model, once an
+    operation)."""
+
+    async def resolve(root: Any, info: Info) -> Any:
+        return shown(getattr(await root._info(info), name))
+
+    return strawberry.field(resolver=resolve)

@@ -13,7 +13,7 @@ import strawberry
 
 from service import models
 from service.cache import Cached
-from service.graphql.context import Info, Reads, account_of, region_of
+from service.graphql.context import Info, Reads, account_field, model_field, region_field
 from service.graphql.fleet import (
     DeploymentTargetConnection,
     DeploymentTargetEdge,
@@ -35,6 +35,10 @@ from service.reads import GroupStats, group_stats
 from service.snapshot import Snapshot
 
 
+def _style(style: models.DeploymentStyle | None) -> DeploymentStyle | None:
+    return DeploymentStyle(**style.model_dump()) if style else None
+
+
 @strawberry.type(
     description="A CodeDeploy deployment: one GetDeployment call (cached) finds it, so an "
     "unknown id is null with an error whatever is selected."
@@ -51,47 +55,19 @@ class Deployment:
             self.loaded = self.snapshot.model
         return self.loaded
 
-    account: str = strawberry.field(
-        resolver=account_of, description="The alias of the account it was read in."
+    account: str = account_field()
+    region: str = region_field()
+    application_name: str | None = model_field("application_name")
+    deployment_group_name: str | None = model_field("deployment_group_name")
+    deployment_config_name: str | None = model_field("deployment_config_name")
+    status: DeploymentStatus | None = model_field(
+        "status", lambda status: _member(DeploymentStatus, status, DeploymentStatus.UNKNOWN)
     )
-    region: str = strawberry.field(resolver=region_of, description="The region it was read in.")
-
-    @strawberry.field
-    async def application_name(self, info: Info) -> str | None:
-        return (await self._info(info)).application_name
-
-    @strawberry.field
-    async def deployment_group_name(self, info: Info) -> str | None:
-        return (await self._info(info)).deployment_group_name
-
-    @strawberry.field
-    async def deployment_config_name(self, info: Info) -> str | None:
-        return (await self._info(info)).deployment_config_name
-
-    @strawberry.field
-    async def status(self, info: Info) -> DeploymentStatus | None:
-        return _member(DeploymentStatus, (await self._info(info)).status, DeploymentStatus.UNKNOWN)
-
-    @strawberry.field
-    async def compute_platform(self, info: Info) -> str | None:
-        return (await self._info(info)).compute_platform
-
-    @strawberry.field
-    async def deployment_style(self, info: Info) -> DeploymentStyle | None:
-        style = (await self._info(info)).deployment_style
-        return DeploymentStyle(**style.model_dump()) if style else None
-
-    @strawberry.field
-    async def create_time(self, info: Info) -> datetime | None:
-        return (await self._info(info)).create_time
-
-    @strawberry.field
-    async def start_time(self, info: Info) -> datetime | None:
-        return (await self._info(info)).start_time
-
-    @strawberry.field
-    async def complete_time(self, info: Info) -> datetime | None:
-        return (await self._info(info)).complete_time
+    compute_platform: str | None = model_field("compute_platform")
+    deployment_style: DeploymentStyle | None = model_field("deployment_style", _style)
+    create_time: datetime | None = model_field("create_time")
+    start_time: datetime | None = model_field("start_time")
+    complete_time: datetime | None = model_field("complete_time")
 
     @strawberry.field
     async def deployment_overview(self, info: Info) -> DeploymentOverview | None:
@@ -225,31 +201,14 @@ class DeploymentGroup:
     async def _info(self, info: Info) -> models.DeploymentGroupInfo:
         return await self.reads.groups.load((self.application_name, self.deployment_group_name))
 
-    account: str = strawberry.field(
-        resolver=account_of, description="The alias of the account it was read in."
-    )
-    region: str = strawberry.field(resolver=region_of, description="The region it was read in.")
+    account: str = account_field()
+    region: str = region_field()
 
-    @strawberry.field
-    async def deployment_group_id(self, info: Info) -> str | None:
-        return (await self._info(info)).deployment_group_id
-
-    @strawberry.field
-    async def deployment_config_name(self, info: Info) -> str | None:
-        return (await self._info(info)).deployment_config_name
-
-    @strawberry.field
-    async def service_role_arn(self, info: Info) -> str | None:
-        return (await self._info(info)).service_role_arn
-
-    @strawberry.field
-    async def compute_platform(self, info: Info) -> str | None:
-        return (await self._info(info)).compute_platform
-
-    @strawberry.field
-    async def deployment_style(self, info: Info) -> DeploymentStyle | None:
-        style = (await self._info(info)).deployment_style
-        return DeploymentStyle(**style.model_dump()) if style else None
+    deployment_group_id: str | None = model_field("deployment_group_id")
+    deployment_config_name: str | None = model_field("deployment_config_name")
+    service_role_arn: str | None = model_field("service_role_arn")
+    compute_platform: str | None = model_field("compute_platform")
+    deployment_style: DeploymentStyle | None = model_field("deployment_style", _style)
 
     @strawberry.field
     async def last_successful_deployment(self, info: Info) -> Deployment | None:

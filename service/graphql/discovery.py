@@ -14,8 +14,9 @@ from service.graphql.context import (
     Info,
     Reads,
     RegionArgument,
-    account_of,
-    region_of,
+    account_field,
+    model_field,
+    region_field,
 )
 from service.graphql.deployment import DeploymentGroup
 from service.graphql.pagination import ListPage, PageInfo, encode_cursor, page_info, page_of
@@ -42,22 +43,12 @@ class Application:
     async def _info(self, info: Info) -> models.ApplicationInfo:
         return await self.reads.applications.load(self.application_name)
 
-    account: str = strawberry.field(
-        resolver=account_of, description="The alias of the account it was read in."
-    )
-    region: str = strawberry.field(resolver=region_of, description="The region it was read in.")
+    account: str = account_field()
+    region: str = region_field()
 
-    @strawberry.field
-    async def application_id(self, info: Info) -> str | None:
-        return (await self._info(info)).application_id
-
-    @strawberry.field
-    async def compute_platform(self, info: Info) -> str | None:
-        return (await self._info(info)).compute_platform
-
-    @strawberry.field
-    async def create_time(self, info: Info) -> datetime | None:
-        return (await self._info(info)).create_time
+    application_id: str | None = model_field("application_id")
+    compute_platform: str | None = model_field("compute_platform")
+    create_time: datetime | None = model_field("create_time")
 
     @strawberry.field
     async def deployment_groups(

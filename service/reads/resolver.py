@@ -4,14 +4,15 @@ Batch and list reads fill the same per-item entries single reads use; every read
 its input as CodeDeploy would first, so a malformed id costs no call.
 """
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 
-from service.cache import Cached
+from service.cache import Cached, ResultCache
 from service.codedeploy import CodeDeploy
 from service.codedeploy.inputs import (
     instance_id_error,
@@ -36,6 +37,7 @@ from service.tokens import PageTokens
 InstanceOutcome = Cached[Snapshot[InstanceSummary]] | GatewayError
 CacheKey = tuple[object, ...]
 ItemKind = Literal["instance", "target"]
+M = TypeVar("M", bound=BaseModel)
 
 # Ids one batch read may ask for, on either face: four upstream calls at most.
 MAX_BATCH_IDS = 100
@@ -100,26 +102,20 @@ class Resolver:
     ) -> list[InstanceOutcome]:
         """Each id's summary or error, in order; misses go upstream in batches."""
         require_ids(deployment_id=deployment_id)
-        keys = {self._key(deployment_id, instance_id): instance_id for instance_id in instance_ids}
 
-        async def load(
-            missing: list[CacheKey],
-        ) -> dict[CacheKey, Snapshot[InstanceSummary] | GatewayError]:
-            ids = [keys[key] for key in missing]
+        async def read(ids: list[str]) -> Mapping[str, InstanceSummary | GatewayError]:
+            # A malformed id fails alone, without a call; the others are asked together.
             outcomes: dict[str, InstanceSummary | GatewayError] = {
-                instance_id: error
-                for instance_id in ids
-                if (error := instance_id_error(instance_id)) is not None
+                id_: error for id_ in ids if (error := instance_id_error(id_)) is not None
             }
-            asked = [instance_id for instance_id in ids if instance_id not in outcomes]
+            asked = [id_ for id_ in ids if id_ not in outcomes]
             if asked:
                 outcomes.update(await self._codedeploy.instances.batch_get(deployment_id, asked))
-            return {
-                self._key(deployment_id, instance_id): _freeze(outcomes[instance_id])
-                for instance_id in ids
-            }
+            return outcomes
 
-        return await self.caches.instances.get_many(list(keys), load, refresh=refresh)
+        return await self._many(
+            self.caches.instances, (deployment_id,), instance_ids, read, refresh=refresh
+        )
 
     async def instance_ids(
         self,
@@ -180,19 +176,10 @@ class Resolver:
         self, deployment_id: str, target_ids: Sequence[str], *, refresh: bool = False
     ) -> list[Cached[Snapshot[DeploymentTarget]] | GatewayError]:
         require_ids(deployment_id=deployment_id)
-        keys = {self._key(deployment_id, target_id): target_id for target_id in target_ids}
-
-        async def load(
-            missing: list[CacheKey],
-        ) -> dict[CacheKey, Snapshot[DeploymentTarget] | GatewayError]:
-            ids = [keys[key] for key in missing]
-            outcomes = await self._codedeploy.batch_get_targets(deployment_id, ids)
-            return {
-                self._key(deployment_id, target_id): _freeze(outcomes[target_id])
-                for target_id in ids
-            }
-
-        return await self.caches.targets.get_many(list(keys), load, refresh=refresh)
+        read = partial(self._codedeploy.batch_get_targets, deployment_id)
+        return await self._many(
+            self.caches.targets, (deployment_id,), target_ids, read, refresh=refresh
+        )
 
     async def target_ids(
         self, deployment_id: str, *, next_token: str | None = None, refresh: bool = False
@@ -228,15 +215,8 @@ class Resolver:
         self, names: Sequence[str]
     ) -> list[Cached[Snapshot[ApplicationInfo]] | GatewayError]:
         """Each name's application or error, in order; misses batch-read, 100 a call."""
-        keys = {self._key("application", name): name for name in names}
-
-        async def load(
-            missing: list[CacheKey],
-        ) -> dict[CacheKey, Snapshot[ApplicationInfo] | GatewayError]:
-            outcomes = await self._codedeploy.batch_get_applications([keys[k] for k in missing])
-            return {key: _freeze(outcomes[keys[key]]) for key in missing}
-
-        return await self.caches.applications.get_many(list(keys), load)
+        read = self._codedeploy.batch_get_applications
+        return await self._many(self.caches.applications, ("application",), names, read)
 
     async def group_names(
         self, application: str, *, next_token: str | None = None
@@ -265,16 +245,8 @@ class Resolver:
     ) -> list[Cached[Snapshot[DeploymentGroupInfo]] | GatewayError]:
         """Each group's info or error, in order; misses batch-read, 100 a call."""
         require_application(application)
-        keys = {self._key("group", application, group): group for group in groups}
-
-        async def load(
-            missing: list[CacheKey],
-        ) -> dict[CacheKey, Snapshot[DeploymentGroupInfo] | GatewayError]:
-            asked = [keys[key] for key in missing]
-            outcomes = await self._codedeploy.batch_get_deployment_groups(application, asked)
-            return {key: _freeze(outcomes[keys[key]]) for key in missing}
-
-        return await self.caches.groups.get_many(list(keys), load)
+        read = partial(self._codedeploy.batch_get_deployment_groups, application)
+        return await self._many(self.caches.groups, ("group", application), groups, read)
 
     async def deployment_ids(
         self,
@@ -313,15 +285,27 @@ class Resolver:
     ) -> list[Cached[Snapshot[DeploymentInfo]] | GatewayError]:
         """Each id's deployment or error, in order, from the entries ``deployment`` reads
         and fills; misses batch-read, concurrently."""
-        keys = {self._key(deployment_id): deployment_id for deployment_id in deployment_ids}
+        read = self._codedeploy.batch_get_deployments
+        return await self._many(self.caches.deployments, (), deployment_ids, read)
 
-        async def load(
-            missing: list[CacheKey],
-        ) -> dict[CacheKey, Snapshot[DeploymentInfo] | GatewayError]:
-            outcomes = await self._codedeploy.batch_get_deployments([keys[k] for k in missing])
+    async def _many(
+        self,
+        cache: ResultCache[Snapshot[M]],
+        scope: tuple[str, ...],
+        ids: Sequence[str],
+        read: Callable[[list[str]], Awaitable[Mapping[str, M | GatewayError]]],
+        *,
+        refresh: bool = False,
+    ) -> list[Cached[Snapshot[M]] | GatewayError]:
+        """Each id's answer or error, in order, from ``cache`` under ``scope`` (what the
+        ids are of); the misses ``read`` together, which answers every id it is given."""
+        keys = {self._key(*scope, id_): id_ for id_ in ids}
+
+        async def load(missing: list[CacheKey]) -> dict[CacheKey, Snapshot[M] | GatewayError]:
+            outcomes = await read([keys[key] for key in missing])
             return {key: _freeze(outcomes[keys[key]]) for key in missing}
 
-        return await self.caches.deployments.get_many(list(keys), load)
+        return await cache.get_many(list(keys), load, refresh=refresh)
 
     def forget(
         self, deployment_id: str, item_id: str | None = None, *, shared: bool = False
@@ -338,9 +322,6 @@ class Resolver:
 def filters(values: Iterable[str]) -> tuple[str, ...]:
     """A list filter in its one canonical form: sorted, each value once."""
     return tuple(sorted(set(values)))
-
-
-M = TypeVar("M", bound=BaseModel)
 
 
 def _freeze(outcome: M | GatewayError) -> Snapshot[M] | GatewayError:

@@ -33,7 +33,7 @@ from service.reads.costs import MAX_STATS_DEPLOYMENTS
 from service.rest.dependencies import BudgetDep, ResolverDep
 from service.rest.problems import problem_responses
 from service.rest.render import json_object, render_json
-from service.rest.routes import CACHED_HEADERS, NOT_MODIFIED, IfNoneMatch, combined, one_of
+from service.rest.routes import IfNoneMatch, cached_read, combined, one_of
 from service.snapshot import Snapshot
 
 router = APIRouter(prefix=API, tags=["discovery"])
@@ -108,11 +108,7 @@ def _read(outcomes: Sequence[Cached[Snapshot[M]] | GatewayError]) -> list[Cached
     summary="List applications",
     description="One page of CodeDeploy's ListApplications; pass `nextToken` back for the next.",
     response_model=ListApplicationsOutput,
-    responses={
-        200: {"description": "A page of application names.", "headers": CACHED_HEADERS},
-        304: NOT_MODIFIED,
-        **problem_responses(400, 429, 502, 504),
-    },
+    responses=cached_read("A page of application names.", 400, 429, 502, 504),
 )
 async def list_applications(
     resolver: ResolverDep, next_token: NextToken = None, if_none_match: IfNoneMatch = None
@@ -127,11 +123,7 @@ async def list_applications(
     operation_id="GetApplication",
     summary="Get an application",
     response_model=GetApplicationOutput,
-    responses={
-        200: {"description": "The application.", "headers": CACHED_HEADERS},
-        304: NOT_MODIFIED,
-        **problem_responses(400, 404, 429, 502, 504, examples=NO_APPLICATION),
-    },
+    responses=cached_read("The application.", 400, 404, 429, 502, 504, examples=NO_APPLICATION),
 )
 async def get_application(
     application: ApplicationName, resolver: ResolverDep, if_none_match: IfNoneMatch = None
@@ -150,11 +142,9 @@ async def get_application(
         "the page is batch-read (BatchGetDeploymentGroups) into `deploymentGroupsInfo`."
     ),
     response_model=ListDeploymentGroupsOutput | BatchGetDeploymentGroupsOutput,
-    responses={
-        200: {"description": "A page of group names, or of groups.", "headers": CACHED_HEADERS},
-        304: NOT_MODIFIED,
-        **problem_responses(400, 404, 429, 502, 504, examples=NO_APPLICATION),
-    },
+    responses=cached_read(
+        "A page of group names, or of groups.", 400, 404, 429, 502, 504, examples=NO_APPLICATION
+    ),
 )
 async def list_deployment_groups(
     application: ApplicationName,
@@ -189,11 +179,7 @@ async def list_deployment_groups(
         "and its `lastSuccessfulDeployment` and `lastAttemptedDeployment`."
     ),
     response_model=GetDeploymentGroupOutput,
-    responses={
-        200: {"description": "The deployment group.", "headers": CACHED_HEADERS},
-        304: NOT_MODIFIED,
-        **problem_responses(400, 404, 429, 502, 504, examples=NO_GROUP),
-    },
+    responses=cached_read("The deployment group.", 400, 404, 429, 502, 504, examples=NO_GROUP),
 )
 async def get_deployment_group(
     application: ApplicationName,
@@ -218,14 +204,9 @@ async def get_deployment_group(
         "filling the entries `GET /v1/deployments/{deploymentId}` answers from."
     ),
     response_model=ListDeploymentsOutput | BatchGetDeploymentsOutput,
-    responses={
-        200: {
-            "description": "A page of deployment ids, or of deployments.",
-            "headers": CACHED_HEADERS,
-        },
-        304: NOT_MODIFIED,
-        **problem_responses(400, 404, 429, 502, 504, examples=NO_GROUP),
-    },
+    responses=cached_read(
+        "A page of deployment ids, or of deployments.", 400, 404, 429, 502, 504, examples=NO_GROUP
+    ),
 )
 async def list_deployments(
     resolver: ResolverDep,

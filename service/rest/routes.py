@@ -131,6 +131,24 @@ CACHED_HEADERS = {
 NOT_MODIFIED = {"description": "Not modified: the ETag in If-None-Match still holds."}
 
 
+def cached_read(
+    description: str,
+    *problems: int,
+    examples: dict[int, tuple[str, str]] | None = None,
+    content: dict[str, Any] | None = None,
+) -> dict[int | str, dict[str, Any]]:
+    """A cached read's OpenAPI responses: 200 with the cache's headers (and ``content``,
+    an example), 304 for If-None-Match, and its ``problems``."""
+    ok: dict[str, Any] = {"description": description}
+    if content is not None:
+        ok["content"] = content
+    return {
+        200: {**ok, "headers": CACHED_HEADERS},
+        304: NOT_MODIFIED,
+        **problem_responses(*problems, examples=examples),
+    }
+
+
 def one_of(enum: type[StrEnum]) -> Callable[[dict[str, Any]], None]:
     """Documents a repeatable filter's values (generated clients get an enum) without
     checking them: CodeDeploy answers an unknown one (InvalidInstanceStatusException,
@@ -174,11 +192,7 @@ def _found(
         "below are typed; every other field CodeDeploy sends passes through unchanged."
     ),
     response_model=GetDeploymentOutput,
-    responses={
-        200: {"description": "The deployment.", "headers": CACHED_HEADERS},
-        304: NOT_MODIFIED,
-        **problem_responses(400, 404, 429, 502, 504, examples=NO_DEPLOYMENT),
-    },
+    responses=cached_read("The deployment.", 400, 404, 429, 502, 504, examples=NO_DEPLOYMENT),
 )
 async def get_deployment(
     deployment_id: DeploymentId,
@@ -201,14 +215,17 @@ async def get_deployment(
         "each id on the page is batch-read into its summary (`instancesSummary`)."
     ),
     response_model=ListDeploymentInstancesOutput | ListDeploymentInstanceSummariesOutput,
-    responses={
-        200: {
-            "description": "A page of instance ids, or of summaries with `include=summary`.",
-            "headers": CACHED_HEADERS,
-        },
-        304: NOT_MODIFIED,
-        **problem_responses(400, 404, 409, 422, 429, 502, 504, examples=NO_DEPLOYMENT),
-    },
+    responses=cached_read(
+        "A page of instance ids, or of summaries with `include=summary`.",
+        400,
+        404,
+        409,
+        422,
+        429,
+        502,
+        504,
+        examples=NO_DEPLOYMENT,
+    ),
 )
 async def list_deployment_instances(
     deployment_id: DeploymentId,
@@ -307,15 +324,17 @@ async def batch_get_deployment_instances(
         "refresh, `If-None-Match` to get 304 when nothing changed."
     ),
     response_model=GetDeploymentInstanceOutput,
-    responses={
-        200: {
-            "description": "The instance's summary.",
-            "content": {"application/json": {"example": _INSTANCE_EXAMPLE}},
-            "headers": CACHED_HEADERS,
-        },
-        304: NOT_MODIFIED,
-        **problem_responses(400, 404, 409, 422, 429, 502, 504),
-    },
+    responses=cached_read(
+        "The instance's summary.",
+        400,
+        404,
+        409,
+        422,
+        429,
+        502,
+        504,
+        content={"application/json": {"example": _INSTANCE_EXAMPLE}},
+    ),
 )
 async def get_deployment_instance(
     deployment_id: DeploymentId,
@@ -342,11 +361,7 @@ async def get_deployment_instance(
         "as `deploymentTargetType` says."
     ),
     response_model=GetDeploymentTargetOutput,
-    responses={
-        200: {"description": "The target.", "headers": CACHED_HEADERS},
-        304: NOT_MODIFIED,
-        **problem_responses(400, 404, 409, 429, 502, 504, examples=NO_TARGET),
-    },
+    responses=cached_read("The target.", 400, 404, 409, 429, 502, 504, examples=NO_TARGET),
 )
 async def get_deployment_target(
     deployment_id: DeploymentId,
