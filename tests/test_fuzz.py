@@ -21,6 +21,8 @@ pytestmark = [pytest.mark.fuzz, pytest.mark.processes]
 FUZZ = settings(
     max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck)
 )
+# The OpenAPI examples' deployments: the blue/green one waits for its traffic to shift.
+RUNNING, FINISHED = "d-EXAMPLE02", "d-EXAMPLE01"
 # (method, path, mode): invalid inputs only where an operation takes any.
 OPERATIONS = [
     (method.upper(), path, mode)
@@ -58,6 +60,10 @@ def test_rest_answers_as_documented(
         half_a_group = ("applicationName" in query) != ("deploymentGroupName" in query)
         window = "createdAfter" in query and "createdBefore" in query
         refused = forged_token or half_a_group or window
+        if path.endswith("/events") and case.path_parameters == {"deploymentId": RUNNING}:
+            # The stream of a deployment still running stays open, and the fuzz reads whole
+            # answers: it asks the finished example (streams are tested in tests/live/).
+            case.path_parameters = {"deploymentId": FINISHED}
         case.call_and_validate(excluded_checks=[positive_data_acceptance] if refused else [])
 
     check()
