@@ -32,6 +32,9 @@ from service.rest.problems import problem_responses
 from service.rest.render import instance_body, json_object, render_json
 from service.snapshot import Snapshot
 
+# What an instance read can fail with: a bad id, no such deployment or instance, one not
+# started (409), not EC2/on-premises (422), throttled, CodeDeploy failing or too slow.
+INSTANCE_READ = (400, 404, 409, 422, 429, 502, 504)
 # The 404s of routes that read no instance.
 NO_DEPLOYMENT = {404: (codes.DEPLOYMENT_DOES_NOT_EXIST, "The deployment does not exist.")}
 NO_TARGET = {
@@ -217,13 +220,7 @@ async def get_deployment(
     response_model=ListDeploymentInstancesOutput | ListDeploymentInstanceSummariesOutput,
     responses=cached_read(
         "A page of instance ids, or of summaries with `include=summary`.",
-        400,
-        404,
-        409,
-        422,
-        429,
-        502,
-        504,
+        *INSTANCE_READ,
         examples=NO_DEPLOYMENT,
     ),
 )
@@ -326,13 +323,7 @@ async def batch_get_deployment_instances(
     response_model=GetDeploymentInstanceOutput,
     responses=cached_read(
         "The instance's summary.",
-        400,
-        404,
-        409,
-        422,
-        429,
-        502,
-        504,
+        *INSTANCE_READ,
         content={"application/json": {"example": _INSTANCE_EXAMPLE}},
     ),
 )
