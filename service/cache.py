@@ -86,7 +86,7 @@ class SharedTiers(Protocol):
     ) -> SharedTier[V]: ...
 
 
-class Alone(Generic[V]):
+class NoSharedTier(Generic[V]):
     """No second level: a miss is loaded here, and there is nothing shared to forget."""
 
     async def fetch(
@@ -184,7 +184,7 @@ class ResultCache(Generic[V]):
         self._value_ttl = value_ttl
         self._error_ttl = error_ttl
         self._clock = clock
-        self._shared: SharedTier[V] = Alone() if shared is None else shared
+        self._shared: SharedTier[V] = NoSharedTier() if shared is None else shared
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -11,7 +11,8 @@ from service.guard.ratelimit import FREE, Budget
 SCOPE_KEY = "gateway"
 
 Authenticate = Callable[[tuple[str | None, str | None]], Awaitable[None]]
-"""Admits a WebSocket's caller by the credentials its ``connection_init`` brings."""
+"""Admits a WebSocket's caller by the credentials its ``connection_init`` brings
+(Authorization and X-API-Key, checked as the gate checks headers)."""
 
 
 @dataclass(slots=True)

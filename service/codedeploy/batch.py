@@ -55,6 +55,8 @@ class Batch(Generic[M, T]):
     size: int = BATCH_LIMIT
     one_by_one: bool = False
     """One unknown id fails the whole call (``missing_code``): ask one by one instead."""
+    cites_reply: bool = True
+    """A left-out id's error names the reply's request id (BatchGetApplications' did not)."""
 
 
 async def chunked(
@@ -89,9 +91,10 @@ async def read_batch(
                 raise
             return await chunked(chunk, fetch, size=1)
         found = dict(batch.found(parse(batch.output, reply)))
+        cited = request_id(reply) if batch.cites_reply else None
         return {
             id_: found.get(id_)
-            or NotFound(batch.missing(id_), code=batch.missing_code, request_id=request_id(reply))
+            or NotFound(batch.missing(id_), code=batch.missing_code, request_id=cited)
             for id_ in chunk
         }
 

@@ -161,7 +161,7 @@ class Upstreams:
         self._client_config = AioConfig(
             retries={"mode": "standard", "total_max_attempts": config.max_attempts},
             connect_timeout=min(CONNECT_TIMEOUT_SECONDS, config.timeout_seconds),
-            # The deadline in CodeDeploy._call governs; this keeps a socket from outliving it.
+            # The deadline in Calls governs; this keeps a socket from outliving it.
             read_timeout=config.timeout_seconds,
             max_pool_connections=config.max_connections,
             user_agent_appid="codedeploy-gateway",

@@ -191,6 +191,7 @@ _APPLICATIONS = Batch(
     codes.APPLICATION_DOES_NOT_EXIST,
     size=NAMES_BATCH_LIMIT,
     one_by_one=True,
+    cites_reply=False,
 )
 
 

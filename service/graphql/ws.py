@@ -17,7 +17,6 @@ even the close frame can be written), as event streams drop a consumer that stop
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from typing import Any
 
@@ -41,9 +40,6 @@ INIT_TIMEOUT_SECONDS = 3.0
 # Operations one socket may run at once; subscriptions count against the caller's
 # limit as well.
 MAX_OPERATIONS = 100
-
-Authenticate = Callable[[tuple[str | None, str | None]], Awaitable[None]]
-"""Checks Authorization and X-API-Key as the guard checks headers (``edge/gate.py``)."""
 
 
 class Close(Exception):

@@ -2,7 +2,7 @@
 event streams that carry their changes."""
 
 from service.live.changes import Change, Watched
-from service.live.watch import Alone, Coordinator, View, Watcher
+from service.live.watch import Coordinator, SingleReplica, View, Watcher
 from service.live.watchers import Watchers
 
-__all__ = ["Alone", "Change", "Coordinator", "View", "Watched", "Watcher", "Watchers"]
+__all__ = ["Change", "Coordinator", "SingleReplica", "View", "Watched", "Watcher", "Watchers"]

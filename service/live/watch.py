@@ -48,7 +48,7 @@ MAX_PAGES = 10
 
 class Coordinator(Protocol):
     """How the watchers of one deployment on several replicas agree that one of them reads
-    CodeDeploy for all (it leads) and the others follow what it records. ``Alone`` is the
+    CodeDeploy for all (it leads) and the others follow what it records. ``SingleReplica`` is the
     single replica's; the fleet's store gives another (``service.fleet.live``)."""
 
     def bind(
@@ -79,7 +79,7 @@ class Coordinator(Protocol):
         """Passes a notification from the events queue on to the other replicas."""
 
 
-class Alone:
+class SingleReplica:
     """One replica: it always leads, and has nobody to tell."""
 
     def bind(
@@ -131,8 +131,8 @@ class Watcher:
         self._on_idle = on_idle
         self._coordinator = coordinator
         self.leading = False
-        """This replica reads CodeDeploy for the fleet (alone: always); else it follows
-        what the leading replica records in the store."""
+        """This replica reads CodeDeploy for every replica's viewers (alone: whenever it
+        reads); else it follows what the leading replica records."""
         self._items: dict[ItemKey, Change] = {}
         # Every change in order, for a viewer to find its place by bisection; an entry whose
         # item changed again since is skipped, and dropped once they pile up.

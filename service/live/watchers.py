@@ -10,7 +10,7 @@ from service.codedeploy.notifications import Notification
 from service.errors import NotReady, RateLimited
 from service.guard.ratelimit import FREE, Budget
 from service.live.changes import Watched
-from service.live.watch import Alone, Coordinator, View, Watcher
+from service.live.watch import Coordinator, SingleReplica, View, Watcher
 from service.metrics import Metrics
 from service.reads import Resolver, Resolvers
 
@@ -33,7 +33,7 @@ class Watchers:
         coordinator: Coordinator | None = None,
     ) -> None:
         self._resolvers = resolvers
-        self._coordinator = coordinator or Alone()
+        self._coordinator = SingleReplica() if coordinator is None else coordinator
         self._metrics = metrics
         self._interval = interval
         self._max_watched = max_watched

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -43,23 +43,34 @@ M = TypeVar("M", bound=BaseModel)
 MAX_BATCH_IDS = 100
 
 
+class IdPages(Protocol):
+    """One page of a deployment's item ids."""
+
+    def __call__(
+        self, deployment_id: str, /, *, next_token: str | None = None, refresh: bool = False
+    ) -> Awaitable[Cached[IdPage]]: ...
+
+
+class ItemReads(Protocol):
+    """Each item's answer or error, in order."""
+
+    def __call__(
+        self, deployment_id: str, ids: Sequence[str], /, *, refresh: bool = False
+    ) -> Awaitable[Sequence[Cached[Snapshot[Any]] | GatewayError]]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class FleetReads:
     """A deployment's fleet, read one way: its instances or its targets (``Resolver.fleet``
     chooses), so a caller that follows a fleet need not know which."""
 
     kind: ItemKind
-    ids: Callable[..., Awaitable[Cached[IdPage]]]
-    """One page of ids: ``(deployment_id, *, next_token, refresh)``."""
-    items: Callable[..., Awaitable[list[Any]]]
-    """Each id's answer or error, in order: ``(deployment_id, ids, *, refresh)``."""
+    ids: IdPages
+    items: ItemReads
 
 
 class Resolver:
-    """Answers both faces' questions from the cache, or from CodeDeploy on a miss.
-
-    Batch and list reads fill the same per-instance entries single reads use.
-    """
+    """Answers both faces' questions from the cache, or from CodeDeploy on a miss."""
 
     def __init__(self, codedeploy: CodeDeploy, caches: Caches, tokens: PageTokens) -> None:
         self._codedeploy = codedeploy

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 
 from service.errors import GatewayError
-from service.live import Alone, Change, Coordinator, Watched, Watcher
+from service.live import Change, Coordinator, SingleReplica, Watched, Watcher
 from service.metrics import Metrics
 from service.reads import Resolver
 from tests.support import FAILED, Upstream, standalone_resolver
@@ -56,7 +56,7 @@ async def watching(
         interval=300,
         metrics=Metrics(),
         on_idle=lambda _watcher: None,
-        coordinator=coordinator or Alone(),
+        coordinator=coordinator or SingleReplica(),
     )
     watcher.join()
     try:
