@@ -10,7 +10,7 @@ from service.codedeploy.batch import BATCH_LIMIT, LIST_PAGE_SIZE, NAMES_BATCH_LI
 from service.codedeploy.calls import request_ids
 from service.codedeploy.clients import UpstreamConfig, Upstreams, resolve_region
 from service.codedeploy.credentials import REFUSAL_HOLD_SECONDS
-from service.codedeploy.operations import CodeDeploy
+from service.codedeploy.operations import CodeDeploy, DeploymentFilter
 
 __all__ = [
     "BATCH_LIMIT",
@@ -18,6 +18,7 @@ __all__ = [
     "NAMES_BATCH_LIMIT",
     "REFUSAL_HOLD_SECONDS",
     "CodeDeploy",
+    "DeploymentFilter",
     "UpstreamConfig",
     "Upstreams",
     "request_ids",

@@ -2,6 +2,7 @@
 nothing botocore-shaped leaves this module."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +30,18 @@ from service.models import (
     ListDeploymentsOutput,
 )
 from service.settings import UpstreamApi
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentFilter:
+    """Which deployments ListDeployments lists: a group's (application and group
+    together), in some statuses, created in a window; each part optional."""
+
+    application: str | None = None
+    group: str | None = None
+    statuses: tuple[str, ...] = ()
+    created_after: datetime | None = None
+    created_before: datetime | None = None
 
 
 class CodeDeploy:
@@ -140,29 +153,22 @@ class CodeDeploy:
         return await read_batch(self.calls, _groups(application), groups)
 
     async def list_deployment_ids(
-        self,
-        *,
-        application: str | None = None,
-        group: str | None = None,
-        statuses: Sequence[str] = (),
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        next_token: str | None = None,
+        self, listed: DeploymentFilter, *, next_token: str | None = None
     ) -> IdPage:
         """Deployment ids, newest first, as CodeDeploy lists them."""
         params: dict[str, Any] = {}
-        if application:
-            params["applicationName"] = application
-        if group:
-            params["deploymentGroupName"] = group
-        if statuses:
-            params["includeOnlyStatuses"] = list(statuses)
-        if created_after or created_before:
+        if listed.application:
+            params["applicationName"] = listed.application
+        if listed.group:
+            params["deploymentGroupName"] = listed.group
+        if listed.statuses:
+            params["includeOnlyStatuses"] = list(listed.statuses)
+        if listed.created_after or listed.created_before:
             window: dict[str, datetime] = {}
-            if created_after:
-                window["start"] = created_after
-            if created_before:
-                window["end"] = created_before
+            if listed.created_after:
+                window["start"] = listed.created_after
+            if listed.created_before:
+                window["end"] = listed.created_before
             params["createTimeRange"] = window
         if next_token:
             params["nextToken"] = next_token

@@ -13,6 +13,7 @@ import strawberry
 
 from service import models
 from service.cache import Cached
+from service.codedeploy import DeploymentFilter
 from service.graphql.context import Info, Reads, account_field, model_field, region_field
 from service.graphql.fleet import (
     DeploymentTargetConnection,
@@ -229,17 +230,16 @@ class DeploymentGroup:
         after: str | None = None,
     ) -> DeploymentConnection | None:
         resolver = self.reads.resolver
-        statuses = [value.value for value in status or ()]
+        listed = DeploymentFilter(
+            application=self.application_name,
+            group=self.deployment_group_name,
+            statuses=tuple(value.value for value in status or ()),
+            created_after=created_after,
+            created_before=created_before,
+        )
 
         def list_page(next_token: str | None) -> Awaitable[Cached[IdPage]]:
-            return resolver.deployment_ids(
-                application=self.application_name,
-                group=self.deployment_group_name,
-                statuses=statuses,
-                created_after=created_after,
-                created_before=created_before,
-                next_token=next_token,
-            )
+            return resolver.deployment_ids(listed, next_token=next_token)
 
         ids = await page_of(list_page, first, after)
         return DeploymentConnection(

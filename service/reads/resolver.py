@@ -5,15 +5,14 @@ its input as CodeDeploy would first, so a malformed id costs no call.
 """
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel
 
 from service.cache import Cached, ResultCache
-from service.codedeploy import CodeDeploy
+from service.codedeploy import CodeDeploy, DeploymentFilter
 from service.codedeploy.inputs import (
     instance_id_error,
     require_application,
@@ -260,34 +259,23 @@ class Resolver:
         return await self._many(self.caches.groups, ("group", application), groups, read)
 
     async def deployment_ids(
-        self,
-        *,
-        application: str | None = None,
-        group: str | None = None,
-        statuses: Sequence[str] = (),
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        next_token: str | None = None,
+        self, listed: DeploymentFilter, *, next_token: str | None = None
     ) -> Cached[IdPage]:
         """Deployment ids, newest first; filters normalised, so equal lists share a call."""
-        if application is not None:
-            require_application(application)
-        if group is not None:
-            require_group(group)
+        if listed.application is not None:
+            require_application(listed.application)
+        if listed.group is not None:
+            require_group(listed.group)
         token = self._tokens.open(next_token)
-        statuses = filters(statuses)
-        after, before = utc(created_after), utc(created_before)
-        key = self._key("deployment-ids", application, group, statuses, after, before, token)
+        listed = replace(
+            listed,
+            statuses=filters(listed.statuses),
+            created_after=utc(listed.created_after),
+            created_before=utc(listed.created_before),
+        )
         page = await self.caches.pages.get(
-            key,
-            lambda: self._codedeploy.list_deployment_ids(
-                application=application,
-                group=group,
-                statuses=statuses,
-                created_after=after,
-                created_before=before,
-                next_token=token,
-            ),
+            self._key("deployment-ids", listed, token),
+            lambda: self._codedeploy.list_deployment_ids(listed, next_token=token),
         )
         return self._sealed(page)
 

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.codedeploy import DeploymentFilter
 from service.errors import GatewayError
 from service.models import DeploymentStatus
 from service.reads.costs import MAX_STATS_DEPLOYMENTS
@@ -40,12 +41,11 @@ async def group_stats(
 ) -> GroupStats:
     """The group's deployments created since ``since``, counted: the newest
     ``MAX_STATS_DEPLOYMENTS`` of them, read through the cache."""
+    listed = DeploymentFilter(application=application, group=group, created_after=since)
     ids: list[str] = []
     token = None
     while len(ids) < MAX_STATS_DEPLOYMENTS:
-        page = await resolver.deployment_ids(
-            application=application, group=group, created_after=since, next_token=token
-        )
+        page = await resolver.deployment_ids(listed, next_token=token)
         ids += page.value.ids
         token = page.value.next_token
         if token is None:

@@ -12,7 +12,7 @@ from pydantic.alias_generators import to_camel
 
 from service import codes
 from service.cache import Cached
-from service.codedeploy import BATCH_LIMIT
+from service.codedeploy import BATCH_LIMIT, DeploymentFilter
 from service.codedeploy.inputs import NAME_PATTERN
 from service.edge.paths import API
 from service.errors import GatewayError, InvalidRequest
@@ -246,14 +246,14 @@ async def list_deployments(
     include: Include = None,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
-    page = await resolver.deployment_ids(
+    listed = DeploymentFilter(
         application=application,
         group=group,
-        statuses=status or (),
+        statuses=tuple(status or ()),
         created_after=_moment(created_after, "createdAfter"),
         created_before=_moment(created_before, "createdBefore"),
-        next_token=next_token,
     )
+    page = await resolver.deployment_ids(listed, next_token=next_token)
     next_page = page.value.next_token
     if include is None:
         body = json_object(deployments=_ids(page.value.ids), nextToken=next_page)
