@@ -126,7 +126,7 @@ def create_app(
             await stack.enter_async_context(authenticator)
             logger.info("%d account(s) to read", len(accounts.accounts))
             await upstreams.open_default()
-            coordinator, tiers = None, None
+            coordinator, tiers, observe = None, None, None
             if store is not None:
                 await stack.enter_async_context(store)
                 logger.info("Sharing with the fleet through the store at %s", store.address)
@@ -138,9 +138,8 @@ def create_app(
                 # A holder whose call runs to the deadline still answers within its lease.
                 lease = settings.upstream_timeout_seconds + 1
                 tiers = StoreTiers(store, lease_seconds=lease)
-            caches = make_caches(
-                settings, metrics, clock=clock, tiers=tiers, observe=access.cache_event
-            )
+                observe = access.cache_event  # the access log's cache_level=shared
+            caches = make_caches(settings, metrics, clock=clock, tiers=tiers, observe=observe)
             resolvers = Resolvers(upstreams, caches, tokens)
             engine = make_engine(settings, resolvers, metrics, clock, trusted)
             stack.callback(engine.close)

@@ -140,18 +140,20 @@ class Watchers:
             outcome = "ignored"
         else:
             watched = Watched(target, notification.deployment_id)
-            # The queue gives it to one replica: the fleet's store forgets it, the rest are told.
-            self._resolvers.at(target).forget(
-                notification.deployment_id, notification.instance_id, shared=True
-            )
+            # The queue gives it to one replica: it drops the fleet's stored answer too (before
+            # the others are told, so they read anew), and tells them.
+            seen = self.changed(watched, notification.instance_id, shared=True)
             self._coordinator.tell(watched, notification.instance_id)
-            outcome = "watched" if self.changed(watched, notification.instance_id) else "unwatched"
+            outcome = "watched" if seen else "unwatched"
         self._metrics.queue_notifications.labels(outcome).inc()
 
-    def changed(self, watched: Watched, item_id: str | None = None) -> bool:
+    def changed(
+        self, watched: Watched, item_id: str | None = None, *, shared: bool = False
+    ) -> bool:
         """Told (by a notification) that a deployment changed: what is cached of it is
-        dropped and its watcher reads it now. Whether it is watched."""
-        self._resolvers.at(watched.where).forget(watched.deployment_id, item_id)
+        dropped (``shared``: from the fleet's store too) and its watcher reads it now.
+        Whether it is watched."""
+        self._resolvers.at(watched.where).forget(watched.deployment_id, item_id, shared=shared)
         watcher = self._watchers.get(watched)
         if watcher is None:
             return False

@@ -150,11 +150,16 @@ async def test_without_the_store_a_follower_reads_for_its_own_viewers(
 
 
 async def test_a_notification_clears_what_the_store_holds_of_the_item(
-    fleet: list[Live], redis: RedisServer
+    make_live: LiveFactory, redis: RedisServer
 ) -> None:
-    upstream = fleet[0].upstream
+    # Entries that outlive the wait: the store's copy is gone only if it was deleted.
+    settings = {"redis_url": redis.url, "cache_ttl_seconds": 3600, **FLEET}
     path = f"/v1/deployments/{LIVE}/instances/i-0e1f2a3b4c5d60001"
-    async with fleet[0].client() as first, fleet[1].client() as second:
+    async with AsyncExitStack() as stack:
+        fleet = [await stack.enter_async_context(make_live(**settings)) for _ in range(3)]
+        upstream = fleet[0].upstream
+        first = await stack.enter_async_context(fleet[0].client())
+        second = await stack.enter_async_context(fleet[1].client())
         await first.get(path)
         (key,) = redis.client().keys("cdgw:3:c:instances:*")
         fleet[2].watchers.on_notification(Notification(LIVE, "i-0e1f2a3b4c5d60001"))
