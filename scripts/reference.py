@@ -13,7 +13,7 @@ from pydantic.fields import FieldInfo
 
 import service.app  # noqa: F401  (every error class, wherever it is defined)
 from service.codedeploy.errors import CALLER_ERRORS, THROTTLING_CODES
-from service.errors import GatewayError
+from service.errors import VOCABULARY, GatewayError
 from service.settings import Settings
 
 REFERENCE = Path(__file__).parent.parent / "docs" / "reference"
@@ -108,12 +108,16 @@ def error_classes() -> list[type[GatewayError]]:
 def errors() -> str:
     problems = [
         f"| {kind.status} | `urn:codedeploy-gateway:problem:{kind.slug}` | {kind.title} "
-        f"| `{kind.default_code}` | {_cell((kind.__doc__ or '').split(chr(10) * 2)[0])} |"
+        f"| {_cell((kind.__doc__ or '').split(chr(10) * 2)[0])} |"
         for kind in error_classes()
     ]
-    codes = [
-        f"| `{code}` | {kind.status} | `{kind.slug}` |"
-        for code, kind in sorted(CALLER_ERRORS.items(), key=lambda i: (i[1].status, i[0]))
+    vocabulary = [
+        f"| `{code}` | {meaning.status} | {_cell(meaning.when)} |"
+        for code, meaning in sorted(VOCABULARY.items(), key=lambda item: item[1].status)
+    ]
+    upstream = [
+        f"| `{aws}` | {kind.status} | `{code}` |"
+        for aws, (kind, code) in sorted(CALLER_ERRORS.items(), key=lambda i: (i[1][0].status, i[0]))
     ]
     throttles = ", ".join(f"`{code}`" for code in sorted(THROTTLING_CODES))
     return (
@@ -121,16 +125,21 @@ def errors() -> str:
         + "# Error reference\n\n"
         + "Every REST error is `application/problem+json` with `type`, `title`, `status`, "
         "`detail` and `code`; every GraphQL error carries the same `code` and `status` in "
-        "`extensions`. A CodeDeploy error keeps CodeDeploy's code.\n\n"
-        + "## Problem types\n\n| status | type | title | default code | when |\n"
-        "|---|---|---|---|---|\n"
+        "`extensions`. `code` is one of the codes below, a closed set: program against it. "
+        "When CodeDeploy (or STS) answered an error, its own code is in `upstreamCode` "
+        "(REST) or `extensions.upstreamCode` (GraphQL), for support: it is not part of the "
+        "contract and may differ with the upstream mode.\n\n"
+        + "## Codes\n\n| code | status | when |\n|---|---|---|\n"
+        + "\n".join(vocabulary)
+        + "\n\n## Problem types\n\n| status | type | title | when |\n|---|---|---|---|\n"
         + "\n".join(problems)
-        + "\n\n## CodeDeploy's errors\n\n| CodeDeploy code | status | problem type |\n"
+        + "\n\n## CodeDeploy's errors\n\n| `upstreamCode` | status | `code` |\n"
         "|---|---|---|\n"
-        + "\n".join(codes)
-        + f"\n\nThrottling ({throttles}) is retried, then answered 429 `throttled`; any "
-        "other CodeDeploy error, an unreadable answer or a refused connection is 502 "
-        "`upstream-error`, a deadline run out 504 `upstream-timeout`.\n"
+        + "\n".join(upstream)
+        + f"\n\nThrottling ({throttles}) is retried, then answered 429 `THROTTLED`; the "
+        "gateway's own AWS identity refused (`AccessDenied*`, expired or invalid tokens and "
+        "signatures) is 502 `UPSTREAM_ACCESS_DENIED`; any other CodeDeploy error is 502 "
+        "`UPSTREAM_ERROR` with CodeDeploy's code as `upstreamCode`.\n"
     )
 
 

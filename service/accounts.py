@@ -14,7 +14,7 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from service.errors import Forbidden, NotFound
+from service.errors import ErrorCode, Forbidden, NotFound
 from service.settings import ConfigurationError, parse_document
 
 # An alias stands in a URL path and in log lines: short, plain.
@@ -144,13 +144,15 @@ class Accounts:
             account = self.default.account
         found = self.accounts.get(account)
         if found is None:
-            raise NotFound(f"No account is configured as {echo(account)}.", code="AccountNotFound")
+            raise NotFound(
+                f"No account is configured as {echo(account)}.", code=ErrorCode.ACCOUNT_NOT_FOUND
+            )
         if region is None:
             return AccountRegion(account, found.regions[0])
         if region not in found.regions:
             raise NotFound(
                 f"Account {account!r} is not read in region {echo(region)}.",
-                code="RegionNotFound",
+                code=ErrorCode.REGION_NOT_FOUND,
             )
         return AccountRegion(account, region)
 
@@ -227,7 +229,7 @@ class Grants:
         alias, when it named none)."""
         if not self.allows(account):
             which = f"account {echo(account)}" if named else "the default account"
-            raise Forbidden(f"This caller may not read {which}.", code="AccountForbidden")
+            raise Forbidden(f"This caller may not read {which}.", code=ErrorCode.FORBIDDEN)
 
 
 EVERY_ACCOUNT = Grants()

@@ -10,8 +10,7 @@ import binascii
 import hashlib
 import hmac
 
-from service import codes
-from service.errors import InvalidRequest
+from service.errors import ErrorCode, InvalidRequest
 
 # CodeDeploy's tokens run to a few hundred characters; sealed, they grow by a third and
 # a signature. Anything longer is refused before any work is done on it.
@@ -43,7 +42,7 @@ class PageTokens:
         if sealed is None:
             return None
         refused = InvalidRequest(
-            "nextToken is not a token this gateway gave out.", code=codes.INVALID_NEXT_TOKEN
+            "nextToken is not a token this gateway gave out.", code=ErrorCode.INVALID_CURSOR
         )
         if len(sealed) > MAX_TOKEN_CHARACTERS:
             raise refused

@@ -292,12 +292,12 @@ async def test_a_failure_nothing_answered_is_a_500_problem(
     assert headers[b"content-type"] == b"application/problem+json"
     assert b"x-request-id" in headers
     assert b"content-security-policy" in headers
-    assert json.loads(body["body"])["code"] == "InternalError"
+    assert json.loads(body["body"])["code"] == "INTERNAL_SERVER_ERROR"
     assert "a gateway bug" not in body["body"].decode()
     assert any(record.exc_info for record in caplog.records)
     sent.clear()
     await access({**scope, "path": "/graphql"}, receive, send)
-    assert json.loads(sent[1]["body"])["errors"][0]["extensions"]["code"] == "InternalError"
+    assert json.loads(sent[1]["body"])["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
 
 
 async def test_a_trailing_slash_redirect_is_relative_whatever_the_host(

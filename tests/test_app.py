@@ -86,8 +86,8 @@ async def test_openapi_documents_every_error_as_problem_json(gateway: httpx.Asyn
 @pytest.mark.parametrize(
     ("method", "path", "status", "code"),
     [
-        ("GET", "/nowhere", 404, "RouteNotFound"),
-        ("DELETE", "/v1/deployments/d-EXAMPLE01/instances/i-1", 405, "MethodNotAllowed"),
+        ("GET", "/nowhere", 404, "ROUTE_NOT_FOUND"),
+        ("DELETE", "/v1/deployments/d-EXAMPLE01/instances/i-1", 405, "METHOD_NOT_ALLOWED"),
     ],
 )
 async def test_routing_errors_are_problem_json(
@@ -140,7 +140,7 @@ async def test_readiness_is_503_while_draining(
         still_serving = await client.get(
             "/v1/deployments/d-EXAMPLE01/instances/i-0a1b2c3d4e5f60002"
         )
-    assert (draining.status_code, draining.json()["code"]) == (503, "Draining")
+    assert (draining.status_code, draining.json()["code"]) == (503, "NOT_READY")
     assert draining.headers["content-type"] == "application/problem+json"
     assert still_serving.status_code == 200
     assert not health.started
@@ -184,15 +184,12 @@ async def test_each_route_shows_its_own_errors_and_required_fields(
         code: str = content["application/problem+json"]["example"]["code"]
         return code
 
-    assert example("/v1/deployments/{deploymentId}", "404") == "DeploymentDoesNotExistException"
-    assert (
-        example("/v1/deployments/{deploymentId}/instances", "404")
-        == "DeploymentDoesNotExistException"
-    )
+    assert example("/v1/deployments/{deploymentId}", "404") == "DEPLOYMENT_NOT_FOUND"
+    assert example("/v1/deployments/{deploymentId}/instances", "404") == "DEPLOYMENT_NOT_FOUND"
     target = "/v1/deployments/{deploymentId}/targets/{targetId}"
-    assert example(target, "404") == "DeploymentTargetDoesNotExistException"
+    assert example(target, "404") == "TARGET_NOT_FOUND"
     instance = "/v1/deployments/{deploymentId}/instances/{instanceId}"
-    assert example(instance, "404") == "InstanceDoesNotExistException"
+    assert example(instance, "404") == "INSTANCE_NOT_FOUND"
     schemas = document["components"]["schemas"]
     assert "lifecycleEvents" in schemas["InstanceSummary"]["required"]
     assert "lifecycleEvents" in schemas["LambdaTarget"]["required"]

@@ -6,7 +6,7 @@ from functools import partial
 import pytest
 
 from service.cache import ResultCache
-from service.errors import GatewayError, NotFound, UpstreamError
+from service.errors import ErrorCode, GatewayError, NotFound, UpstreamError
 from tests.support import FakeClock
 
 
@@ -234,7 +234,7 @@ async def test_a_stored_error_keeps_no_traceback_or_cause(clock: FakeClock) -> N
         try:
             raise KeyError("botocore's own")
         except KeyError as cause:
-            raise NotFound("gone", code="InstanceDoesNotExistException") from cause
+            raise NotFound("gone", code=ErrorCode.INSTANCE_NOT_FOUND) from cause
 
     with pytest.raises(NotFound):
         await cache.get("k", failing)

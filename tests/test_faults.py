@@ -97,5 +97,5 @@ async def test_a_refused_connection_heals_when_the_upstream_returns(
         refused = await gateway.get(URL)
         async with serve_emulator(Emulator(load_data()), port=port):
             healed = await gateway.get(URL)
-    assert (refused.status_code, refused.json()["code"]) == (502, "UpstreamUnavailable")
+    assert (refused.status_code, refused.json()["code"]) == (502, "UPSTREAM_UNAVAILABLE")
     assert healed.status_code == 200

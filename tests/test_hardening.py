@@ -29,7 +29,7 @@ async def test_a_declared_large_body_is_refused_unread(gateway: httpx.AsyncClien
     response = await gateway.post(
         BATCH, content=b"x" * 70_000, headers={"Content-Type": "application/json"}
     )
-    assert (response.status_code, response.json()["code"]) == (413, "PayloadTooLarge")
+    assert (response.status_code, response.json()["code"]) == (413, "PAYLOAD_TOO_LARGE")
     assert response.headers["content-type"] == "application/problem+json"
 
 
@@ -51,17 +51,17 @@ async def test_graphql_bodies_are_bounded_too(
     response = await gateway.post("/graphql", json={"query": query + " " * 70_000})
     assert response.status_code == 413
     [error] = response.json()["errors"]  # in GraphQL's shape
-    assert error["extensions"]["code"] == "PayloadTooLarge"
+    assert error["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
     assert upstream.calls() == 0
 
 
 @pytest.mark.parametrize(
     ("path", "code"),
     [
-        ("/v1/deployments/d-EXAMPLE01/instances/" + "i" * 257, "InvalidInstanceNameException"),
-        ("/v1/deployments/d-EXAMPLE01/instances/i%20with%20space", "InvalidInstanceNameException"),
-        ("/v1/deployments/d-EXAM%3CPLE/instances/i-1", "InvalidDeploymentIdException"),
-        ("/v1/deployments/d-EXAMPLE03/targets/fn%22quote", "InvalidDeploymentTargetIdException"),
+        ("/v1/deployments/d-EXAMPLE01/instances/" + "i" * 257, "BAD_USER_INPUT"),
+        ("/v1/deployments/d-EXAMPLE01/instances/i%20with%20space", "BAD_USER_INPUT"),
+        ("/v1/deployments/d-EXAM%3CPLE/instances/i-1", "BAD_USER_INPUT"),
+        ("/v1/deployments/d-EXAMPLE03/targets/fn%22quote", "BAD_USER_INPUT"),
     ],
 )
 async def test_malformed_ids_are_400_without_a_call(
@@ -80,7 +80,7 @@ async def test_malformed_ids_in_graphql_fail_alone(
         '{ deploymentInstances(deploymentId: "d-EXAMPLE01", instanceIds: ["i-0a1b2c3d4e5f60001", "bad id"]) { status } }',
     )
     assert body["data"]["deploymentInstances"][0] == {"status": "SUCCEEDED"}
-    assert body["errors"][0]["extensions"]["code"] == "InvalidInstanceNameException"
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert upstream.calls("BatchGetDeploymentInstances") == 1
 
 

@@ -84,10 +84,10 @@ async def test_both_apis_answer_byte_for_byte_alike(
 @pytest.mark.parametrize(
     ("url", "status", "code"),
     [
-        ("/v1/deployments/d-EXAMPLE01/instances/i-nothere", 404, "InstanceDoesNotExistException"),
-        ("/v1/deployments/d-NOTHERE00/instances/i-1", 404, "DeploymentDoesNotExistException"),
-        ("/v1/deployments/bad/instances/i-1", 400, "InvalidDeploymentIdException"),
-        ("/v1/deployments/d-EXAMPLE01/instances?status=Sleeping", 400, "InvalidInstanceStatusException"),
+        ("/v1/deployments/d-EXAMPLE01/instances/i-nothere", 404, "INSTANCE_NOT_FOUND"),
+        ("/v1/deployments/d-NOTHERE00/instances/i-1", 404, "DEPLOYMENT_NOT_FOUND"),
+        ("/v1/deployments/bad/instances/i-1", 400, "BAD_USER_INPUT"),
+        ("/v1/deployments/d-EXAMPLE01/instances?status=Sleeping", 400, "BAD_USER_INPUT"),
     ],
 )  # fmt: skip
 async def test_both_apis_answer_errors_with_the_instance_codes(
@@ -106,7 +106,7 @@ async def test_targets_api_answers_409_before_a_deployment_starts(
         response = await gateway.get("/v1/deployments/d-EXAMPLE01/instances/i-0a1b2c3d4e5f60001")
     assert (response.status_code, response.json()["code"]) == (
         409,
-        "DeploymentNotStartedException",
+        "DEPLOYMENT_NOT_STARTED",
     )
 
 

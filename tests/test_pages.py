@@ -112,7 +112,7 @@ def test_swagger_ui_without_a_key_shows_the_401(keyed_page: Page) -> None:
     keyed_page.goto("/docs")
     response = execute_instance_route(keyed_page)
     expect(response.locator(".response-col_status")).to_contain_text("401")
-    expect(response.locator(".response-col_description")).to_contain_text("MissingCredentials")
+    expect(response.locator(".response-col_description")).to_contain_text("MISSING_CREDENTIALS")
 
 
 def test_graphiql_runs_its_example_query(page: Page) -> None:

@@ -125,7 +125,7 @@ async def test_no_error_path_shows_a_secret(
     assert {401, 413, 429, 502, 504} <= statuses
     formatter = JsonFormatter()
     logs = [formatter.format(record) for record in logged.records]
-    assert any("AccessDeniedException" in response.text for response in answers)
+    assert any("UPSTREAM_ACCESS_DENIED" in response.text for response in answers)
     assert any(json.loads(line).get("caller") == "key:status-page" for line in logs)
     secrets = [ACCESS_KEY_ID, SECRET_ACCESS_KEY, API_KEY, OTHER_KEY, WRONG_KEY, METRICS_KEY]
     secrets += tokens.values()

@@ -42,7 +42,7 @@ async def test_a_forged_rest_page_token_is_400_with_no_upstream_call(
     async with make_gateway() as gateway:
         response = await gateway.get(LIST, params={"nextToken": token})
     assert response.status_code == 400
-    assert response.json()["code"] == "InvalidNextTokenException"
+    assert response.json()["code"] == "INVALID_CURSOR"
     assert upstream.calls() == 0
 
 

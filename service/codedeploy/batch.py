@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from service.codedeploy.calls import Calls, request_id
-from service.errors import GatewayError, NotFound, UpstreamError
+from service.errors import ErrorCode, GatewayError, NotFound, UpstreamError
 
 if TYPE_CHECKING:
     from types_aiobotocore_codedeploy import CodeDeployClient
@@ -35,7 +35,7 @@ def parse(model: type[M], reply: dict[str, Any]) -> M:
     except ValidationError as exc:
         raise UpstreamError(
             "CodeDeploy's reply did not have the documented shape.",
-            code="UpstreamInvalidResponse",
+            code=ErrorCode.UPSTREAM_INVALID_RESPONSE,
             request_id=request_id(reply),
         ) from exc
 
@@ -51,7 +51,7 @@ class Batch(Generic[M, T]):
     """Each item of the answer under the id it was asked by."""
     missing: Callable[[str], str]
     """The detail for an id the answer leaves out."""
-    missing_code: str
+    missing_code: ErrorCode
     size: int = BATCH_LIMIT
     one_by_one: bool = False
     """One unknown id fails the whole call (``missing_code``): ask one by one instead."""

@@ -138,7 +138,7 @@ class Calls:
             try:
                 reply = await self._bounded(call, attempts)
             except GatewayError as error:
-                if error.code not in REJECTED_SESSION or self.renew is None:
+                if error.upstream_code not in REJECTED_SESSION or self.renew is None:
                     raise
                 if not await self.renew():
                     raise
@@ -152,7 +152,7 @@ class Calls:
             outcome = "timeout"
             raise
         except GatewayError as error:
-            outcome = error.code
+            outcome = error.upstream_code or error.code
             _note(error.request_id)
             raise
         finally:

@@ -23,7 +23,7 @@ from aiobotocore.credentials import AioRefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
 from service.codedeploy.errors import from_botocore_error, from_client_error, sts_error
-from service.errors import GatewayError, UpstreamError, UpstreamTimeout
+from service.errors import ErrorCode, GatewayError, UpstreamError, UpstreamTimeout
 
 if TYPE_CHECKING:
     from types_aiobotocore_sts import STSClient
@@ -39,7 +39,7 @@ RETRY_SECONDS = 30.0
 # As long as a not-found answer is kept by default (GATEWAY_CACHE_NEGATIVE_TTL_SECONDS).
 REFUSAL_HOLD_SECONDS = 5.0
 # Not held: a network's failures pass, and a request waited its deadline for them already.
-TRANSIENT_CODES = frozenset({"StsTimeout", "StsUnavailable"})
+TRANSIENT_CODES = frozenset({ErrorCode.UPSTREAM_TIMEOUT, ErrorCode.UPSTREAM_UNAVAILABLE})
 # Every role allows an hour (IAM's MaxSessionDuration is 1 to 12 hours), and an hour is
 # the most a chained session (the gateway's own identity is often a role) may ask for.
 SESSION_SECONDS = 3600
@@ -225,7 +225,7 @@ class AssumedRole:
         try:
             fetched = await self._call()
         except GatewayError as error:
-            self._count(error.code)
+            self._count(error.upstream_code or error.code)
             self._hold.keep(error)
             raise
         self._count("ok")

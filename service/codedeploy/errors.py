@@ -14,6 +14,7 @@ from botocore.parsers import ResponseParserError
 from service import codes
 from service.errors import (
     DeploymentNotStarted,
+    ErrorCode,
     GatewayError,
     InvalidRequest,
     NotFound,
@@ -24,41 +25,38 @@ from service.errors import (
     UpstreamTimeout,
 )
 
-# Errors the caller caused: CodeDeploy's message is passed on as the detail.
-CALLER_ERRORS: dict[str, type[GatewayError]] = {
-    codes.DEPLOYMENT_ID_REQUIRED: InvalidRequest,
-    codes.INSTANCE_ID_REQUIRED: InvalidRequest,
-    codes.INVALID_DEPLOYMENT_ID: InvalidRequest,
-    codes.INVALID_INSTANCE_NAME: InvalidRequest,
-    codes.DEPLOYMENT_TARGET_ID_REQUIRED: InvalidRequest,
-    codes.INVALID_DEPLOYMENT_TARGET_ID: InvalidRequest,
-    codes.BATCH_LIMIT_EXCEEDED: InvalidRequest,
-    "DeploymentTargetListSizeExceededException": InvalidRequest,
-    codes.INVALID_NEXT_TOKEN: InvalidRequest,
-    "InvalidInstanceStatusException": InvalidRequest,
-    "InvalidInstanceTypeException": InvalidRequest,
-    "InvalidDeploymentInstanceTypeException": InvalidRequest,
-    "InvalidTargetFilterNameException": InvalidRequest,
-    codes.DEPLOYMENT_DOES_NOT_EXIST: NotFound,
-    codes.INSTANCE_DOES_NOT_EXIST: NotFound,
-    codes.DEPLOYMENT_TARGET_DOES_NOT_EXIST: NotFound,
-    codes.DEPLOYMENT_NOT_STARTED: DeploymentNotStarted,
-    codes.APPLICATION_NAME_REQUIRED: InvalidRequest,
-    codes.INVALID_APPLICATION_NAME: InvalidRequest,
-    codes.DEPLOYMENT_GROUP_NAME_REQUIRED: InvalidRequest,
-    codes.INVALID_DEPLOYMENT_GROUP_NAME: InvalidRequest,
-    "InvalidDeploymentStatusException": InvalidRequest,
-    codes.INVALID_TIME_RANGE: InvalidRequest,
-    codes.APPLICATION_DOES_NOT_EXIST: NotFound,
-    codes.DEPLOYMENT_GROUP_DOES_NOT_EXIST: NotFound,
-    codes.INVALID_COMPUTE_PLATFORM: UnsupportedComputePlatform,
-}
-
-# In targets mode, instance-shaped answers keep the codes the instance routes document.
-TARGET_CODES_AS_INSTANCE_CODES = {
-    codes.DEPLOYMENT_TARGET_DOES_NOT_EXIST: codes.INSTANCE_DOES_NOT_EXIST,
-    codes.INVALID_DEPLOYMENT_TARGET_ID: codes.INVALID_INSTANCE_NAME,
-    codes.DEPLOYMENT_TARGET_ID_REQUIRED: codes.INSTANCE_ID_REQUIRED,
+# Errors the caller caused: CodeDeploy's message is passed on as the detail, its code as
+# ``upstream_code`` beside the gateway's own.
+CALLER_ERRORS: dict[str, tuple[type[GatewayError], ErrorCode]] = {
+    codes.DEPLOYMENT_ID_REQUIRED: (InvalidRequest, ErrorCode.BAD_USER_INPUT),
+    codes.INSTANCE_ID_REQUIRED: (InvalidRequest, ErrorCode.BAD_USER_INPUT),
+    codes.INVALID_DEPLOYMENT_ID: (InvalidRequest, ErrorCode.BAD_USER_INPUT),
+    codes.INVALID_INSTANCE_NAME: (InvalidRequest, ErrorCode.BAD_USER_INPUT),
+    codes.DEPLOYMENT_TARGET_ID_REQUIRED: (InvalidRequest, ErrorCode.BAD_USER_INPUT),
+    codes.INVALID_DEPLOYMENT_TARGET_ID: (InvalidRequest, ErrorCode.BAD_USER_INPUT),
+    codes.BATCH_LIMIT_EXCEEDED: (InvalidRequest, ErrorCode.BAD_USER_INPUT),
+    "DeploymentTargetListSizeExceededException": (InvalidRequest, ErrorCode.BAD_USER_INPUT),
+    codes.INVALID_NEXT_TOKEN: (InvalidRequest, ErrorCode.INVALID_CURSOR),
+    "InvalidInstanceStatusException": (InvalidRequest, ErrorCode.BAD_USER_INPUT),
+    "InvalidInstanceTypeException": (InvalidRequest, ErrorCode.BAD_USER_INPUT),
+    "InvalidDeploymentInstanceTypeException": (InvalidRequest, ErrorCode.BAD_USER_INPUT),
+    "InvalidTargetFilterNameException": (InvalidRequest, ErrorCode.BAD_USER_INPUT),
+    codes.APPLICATION_NAME_REQUIRED: (InvalidRequest, ErrorCode.BAD_USER_INPUT),
+    codes.INVALID_APPLICATION_NAME: (InvalidRequest, ErrorCode.BAD_USER_INPUT),
+    codes.DEPLOYMENT_GROUP_NAME_REQUIRED: (InvalidRequest, ErrorCode.BAD_USER_INPUT),
+    codes.INVALID_DEPLOYMENT_GROUP_NAME: (InvalidRequest, ErrorCode.BAD_USER_INPUT),
+    "InvalidDeploymentStatusException": (InvalidRequest, ErrorCode.BAD_USER_INPUT),
+    codes.INVALID_TIME_RANGE: (InvalidRequest, ErrorCode.BAD_USER_INPUT),
+    codes.DEPLOYMENT_DOES_NOT_EXIST: (NotFound, ErrorCode.DEPLOYMENT_NOT_FOUND),
+    codes.INSTANCE_DOES_NOT_EXIST: (NotFound, ErrorCode.INSTANCE_NOT_FOUND),
+    codes.DEPLOYMENT_TARGET_DOES_NOT_EXIST: (NotFound, ErrorCode.TARGET_NOT_FOUND),
+    codes.APPLICATION_DOES_NOT_EXIST: (NotFound, ErrorCode.APPLICATION_NOT_FOUND),
+    codes.DEPLOYMENT_GROUP_DOES_NOT_EXIST: (NotFound, ErrorCode.DEPLOYMENT_GROUP_NOT_FOUND),
+    codes.DEPLOYMENT_NOT_STARTED: (DeploymentNotStarted, ErrorCode.DEPLOYMENT_NOT_STARTED),
+    codes.INVALID_COMPUTE_PLATFORM: (
+        UnsupportedComputePlatform,
+        ErrorCode.UNSUPPORTED_COMPUTE_PLATFORM,
+    ),
 }
 
 # The codes botocore's standard retry mode treats as throttling.
@@ -106,54 +104,52 @@ UNAVAILABLE_DETAIL = "CodeDeploy could not be reached."
 
 
 def as_instance_error(error: GatewayError) -> GatewayError:
-    """A targets-API error under the instances API's code, where there is one."""
-    code = TARGET_CODES_AS_INSTANCE_CODES.get(error.code)
-    return error if code is None else error.replay(error.cache, code=code)
+    """A targets-API error as the instance routes answer it (the instance is the target)."""
+    if error.code != ErrorCode.TARGET_NOT_FOUND:
+        return error
+    return error.replay(error.cache, code=ErrorCode.INSTANCE_NOT_FOUND)
 
 
 def from_client_error(exc: ClientError) -> GatewayError:
     """Translate an error CodeDeploy answered with."""
     error = exc.response.get("Error", {})
-    code = error.get("Code") or "UpstreamError"
-    message = error.get("Message") or code
+    code = error.get("Code") or None
+    message = error.get("Message") or code or "CodeDeploy failed."
     request_id = exc.response.get("ResponseMetadata", {}).get("RequestId")
 
-    caller_error = CALLER_ERRORS.get(code)
-    if caller_error is not None:
-        return caller_error(message, code=code, request_id=request_id)
+    if code in CALLER_ERRORS:
+        kind, own = CALLER_ERRORS[code]
+        return kind(message, code=own, upstream_code=code, request_id=request_id)
     if code in THROTTLING_CODES:
-        return Throttled(
-            "CodeDeploy is throttling the gateway; retry after a short wait.",
-            code=code,
-            request_id=request_id,
+        kind, detail = Throttled, "CodeDeploy is throttling the gateway; retry after a short wait."
+    elif code is not None and (code in IDENTITY_CODES or code.startswith("AccessDenied")):
+        kind, detail = UpstreamAccessDenied, IDENTITY_DETAIL
+    else:
+        kind, detail = (
+            UpstreamError,
+            f"CodeDeploy answered with an error the gateway does not know ({code}).",
         )
-    if code in IDENTITY_CODES or code.startswith("AccessDenied"):
-        return UpstreamAccessDenied(IDENTITY_DETAIL, code=code, request_id=request_id)
-    return UpstreamError(
-        f"CodeDeploy answered with an error the gateway does not know ({code}).",
-        code=code,
-        request_id=request_id,
-    )
+    return kind(detail, upstream_code=code, request_id=request_id)
 
 
 def from_botocore_error(exc: BotoCoreError) -> GatewayError:
     """Translate a failure that happened before or instead of an answer."""
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
-        return UpstreamAccessDenied(IDENTITY_DETAIL, code="NoCredentials")
+        return UpstreamAccessDenied(IDENTITY_DETAIL)
     if isinstance(exc, ParamValidationError):
-        return InvalidRequest(str(exc), code="InvalidParameter")
+        return InvalidRequest(str(exc))
     if isinstance(exc, ReadTimeoutError):
         return UpstreamTimeout("CodeDeploy did not answer in time.")
     if isinstance(exc, HTTPClientError):
-        return UpstreamError(UNAVAILABLE_DETAIL, code="UpstreamUnavailable")
+        return UpstreamError(UNAVAILABLE_DETAIL, code=ErrorCode.UPSTREAM_UNAVAILABLE)
     if isinstance(exc, ResponseParserError):
         return UpstreamError(
-            "CodeDeploy's reply could not be parsed.", code="UpstreamInvalidResponse"
+            "CodeDeploy's reply could not be parsed.", code=ErrorCode.UPSTREAM_INVALID_RESPONSE
         )
     # Credential providers (web identity, SSO, process) fail with their own classes.
     if "Credential" in type(exc).__name__ or "Token" in type(exc).__name__:
-        return UpstreamAccessDenied(IDENTITY_DETAIL, code="CredentialsUnavailable")
-    return UpstreamError(UNAVAILABLE_DETAIL, code="UpstreamUnavailable")
+        return UpstreamAccessDenied(IDENTITY_DETAIL)
+    return UpstreamError(UNAVAILABLE_DETAIL, code=ErrorCode.UPSTREAM_UNAVAILABLE)
 
 
 def sts_error(error: GatewayError, alias: str) -> GatewayError:
@@ -161,17 +157,15 @@ def sts_error(error: GatewayError, alias: str) -> GatewayError:
     alias alone (STS's own text names the role and both accounts). The caller caused none
     of it: whatever is not throttling, a refusal or a timeout is a 502."""
     where = f"account {alias!r}"
+    upstream_code, request_id = error.upstream_code, error.request_id
     if isinstance(error, Throttled):
         return Throttled(
             f"STS is throttling the gateway for {where}; retry later.",
-            code=error.code,
-            request_id=error.request_id,
+            upstream_code=upstream_code,
+            request_id=request_id,
         )
     if isinstance(error, UpstreamAccessDenied):
-        own = error.code in IDENTITY_CODES or error.code in {
-            "NoCredentials",
-            "CredentialsUnavailable",
-        }
+        own = error.upstream_code is None or error.upstream_code in IDENTITY_CODES
         detail = (
             f"STS refused the gateway's own AWS identity, asking for {where}; the operators "
             "have to fix the gateway's credentials."
@@ -179,14 +173,15 @@ def sts_error(error: GatewayError, alias: str) -> GatewayError:
             else f"The gateway could not take its role in {where}; the operators have to fix "
             "the role or its trust policy."
         )
-        return UpstreamAccessDenied(detail, code=error.code, request_id=error.request_id)
+        return UpstreamAccessDenied(detail, upstream_code=upstream_code, request_id=request_id)
     if isinstance(error, UpstreamTimeout):
-        return UpstreamTimeout(f"STS did not answer in time for {where}.", code="StsTimeout")
-    code = (
-        "StsUnavailable" if error.code in {"UpstreamError", "UpstreamUnavailable"} else error.code
-    )
+        return UpstreamTimeout(f"STS did not answer in time for {where}.")
+    if upstream_code is None:
+        return UpstreamError(
+            f"STS could not be reached for {where}.", code=ErrorCode.UPSTREAM_UNAVAILABLE
+        )
     return UpstreamError(
-        f"STS could not give the gateway credentials for {where} ({code}).",
-        code=code,
-        request_id=error.request_id,
+        f"STS could not give the gateway credentials for {where} ({upstream_code}).",
+        upstream_code=upstream_code,
+        request_id=request_id,
     )

@@ -1,12 +1,11 @@
 """What CodeDeploy accepts as an id, a name or a time, checked before a call: a value it
-would refuse gets CodeDeploy's own answer (code and status), and costs no call."""
+would refuse gets the answer CodeDeploy's refusal would (BAD_USER_INPUT), and costs no call."""
 
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from service import codes
-from service.errors import GatewayError, InvalidRequest
+from service.errors import ErrorCode, GatewayError, InvalidRequest
 
 # What an id CodeDeploy issues or accepts can hold: EC2 ids, on-premises names, ARNs,
 # Lambda function:alias, ECS cluster:service. Anything else is refused before a call.
@@ -17,19 +16,17 @@ NAME_PATTERN = r"[A-Za-z0-9._+=,@ -]{1,100}"
 
 @dataclass(frozen=True, slots=True)
 class _Form:
-    """What one kind of value must look like, and CodeDeploy's codes when it does not."""
+    """What one kind of value must look like."""
 
     pattern: re.Pattern[str]
     rule: str
     what: str
-    required: str
-    invalid: str
 
     def error(self, value: str) -> GatewayError | None:
         if not value:
-            return InvalidRequest(f"{self.what} is required.", code=self.required)
+            return InvalidRequest(f"{self.what} is required.")
         if not self.pattern.fullmatch(value):
-            return InvalidRequest(f"{self.what} must be {self.rule}.", code=self.invalid)
+            return InvalidRequest(f"{self.what} must be {self.rule}.")
         return None
 
     def require(self, value: str) -> None:
@@ -37,27 +34,21 @@ class _Form:
             raise error
 
 
-def _id(what: str, required: str, invalid: str) -> _Form:
+def _id(what: str) -> _Form:
     rule = "1 to 256 letters, digits or . _ : / @ + = , - characters"
-    return _Form(re.compile(ID_PATTERN), rule, what, required, invalid)
+    return _Form(re.compile(ID_PATTERN), rule, what)
 
 
-def _name(what: str, required: str, invalid: str) -> _Form:
+def _name(what: str) -> _Form:
     rule = "1 to 100 letters, digits, spaces or . _ + = , @ - characters"
-    return _Form(re.compile(NAME_PATTERN), rule, what, required, invalid)
+    return _Form(re.compile(NAME_PATTERN), rule, what)
 
 
-_DEPLOYMENT = _id("Deployment ID", codes.DEPLOYMENT_ID_REQUIRED, codes.INVALID_DEPLOYMENT_ID)
-_INSTANCE = _id("Instance ID", codes.INSTANCE_ID_REQUIRED, codes.INVALID_INSTANCE_NAME)
-_TARGET = _id("Target ID", codes.DEPLOYMENT_TARGET_ID_REQUIRED, codes.INVALID_DEPLOYMENT_TARGET_ID)
-_APPLICATION = _name(
-    "Application name", codes.APPLICATION_NAME_REQUIRED, codes.INVALID_APPLICATION_NAME
-)
-_GROUP = _name(
-    "Deployment group name",
-    codes.DEPLOYMENT_GROUP_NAME_REQUIRED,
-    codes.INVALID_DEPLOYMENT_GROUP_NAME,
-)
+_DEPLOYMENT = _id("Deployment ID")
+_INSTANCE = _id("Instance ID")
+_TARGET = _id("Target ID")
+_APPLICATION = _name("Application name")
+_GROUP = _name("Deployment group name")
 
 
 def instance_id_error(instance_id: str) -> GatewayError | None:
@@ -92,5 +83,5 @@ def utc(moment: datetime | None) -> datetime | None:
         return moment.astimezone(UTC)
     except (OverflowError, ValueError) as exc:  # year 1 at +14:00 has no UTC year
         raise InvalidRequest(
-            "A time is outside the years CodeDeploy can store.", code=codes.INVALID_TIME_RANGE
+            "A time is outside the years CodeDeploy can store.", code=ErrorCode.BAD_USER_INPUT
         ) from exc

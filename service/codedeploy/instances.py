@@ -8,11 +8,10 @@ the instance calls' shape and codes, so callers cannot tell which API answered.
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from service import codes
 from service.codedeploy.batch import Batch, parse, read_batch
 from service.codedeploy.calls import Calls
 from service.codedeploy.errors import as_instance_error
-from service.errors import GatewayError, UnsupportedComputePlatform
+from service.errors import ErrorCode, GatewayError, UnsupportedComputePlatform
 from service.models import (
     BatchGetDeploymentInstancesOutput,
     DeploymentTarget,
@@ -84,7 +83,7 @@ class InstanceCalls:
             BatchGetDeploymentInstancesOutput,
             _by_id,
             lambda id_: f"The instance {id_} does not belong to the deployment {deployment_id}.",
-            codes.INSTANCE_DOES_NOT_EXIST,
+            ErrorCode.INSTANCE_NOT_FOUND,
         )
         return await read_batch(self._calls, batch, instance_ids)
 
@@ -160,7 +159,7 @@ def _as_instance(target: DeploymentTarget) -> InstanceSummary:
     if target.instance_target is None:
         raise UnsupportedComputePlatform(
             "The deployment is not EC2/on-premises; read its targets instead.",
-            code=codes.INVALID_COMPUTE_PLATFORM,
+            code=ErrorCode.UNSUPPORTED_COMPUTE_PLATFORM,
         )
     return InstanceSummary.from_target(target.instance_target)
 

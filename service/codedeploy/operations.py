@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from service import codes
 from service.codedeploy.batch import NAMES_BATCH_LIMIT, Batch, parse, read_batch
 from service.codedeploy.calls import Calls
 from service.codedeploy.instances import InstanceCalls, InstanceReads, InstancesFromTargets
-from service.errors import GatewayError
+from service.errors import ErrorCode, GatewayError
 from service.models import (
     ApplicationInfo,
     BatchGetApplicationsOutput,
@@ -185,7 +184,7 @@ _DEPLOYMENTS = Batch(
     BatchGetDeploymentsOutput,
     lambda output: ((info.deployment_id, info) for info in output.deployments_info),
     lambda id_: f"The deployment {id_} could not be found.",
-    codes.DEPLOYMENT_DOES_NOT_EXIST,
+    ErrorCode.DEPLOYMENT_NOT_FOUND,
 )
 
 _APPLICATIONS = Batch(
@@ -194,7 +193,7 @@ _APPLICATIONS = Batch(
     BatchGetApplicationsOutput,
     lambda output: ((info.application_name, info) for info in output.applications_info),
     lambda name: f"No application found for name: {name}",
-    codes.APPLICATION_DOES_NOT_EXIST,
+    ErrorCode.APPLICATION_NOT_FOUND,
     size=NAMES_BATCH_LIMIT,
     one_by_one=True,
     cites_reply=False,
@@ -214,7 +213,7 @@ def _targets(deployment_id: str) -> Batch[BatchGetDeploymentTargetsOutput, Deplo
             if target.target is not None and target.target.target_id
         ),
         lambda id_: f"The target {id_} does not belong to the deployment {deployment_id}.",
-        codes.DEPLOYMENT_TARGET_DOES_NOT_EXIST,
+        ErrorCode.TARGET_NOT_FOUND,
         one_by_one=True,
     )
 
@@ -230,6 +229,6 @@ def _groups(application: str) -> Batch[BatchGetDeploymentGroupsOutput, Deploymen
             (info.deployment_group_name, info) for info in output.deployment_groups_info
         ),
         lambda group: f"No deployment group {group} in the application {application}.",
-        codes.DEPLOYMENT_GROUP_DOES_NOT_EXIST,
+        ErrorCode.DEPLOYMENT_GROUP_NOT_FOUND,
         size=NAMES_BATCH_LIMIT,
     )

@@ -29,6 +29,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import Frame
 
+from service.errors import ErrorCode
 from service.request import context_of
 
 # After a refusal, what the client still sends is read and dropped, this long and this
@@ -58,7 +59,7 @@ TOO_LARGE = json.dumps(
             "The request line, headers, trailers or a chunk's size line are larger than "
             "this gateway accepts."
         ),
-        "code": "RequestHeaderFieldsTooLarge",
+        "code": ErrorCode.REQUEST_HEADER_FIELDS_TOO_LARGE,
     }
 ).encode()
 TOO_LARGE_RESPONSE = (

@@ -12,7 +12,7 @@ from service.accounts import EVERY_ACCOUNT
 from service.edge.headers import request_headers
 from service.edge.paths import GRAPHQL, METRICS, PROBES, PUBLIC, path_of
 from service.edge.refusal import Refuse
-from service.errors import GatewayError, RateLimited, Unauthorized
+from service.errors import ErrorCode, GatewayError, RateLimited, Unauthorized
 from service.guard.authenticator import Authenticator, presented
 from service.guard.ratelimit import (
     FAILURE_BURST,
@@ -126,7 +126,9 @@ class Gate:
             if self.metrics_key is not None:
                 given = (presented(*request_headers(scope, *CREDENTIALS)) or "").encode()
                 if not hmac.compare_digest(given, self.metrics_key):
-                    raise Unauthorized("/metrics wants its own key.", code="InvalidApiKey")
+                    raise Unauthorized(
+                        "/metrics wants its own key.", code=ErrorCode.INVALID_API_KEY
+                    )
             return
         caller, grants = None, EVERY_ACCOUNT
         address = address_key(scope)
@@ -142,7 +144,7 @@ class Gate:
                     raise RateLimited(
                         "Too many failed authentications from this address; see Retry-After.",
                         retry_after_seconds=wait,
-                        code="AuthenticationRateLimited",
+                        code=ErrorCode.AUTHENTICATION_RATE_LIMITED,
                     ) from None
                 self.failures.take(address)
                 raise

@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 import orjson
 
 from service.cache import Codec, Fetched, LoadMany, Remote, SharedTier, loaded
-from service.errors import GatewayError
+from service.errors import ErrorCode, GatewayError
 from service.fleet.store import CHANNEL, Store, StoreDown
 
 logger = logging.getLogger(__name__)
@@ -271,7 +271,13 @@ _ERRORS = _kinds(GatewayError)
 def encode_error(error: GatewayError) -> bytes:
     kind = type(error).__name__ if type(error).__name__ in _ERRORS else "GatewayError"
     return orjson.dumps(
-        {"type": kind, "detail": error.detail, "code": error.code, "id": error.request_id}
+        {
+            "type": kind,
+            "detail": error.detail,
+            "code": error.code,
+            "upstream": error.upstream_code,
+            "id": error.request_id,
+        }
     )
 
 
@@ -283,11 +289,17 @@ def decode_error(data: bytes) -> GatewayError:
         and isinstance(fields.get("type"), str)
         and isinstance(fields.get("detail"), str)
         and isinstance(fields.get("code"), str)
+        and isinstance(fields.get("upstream"), str | None)
         and isinstance(fields.get("id"), str | None)
     ):
         raise ValueError("not an error the gateway stored")
     kind = _ERRORS.get(fields["type"], GatewayError)
-    return kind(fields["detail"], code=fields["code"], request_id=fields["id"])
+    return kind(
+        fields["detail"],
+        code=ErrorCode(fields["code"]),  # a code of another version: ValueError
+        upstream_code=fields["upstream"],
+        request_id=fields["id"],
+    )
 
 
 class StoreTiers:

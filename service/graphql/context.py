@@ -156,7 +156,7 @@ AccountArgument = Annotated[
     str | None,
     strawberry.argument(
         description="The account's alias (GATEWAY_ACCOUNTS_FILE); the default account if "
-        "not given. Unknown: AccountNotFound; not granted to the caller: AccountForbidden."
+        "not given. Unknown: ACCOUNT_NOT_FOUND; not granted to the caller: FORBIDDEN."
     ),
 ]
 RegionArgument = Annotated[

@@ -36,7 +36,7 @@ from graphql.validation import ASTValidationRule, specified_rules
 
 from service.accounts import Grants
 from service.cache import recording
-from service.errors import RateLimited
+from service.errors import ErrorCode, RateLimited
 from service.graphql.context import Context, Live
 from service.graphql.cost import result_nodes, upstream_cost
 from service.graphql.documents import SHA256_HEX, Document, Documents, sha256
@@ -125,7 +125,7 @@ class GraphQLEngine:
                 "A subscription needs a stream: graphql-transport-ws (WebSocket at /graphql) "
                 "or GraphQL over SSE (POST with Accept: text/event-stream)."
             )
-            return answer_with([request_error(message, "STREAM_REQUIRED")])
+            return answer_with([request_error(message, ErrorCode.STREAM_REQUIRED)])
         context = Context(self.resolvers, grants, caller)
         if key is None:  # the document was prepared just now
             key = self._response_key(digest, request, grants.audience, prepared.document)
@@ -195,7 +195,7 @@ class GraphQLEngine:
                 if request.operation_name is not None
                 else "Must provide operation name if query contains multiple operations."
             )
-            return answer_with([request_error(message, "OPERATION_RESOLUTION_FAILURE")])
+            return answer_with([request_error(message, ErrorCode.OPERATION_RESOLUTION_FAILURE)])
         variables = get_variable_values(
             self.schema,
             operation.variable_definitions or (),
@@ -204,11 +204,11 @@ class GraphQLEngine:
             hide_suggestions=self._hide_suggestions,
         )
         if isinstance(variables, list):
-            return answer_with([formatted(error, "BAD_USER_INPUT") for error in variables])
+            return answer_with([formatted(error, ErrorCode.BAD_USER_INPUT) for error in variables])
         try:
             cost = upstream_cost(self.schema, document.node, operation, variables)
         except GraphQLError as error:  # an argument the variables make invalid (null for `first`)
-            return answer_with([formatted(error, "BAD_USER_INPUT")])
+            return answer_with([formatted(error, ErrorCode.BAD_USER_INPUT)])
         calls = cost.calls
         if cost.per_event:
             message = (
@@ -216,20 +216,20 @@ class GraphQLEngine:
                 "calls: an event carries the deployment and the item that changed, select "
                 "only their fields (query the rest once, or on the events you care about)."
             )
-            return answer_with([request_error(message, "COST_LIMIT_EXCEEDED")])
+            return answer_with([request_error(message, ErrorCode.COST_LIMIT_EXCEEDED)])
         if calls > self.limits.max_upstream_calls:
             message = (
                 f"The operation may cost {calls} CodeDeploy calls; the limit is "
                 f"{self.limits.max_upstream_calls}."
             )
-            return answer_with([request_error(message, "COST_LIMIT_EXCEEDED")])
+            return answer_with([request_error(message, ErrorCode.COST_LIMIT_EXCEEDED)])
         nodes = result_nodes(self.schema, document.node, operation, variables, self._sizes)
         if nodes > self.limits.max_result_nodes:
             message = (
                 f"The operation's response may hold {nodes} values; the limit is "
                 f"{self.limits.max_result_nodes}. Ask for fewer items (first) or fields."
             )
-            return answer_with([request_error(message, "COST_LIMIT_EXCEEDED")])
+            return answer_with([request_error(message, ErrorCode.COST_LIMIT_EXCEEDED)])
         await budget.spend(calls)
         if prepared:
             # Kept once it runs: a stream of new costly documents, refused here, would
@@ -243,11 +243,13 @@ class GraphQLEngine:
         digest = request.persisted_hash
         if digest is not None:
             if self.trusted is None and not self.persisted_queries:
-                error = request_error("PersistedQueryNotSupported", "PERSISTED_QUERY_NOT_SUPPORTED")
+                error = request_error(
+                    "PersistedQueryNotSupported", ErrorCode.PERSISTED_QUERY_NOT_SUPPORTED
+                )
                 return answer_with([error])
             if not SHA256_HEX.fullmatch(digest):
                 message = "persistedQuery.sha256Hash must be 64 lowercase hex digits."
-                return answer_with([request_error(message, "BAD_REQUEST")])
+                return answer_with([request_error(message, ErrorCode.BAD_REQUEST)])
         if request.query is None:
             assert digest is not None  # the transport requires one or the other
             if self.trusted is not None:
@@ -257,12 +259,12 @@ class GraphQLEngine:
         text_digest = sha256(request.query)
         if digest is not None and digest != text_digest:
             error = request_error(
-                "provided sha does not match query", "PERSISTED_QUERY_HASH_MISMATCH"
+                "provided sha does not match query", ErrorCode.PERSISTED_QUERY_HASH_MISMATCH
             )
             return answer_with([error])
         if self.trusted is not None and text_digest not in self.trusted:
             message = "Only trusted documents run here: this one is not on the list."
-            return answer_with([request_error(message, "DOCUMENT_NOT_TRUSTED")])
+            return answer_with([request_error(message, ErrorCode.DOCUMENT_NOT_TRUSTED)])
         return text_digest, request.query
 
     def _response_key(
@@ -302,7 +304,7 @@ class GraphQLEngine:
                 raise RateLimited(
                     "Too many long GraphQL documents are waiting to be validated; retry.",
                     retry_after_seconds=1,
-                    code="ValidationBacklog",
+                    code=ErrorCode.VALIDATION_BACKLOG,
                 )
             future = asyncio.get_running_loop().run_in_executor(
                 self._worker, self._prepare_now, text
@@ -321,7 +323,7 @@ class GraphQLEngine:
             return await asyncio.wait_for(asyncio.shield(future), PREPARE_BUDGET_SECONDS)
         except TimeoutError:
             message = f"The document was not validated within {PREPARE_BUDGET_SECONDS:g} s; retry."
-            return Document(text, None, [request_error(message, "VALIDATION_TIMEOUT")])
+            return Document(text, None, [request_error(message, ErrorCode.VALIDATION_TIMEOUT)])
 
     def _keep_refusal(self, digest: str, document: Document) -> Document:
         if document.node is None:
@@ -332,7 +334,9 @@ class GraphQLEngine:
         try:
             node = parse(text, max_tokens=self.limits.max_tokens)
         except GraphQLError as error:
-            return Document(text, None, [formatted(error, _code(error, "GRAPHQL_PARSE_FAILED"))])
+            return Document(
+                text, None, [formatted(error, _code(error, ErrorCode.GRAPHQL_PARSE_FAILED))]
+            )
         errors = check_document(node, self.limits) or validate(
             self.schema,
             node,
@@ -344,7 +348,10 @@ class GraphQLEngine:
             return Document(
                 text,
                 None,
-                [formatted(error, _code(error, "GRAPHQL_VALIDATION_FAILED")) for error in errors],
+                [
+                    formatted(error, _code(error, ErrorCode.GRAPHQL_VALIDATION_FAILED))
+                    for error in errors
+                ],
             )
         return Document(text, node)
 
@@ -375,7 +382,7 @@ class GraphQLEngine:
                 f"The response is {len(body)} bytes; the limit is "
                 f"{self.limits.max_response_bytes}. Ask for fewer items (first) or fields."
             )
-            return answer_with([request_error(message, "RESPONSE_TOO_LARGE")])
+            return answer_with([request_error(message, ErrorCode.RESPONSE_TOO_LARGE)])
         stored = self.responses.put(key, body, reads) if key is not None else None
         if stored is None:
             return Answer(body)
@@ -383,7 +390,7 @@ class GraphQLEngine:
 
     @staticmethod
     def _errors(result: ExecutionResult) -> list[GraphQLErrorDict]:
-        errors = [formatted(error, "BAD_USER_INPUT") for error in result.errors or ()]
+        errors = [formatted(error, ErrorCode.BAD_USER_INPUT) for error in result.errors or ()]
         for error in errors:
             logger.info("graphql error at %s: %s", error.get("path"), error["message"])
         return errors
@@ -413,7 +420,7 @@ async def _once(body: bytes) -> AsyncGenerator[bytes, None]:
     yield body
 
 
-def _code(error: GraphQLError, default: str) -> str:
+def _code(error: GraphQLError, default: ErrorCode) -> ErrorCode:
     for prefix, code in GRAPHQL_CORE_LIMITS.items():
         if prefix in error.message:
             return code
@@ -423,5 +430,5 @@ def _code(error: GraphQLError, default: str) -> str:
 def _persisted_query_not_found() -> Answer:
     # Apollo's clients look for this message, then send the document with its hash.
     # Not a request error under application/json, so they retry instead of giving up.
-    error = request_error("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND", 404)
+    error = request_error("PersistedQueryNotFound", ErrorCode.PERSISTED_QUERY_NOT_FOUND, 404)
     return answer_with([error], 404)

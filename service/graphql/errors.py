@@ -7,7 +7,7 @@ from typing import Any
 from graphql import GraphQLError
 from starlette.responses import JSONResponse
 
-from service.errors import GatewayError
+from service.errors import ErrorCode, GatewayError
 
 logger = logging.getLogger(__name__)
 
@@ -17,12 +17,14 @@ GraphQLErrorDict = dict[str, Any]
 def gateway_extensions(error: GatewayError) -> dict[str, Any]:
     """The same code and status REST would answer."""
     extensions: dict[str, Any] = {"code": error.code, "status": error.status, "type": error.type}
+    if error.upstream_code:
+        extensions["upstreamCode"] = error.upstream_code
     if error.request_id:
         extensions["requestId"] = error.request_id
     return extensions
 
 
-def request_error(message: str, code: str, status: int = 400) -> GraphQLErrorDict:
+def request_error(message: str, code: ErrorCode, status: int = 400) -> GraphQLErrorDict:
     """An error about the request as a whole: nothing was executed."""
     return {"message": message, "extensions": {"code": code, "status": status}}
 
@@ -31,7 +33,7 @@ def gateway_error(error: GatewayError) -> GraphQLErrorDict:
     return {"message": error.detail, "extensions": gateway_extensions(error)}
 
 
-def formatted(error: GraphQLError, default_code: str) -> GraphQLErrorDict:
+def formatted(error: GraphQLError, default_code: ErrorCode) -> GraphQLErrorDict:
     """``error`` as the response carries it. A resolver's ``GatewayError`` keeps its
     code; an error about the document or its variables (no path) takes ``default_code``
     unless a limit named its own; a failure at a path that is not a ``GatewayError`` is
@@ -48,7 +50,7 @@ def formatted(error: GraphQLError, default_code: str) -> GraphQLErrorDict:
             "message": "The gateway failed unexpectedly.",
             "locations": error.formatted.get("locations"),
             "path": error.path,
-            "extensions": {"code": "INTERNAL_SERVER_ERROR", "status": 500},
+            "extensions": {"code": ErrorCode.INTERNAL_SERVER_ERROR, "status": 500},
         }
     return {**error.formatted, "extensions": {**(error.extensions or {}), **extensions}}
 

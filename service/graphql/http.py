@@ -22,7 +22,7 @@ from cachetools import LRUCache
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.edge.paths import GRAPHQL, path_of
-from service.errors import GatewayError, NotReady, RateLimited
+from service.errors import ErrorCode, GatewayError, NotReady, RateLimited
 from service.freshness import not_modified
 from service.graphql.context import Live
 from service.graphql.engine import GraphQLEngine
@@ -82,7 +82,9 @@ class GraphQLEndpoint:
             await self._answer(scope, receive, send, headers, media)
         except Exception:  # a gateway bug: logged whole, answered in GraphQL's shape
             logger.exception("%s /graphql failed", scope["method"])
-            error = request_error("The gateway failed unexpectedly.", "INTERNAL_SERVER_ERROR", 500)
+            error = request_error(
+                "The gateway failed unexpectedly.", ErrorCode.INTERNAL_SERVER_ERROR, 500
+            )
             await _send(send, 500, _errors(error), _typed(media, cache="no-store"))
 
     async def _answer(
@@ -104,7 +106,7 @@ class GraphQLEndpoint:
                 raise NotGraphQL(
                     f"{method} is not supported: send a query by GET or POST.",
                     405,
-                    "METHOD_NOT_ALLOWED",
+                    ErrorCode.METHOD_NOT_ALLOWED,
                 )
         except NotGraphQL as refused:
             error = request_error(refused.message, refused.code, refused.status)
@@ -235,7 +237,7 @@ def _check_content_type(content_type: str | None) -> None:
         raise NotGraphQL(
             f"POST a GraphQL request as {JSON}, not {kind or 'no Content-Type'}.",
             415,
-            "UNSUPPORTED_MEDIA_TYPE",
+            ErrorCode.UNSUPPORTED_MEDIA_TYPE,
         )
 
 

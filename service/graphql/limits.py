@@ -24,13 +24,14 @@ from graphql import (
 )
 from graphql.validation import NoSchemaIntrospectionCustomRule
 
+from service.errors import ErrorCode
 from service.settings import Settings
 
 # graphql-core's messages for the limits it enforces itself (parser, introspection depth).
 GRAPHQL_CORE_LIMITS = {
-    "Document contains more than": "TOKEN_LIMIT_EXCEEDED",
-    "Document is nested too deeply": "DEPTH_LIMIT_EXCEEDED",
-    "Maximum introspection depth exceeded": "DEPTH_LIMIT_EXCEEDED",
+    "Document contains more than": ErrorCode.TOKEN_LIMIT_EXCEEDED,
+    "Document is nested too deeply": ErrorCode.DEPTH_LIMIT_EXCEEDED,
+    "Maximum introspection depth exceeded": ErrorCode.DEPTH_LIMIT_EXCEEDED,
 }
 
 UNWRAP = "ofType"
@@ -65,7 +66,7 @@ class Limits:
         )
 
 
-def limit_error(message: str, code: str, node: Any = None) -> GraphQLError:
+def limit_error(message: str, code: ErrorCode, node: Any = None) -> GraphQLError:
     return GraphQLError(message, node, extensions={"code": code, "status": 400})
 
 
@@ -145,26 +146,26 @@ def check_document(document: DocumentNode, limits: Limits) -> list[GraphQLError]
         except RecursionError:  # fragments chained hundreds deep
             shape = _Shape(depth=limits.max_depth + 1)
         found = [
-            ("nests fields {} deep", shape.depth, limits.max_depth, "DEPTH"),
-            ("uses {} aliases", shape.aliases, limits.max_aliases, "ALIAS"),
-            ("selects {} fields", shape.fields, limits.max_fields, "FIELD"),
+            ("nests fields {} deep", shape.depth, limits.max_depth, ErrorCode.DEPTH_LIMIT_EXCEEDED),
+            ("uses {} aliases", shape.aliases, limits.max_aliases, ErrorCode.ALIAS_LIMIT_EXCEEDED),
+            ("selects {} fields", shape.fields, limits.max_fields, ErrorCode.FIELD_LIMIT_EXCEEDED),
             (
                 "repeats one response name {} times in a selection set",
                 shape.repeats,
                 limits.max_field_repeats,
-                "FIELD_REPEAT",
+                ErrorCode.FIELD_REPEAT_LIMIT_EXCEEDED,
             ),
             (
                 "selects {} root fields",
                 sum(shape.names.values()),
                 limits.max_root_fields,
-                "ROOT_FIELD",
+                ErrorCode.ROOT_FIELD_LIMIT_EXCEEDED,
             ),
         ]
-        for what, value, limit, name in found:
+        for what, value, limit, code in found:
             if value > limit:
                 message = f"The operation {what.format(_count(value))}; the limit is {limit}."
-                errors.append(limit_error(message, f"{name}_LIMIT_EXCEEDED", operation))
+                errors.append(limit_error(message, code, operation))
     return errors
 
 
@@ -182,4 +183,6 @@ class NoIntrospection(NoSchemaIntrospectionCustomRule):
         if not self.reported:
             self.reported = True
             message = "Introspection is turned off here."
-            super().report_error(limit_error(message, "INTROSPECTION_DISABLED", error.nodes))
+            super().report_error(
+                limit_error(message, ErrorCode.INTROSPECTION_DISABLED, error.nodes)
+            )

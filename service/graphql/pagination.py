@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import strawberry
 
 from service.cache import Cached
-from service.errors import InvalidRequest
+from service.errors import ErrorCode, InvalidRequest
 from service.models import IdPage
 from service.reads.costs import list_pages
 from service.tokens import MAX_TOKEN_CHARACTERS
@@ -36,21 +36,27 @@ def decode_cursor(after: str | None) -> tuple[str | None, int]:
     if after is None:
         return None, 0
     if len(after) > MAX_CURSOR_CHARACTERS:
-        raise InvalidRequest("`after` is not a cursor from this API.", code="InvalidCursor")
+        raise InvalidRequest(
+            "`after` is not a cursor from this API.", code=ErrorCode.INVALID_CURSOR
+        )
     try:
         token, index = json.loads(base64.urlsafe_b64decode(after.encode()))
     except (ValueError, TypeError, binascii.Error) as exc:
         raise InvalidRequest(
-            "`after` is not a cursor from this API.", code="InvalidCursor"
+            "`after` is not a cursor from this API.", code=ErrorCode.INVALID_CURSOR
         ) from exc
     if not (token is None or isinstance(token, str)) or not isinstance(index, int) or index < 0:
-        raise InvalidRequest("`after` is not a cursor from this API.", code="InvalidCursor")
+        raise InvalidRequest(
+            "`after` is not a cursor from this API.", code=ErrorCode.INVALID_CURSOR
+        )
     return token, index + 1
 
 
 def check_first(first: int) -> None:
     if not 0 <= first <= MAX_FIRST:
-        raise InvalidRequest(f"`first` must be between 0 and {MAX_FIRST}.", code="InvalidPageSize")
+        raise InvalidRequest(
+            f"`first` must be between 0 and {MAX_FIRST}.", code=ErrorCode.BAD_USER_INPUT
+        )
 
 
 @strawberry.type(description="Relay page information.")

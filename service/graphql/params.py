@@ -4,6 +4,8 @@ JSON object; graphql-transport-ws's ``subscribe`` payload is the same object).""
 from dataclasses import dataclass, field
 from typing import Any
 
+from service.errors import ErrorCode
+
 
 @dataclass(frozen=True, slots=True)
 class GraphQLRequest:
@@ -19,7 +21,9 @@ class GraphQLRequest:
 class NotGraphQL(Exception):
     """The request is not a well-formed GraphQL-over-HTTP request: 400 under any type."""
 
-    def __init__(self, message: str, status: int = 400, code: str = "BAD_REQUEST") -> None:
+    def __init__(
+        self, message: str, status: int = 400, code: ErrorCode = ErrorCode.BAD_REQUEST
+    ) -> None:
         super().__init__(message)
         self.message, self.status, self.code = message, status, code
 

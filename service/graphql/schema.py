@@ -9,9 +9,8 @@ import strawberry
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.types.base_scalars import DateTimeDefinition
 
-from service import codes
 from service.codedeploy import BATCH_LIMIT
-from service.errors import GatewayError, InvalidRequest
+from service.errors import ErrorCode, GatewayError, InvalidRequest
 from service.graphql.context import AccountArgument, Info, RegionArgument
 from service.graphql.deployment import Deployment, DeploymentGroup
 from service.graphql.discovery import (
@@ -47,7 +46,7 @@ async def resolve_deployment_instances(
 ) -> list[InstanceSummary | None]:
     if len(instance_ids) > MAX_BATCH_IDS:
         raise InvalidRequest(
-            f"At most {MAX_BATCH_IDS} instanceIds per field.", code=codes.BATCH_LIMIT_EXCEEDED
+            f"At most {MAX_BATCH_IDS} instanceIds per field.", code=ErrorCode.BAD_USER_INPUT
         )
     reads = info.context.at(account, region)
     outcomes = await asyncio.gather(
@@ -99,12 +98,12 @@ class Query:
     )
     application: Application | None = strawberry.field(
         resolver=resolve_application,
-        description="An application; null, with ApplicationDoesNotExistException, if unknown.",
+        description="An application; null, with APPLICATION_NOT_FOUND, if unknown.",
     )
     deployment_group: DeploymentGroup | None = strawberry.field(
         resolver=resolve_deployment_group,
         description=(
-            "A deployment group; null, with ApplicationDoesNotExistException or "
+            "A deployment group; null, with APPLICATION_NOT_FOUND or "
             "DeploymentGroupDoesNotExistException, if unknown."
         ),
     )
@@ -129,7 +128,7 @@ class Query:
         resolver=resolve_deployment,
         description=(
             "A deployment, its instances and its targets, any compute platform. Null, with "
-            "DeploymentDoesNotExistException, for an id CodeDeploy does not know."
+            "DEPLOYMENT_NOT_FOUND, for an id CodeDeploy does not know."
         ),
     )
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
-from service.errors import GatewayError, RateLimited
+from service.errors import ErrorCode, GatewayError, RateLimited
 from service.graphql.context import Live
 from service.graphql.engine import GraphQLEngine
 from service.graphql.errors import gateway_error, request_error
@@ -201,7 +201,7 @@ class GraphQLWebSocket:
                 raise RateLimited(
                     f"More than {MAX_OPERATIONS} operations at once on one socket.",
                     retry_after_seconds=1,
-                    code="TooManyOperations",
+                    code=ErrorCode.TOO_MANY_OPERATIONS,
                 )
         except RateLimited as refused:
             # In turn: a client that sends faster than it reads waits for this send.
@@ -244,7 +244,9 @@ class GraphQLWebSocket:
             raise
         except Exception:  # a gateway bug: logged whole, the operation answered as failed
             logger.exception("graphql websocket operation failed")
-            failed = request_error("The gateway failed unexpectedly.", "INTERNAL_SERVER_ERROR", 500)
+            failed = request_error(
+                "The gateway failed unexpectedly.", ErrorCode.INTERNAL_SERVER_ERROR, 500
+            )
             await self._message({"id": operation_id, "type": "error", "payload": [failed]})
             return
         if not self.watchers.closing.is_set():  # else the socket closes with 1001

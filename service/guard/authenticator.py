@@ -7,7 +7,7 @@ from typing import Self
 from pydantic import SecretStr
 
 from service.accounts import Grants
-from service.errors import Unauthorized
+from service.errors import ErrorCode, Unauthorized
 from service.guard.jwt import JwksSource, JwtVerifier
 from service.guard.keys import ApiKeys
 from service.settings import ConfigurationError, Settings
@@ -89,7 +89,7 @@ class Authenticator:
         """The caller the headers prove and the accounts it may read, or ``Unauthorized``."""
         credential = presented(authorization, api_key)
         if credential is None:
-            raise Unauthorized(self._missing, code="MissingCredentials")
+            raise Unauthorized(self._missing, code=ErrorCode.MISSING_CREDENTIALS)
         # API keys are URL-safe base64 (no dots); a JWT has exactly two.
         if self._jwt is not None and (self._keys is None or credential.count(".") == 2):
             subject, grants = await self._jwt.caller(credential)
@@ -97,7 +97,7 @@ class Authenticator:
         if self._keys is not None and (found := self._keys.caller(credential)) is not None:
             name, grants = found
             return "key:" + name, grants
-        raise Unauthorized("The API key is not valid.", code="InvalidApiKey")
+        raise Unauthorized("The API key is not valid.", code=ErrorCode.INVALID_API_KEY)
 
 
 def presented(authorization: str | None, api_key: str | None) -> str | None:
@@ -109,7 +109,7 @@ def presented(authorization: str | None, api_key: str | None) -> str | None:
         if scheme.lower() != "bearer" or not credential:
             raise Unauthorized(
                 "The Authorization header must read: Bearer <credential>.",
-                code="InvalidCredentials",
+                code=ErrorCode.INVALID_CREDENTIALS,
             )
         return credential
     if api_key is not None and api_key.strip():

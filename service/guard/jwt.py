@@ -13,7 +13,7 @@ import aiohttp
 import jwt
 
 from service.accounts import ALIAS_PATTERN, EVERY_ACCOUNT, Grants
-from service.errors import NotReady, Unauthorized
+from service.errors import ErrorCode, NotReady, Unauthorized
 from service.settings import ConfigurationError
 
 logger = logging.getLogger(__name__)
@@ -96,12 +96,14 @@ class JwksSource:
             keys = self._keys
         if keys is None:
             raise NotReady(
-                "The identity provider's keys cannot be fetched.", code="JwksUnavailable"
+                "The identity provider's keys cannot be fetched.", code=ErrorCode.JWKS_UNAVAILABLE
             )
         if kid is None and len(keys) == 1:
             return next(iter(keys.values()))
         if kid not in keys:
-            raise Unauthorized("The token is signed with an unknown key.", code="InvalidToken")
+            raise Unauthorized(
+                "The token is signed with an unknown key.", code=ErrorCode.INVALID_TOKEN
+            )
         return keys[kid]
 
     async def _refresh(self) -> None:
@@ -171,7 +173,7 @@ class JwtVerifier:
                 options={"require": ["exp", "iss", "aud"]},
             )
         except jwt.ExpiredSignatureError:
-            raise Unauthorized("The token has expired.", code="TokenExpired") from None
+            raise Unauthorized("The token has expired.", code=ErrorCode.TOKEN_EXPIRED) from None
         except jwt.ImmatureSignatureError:
             raise _invalid("The token is not valid yet.") from None
         except jwt.InvalidAudienceError:
@@ -205,4 +207,4 @@ class JwtVerifier:
 
 
 def _invalid(detail: str) -> Unauthorized:
-    return Unauthorized(detail, code="InvalidToken")
+    return Unauthorized(detail, code=ErrorCode.INVALID_TOKEN)

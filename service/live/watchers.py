@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from service.codedeploy.notifications import Notification
-from service.errors import NotReady, RateLimited
+from service.errors import ErrorCode, NotReady, RateLimited
 from service.guard.ratelimit import FREE, Budget
 from service.live.changes import Watched
 from service.live.watch import Coordinator, SingleReplica, View, Watcher
@@ -80,7 +80,7 @@ class Watchers:
             raise RateLimited(
                 f"This caller already holds {self._max_per_caller} subscriptions, its limit.",
                 retry_after_seconds=math.ceil(self._interval),
-                code="TooManySubscriptions",
+                code=ErrorCode.TOO_MANY_SUBSCRIPTIONS,
             )
         watched = Watched(resolver.where, deployment_id)
         watcher = self._watchers.get(watched)
@@ -111,7 +111,7 @@ class Watchers:
                 raise RateLimited(
                     f"This gateway already watches {self._max_watched} deployments, its limit.",
                     retry_after_seconds=math.ceil(self._interval),
-                    code="TooManyWatchedDeployments",
+                    code=ErrorCode.TOO_MANY_WATCHED_DEPLOYMENTS,
                 )
             self._stop(idle)
         watcher = Watcher(

@@ -10,12 +10,11 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, create_model
 from pydantic.alias_generators import to_camel
 
-from service import codes
 from service.cache import Cached
 from service.codedeploy import BATCH_LIMIT, DeploymentFilter
 from service.codedeploy.inputs import NAME_PATTERN
 from service.edge.paths import API
-from service.errors import GatewayError, InvalidRequest
+from service.errors import ErrorCode, GatewayError, InvalidRequest
 from service.models import (
     BatchGetDeploymentGroupsOutput,
     BatchGetDeploymentsOutput,
@@ -39,10 +38,10 @@ from service.snapshot import Snapshot
 router = APIRouter(prefix=API, tags=["discovery"])
 M = TypeVar("M", bound=BaseModel)
 
-NO_APPLICATION = {404: (codes.APPLICATION_DOES_NOT_EXIST, "The application does not exist.")}
+NO_APPLICATION = {404: (ErrorCode.APPLICATION_NOT_FOUND, "The application does not exist.")}
 NO_GROUP = {
     404: (
-        codes.DEPLOYMENT_GROUP_DOES_NOT_EXIST,
+        ErrorCode.DEPLOYMENT_GROUP_NOT_FOUND,
         "The application or deployment group does not exist.",
     )
 }
@@ -82,7 +81,7 @@ def _moment(value: str | None, name: str) -> datetime | None:
     except ValueError as exc:
         raise InvalidRequest(
             f"{name} must be an RFC 3339 date-time with its offset, e.g. 2026-11-01T00:00:00Z.",
-            code=codes.INVALID_TIME_RANGE,
+            code=ErrorCode.BAD_USER_INPUT,
         ) from exc
 
 

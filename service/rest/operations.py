@@ -40,10 +40,7 @@ async def healthz() -> Status:
 )
 async def readyz(health: HealthDep) -> Status:
     if not health.ready:
-        raise NotReady(
-            "Draining before shutdown." if health.draining else "Starting.",
-            code="Draining" if health.draining else "Starting",
-        )
+        raise NotReady("Draining before shutdown." if health.draining else "Starting.")
     return Status(status="ready")
 
 

@@ -10,12 +10,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service import codes
 from service.errors import (
     DeploymentNotStarted,
+    ErrorCode,
     Forbidden,
     GatewayError,
-    HTTPProblem,
     InvalidRequest,
     MethodNotAllowed,
     NotFound,
@@ -44,9 +43,19 @@ class Problem(BaseModel):
     detail: str = Field(
         examples=["The instance i-0123 does not belong to the deployment d-EXAMPLE01."]
     )
-    code: str = Field(
-        description="The CodeDeploy error name, or the gateway's own condition.",
-        examples=[codes.INSTANCE_DOES_NOT_EXIST],
+    code: ErrorCode = Field(
+        description="The condition, from the gateway's closed set (docs: Error reference); "
+        "program against this. A minor release may add a code (CHANGELOG.md): handle one "
+        "this list does not name by its status.",
+        examples=[ErrorCode.INSTANCE_NOT_FOUND],
+        json_schema_extra={"x-extensible-enum": [code.value for code in ErrorCode]},
+    )
+    upstream_code: str | None = Field(
+        default=None,
+        alias="upstreamCode",
+        description="CodeDeploy's (or STS's) own error code, when it answered one: for "
+        "support and logs; it may differ with the gateway's upstream mode.",
+        examples=["InstanceDoesNotExistException"],
     )
     request_id: str | None = Field(
         default=None,
@@ -62,8 +71,6 @@ class RequestInvalid(InvalidRequest):
     """A path, query or body parameter that fails its declared type or pattern; ``errors``
     lists each one."""
 
-    default_code = "RequestValidationError"
-
     def __init__(self, errors: list[dict[str, Any]]) -> None:
         super().__init__("The request is not valid; see errors.")
         self.errors = errors
@@ -76,6 +83,7 @@ def problem_response(error: GatewayError) -> JSONResponse:
         status=error.status,
         detail=error.detail,
         code=error.code,
+        upstream_code=error.upstream_code,
         request_id=error.request_id,
         errors=getattr(error, "errors", None),
     )
@@ -102,11 +110,11 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     error: GatewayError
     if exc.status_code == 404:
-        error = NotFound("No route matches this path.", code="RouteNotFound")
+        error = NotFound("No route matches this path.", code=ErrorCode.ROUTE_NOT_FOUND)
     elif exc.status_code == 405:
         error = MethodNotAllowed("This method is not allowed on this path.")
-    else:
-        error = HTTPProblem(exc.status_code, str(exc.detail))
+    else:  # FastAPI's own: a request body that is not JSON
+        error = InvalidRequest(str(exc.detail), code=ErrorCode.BAD_REQUEST)
     response = problem_response(error)
     response.headers.update(exc.headers or {})
     return response
@@ -133,47 +141,51 @@ def add_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected_error)
 
 
-_DOCUMENTED: dict[int, tuple[type[GatewayError], str, str]] = {
-    400: (InvalidRequest, codes.INVALID_DEPLOYMENT_ID, "The id is not in a valid format."),
-    404: (NotFound, codes.INSTANCE_DOES_NOT_EXIST, "The deployment or instance does not exist."),
+_DOCUMENTED: dict[int, tuple[type[GatewayError], ErrorCode, str]] = {
+    400: (InvalidRequest, ErrorCode.BAD_USER_INPUT, "The id is not in a valid format."),
+    404: (NotFound, ErrorCode.INSTANCE_NOT_FOUND, "The deployment or instance does not exist."),
     409: (
         DeploymentNotStarted,
-        codes.DEPLOYMENT_NOT_STARTED,
+        ErrorCode.DEPLOYMENT_NOT_STARTED,
         "The deployment has not started yet; there is nothing to read.",
     ),
     401: (
         Unauthorized,
-        "MissingCredentials",
+        ErrorCode.MISSING_CREDENTIALS,
         "No credentials, or ones that are not valid; see WWW-Authenticate.",
     ),
     403: (
         Forbidden,
-        "AccountForbidden",
+        ErrorCode.FORBIDDEN,
         "The caller's credentials do not grant the account it asked for.",
     ),
-    413: (PayloadTooLarge, "PayloadTooLarge", "The request body is larger than allowed."),
+    413: (PayloadTooLarge, ErrorCode.PAYLOAD_TOO_LARGE, "The request body is larger than allowed."),
     422: (
         UnsupportedComputePlatform,
-        codes.INVALID_COMPUTE_PLATFORM,
+        ErrorCode.UNSUPPORTED_COMPUTE_PLATFORM,
         "The deployment is not EC2/on-premises (Lambda or ECS).",
     ),
     429: (
         Throttled,
-        codes.THROTTLING,
+        ErrorCode.THROTTLED,
         "Over this caller's rate limit, or CodeDeploy throttled the gateway; see Retry-After.",
     ),
     502: (
         UpstreamError,
-        "UpstreamUnavailable",
+        ErrorCode.UPSTREAM_UNAVAILABLE,
         "CodeDeploy failed, refused or was unreachable.",
     ),
-    504: (UpstreamTimeout, "UpstreamTimeout", "CodeDeploy did not answer before the deadline."),
-    503: (NotReady, "Draining", "Not ready: starting, or draining before shutdown."),
+    504: (
+        UpstreamTimeout,
+        ErrorCode.UPSTREAM_TIMEOUT,
+        "CodeDeploy did not answer before the deadline.",
+    ),
+    503: (NotReady, ErrorCode.NOT_READY, "Not ready: starting, or draining before shutdown."),
 }
 
 
 def problem_responses(
-    *statuses: int, examples: Mapping[int, tuple[str, str]] | None = None
+    *statuses: int, examples: Mapping[int, tuple[ErrorCode, str]] | None = None
 ) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for a route, one problem+json example per status; a route's
     own ``examples`` (status → code, description) replace the general ones."""

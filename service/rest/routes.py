@@ -1,19 +1,18 @@
 """``/v1``: CodeDeploy's answers over plain REST, with AWS's field names."""
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Query, Response
 from pydantic import BaseModel, Field
 
-from service import codes
 from service.cache import Cached
 from service.codedeploy import BATCH_LIMIT
 from service.codedeploy.inputs import ID_PATTERN
 from service.edge.paths import API
-from service.errors import CacheInfo, GatewayError, NotFound
+from service.errors import CacheInfo, ErrorCode, GatewayError, NotFound
 from service.freshness import refresh_requested
 from service.models import (
     BatchGetDeploymentInstancesOutput,
@@ -36,10 +35,10 @@ from service.snapshot import Snapshot
 # started (409), not EC2/on-premises (422), throttled, CodeDeploy failing or too slow.
 INSTANCE_READ = (400, 404, 409, 422, 429, 502, 504)
 # The 404s of routes that read no instance.
-NO_DEPLOYMENT = {404: (codes.DEPLOYMENT_DOES_NOT_EXIST, "The deployment does not exist.")}
+NO_DEPLOYMENT = {404: (ErrorCode.DEPLOYMENT_NOT_FOUND, "The deployment does not exist.")}
 NO_TARGET = {
-    400: (codes.INVALID_DEPLOYMENT_TARGET_ID, "The target id is not in a valid format."),
-    404: (codes.DEPLOYMENT_TARGET_DOES_NOT_EXIST, "The deployment or target does not exist."),
+    400: (ErrorCode.BAD_USER_INPUT, "The target id is not in a valid format."),
+    404: (ErrorCode.TARGET_NOT_FOUND, "The deployment or target does not exist."),
 }
 
 # A path segment cannot hold `/` (an encoded one is decoded before routing): the ids a
@@ -137,7 +136,7 @@ NOT_MODIFIED = {"description": "Not modified: the ETag in If-None-Match still ho
 def cached_read(
     description: str,
     *problems: int,
-    examples: dict[int, tuple[str, str]] | None = None,
+    examples: Mapping[int, tuple[ErrorCode, str]] | None = None,
     content: dict[str, Any] | None = None,
 ) -> dict[int | str, dict[str, Any]]:
     """A cached read's OpenAPI responses: 200 with the cache's headers (and ``content``,
@@ -179,7 +178,7 @@ def _found(
     for outcome in outcomes:
         if isinstance(outcome, Cached):
             found.append(outcome)
-        elif isinstance(outcome, NotFound) and outcome.code == codes.INSTANCE_DOES_NOT_EXIST:
+        elif isinstance(outcome, NotFound) and outcome.code == ErrorCode.INSTANCE_NOT_FOUND:
             missing.append(outcome)
         else:
             raise outcome

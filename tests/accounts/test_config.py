@@ -215,7 +215,7 @@ def test_unknown_accounts_and_regions_are_coded_not_found() -> None:
         accounts.locate("prod", None)
     with pytest.raises(NotFound) as region:
         accounts.locate("default", "eu-west-1")
-    assert (account.value.code, region.value.code) == ("AccountNotFound", "RegionNotFound")
+    assert (account.value.code, region.value.code) == ("ACCOUNT_NOT_FOUND", "REGION_NOT_FOUND")
 
 
 def test_grants_check_the_account_and_name_the_audience() -> None:

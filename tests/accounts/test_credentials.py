@@ -202,8 +202,8 @@ async def test_a_refused_role_is_a_502_without_its_arn(
 @pytest.mark.parametrize(
     ("injected", "error", "code"),
     [
-        (InjectedError(type="Throttling", status=400), Throttled, "Throttling"),
-        (InjectedError(type="InternalFailure", status=500), UpstreamError, "InternalFailure"),
+        (InjectedError(type="Throttling", status=400), Throttled, "THROTTLED"),
+        (InjectedError(type="InternalFailure", status=500), UpstreamError, "UPSTREAM_ERROR"),
         (InjectedError(type="RegionDisabledException", status=403), UpstreamError, None),
         (InjectedError(type="InvalidClientTokenId", status=403), UpstreamAccessDenied, None),
     ],
@@ -221,7 +221,8 @@ async def test_sts_errors_are_told_by_kind_naming_only_the_alias(
     with pytest.raises(error) as failed:
         await role.start()
     assert type(failed.value) is error
-    assert failed.value.code == (code or injected.type)
+    assert failed.value.code == (code or error.default_code)
+    assert failed.value.upstream_code == injected.type
     assert "'staging'" in failed.value.detail
     assert "222222222222" not in failed.value.detail
     # Which credentials to fix: the gateway's own, or the role's trust.

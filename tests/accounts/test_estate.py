@@ -97,7 +97,7 @@ async def test_each_account_and_region_reads_its_own_data(estate: Estate) -> Non
     assert europe.json()["instanceSummary"]["status"] == "InProgress"
     # Each region holds only its own: staging's European deployment is not in us-east-1.
     elsewhere = await estate.ops.get(f"{STAGING}/us-east-1/deployments/d-STAGEEU01")
-    assert elsewhere.json()["code"] == "DeploymentDoesNotExistException"
+    assert elsewhere.json()["code"] == "DEPLOYMENT_NOT_FOUND"
     lists = await estate.ops.get(f"{STAGING}/eu-west-1/deployments")
     assert lists.json()["deployments"] == ["d-STAGEEU01"]
 
@@ -156,8 +156,8 @@ async def test_an_unknown_account_or_region_is_404_without_a_call(estate: Estate
     before = sum(estate.emulator.calls.values())
     account = await estate.ops.get("/v1/accounts/nope/regions/us-east-1/deployments")
     region = await estate.ops.get(f"{STAGING}/ap-south-1/deployments")
-    assert (account.status_code, account.json()["code"]) == (404, "AccountNotFound")
-    assert (region.status_code, region.json()["code"]) == (404, "RegionNotFound")
+    assert (account.status_code, account.json()["code"]) == (404, "ACCOUNT_NOT_FOUND")
+    assert (region.status_code, region.json()["code"]) == (404, "REGION_NOT_FOUND")
     assert account.headers["content-type"] == "application/problem+json"
     assert sum(estate.emulator.calls.values()) == before
 
@@ -166,14 +166,14 @@ async def test_sts_refusals_are_502_naming_only_the_alias(estate: Estate) -> Non
     response = await estate.ops.get("/v1/accounts/sandbox/regions/us-east-1/deployments")
     problem = response.json()
     assert response.status_code == 502
-    assert problem["code"] == "AccessDenied"
+    assert (problem["code"], problem["upstreamCode"]) == ("UPSTREAM_ACCESS_DENIED", "AccessDenied")
     assert "'sandbox'" in problem["detail"]
     assert "arn:" not in response.text
     assert "333333333333" not in response.text
     # Kept a moment: asked again and again, a broken role costs STS one call a hold.
     for _ in range(5):
         again = await estate.ops.get("/v1/accounts/sandbox/regions/us-east-1/deployments")
-        assert (again.status_code, again.json()["code"]) == (502, "AccessDenied")
+        assert (again.status_code, again.json()["code"]) == (502, "UPSTREAM_ACCESS_DENIED")
     assert estate.assumed() == 1
     # Then STS is asked again, in case the trust policy was fixed.
     estate.clock.advance(REFUSAL_HOLD_SECONDS)
@@ -216,12 +216,12 @@ async def test_one_graphql_query_reads_two_accounts_beside_a_refused_one(estate:
     assert data["nowhere"] is None
     assert data["batch"] is None  # a list field fails alone too
     errors = {error["path"][0]: error for error in answer["errors"]}
-    assert errors["sandbox"]["extensions"]["code"] == "AccessDenied"
-    assert errors["batch"]["extensions"]["code"] == "AccountNotFound"
+    assert errors["sandbox"]["extensions"]["code"] == "UPSTREAM_ACCESS_DENIED"
+    assert errors["batch"]["extensions"]["code"] == "ACCOUNT_NOT_FOUND"
     assert errors["sandbox"]["extensions"]["status"] == 502
     assert "333333333333" not in json.dumps(answer)
     assert "arn:" not in json.dumps(answer)
-    assert errors["nowhere"]["extensions"]["code"] == "RegionNotFound"
+    assert errors["nowhere"]["extensions"]["code"] == "REGION_NOT_FOUND"
 
 
 async def test_a_caller_granted_one_account_is_refused_the_others(
@@ -235,7 +235,7 @@ async def test_a_caller_granted_one_account_is_refused_the_others(
     for refused in (default, named):
         assert refused.status_code == 403
         assert refused.headers["content-type"] == "application/problem+json"
-        assert refused.json()["code"] == "AccountForbidden"
+        assert refused.json()["code"] == "FORBIDDEN"
     assert "key:staging-team may not read account 'prod'" in caplog.text
     # Not told the default account's alias, which it did not name.
     assert "prod" not in default.json()["detail"]
@@ -283,10 +283,10 @@ async def test_a_caller_learns_nothing_of_accounts_it_was_not_granted(estate: Es
         "/v1/accounts/prod/regions/us-east-1/deployments/d-EXAMPLE01/instances/i-0a1b2c3d4e5f60002",
     ):
         refused = await estate.staging_team.get(path)
-        assert (refused.status_code, refused.json()["code"]) == (403, "AccountForbidden"), path
+        assert (refused.status_code, refused.json()["code"]) == (403, "FORBIDDEN"), path
     # Who may read every account is told which exist.
     ghost = await estate.ops.get("/v1/accounts/ghost/regions/us-east-1/deployments")
-    assert ghost.json()["code"] == "AccountNotFound"
+    assert ghost.json()["code"] == "ACCOUNT_NOT_FOUND"
 
 
 async def test_graphql_refuses_an_ungranted_account_per_field(estate: Estate) -> None:
@@ -298,7 +298,7 @@ async def test_graphql_refuses_an_ungranted_account_per_field(estate: Estate) ->
     assert answer["data"] == {"mine": {"status": "SUCCEEDED"}, "theirs": None}
     (error,) = answer["errors"]
     assert error["path"] == ["theirs"]
-    assert error["extensions"]["code"] == "AccountForbidden"
+    assert error["extensions"]["code"] == "FORBIDDEN"
     assert error["extensions"]["status"] == 403
     # The platform team's answer to the same document is not the staging team's.
     full = await graphql(estate.ops, query)
@@ -328,7 +328,7 @@ async def test_a_page_token_of_one_account_is_refused_in_another(estate: Estate)
         f"{STAGING}/us-east-1/deployments", params={"nextToken": token}
     )
     assert elsewhere.status_code == 400
-    assert elsewhere.json()["code"] == "InvalidNextTokenException"
+    assert elsewhere.json()["code"] == "INVALID_CURSOR"
 
 
 async def test_notifications_reach_the_account_and_region_they_came_from(estate: Estate) -> None:
@@ -408,7 +408,7 @@ async def test_live_updates_follow_a_deployment_in_its_account(estate: Estate) -
         json={"query": subscription.replace('"staging"', '"prod"'), "variables": {"d": "x"}},
         headers={"Accept": "text/event-stream"},
     )
-    assert "AccountForbidden" in refused.text
+    assert "FORBIDDEN" in refused.text
 
 
 async def test_a_session_codedeploy_no_longer_recognises_is_assumed_again(estate: Estate) -> None:
@@ -429,5 +429,5 @@ async def test_a_session_codedeploy_no_longer_recognises_is_assumed_again(estate
         f"{STAGING}/us-east-1/deployments/d-STAGING01", headers={"Cache-Control": "no-cache"}
     )
     assert held.status_code == 502
-    assert held.json()["code"] == "UnrecognizedClientException"
+    assert held.json()["upstreamCode"] == "UnrecognizedClientException"
     assert estate.assumed() == assumed + 1

@@ -23,6 +23,7 @@ from tests.support import (
 class Answer:
     status: int
     code: str
+    upstream_code: str | None
     detail: str
     request_id: str | None
     raw: str
@@ -39,6 +40,7 @@ async def via_rest(client: httpx.AsyncClient, deployment_id: str, instance_id: s
     return Answer(
         response.status_code,
         body["code"],
+        body.get("upstreamCode"),
         body["detail"],
         body.get("requestId"),
         response.text,
@@ -55,6 +57,7 @@ async def via_graphql(client: httpx.AsyncClient, deployment_id: str, instance_id
     return Answer(
         extensions["status"],
         extensions["code"],
+        extensions.get("upstreamCode"),
         error["message"],
         extensions.get("requestId"),
         str(body),
@@ -71,13 +74,13 @@ AWS_MESSAGE = (
 )
 
 CALLER_ROWS = [
-    ("DeploymentIdRequiredException", 400),
-    ("InstanceIdRequiredException", 400),
-    ("InvalidDeploymentIdException", 400),
-    ("InvalidInstanceNameException", 400),
-    ("DeploymentDoesNotExistException", 404),
-    ("InstanceDoesNotExistException", 404),
-    ("InvalidComputePlatformException", 422),
+    ("DeploymentIdRequiredException", "BAD_USER_INPUT", 400),
+    ("InstanceIdRequiredException", "BAD_USER_INPUT", 400),
+    ("InvalidDeploymentIdException", "BAD_USER_INPUT", 400),
+    ("InvalidInstanceNameException", "BAD_USER_INPUT", 400),
+    ("DeploymentDoesNotExistException", "DEPLOYMENT_NOT_FOUND", 404),
+    ("InstanceDoesNotExistException", "INSTANCE_NOT_FOUND", 404),
+    ("InvalidComputePlatformException", "UNSUPPORTED_COMPUTE_PLATFORM", 422),
 ]
 
 
@@ -90,13 +93,14 @@ def inject(
 
 
 @pytest.mark.parametrize("face", FACES)
-@pytest.mark.parametrize(("code", "status"), CALLER_ROWS)
+@pytest.mark.parametrize(("aws", "code", "status"), CALLER_ROWS)
 async def test_caller_errors_keep_codedeploys_message(
-    face: Face, code: str, status: int, gateway: httpx.AsyncClient, upstream: Upstream
+    face: Face, aws: str, code: str, status: int, gateway: httpx.AsyncClient, upstream: Upstream
 ) -> None:
-    inject(upstream, code)
+    inject(upstream, aws)
     answer = await face(gateway, *FAILED)
     assert (answer.status, answer.code, answer.detail) == (status, code, "as CodeDeploy said it")
+    assert answer.upstream_code == aws
     assert answer.request_id
 
 
@@ -104,10 +108,10 @@ async def test_caller_errors_keep_codedeploys_message(
 @pytest.mark.parametrize(
     ("deployment_id", "instance_id", "status", "code"),
     [
-        ("not-a-deployment", "i-1", 400, "InvalidDeploymentIdException"),
-        ("d-NOTHERE00", "i-1", 404, "DeploymentDoesNotExistException"),
-        ("d-EXAMPLE01", "i-nothere", 404, "InstanceDoesNotExistException"),
-        ("d-EXAMPLE03", "i-1", 422, "InvalidComputePlatformException"),
+        ("not-a-deployment", "i-1", 400, "BAD_USER_INPUT"),
+        ("d-NOTHERE00", "i-1", 404, "DEPLOYMENT_NOT_FOUND"),
+        ("d-EXAMPLE01", "i-nothere", 404, "INSTANCE_NOT_FOUND"),
+        ("d-EXAMPLE03", "i-1", 422, "UNSUPPORTED_COMPUTE_PLATFORM"),
     ],
 )
 async def test_emulator_validation_maps_like_codedeploy(
@@ -126,8 +130,8 @@ async def test_emulator_validation_maps_like_codedeploy(
 @pytest.mark.parametrize(
     ("deployment_id", "instance_id", "code"),
     [
-        ("", "i-1", "DeploymentIdRequiredException"),
-        ("d-EXAMPLE01", "", "InstanceIdRequiredException"),
+        ("", "i-1", "BAD_USER_INPUT"),
+        ("d-EXAMPLE01", "", "BAD_USER_INPUT"),
     ],
 )
 async def test_empty_ids_are_400_in_graphql(
@@ -148,7 +152,7 @@ async def test_throttling_after_retries_is_429(
     inject(upstream, code)
     async with make_gateway(upstream_max_attempts=1) as gateway:
         answer = await face(gateway, *FAILED)
-    assert (answer.status, answer.code) == (429, code)
+    assert (answer.status, answer.code, answer.upstream_code) == (429, "THROTTLED", code)
     if face is via_rest:
         assert answer.headers["retry-after"] == "1"
         assert answer.headers["cache-control"] == "no-store"
@@ -181,7 +185,11 @@ async def test_identity_errors_are_502_without_awss_text(
 ) -> None:
     inject(upstream, code, message=AWS_MESSAGE)
     answer = await face(gateway, *FAILED)
-    assert (answer.status, answer.code) == (502, code)
+    assert (answer.status, answer.code, answer.upstream_code) == (
+        502,
+        "UPSTREAM_ACCESS_DENIED",
+        code,
+    )
     assert "arn:aws" not in answer.raw
     assert "123456789012" not in answer.raw
     assert "identity" in answer.detail
@@ -195,16 +203,16 @@ async def test_missing_credentials_are_502(
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     async with make_gateway() as gateway:
         answer = await face(gateway, *FAILED)
-    assert (answer.status, answer.code) == (502, "NoCredentials")
+    assert (answer.status, answer.code) == (502, "UPSTREAM_ACCESS_DENIED")
     assert upstream.calls() == 0
 
 
 FAULTS = [
-    pytest.param({"error_rate": 1.0}, 502, "InternalFailure", id="5xx"),
-    pytest.param({"not_json_rate": 1.0}, 502, "UpstreamInvalidResponse", id="not-json"),
-    pytest.param({"truncated_rate": 1.0}, 502, "UpstreamUnavailable", id="truncated"),
-    pytest.param({"latency_seconds": 0.6}, 504, "UpstreamTimeout", id="deadline"),
-    pytest.param({"throttle_rate": 1.0}, 429, "ThrottlingException", id="throttled"),
+    pytest.param({"error_rate": 1.0}, 502, "UPSTREAM_ERROR", id="5xx"),
+    pytest.param({"not_json_rate": 1.0}, 502, "UPSTREAM_INVALID_RESPONSE", id="not-json"),
+    pytest.param({"truncated_rate": 1.0}, 502, "UPSTREAM_UNAVAILABLE", id="truncated"),
+    pytest.param({"latency_seconds": 0.6}, 504, "UPSTREAM_TIMEOUT", id="deadline"),
+    pytest.param({"throttle_rate": 1.0}, 429, "THROTTLED", id="throttled"),
 ]
 
 
@@ -249,7 +257,7 @@ async def test_unreachable_upstream_is_502(
     monkeypatch.setenv("AWS_ENDPOINT_URL_CODEDEPLOY", "http://127.0.0.1:9")
     async with make_gateway(upstream_max_attempts=1) as gateway:
         answer = await face(gateway, *FAILED)
-    assert (answer.status, answer.code) == (502, "UpstreamUnavailable")
+    assert (answer.status, answer.code) == (502, "UPSTREAM_UNAVAILABLE")
 
 
 @pytest.mark.parametrize("face", FACES)
@@ -258,7 +266,8 @@ async def test_unknown_error_code_is_502(
 ) -> None:
     inject(upstream, "BrandNewException", message="something new")
     answer = await face(gateway, *FAILED)
-    assert (answer.status, answer.code) == (502, "BrandNewException")
+    assert (answer.status, answer.code) == (502, "UPSTREAM_ERROR")
+    assert answer.upstream_code == "BrandNewException"
 
 
 async def test_no_credential_or_aws_text_reaches_bodies_or_logs(

@@ -103,7 +103,7 @@ def test_a_body_not_complete_in_time_is_408_and_closed(gateway: tuple[str, int, 
         answer = read_all(sock)
     assert answer.startswith(b"HTTP/1.1 408 ")
     assert b"connection: close" in answer.lower()
-    assert b'"code":"RequestTimeout"' in answer
+    assert b'"code":"REQUEST_TIMEOUT"' in answer
 
 
 def test_a_whole_body_keeps_the_connection_alive(gateway: tuple[str, int, int]) -> None:

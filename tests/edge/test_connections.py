@@ -34,7 +34,7 @@ def test_a_1_mb_header_is_refused_with_431(gateway: tuple[str, int, int]) -> Non
         answer = read_all(sock)
     assert answer.startswith(b"HTTP/1.1 431 ")
     assert b"application/problem+json" in answer
-    assert b'"code": "RequestHeaderFieldsTooLarge"' in answer
+    assert b'"code": "REQUEST_HEADER_FIELDS_TOO_LARGE"' in answer
 
 
 def test_unfinished_huge_headers_leave_memory_flat(gateway: tuple[str, int, int]) -> None:

@@ -291,7 +291,7 @@ async def test_a_callers_rate_is_charged_in_codedeploy_calls(
             statuses.append(response.status_code)
         assert statuses == [200, 200, 429]
         assert response.headers["retry-after"] == "2"
-        assert response.json()["errors"][0]["extensions"]["code"] == "RateLimitExceeded"
+        assert response.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
 
 
 async def test_a_rest_batch_is_charged_per_upstream_batch(

@@ -164,7 +164,7 @@ async def test_deployment_instances_has_a_null_and_an_error_per_missing_id(
     ]
     [error] = body["errors"]
     assert error["path"] == ["deploymentInstances", 1]
-    assert error["extensions"]["code"] == "InstanceDoesNotExistException"
+    assert error["extensions"]["code"] == "INSTANCE_NOT_FOUND"
 
 
 async def test_deployment_instances_caps_the_ids(gateway: httpx.AsyncClient) -> None:
@@ -229,7 +229,7 @@ async def test_targets_of_an_ec2_deployment_are_instance_targets(
 
 @pytest.mark.parametrize(
     ("arguments", "code"),
-    [('after: "not-a-cursor"', "InvalidCursor"), ("first: 101", "InvalidPageSize")],
+    [('after: "not-a-cursor"', "INVALID_CURSOR"), ("first: 101", "BAD_USER_INPUT")],
 )
 async def test_bad_paging_arguments_are_400(
     gateway: httpx.AsyncClient, arguments: str, code: str
@@ -254,7 +254,7 @@ async def test_a_failed_connection_keeps_the_deployments_other_fields(
     }
     [error] = body["errors"]
     assert error["path"] == ["deployment", "instances"]
-    assert error["extensions"]["code"] == "InvalidComputePlatformException"
+    assert error["extensions"]["code"] == "UNSUPPORTED_COMPUTE_PLATFORM"
 
 
 @pytest.mark.parametrize("selection", ["deploymentId", "status", "instances { totalCount }"])
@@ -267,7 +267,7 @@ async def test_an_unknown_deployment_is_null_whatever_is_selected(
     assert body["data"] == {"deployment": None}
     [error] = body["errors"]
     assert error["path"] == ["deployment"]
-    assert error["extensions"]["code"] == "DeploymentDoesNotExistException"
+    assert error["extensions"]["code"] == "DEPLOYMENT_NOT_FOUND"
 
 
 async def test_targets_have_a_total_count(gateway: httpx.AsyncClient, upstream: Upstream) -> None:

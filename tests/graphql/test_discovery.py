@@ -91,8 +91,8 @@ async def test_unknown_names_are_null_with_codedeploys_codes(gateway: httpx.Asyn
     codes = {error["path"][0]: error["extensions"]["code"] for error in body["errors"]}
     assert body["data"] == {"a": None, "g": None, "ok": {"computePlatform": "Server"}}
     assert codes == {
-        "a": "ApplicationDoesNotExistException",
-        "g": "DeploymentGroupDoesNotExistException",
+        "a": "APPLICATION_NOT_FOUND",
+        "g": "DEPLOYMENT_GROUP_NOT_FOUND",
     }
 
 

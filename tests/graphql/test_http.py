@@ -124,7 +124,7 @@ async def test_field_errors_answer_200_with_data_under_both_types(
         response = await post(gateway, {"query": query}, accept=accept)
         assert response.status_code == 200
         assert response.json()["data"] == {"deploymentInstance": None}
-        assert error_codes(response) == ["InstanceDoesNotExistException"]
+        assert error_codes(response) == ["INSTANCE_NOT_FOUND"]
 
 
 @pytest.mark.parametrize(

@@ -63,7 +63,7 @@ async def test_gql_sees_field_errors_and_request_errors_as_graphql_errors(
         with pytest.raises(TransportQueryError) as bad_variable:
             await session.execute(request(STATUS_PAGE, s=["Failed"]))
     assert missing.value.errors is not None
-    assert missing.value.errors[0]["extensions"]["code"] == "InstanceDoesNotExistException"
+    assert missing.value.errors[0]["extensions"]["code"] == "INSTANCE_NOT_FOUND"
     assert missing.value.data == {"deploymentInstance": None}
     assert bad_variable.value.errors is not None
     assert bad_variable.value.errors[0]["extensions"]["code"] == "BAD_USER_INPUT"

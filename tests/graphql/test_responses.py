@@ -99,7 +99,7 @@ async def test_a_stored_not_found_is_replayed_like_rest(
     for _ in range(2):
         response = await gateway.post("/graphql", json={"query": STATUS, "variables": missing})
     assert response.headers["x-cache"] == "HIT"
-    assert response.json()["errors"][0]["extensions"]["code"] == "InstanceDoesNotExistException"
+    assert response.json()["errors"][0]["extensions"]["code"] == "INSTANCE_NOT_FOUND"
     assert upstream.calls() == 1
 
 

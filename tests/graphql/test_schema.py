@@ -75,7 +75,7 @@ async def test_one_failing_field_leaves_the_others(gateway: httpx.AsyncClient) -
     assert body["data"] == {"ok": {"status": "SUCCEEDED"}, "missing": None}
     [error] = body["errors"]
     assert error["path"] == ["missing"]
-    assert error["extensions"]["code"] == "InstanceDoesNotExistException"
+    assert error["extensions"]["code"] == "INSTANCE_NOT_FOUND"
 
 
 async def test_rest_and_graphql_share_one_cache_entry(

@@ -71,7 +71,7 @@ async def test_graphql_ws_answers_an_unknown_deployment_with_its_error(live: Liv
         with pytest.raises(TransportQueryError) as raised:
             await anext(session.subscribe(request))
     assert raised.value.errors is not None
-    assert raised.value.errors[0]["extensions"]["code"] == "DeploymentDoesNotExistException"
+    assert raised.value.errors[0]["extensions"]["code"] == "DEPLOYMENT_NOT_FOUND"
 
 
 async def test_graphql_ws_runs_queries_too(live: Live) -> None:
@@ -170,7 +170,7 @@ async def test_graphql_ws_refuses_a_subscription_over_the_callers_limit(
         while (message := await receive(ws))["id"] != "2":
             pass
     assert message["type"] == "error"
-    assert message["payload"][0]["extensions"]["code"] == "TooManySubscriptions"
+    assert message["payload"][0]["extensions"]["code"] == "TOO_MANY_SUBSCRIPTIONS"
     assert message["payload"][0]["extensions"]["status"] == 429
 
 
@@ -265,7 +265,7 @@ async def test_graphql_sse_refuses_a_caller_over_its_limit_with_429(make_live: L
             assert first.status_code == 200
             refused = await sse(client, EVENTS, d=FINISHED)
     assert refused.status_code == 429
-    assert refused.json()["errors"][0]["extensions"]["code"] == "TooManySubscriptions"
+    assert refused.json()["errors"][0]["extensions"]["code"] == "TOO_MANY_SUBSCRIPTIONS"
 
 
 async def test_a_subscription_over_plain_http_is_refused(live: Live) -> None:
@@ -347,4 +347,4 @@ async def test_graphql_ws_refuses_an_operation_past_its_count(make_live: LiveFac
         while (message := await receive(ws))["type"] != "error":
             pass
     assert message["id"] == "100"
-    assert message["payload"][0]["extensions"]["code"] == "TooManyOperations"
+    assert message["payload"][0]["extensions"]["code"] == "TOO_MANY_OPERATIONS"

@@ -138,7 +138,7 @@ async def test_messages_past_the_rate_are_refused_in_turn(limited: str) -> None:
             else:
                 assert answer["type"] == "next"
                 codes.append("ok")
-        assert codes.count("RateLimitExceeded") >= 40, codes
+        assert codes.count("RATE_LIMITED") >= 40, codes
         # A ping past the rate ends the socket with 1013.
         await ws.send(json.dumps({"type": "ping"}))
         assert await close_code(ws) == 1013

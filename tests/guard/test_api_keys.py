@@ -26,7 +26,7 @@ async def test_no_credentials_get_401_with_a_challenge(
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["www-authenticate"] == 'Bearer realm="codedeploy-gateway"'
     assert response.headers["cache-control"] == "no-store"
-    assert response.json()["code"] == "MissingCredentials"
+    assert response.json()["code"] == "MISSING_CREDENTIALS"
     assert upstream.calls() == 0
 
 
@@ -45,10 +45,10 @@ async def test_a_valid_key_gets_data(
 @pytest.mark.parametrize(
     ("headers", "code"),
     [
-        (bearer("not-a-key"), "InvalidApiKey"),
-        ({"X-API-Key": API_KEY[:-1]}, "InvalidApiKey"),
-        ({"Authorization": f"Basic {API_KEY}"}, "InvalidCredentials"),
-        ({"Authorization": "Bearer"}, "InvalidCredentials"),
+        (bearer("not-a-key"), "INVALID_API_KEY"),
+        ({"X-API-Key": API_KEY[:-1]}, "INVALID_API_KEY"),
+        ({"Authorization": f"Basic {API_KEY}"}, "INVALID_CREDENTIALS"),
+        ({"Authorization": "Bearer"}, "INVALID_CREDENTIALS"),
     ],
 )
 async def test_a_bad_key_gets_401_invalid_token(
@@ -84,7 +84,7 @@ async def test_graphql_without_credentials_is_http_401(
         assert response.status_code == 401
         assert "www-authenticate" in response.headers
         [error] = response.json()["errors"]
-        assert error["extensions"]["code"] == "MissingCredentials"
+        assert error["extensions"]["code"] == "MISSING_CREDENTIALS"
         assert error["extensions"]["status"] == 401
     assert allowed.json() == {"data": {"__typename": "Query"}}
 

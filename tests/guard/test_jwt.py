@@ -62,17 +62,17 @@ def bad_tokens(idp: IdentityProvider) -> dict[str, tuple[str, str]]:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return {
-        "expired": (idp.token(exp=now - 120), "TokenExpired"),
-        "not yet valid": (idp.token(nbf=now + 120), "InvalidToken"),
-        "wrong audience": (idp.token(aud="someone-else"), "InvalidToken"),
-        "wrong issuer": (idp.token(iss="https://evil.example/"), "InvalidToken"),
-        "no expiry": (idp.token(exp=None), "InvalidToken"),
-        "no subject": (idp.token(sub=None), "InvalidToken"),
-        "alg none": (forged("none"), "InvalidToken"),
+        "expired": (idp.token(exp=now - 120), "TOKEN_EXPIRED"),
+        "not yet valid": (idp.token(nbf=now + 120), "INVALID_TOKEN"),
+        "wrong audience": (idp.token(aud="someone-else"), "INVALID_TOKEN"),
+        "wrong issuer": (idp.token(iss="https://evil.example/"), "INVALID_TOKEN"),
+        "no expiry": (idp.token(exp=None), "INVALID_TOKEN"),
+        "no subject": (idp.token(sub=None), "INVALID_TOKEN"),
+        "alg none": (forged("none"), "INVALID_TOKEN"),
         # HMAC keyed with the public key: the classic algorithm confusion.
-        "hmac confusion": (forged("HS256", public_pem), "InvalidToken"),
-        "wrong signer": (idp.token(stranger), "InvalidToken"),
-        "not a jwt": ("a.b.c", "InvalidToken"),
+        "hmac confusion": (forged("HS256", public_pem), "INVALID_TOKEN"),
+        "wrong signer": (idp.token(stranger), "INVALID_TOKEN"),
+        "not a jwt": ("a.b.c", "INVALID_TOKEN"),
     }
 
 
@@ -133,7 +133,7 @@ async def test_unknown_kids_refetch_at_most_every_30_seconds(
         for n in range(5):
             forged = idp.token(headers={"kid": f"forged-{n}"})
             response = await gateway.get(INSTANCE, headers=bearer(forged))
-            assert (response.status_code, response.json()["code"]) == (401, "InvalidToken")
+            assert (response.status_code, response.json()["code"]) == (401, "INVALID_TOKEN")
         assert idp.fetches == 2
         clock.advance(JWKS_MIN_REFETCH_SECONDS)
         await gateway.get(INSTANCE, headers=bearer(idp.token(headers={"kid": "forged-again"})))
@@ -160,7 +160,7 @@ async def test_no_keys_at_all_is_503_not_the_callers_fault(
         idp.up = True
         clock.advance(JWKS_MIN_REFETCH_SECONDS)
         back = await gateway.get(INSTANCE, headers=bearer(idp.token()))
-    assert (down.status_code, down.json()["code"]) == (503, "JwksUnavailable")
+    assert (down.status_code, down.json()["code"]) == (503, "JWKS_UNAVAILABLE")
     assert back.status_code == 200
 
 

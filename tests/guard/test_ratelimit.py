@@ -47,11 +47,11 @@ async def test_a_caller_over_its_limit_gets_429_and_others_do_not(
     limited = first[2]
     assert limited.headers["retry-after"] == "1"
     assert limited.headers["content-type"] == "application/problem+json"
-    assert limited.json()["code"] == "RateLimitExceeded"
+    assert limited.json()["code"] == "RATE_LIMITED"
     assert other.status_code == 200
     assert probes == [200] * 5
     assert again.status_code == 200
-    assert 'gateway_refusals_total{code="RateLimitExceeded"} 1.0' in metrics
+    assert 'gateway_refusals_total{code="RATE_LIMITED"} 1.0' in metrics
 
 
 async def test_graphql_is_limited_in_its_own_shape(
@@ -64,7 +64,7 @@ async def test_graphql_is_limited_in_its_own_shape(
         ]
     assert [response.status_code for response in responses] == [200, 200, 429]
     [error] = responses[2].json()["errors"]
-    assert error["extensions"]["code"] == "RateLimitExceeded"
+    assert error["extensions"]["code"] == "RATE_LIMITED"
     assert responses[2].headers["retry-after"] == "1"
 
 
@@ -95,7 +95,7 @@ async def test_a_key_guessing_loop_is_throttled_per_address(
     assert guesses == [401] * 10 + [429] * 2
     assert locked.status_code == 429
     assert locked.headers["retry-after"] == "1"
-    assert locked.json()["code"] == "AuthenticationRateLimited"
+    assert locked.json()["code"] == "AUTHENTICATION_RATE_LIMITED"
     assert again.status_code == 401  # a token back: one more failure is told as such
 
 
@@ -120,4 +120,4 @@ async def test_failed_authentications_use_the_configured_rate(
         graphql = await gateway.post("/graphql", json={"query": "{ __typename }"})
     assert missing == [401, 401, 429]
     assert graphql.status_code == 429
-    assert graphql.json()["errors"][0]["extensions"]["code"] == "AuthenticationRateLimited"
+    assert graphql.json()["errors"][0]["extensions"]["code"] == "AUTHENTICATION_RATE_LIMITED"

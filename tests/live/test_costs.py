@@ -58,7 +58,7 @@ async def test_the_stream_that_starts_a_watcher_pays_its_first_read(
         async with live.client() as client:
             refused = await client.get(f"/v1/deployments/{BIG}/events")
         assert refused.status_code == 429
-        assert refused.json()["code"] == "RateLimitExceeded"
+        assert refused.json()["code"] == "RATE_LIMITED"
     async with make_live(rate_limit_per_second=0.01, rate_limit_burst=40) as live:
         await put_fleet(live)
         async with live.client() as client:

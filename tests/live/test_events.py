@@ -160,7 +160,7 @@ async def test_an_unknown_deployment_is_a_404_problem(live: Live) -> None:
         response = await client.get("/v1/deployments/d-NOTHERE00/events")
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["code"] == "DeploymentDoesNotExistException"
+    assert response.json()["code"] == "DEPLOYMENT_NOT_FOUND"
     assert len(live.watchers) == 0
 
 
@@ -173,7 +173,7 @@ async def test_a_caller_over_its_subscriptions_gets_429(make_live: LiveFactory) 
             pass
     assert refused.status_code == 429
     assert refused.headers["retry-after"]
-    assert refused.json()["code"] == "TooManySubscriptions"
+    assert refused.json()["code"] == "TOO_MANY_SUBSCRIPTIONS"
 
 
 async def test_a_process_watches_a_bounded_number_of_deployments(make_live: LiveFactory) -> None:
@@ -185,7 +185,7 @@ async def test_a_process_watches_a_bounded_number_of_deployments(make_live: Live
         async with stream(client, FINISHED) as events:
             await events.take(7)
     assert refused.status_code == 429
-    assert refused.json()["code"] == "TooManyWatchedDeployments"
+    assert refused.json()["code"] == "TOO_MANY_WATCHED_DEPLOYMENTS"
 
 
 async def test_a_throttled_read_keeps_the_stream_and_the_next_one_catches_up(
@@ -200,7 +200,7 @@ async def test_a_throttled_read_keeps_the_stream_and_the_next_one_catches_up(
             live.changed()
             async with asyncio.timeout(10):
                 while not metrics.get_sample_value(  # noqa: ASYNC110  (a count, no event)
-                    "gateway_watch_reads_total", {"outcome": "ThrottlingException"}
+                    "gateway_watch_reads_total", {"outcome": "THROTTLED"}
                 ):
                     await asyncio.sleep(0.01)
             live.upstream.emulator.faults.throttle_rate = 0.0
@@ -276,6 +276,6 @@ async def test_a_watcher_that_fails_unexpectedly_answers_500_and_frees_the_place
     async with live.client() as client:
         response = await client.get(f"/v1/deployments/{LIVE}/events")
     assert response.status_code == 500
-    assert response.json()["code"] == "InternalError"
+    assert response.json()["code"] == "INTERNAL_SERVER_ERROR"
     assert live.watchers.subscriptions == 0
     assert len(live.watchers) == 0

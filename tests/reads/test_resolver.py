@@ -38,10 +38,10 @@ async def test_the_chosen_fleet_reads_its_ids_then_its_items(upstream: Upstream)
 @pytest.mark.parametrize(
     ("deployment_id", "instance_id", "code"),
     [
-        ("", "i-1", "DeploymentIdRequiredException"),
-        ("d-EXAMPLE01", "", "InstanceIdRequiredException"),
-        ("d-EXAMPLE01", "i 1", "InvalidInstanceNameException"),
-        ("d-\n", "i-1", "InvalidDeploymentIdException"),
+        ("", "i-1", "BAD_USER_INPUT"),
+        ("d-EXAMPLE01", "", "BAD_USER_INPUT"),
+        ("d-EXAMPLE01", "i 1", "BAD_USER_INPUT"),
+        ("d-\n", "i-1", "BAD_USER_INPUT"),
     ],
 )
 async def test_what_codedeploy_would_refuse_costs_no_call(
@@ -59,7 +59,7 @@ async def test_a_malformed_id_in_a_batch_fails_that_id_alone(upstream: Upstream)
         good, bad = await reads.deployment_instances(FAILED[0], [FAILED[1], "i 1"])
     assert not isinstance(good, Exception)
     assert isinstance(bad, InvalidRequest)
-    assert bad.code == "InvalidInstanceNameException"
+    assert bad.code == "BAD_USER_INPUT"
     assert upstream.calls("BatchGetDeploymentInstances") == 1
 
 

@@ -42,7 +42,7 @@ async def test_unknown_deployment_is_404(gateway: httpx.AsyncClient) -> None:
     response = await gateway.get(f"{BASE}/d-NOTHERE00")
     assert (response.status_code, response.json()["code"]) == (
         404,
-        "DeploymentDoesNotExistException",
+        "DEPLOYMENT_NOT_FOUND",
     )
 
 
@@ -92,10 +92,10 @@ async def test_include_summary_batch_reads_the_page(
 @pytest.mark.parametrize(
     ("query", "status", "code"),
     [
-        ("status=Sleeping", 400, "InvalidInstanceStatusException"),
-        ("instanceType=Purple", 400, "InvalidInstanceTypeException"),
-        ("nextToken=forged", 400, "InvalidNextTokenException"),
-        ("include=everything", 400, "RequestValidationError"),
+        ("status=Sleeping", 400, "BAD_USER_INPUT"),
+        ("instanceType=Purple", 400, "BAD_USER_INPUT"),
+        ("nextToken=forged", 400, "INVALID_CURSOR"),
+        ("include=everything", 400, "BAD_USER_INPUT"),
     ],
 )
 async def test_bad_list_parameters_are_400(
@@ -109,7 +109,7 @@ async def test_listing_a_lambda_deployment_is_422(gateway: httpx.AsyncClient) ->
     response = await gateway.get(f"{BASE}/d-EXAMPLE03/instances")
     assert (response.status_code, response.json()["code"]) == (
         422,
-        "InvalidComputePlatformException",
+        "UNSUPPORTED_COMPUTE_PLATFORM",
     )
 
 
@@ -149,7 +149,7 @@ async def test_batch_get_names_missing_ids(gateway: httpx.AsyncClient) -> None:
 @pytest.mark.parametrize("ids", [[], [f"i-{n}" for n in range(101)]])
 async def test_batch_get_takes_1_to_100_ids(gateway: httpx.AsyncClient, ids: list[str]) -> None:
     response = await gateway.post(f"{BASE}/{FLEET}/instances:batchGet", json={"instanceIds": ids})
-    assert (response.status_code, response.json()["code"]) == (400, "RequestValidationError")
+    assert (response.status_code, response.json()["code"]) == (400, "BAD_USER_INPUT")
     assert response.headers["content-type"] == "application/problem+json"
 
 
@@ -159,7 +159,7 @@ async def test_batch_get_fails_whole_for_deployment_errors(gateway: httpx.AsyncC
     )
     assert (response.status_code, response.json()["code"]) == (
         404,
-        "DeploymentDoesNotExistException",
+        "DEPLOYMENT_NOT_FOUND",
     )
 
 
@@ -200,7 +200,7 @@ async def test_unknown_target_is_404(gateway: httpx.AsyncClient) -> None:
     response = await gateway.get(f"{BASE}/d-EXAMPLE03/targets/other-fn:live")
     assert (response.status_code, response.json()["code"]) == (
         404,
-        "DeploymentTargetDoesNotExistException",
+        "TARGET_NOT_FOUND",
     )
 
 
@@ -211,7 +211,7 @@ async def test_targets_of_a_deployment_not_started_are_409(
     response = await gateway.get(f"{BASE}/d-EXAMPLE03/targets/pricing-fn:live")
     assert (response.status_code, response.json()["code"]) == (
         409,
-        "DeploymentNotStartedException",
+        "DEPLOYMENT_NOT_STARTED",
     )
 
 
@@ -225,4 +225,4 @@ async def test_injected_deployment_errors_reach_every_route(
         await gateway.post(f"{BASE}/{FLEET}/instances:batchGet", json={"instanceIds": ["i-1"]}),
         await gateway.get(f"{BASE}/{FLEET}/targets/i-1"),
     ):
-        assert (response.status_code, response.json()["code"]) == (502, "AccessDeniedException")
+        assert (response.status_code, response.json()["code"]) == (502, "UPSTREAM_ACCESS_DENIED")

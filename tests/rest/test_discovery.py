@@ -84,28 +84,28 @@ async def test_summaries_fill_the_deployment_entries(
 @pytest.mark.parametrize(
     ("path", "status", "code"),
     [
-        ("/v1/applications/nope", 404, "ApplicationDoesNotExistException"),
-        ("/v1/applications/nope/deployment-groups", 404, "ApplicationDoesNotExistException"),
+        ("/v1/applications/nope", 404, "APPLICATION_NOT_FOUND"),
+        ("/v1/applications/nope/deployment-groups", 404, "APPLICATION_NOT_FOUND"),
         (
             "/v1/applications/orders-api/deployment-groups/nope",
             404,
-            "DeploymentGroupDoesNotExistException",
+            "DEPLOYMENT_GROUP_NOT_FOUND",
         ),
-        ("/v1/deployments?applicationName=orders-api", 400, "DeploymentGroupNameRequiredException"),
-        ("/v1/deployments?status=Sleeping", 400, "InvalidDeploymentStatusException"),
-        ("/v1/applications/%7Bbad%7D", 400, "InvalidApplicationNameException"),
-        ("/v1/deployments?applicationName=", 400, "ApplicationNameRequiredException"),
+        ("/v1/deployments?applicationName=orders-api", 400, "BAD_USER_INPUT"),
+        ("/v1/deployments?status=Sleeping", 400, "BAD_USER_INPUT"),
+        ("/v1/applications/%7Bbad%7D", 400, "BAD_USER_INPUT"),
+        ("/v1/deployments?applicationName=", 400, "BAD_USER_INPUT"),
         (
             "/v1/deployments?applicationName=orders-api&deploymentGroupName=%7Bbad%7D",
             400,
-            "InvalidDeploymentGroupNameException",
+            "BAD_USER_INPUT",
         ),
-        ("/v1/deployments?createdAfter=yesterday", 400, "InvalidTimeRangeException"),
-        ("/v1/deployments?createdAfter=0.0", 400, "InvalidTimeRangeException"),
+        ("/v1/deployments?createdAfter=yesterday", 400, "BAD_USER_INPUT"),
+        ("/v1/deployments?createdAfter=0.0", 400, "BAD_USER_INPUT"),
         (
             "/v1/deployments?createdAfter=0001-01-01T00:00:00%2B14:00",
             400,
-            "InvalidTimeRangeException",
+            "BAD_USER_INPUT",
         ),
     ],
 )
@@ -145,4 +145,4 @@ async def test_stats_want_a_since(gateway: httpx.AsyncClient) -> None:
     missing = await gateway.get(path)
     dated = await gateway.get(f"{path}?since=2026-11-01")
     assert missing.status_code == dated.status_code == 400
-    assert dated.json()["code"] == "InvalidTimeRangeException"
+    assert dated.json()["code"] == "BAD_USER_INPUT"

@@ -220,14 +220,14 @@ def calls_every_operation_in_an_account(generated: Any, client: Any) -> None:
 @pytest.mark.parametrize(
     ("operation", "arguments", "status", "code"),
     [
-        ("get_deployment_instance", {"deployment_id": FAILED[0], "instance_id": "i-gone"}, 404, "InstanceDoesNotExistException"),
-        ("get_deployment", {"deployment_id": "d-NOTTHERE1"}, 404, "DeploymentDoesNotExistException"),
-        ("get_deployment", {"deployment_id": "bad id!"}, 400, "InvalidDeploymentIdException"),
-        ("get_deployment_instance", {"deployment_id": "d-EXAMPLE03", "instance_id": "i-1"}, 422, "InvalidComputePlatformException"),
-        ("list_deployment_instances", {"deployment_id": "d-EXAMPLE04", "next_token": "forged"}, 400, "InvalidNextTokenException"),
-        ("get_deployment_in_account", {"deployment_id": "d-STAGING01", "account": "nope", "region": "us-east-1"}, 404, "AccountNotFound"),
-        ("get_deployment_in_account", {"deployment_id": "d-STAGING01", "account": "staging", "region": "ap-south-1"}, 404, "RegionNotFound"),
-        ("get_deployment_in_account", {"deployment_id": "d-STAGING01", "account": "sandbox", "region": "us-east-1"}, 502, "AccessDenied"),
+        ("get_deployment_instance", {"deployment_id": FAILED[0], "instance_id": "i-gone"}, 404, "INSTANCE_NOT_FOUND"),
+        ("get_deployment", {"deployment_id": "d-NOTTHERE1"}, 404, "DEPLOYMENT_NOT_FOUND"),
+        ("get_deployment", {"deployment_id": "bad id!"}, 400, "BAD_USER_INPUT"),
+        ("get_deployment_instance", {"deployment_id": "d-EXAMPLE03", "instance_id": "i-1"}, 422, "UNSUPPORTED_COMPUTE_PLATFORM"),
+        ("list_deployment_instances", {"deployment_id": "d-EXAMPLE04", "next_token": "forged"}, 400, "INVALID_CURSOR"),
+        ("get_deployment_in_account", {"deployment_id": "d-STAGING01", "account": "nope", "region": "us-east-1"}, 404, "ACCOUNT_NOT_FOUND"),
+        ("get_deployment_in_account", {"deployment_id": "d-STAGING01", "account": "staging", "region": "ap-south-1"}, 404, "REGION_NOT_FOUND"),
+        ("get_deployment_in_account", {"deployment_id": "d-STAGING01", "account": "sandbox", "region": "us-east-1"}, 502, "UPSTREAM_ACCESS_DENIED"),
     ],
 )  # fmt: skip
 def test_the_generated_client_parses_documented_errors(
