@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from service.errors import ErrorCode, GatewayError
 from service.moments import UtcDatetime, utc_everywhere
 
 
@@ -163,12 +164,33 @@ class GetDeploymentInstanceOutput(AwsModel):
     instance_summary: InstanceSummary
 
 
+class ItemError(AwsModel):
+    """One id a batch read could not return, told as a problem of its own."""
+
+    id: str = Field(examples=["i-nothere"])
+    code: ErrorCode = Field(examples=[ErrorCode.INSTANCE_NOT_FOUND])
+    status: int = Field(examples=[404])
+    detail: str
+
+    @classmethod
+    def of(cls, id_: str, error: GatewayError) -> "ItemError":
+        return cls(id=id_, code=error.code, status=error.status, detail=error.detail)
+
+
 class BatchGetDeploymentInstancesOutput(AwsModel):
-    """BatchGetDeploymentInstances' output shape."""
+    """BatchGetDeploymentInstances' output shape, and one entry per id it could not return."""
+
+    model_config = _always_sent("errors")
 
     instances_summary: list[InstanceSummary]
+    errors: list[ItemError] = Field(
+        default_factory=list,
+        description="One entry per requested id that could not be returned, in the order asked.",
+    )
     error_message: str | None = Field(
-        default=None, description="Which requested instances CodeDeploy could not return."
+        default=None,
+        deprecated=True,
+        description="Deprecated: read `errors`. The same failures, in prose.",
     )
 
 

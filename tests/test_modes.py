@@ -120,6 +120,6 @@ async def test_targets_api_finds_missing_ids_in_a_failed_batch(
         )
     body = response.json()
     assert [summary["instanceId"] for summary in body["instancesSummary"]] == [ids[0], ids[2]]
-    assert "i-gone" in body["errorMessage"]
+    assert [(e["id"], e["code"]) for e in body["errors"]] == [("i-gone", "INSTANCE_NOT_FOUND")]
     # One batch that failed whole, then a batch of one per id to tell which is missing.
     assert upstream.calls("BatchGetDeploymentTargets") == 1 + len(ids)

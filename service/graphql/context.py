@@ -163,7 +163,7 @@ RegionArgument = Annotated[
     str | None,
     strawberry.argument(
         description="One of the account's regions; its first if not given. Not listed for "
-        "the account: RegionNotFound."
+        "the account: REGION_NOT_FOUND."
     ),
 ]
 

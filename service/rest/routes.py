@@ -1,7 +1,7 @@
 """``/v1``: CodeDeploy's answers over plain REST, with AWS's field names."""
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -22,6 +22,7 @@ from service.models import (
     InstanceStatus,
     InstanceSummary,
     InstanceType,
+    ItemError,
     ListDeploymentInstancesOutput,
     ListDeploymentInstanceSummariesOutput,
 )
@@ -170,16 +171,18 @@ def combined(infos: list[CacheInfo]) -> CacheInfo:
 
 
 def _found(
+    ids: Sequence[str],
     outcomes: list[Cached[Snapshot[InstanceSummary]] | GatewayError],
-) -> tuple[list[Cached[Snapshot[InstanceSummary]]], list[NotFound]]:
-    """Splits batch outcomes; any error other than a missing instance fails the request."""
+) -> tuple[list[Cached[Snapshot[InstanceSummary]]], list[ItemError]]:
+    """Splits batch outcomes: a missing instance is an entry of its own; any other error
+    (the deployment, the upstream) fails the request."""
     found: list[Cached[Snapshot[InstanceSummary]]] = []
-    missing: list[NotFound] = []
-    for outcome in outcomes:
+    missing: list[ItemError] = []
+    for id_, outcome in zip(ids, outcomes, strict=True):
         if isinstance(outcome, Cached):
             found.append(outcome)
         elif isinstance(outcome, NotFound) and outcome.code == ErrorCode.INSTANCE_NOT_FOUND:
-            missing.append(outcome)
+            missing.append(ItemError.of(id_, outcome))
         else:
             raise outcome
     return found, missing
@@ -258,11 +261,12 @@ async def list_deployment_instances(
     )
     next_page = page.value.next_token
     if include is None:
-        ids = [json.dumps(instance_id).encode() for instance_id in page.value.ids]
-        body = json_object(instancesList=ids, nextToken=next_page)
+        listed = [json.dumps(instance_id).encode() for instance_id in page.value.ids]
+        body = json_object(instancesList=listed, nextToken=next_page)
         return render_json(body, page.cache, if_none_match).response()
     await budget.spend(costs.page_of_items(len(page.value.ids)))
-    found, _ = _found(await resolver.deployment_instances(deployment_id, page.value.ids))
+    ids = page.value.ids
+    found, _ = _found(ids, await resolver.deployment_instances(deployment_id, ids))
     body = json_object(instancesSummary=[item.value.body for item in found], nextToken=next_page)
     cache = combined([page.cache, *(item.cache for item in found)])
     return render_json(body, cache, if_none_match).response()
@@ -286,8 +290,8 @@ class BatchGetRequest(BaseModel):
     description=(
         f"BatchGetDeploymentInstances for up to {MAX_BATCH_IDS} ids (CodeDeploy's own limit "
         f"of {BATCH_LIMIT} is handled by concurrent calls). With a rate limit, each call it "
-        "may make counts against it. Cached instances are answered without a call; ids "
-        "CodeDeploy does not know are named in `errorMessage`."
+        "may make counts against it. Cached instances are answered without a call; each "
+        "id CodeDeploy does not know is an entry of `errors` (code, status, detail)."
     ),
     response_model=BatchGetDeploymentInstancesOutput,
     responses=problem_responses(400, 404, 413, 422, 429, 502, 504),
@@ -299,11 +303,11 @@ async def batch_get_deployment_instances(
     budget: BudgetDep,
 ) -> Response:
     await budget.spend(costs.batch(len(set(request.instance_ids))))
-    found, missing = _found(
-        await resolver.deployment_instances(deployment_id, request.instance_ids)
-    )
+    ids = request.instance_ids
+    found, missing = _found(ids, await resolver.deployment_instances(deployment_id, ids))
     body = json_object(
         instancesSummary=[item.value.body for item in found],
+        errors=[error.model_dump_json(by_alias=True).encode() for error in missing],
         errorMessage=" ".join(error.detail for error in missing) or None,
     )
     return Response(body, media_type="application/json")

@@ -123,6 +123,7 @@ async def test_batch_get_chunks_into_calls_of_25(
     assert response.status_code == 200
     assert [summary["instanceId"] for summary in body["instancesSummary"]] == FLEET_IDS[:60]
     assert "errorMessage" not in body
+    assert body["errors"] == []
     assert upstream.calls("BatchGetDeploymentInstances") == 3
 
 
@@ -135,15 +136,22 @@ async def test_batch_get_answers_cached_instances_without_a_call(
     assert upstream.calls("BatchGetDeploymentInstances") == 1
 
 
-async def test_batch_get_names_missing_ids(gateway: httpx.AsyncClient) -> None:
+async def test_batch_get_answers_one_structured_error_per_missing_id(
+    gateway: httpx.AsyncClient,
+) -> None:
     response = await gateway.post(
         f"{BASE}/d-EXAMPLE01/instances:batchGet",
-        json={"instanceIds": [FAILED[1], "i-gone1", "i-gone2"]},
+        json={"instanceIds": ["i-gone1", FAILED[1], "i-gone2"]},
     )
     body = response.json()
     assert [summary["instanceId"] for summary in body["instancesSummary"]] == [FAILED[1]]
+    assert [(e["id"], e["code"], e["status"]) for e in body["errors"]] == [
+        ("i-gone1", "INSTANCE_NOT_FOUND", 404),
+        ("i-gone2", "INSTANCE_NOT_FOUND", 404),
+    ]
+    assert all("i-gone" in error["detail"] for error in body["errors"])
+    # Deprecated, still sent: the same failures in prose.
     assert "i-gone1" in body["errorMessage"]
-    assert "i-gone2" in body["errorMessage"]
 
 
 @pytest.mark.parametrize("ids", [[], [f"i-{n}" for n in range(101)]])
