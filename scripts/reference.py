@@ -3,8 +3,9 @@ error from the error hierarchy and CodeDeploy's error table. ``python -m
 scripts.reference`` writes them; a test fails when they are stale."""
 
 import inspect
-import types
+import types as builtin_types
 import typing
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,10 @@ from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
 import service.app  # noqa: F401  (every error class, wherever it is defined)
+from service import models
 from service.codedeploy.errors import CALLER_ERRORS, THROTTLING_CODES
 from service.errors import VOCABULARY, GatewayError
+from service.graphql import types
 from service.settings import Settings
 
 REFERENCE = Path(__file__).parent.parent / "docs" / "reference"
@@ -37,7 +40,7 @@ def _type(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
         return _type(typing.get_args(annotation)[0])
-    if origin in (types.UnionType, typing.Union):
+    if origin in (builtin_types.UnionType, typing.Union):
         parts = [_type(arg) for arg in typing.get_args(annotation) if arg is not type(None)]
         return " or ".join(parts)
     if origin is typing.Literal:
@@ -143,7 +146,44 @@ def errors() -> str:
     )
 
 
-PAGES = {"configuration.md": configuration, "errors.md": errors}
+ENUMS: list[tuple[type[StrEnum], str]] = [
+    (types.DeploymentState, "`Deployment.status`"),
+    (models.DeploymentStatus, "filters: `deployments(status:)`"),
+    (types.InstanceState, "`status` of an instance or target"),
+    (models.InstanceStatus, "filters: `instances(status:)`"),
+    (types.InstanceLabel, "`instanceType`, `instanceLabel`, `taskSetLabel`"),
+    (models.InstanceType, "filters: `instances(instanceType:)`"),
+    (types.LifecycleEventStatus, "`LifecycleEvent.status`"),
+    (types.LifecycleErrorCode, "`Diagnostics.errorCode`"),
+]
+
+
+def enums() -> str:
+    sections = []
+    for enum, where in ENUMS:
+        name = enum.__name__
+        rows = "\n".join(
+            f"| `{member.name}` | "
+            + ("any value not above" if member.value == types.UNRECOGNIZED else f"`{member.value}`")
+            + " |"
+            for member in enum
+        )
+        sections.append(
+            f"## {name}\n\n{where}.\n\n| GraphQL | CodeDeploy (REST) |\n|---|---|\n{rows}\n"
+        )
+    return (
+        NOTICE
+        + "# Enum reference\n\n"
+        + "REST answers CodeDeploy's own spellings and passes a value AWS adds later through "
+        "as sent (its OpenAPI schema lists the known ones as `x-extensible-enum`). GraphQL "
+        "answers its own enums; a value this gateway does not know yet is `UNRECOGNIZED`, "
+        "with CodeDeploy's spelling in the `upstream…` field beside it (`upstreamStatus`, "
+        "`upstreamInstanceType`, …). Filters take only the values CodeDeploy takes: no "
+        "sentinel.\n\n" + "\n".join(sections)
+    )
+
+
+PAGES = {"configuration.md": configuration, "errors.md": errors, "enums.md": enums}
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ need them (GraphQL, cache policy).
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 from pydantic.alias_generators import to_camel
 
 from service.errors import ErrorCode, GatewayError
@@ -70,11 +70,13 @@ TERMINAL_DEPLOYMENT_STATUSES = frozenset(
 def _open_enum(enum: type[StrEnum], example: str) -> Any:
     """A field documented with ``enum``'s values, taking any string: a pydantic ``Field``,
     typed ``Any`` as ``Field`` itself is, so it stands for the field's own type."""
-    known = ", ".join(member.value for member in enum)
+    known: list[JsonValue] = [member.value for member in enum]
     return Field(
         default=None,
-        description=f"Known values: {known}. A value AWS adds later is passed through as sent.",
+        description=f"Known values: {', '.join(enum)}. A value AWS adds later is passed "
+        "through as sent.",
         examples=[example],
+        json_schema_extra={"x-extensible-enum": known},
     )
 
 

@@ -190,7 +190,9 @@ def region_field() -> Any:
     return strawberry.field(resolver=region, description="The region it was read in.")
 
 
-def model_field(name: str, shown: Callable[[Any], Any] = lambda value: value) -> Any:
+def model_field(
+    name: str, shown: Callable[[Any], Any] = lambda value: value, description: str | None = None
+) -> Any:
     """A field that is the object's read model's own ``name``, ``shown`` as GraphQL
     types it: the class's annotation says how (``_info`` reads the model, once an
     operation)."""
@@ -198,4 +200,4 @@ def model_field(name: str, shown: Callable[[Any], Any] = lambda value: value) ->
     async def resolve(root: Any, info: Info) -> Any:
         return shown(getattr(await root._info(info), name))
 
-    return strawberry.field(resolver=resolve)
+    return strawberry.field(resolver=resolve, description=description)

@@ -24,8 +24,9 @@ from service.graphql.fleet import (
 )
 from service.graphql.pagination import PageInfo, encode_cursor, page_info, page_of
 from service.graphql.types import (
+    UPSTREAM_SPELLING,
     DeploymentOverview,
-    DeploymentStatus,
+    DeploymentState,
     DeploymentStyle,
     ErrorInformation,
     InstanceSummary,
@@ -61,9 +62,10 @@ class Deployment:
     application_name: str | None = model_field("application_name")
     deployment_group_name: str | None = model_field("deployment_group_name")
     deployment_config_name: str | None = model_field("deployment_config_name")
-    status: DeploymentStatus | None = model_field(
-        "status", lambda status: _member(DeploymentStatus, status, DeploymentStatus.UNKNOWN)
+    status: DeploymentState | None = model_field(
+        "status", lambda status: _member(DeploymentState, status)
     )
+    upstream_status: str | None = model_field("status", description=UPSTREAM_SPELLING)
     compute_platform: str | None = model_field("compute_platform")
     deployment_style: DeploymentStyle | None = model_field("deployment_style", _style)
     create_time: datetime | None = model_field("create_time")
@@ -223,7 +225,7 @@ class DeploymentGroup:
     async def deployments(
         self,
         info: Info,
-        status: list[DeploymentStatus] | None = None,
+        status: list[models.DeploymentStatus] | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
         first: int = 20,

@@ -1,4 +1,10 @@
-"""GraphQL types: CodeDeploy's fields in camelCase, enums in GraphQL style."""
+"""GraphQL types: CodeDeploy's fields in camelCase, enums in GraphQL style.
+
+Enums come in two kinds. A filter (input) takes exactly the values CodeDeploy takes: the
+domain enums themselves. An answer's enum (output) is the domain's values plus
+``UNRECOGNIZED`` for one AWS added after this gateway was built, with CodeDeploy's own
+spelling beside it in an ``upstream…`` field, so nothing AWS sends is lost.
+"""
 
 from datetime import datetime
 from enum import StrEnum
@@ -8,28 +14,109 @@ import strawberry
 
 from service import models
 
-# The domain enums become GraphQL enums; their member names are the GraphQL values.
-strawberry.enum(models.InstanceStatus, description="An instance's deployment status.")
-strawberry.enum(models.LifecycleEventStatus, description="A lifecycle event's status.")
-strawberry.enum(models.LifecycleErrorCode, description="The outcome of a lifecycle script.")
-strawberry.enum(models.InstanceType, description="A blue/green instance's environment.")
+# Filters: the domain enums, whose member names are the GraphQL values.
+strawberry.enum(
+    models.InstanceStatus, description="An instance status to filter by (CodeDeploy's values)."
+)
+strawberry.enum(
+    models.InstanceType, description="A blue/green environment to filter by (Blue or Green)."
+)
+strawberry.enum(
+    models.DeploymentStatus, description="A deployment status to filter by (CodeDeploy's values)."
+)
+
+UNRECOGNIZED = "UNRECOGNIZED"
+UPSTREAM_SPELLING = (
+    "CodeDeploy's own spelling of the value beside, as sent: read it when that is UNRECOGNIZED."
+)
+
+# Answers: the domain's values (the Enum documentation's ``_ignore_`` idiom, so one added
+# there is here too), then the sentinel for a value AWS added after this gateway.
+
+
+@strawberry.enum(
+    description="An instance's or target's status; UNRECOGNIZED: a value this gateway does "
+    "not know yet (see upstreamStatus)."
+)
+class InstanceState(StrEnum):
+    _ignore_ = "member members"
+    members = vars()
+    for member in models.InstanceStatus:
+        members[member.name] = member.value
+    UNRECOGNIZED = UNRECOGNIZED
+
+
+@strawberry.enum(
+    description="A deployment's status; UNRECOGNIZED: a value this gateway does not know "
+    "yet (see upstreamStatus)."
+)
+class DeploymentState(StrEnum):
+    _ignore_ = "member members"
+    members = vars()
+    for member in models.DeploymentStatus:
+        members[member.name] = member.value
+    UNRECOGNIZED = UNRECOGNIZED
+
+
+@strawberry.enum(
+    description="A blue/green instance's, target's or task set's environment; UNRECOGNIZED: "
+    "a value this gateway does not know yet."
+)
+class InstanceLabel(StrEnum):
+    _ignore_ = "member members"
+    members = vars()
+    for member in models.InstanceType:
+        members[member.name] = member.value
+    UNRECOGNIZED = UNRECOGNIZED
+
+
+@strawberry.enum(
+    description="A lifecycle event's status; UNRECOGNIZED: a value this gateway does not "
+    "know yet (see upstreamStatus)."
+)
+class LifecycleEventStatus(StrEnum):
+    _ignore_ = "member members"
+    members = vars()
+    for member in models.LifecycleEventStatus:
+        members[member.name] = member.value
+    UNRECOGNIZED = UNRECOGNIZED
+
+
+@strawberry.enum(
+    description="The outcome of a lifecycle script; UNRECOGNIZED: a value this gateway does "
+    "not know yet (see upstreamErrorCode)."
+)
+class LifecycleErrorCode(StrEnum):
+    _ignore_ = "member members"
+    members = vars()
+    for member in models.LifecycleErrorCode:
+        members[member.name] = member.value
+    UNRECOGNIZED = UNRECOGNIZED
+
 
 E = TypeVar("E", bound=StrEnum)
 
 
-def _member(enum: type[E], value: str | None, fallback: E | None) -> E | None:
-    """A value AWS adds later answers with the fallback instead of failing the query."""
+def _member(enum: type[E], value: str | None) -> E | None:
+    """CodeDeploy's value as ``enum``'s member; one AWS adds later is UNRECOGNIZED
+    instead of failing the query."""
     if value is None:
         return None
     try:
         return enum(value)
     except ValueError:
-        return fallback
+        return enum(UNRECOGNIZED)
+
+
+def upstream_field() -> Any:
+    """The raw value beside an answer's enum."""
+    return strawberry.field(description=UPSTREAM_SPELLING)
 
 
 @strawberry.type(description="Diagnostic information about a lifecycle event.")
 class Diagnostics:
-    error_code: models.LifecycleErrorCode | None
+    error_code: LifecycleErrorCode | None
+    upstream_error_code: str | None = upstream_field()
     script_name: str | None
     message: str | None
     log_tail: str | None = strawberry.field(
@@ -39,9 +126,8 @@ class Diagnostics:
     @classmethod
     def from_model(cls, model: models.Diagnostics) -> "Diagnostics":
         return cls(
-            error_code=_member(
-                models.LifecycleErrorCode, model.error_code, models.LifecycleErrorCode.UNKNOWN_ERROR
-            ),
+            error_code=_member(LifecycleErrorCode, model.error_code),
+            upstream_error_code=model.error_code,
             script_name=model.script_name,
             message=model.message,
             log_tail=model.log_tail,
@@ -54,7 +140,8 @@ class LifecycleEvent:
     diagnostics: Diagnostics | None
     start_time: datetime | None
     end_time: datetime | None
-    status: models.LifecycleEventStatus | None
+    status: LifecycleEventStatus | None
+    upstream_status: str | None = upstream_field()
 
     @classmethod
     def from_model(cls, model: models.LifecycleEvent) -> "LifecycleEvent":
@@ -63,9 +150,8 @@ class LifecycleEvent:
             diagnostics=Diagnostics.from_model(model.diagnostics) if model.diagnostics else None,
             start_time=model.start_time,
             end_time=model.end_time,
-            status=_member(
-                models.LifecycleEventStatus, model.status, models.LifecycleEventStatus.UNKNOWN
-            ),
+            status=_member(LifecycleEventStatus, model.status),
+            upstream_status=model.status,
         )
 
 
@@ -75,36 +161,27 @@ class InstanceSummary:
     instance_id: strawberry.ID | None = strawberry.field(
         description="The id as CodeDeploy returns it (the instance id, or its ARN)."
     )
-    status: models.InstanceStatus | None
+    status: InstanceState | None
+    upstream_status: str | None = upstream_field()
     last_updated_at: datetime | None
     lifecycle_events: list[LifecycleEvent]
-    instance_type: models.InstanceType | None = strawberry.field(
-        description="Blue or Green in a blue/green deployment; null otherwise."
+    instance_type: InstanceLabel | None = strawberry.field(
+        description="BLUE or GREEN in a blue/green deployment; null otherwise."
     )
+    upstream_instance_type: str | None = upstream_field()
 
     @classmethod
     def from_model(cls, model: models.InstanceSummary) -> "InstanceSummary":
         return cls(
             deployment_id=_id(model.deployment_id),
             instance_id=_id(model.instance_id),
-            status=_member(models.InstanceStatus, model.status, models.InstanceStatus.UNKNOWN),
+            status=_member(InstanceState, model.status),
+            upstream_status=model.status,
             last_updated_at=model.last_updated_at,
             lifecycle_events=[LifecycleEvent.from_model(e) for e in model.lifecycle_events],
-            instance_type=_member(models.InstanceType, model.instance_type, None),
+            instance_type=_member(InstanceLabel, model.instance_type),
+            upstream_instance_type=model.instance_type,
         )
-
-
-@strawberry.enum(
-    description="A deployment's status. UNKNOWN: a value this gateway does not know yet."
-)
-class DeploymentStatus(StrEnum):
-    # The domain's statuses (the Enum documentation's ``_ignore_`` idiom), so one added
-    # there is here too; then the fallback for a value the gateway does not know yet.
-    _ignore_ = "known status"
-    known = vars()
-    for status in models.DeploymentStatus:
-        known[status.name] = status.value
-    UNKNOWN = "Unknown"
 
 
 @strawberry.type(description="Instance counts by status.")
@@ -133,15 +210,12 @@ class ErrorInformation:
     message: str | None
 
 
-def _status(value: str | None) -> models.InstanceStatus | None:
-    return _member(models.InstanceStatus, value, models.InstanceStatus.UNKNOWN)
-
-
 @strawberry.interface(description="What every kind of deployment target reports.")
 class Target:
     deployment_id: strawberry.ID | None
     target_id: strawberry.ID | None
-    status: models.InstanceStatus | None
+    status: InstanceState | None
+    upstream_status: str | None = upstream_field()
     last_updated_at: datetime | None
     lifecycle_events: list[LifecycleEvent]
 
@@ -150,7 +224,8 @@ def _target_fields(model: models.TargetBase) -> dict[str, Any]:
     return {
         "deployment_id": _id(model.deployment_id),
         "target_id": _id(model.target_id),
-        "status": _status(model.status),
+        "status": _member(InstanceState, model.status),
+        "upstream_status": model.status,
         "last_updated_at": model.last_updated_at,
         "lifecycle_events": [LifecycleEvent.from_model(e) for e in model.lifecycle_events],
     }
@@ -159,14 +234,16 @@ def _target_fields(model: models.TargetBase) -> dict[str, Any]:
 @strawberry.type(description="An EC2/on-premises instance (targets API).")
 class InstanceTarget(Target):
     target_arn: str | None
-    instance_label: models.InstanceType | None
+    instance_label: InstanceLabel | None
+    upstream_instance_label: str | None = upstream_field()
 
     @classmethod
     def from_model(cls, model: models.InstanceTarget) -> "InstanceTarget":
         return cls(
             **_target_fields(model),
             target_arn=model.target_arn,
-            instance_label=_member(models.InstanceType, model.instance_label, None),
+            instance_label=_member(InstanceLabel, model.instance_label),
+            upstream_instance_label=model.instance_label,
         )
 
 
@@ -203,7 +280,8 @@ class EcsTaskSet:
     status: str | None
     traffic_weight: float | None
     target_group_name: str | None
-    task_set_label: models.InstanceType | None
+    task_set_label: InstanceLabel | None
+    upstream_task_set_label: str | None = upstream_field()
 
 
 @strawberry.type(description="An Amazon ECS service and its blue and green task sets.")
@@ -225,7 +303,8 @@ class EcsTarget(Target):
                     status=task_set.status,
                     traffic_weight=task_set.traffic_weight,
                     target_group_name=task_set.target_group.name if task_set.target_group else None,
-                    task_set_label=_member(models.InstanceType, task_set.task_set_label, None),
+                    task_set_label=_member(InstanceLabel, task_set.task_set_label),
+                    upstream_task_set_label=task_set.task_set_label,
                 )
                 for task_set in model.task_sets_info
             ],

@@ -46,12 +46,26 @@ async def test_deployment_fields(gateway: httpx.AsyncClient) -> None:
     assert deployment["errorInformation"] == {"code": "SCRIPT_FAILED"}
 
 
-async def test_a_deployment_status_aws_adds_later_is_unknown(
+async def test_a_deployment_status_aws_adds_later_is_unrecognized_with_its_spelling(
     gateway: httpx.AsyncClient, upstream: Upstream
 ) -> None:
     upstream.emulator.data.deployments["d-EXAMPLE01"].status = "Paused"
-    query = '{ deployment(deploymentId: "d-EXAMPLE01") { status } }'
-    assert (await graphql(gateway, query))["data"]["deployment"]["status"] == "UNKNOWN"
+    query = '{ deployment(deploymentId: "d-EXAMPLE01") { status upstreamStatus } }'
+    assert (await graphql(gateway, query))["data"]["deployment"] == {
+        "status": "UNRECOGNIZED",
+        "upstreamStatus": "Paused",
+    }
+
+
+async def test_filters_take_codedeploys_values_only(gateway: httpx.AsyncClient) -> None:
+    for query in [
+        '{ deployment(deploymentId: "d-EXAMPLE01") { instances(status: [UNRECOGNIZED]) '
+        "{ totalCount } } }",
+        '{ deploymentGroup(applicationName: "orders-api", deploymentGroupName: "orders-api-prod")'
+        " { deployments(status: [UNKNOWN]) { edges { cursor } } } }",
+    ]:
+        [error] = (await graphql(gateway, query))["errors"]
+        assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
 
 
 async def test_a_page_of_50_costs_4_calls_cold_and_0_warm(

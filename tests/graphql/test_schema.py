@@ -53,16 +53,38 @@ async def test_blue_green_instances_carry_their_type(gateway: httpx.AsyncClient)
     }
 
 
-async def test_values_aws_adds_later_fall_back_instead_of_failing(
+async def test_values_aws_adds_later_are_unrecognized_and_kept_as_sent(
     gateway: httpx.AsyncClient, upstream: Upstream
 ) -> None:
     upstream.emulator.data.deployments["d-EXAMPLE01"].instances.append(FUTURE_INSTANCE)
-    body = await graphql(gateway, INSTANCE_QUERY, d="d-EXAMPLE01", i="i-future")
-    instance = body["data"]["deploymentInstance"]
+    query = """query ($d: ID!, $i: ID!) { deploymentInstance(deploymentId: $d, instanceId: $i) {
+      status upstreamStatus instanceType upstreamInstanceType
+      lifecycleEvents { status upstreamStatus diagnostics { errorCode upstreamErrorCode } } } }"""
+    body = await graphql(gateway, query, d="d-EXAMPLE01", i="i-future")
     assert "errors" not in body
-    assert (instance["status"], instance["instanceType"]) == ("UNKNOWN", None)
-    [event] = instance["lifecycleEvents"]
-    assert (event["status"], event["diagnostics"]["errorCode"]) == ("UNKNOWN", "UNKNOWN_ERROR")
+    assert body["data"]["deploymentInstance"] == {
+        "status": "UNRECOGNIZED",
+        "upstreamStatus": "Paused",
+        "instanceType": "UNRECOGNIZED",
+        "upstreamInstanceType": "Purple",
+        "lifecycleEvents": [
+            {
+                "status": "UNRECOGNIZED",
+                "upstreamStatus": "Waiting",
+                "diagnostics": {"errorCode": "UNRECOGNIZED", "upstreamErrorCode": "ScriptExploded"},
+            }
+        ],
+    }
+
+
+async def test_awss_own_unknown_is_not_the_sentinel(
+    gateway: httpx.AsyncClient, upstream: Upstream
+) -> None:
+    upstream.emulator.data.deployments["d-EXAMPLE01"].instances.append(
+        {**FUTURE_INSTANCE, "status": "Unknown", "lifecycleEvents": []}
+    )
+    body = await graphql(gateway, INSTANCE_QUERY, d="d-EXAMPLE01", i="i-future")
+    assert body["data"]["deploymentInstance"]["status"] == "UNKNOWN"
 
 
 async def test_one_failing_field_leaves_the_others(gateway: httpx.AsyncClient) -> None:
