@@ -53,7 +53,7 @@ from service.rest.problems import (
     problem_responses,
 )
 from service.settings import Settings
-from service.tokens import PageTokens
+from service.tokens import Cursors
 
 logger = logging.getLogger(__name__)
 
@@ -96,9 +96,9 @@ def create_app(
                 "GATEWAY_CURSOR_SECRET is not set: page tokens from this process are "
                 "refused by any other replica"
             )
-        tokens = PageTokens(os.urandom(32))
+        cursors = Cursors(os.urandom(32))
     else:
-        tokens = PageTokens(settings.cursor_secret.get_secret_value().encode())
+        cursors = Cursors(settings.cursor_secret.get_secret_value().encode())
     trusted = None
     if settings.graphql_trusted_documents is not None:
         trusted = load_trusted(settings.graphql_trusted_documents)
@@ -140,7 +140,7 @@ def create_app(
                 tiers = StoreTiers(store, lease_seconds=lease)
                 observe = access.cache_event  # the access log's cache_level=shared
             caches = make_caches(settings, metrics, clock=clock, tiers=tiers, observe=observe)
-            resolvers = Resolvers(upstreams, caches, tokens)
+            resolvers = Resolvers(upstreams, caches, cursors)
             engine = make_engine(settings, resolvers, metrics, clock, trusted)
             stack.callback(engine.close)
             watchers = Watchers(

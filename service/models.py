@@ -445,4 +445,28 @@ class GetDeploymentTargetOutput(AwsModel):
 
 
 class BatchGetDeploymentTargetsOutput(AwsModel):
+    """BatchGetDeploymentTargets' output shape, and one entry per id it could not return."""
+
+    model_config = _always_sent("errors")
+
     deployment_targets: list[DeploymentTarget]
+    errors: list[ItemError] = Field(
+        default_factory=list,
+        description="One entry per requested id that could not be returned, in the order asked.",
+    )
+
+
+class ListDeploymentTargetsOutput(AwsModel):
+    """ListDeploymentTargets' output shape: one page of target ids."""
+
+    target_ids: list[str]
+    next_token: str | None = Field(
+        default=None, description="Pass as `nextToken` for the next page."
+    )
+
+
+class ListDeploymentTargetSummariesOutput(AwsModel):
+    """One page of the list, each id batch-read into its target."""
+
+    deployment_targets: list[DeploymentTarget]
+    next_token: str | None = None

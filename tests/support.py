@@ -28,7 +28,7 @@ from service.live import Watched, Watchers
 from service.metrics import Metrics
 from service.reads import Resolver, Resolvers, make_caches
 from service.settings import Settings, UpstreamApi
-from service.tokens import PageTokens
+from service.tokens import Cursors
 
 ACCESS_KEY_ID = "AKIATESTGATEWAY00001"
 
@@ -413,4 +413,4 @@ async def standalone_resolver(api: UpstreamApi = "instances") -> AsyncIterator[R
     metrics = Metrics()
     async with Upstreams(config, accounts, metrics) as upstreams:
         caches = make_caches(settings, metrics)
-        yield Resolver(upstreams.get(accounts.default), caches, PageTokens(b"k" * 32))
+        yield Resolver(upstreams.get(accounts.default), caches, Cursors(b"k" * 32))

@@ -123,3 +123,79 @@ async def test_targets_api_finds_missing_ids_in_a_failed_batch(
     assert [(e["id"], e["code"]) for e in body["errors"]] == [("i-gone", "INSTANCE_NOT_FOUND")]
     # One batch that failed whole, then a batch of one per id to tell which is missing.
     assert upstream.calls("BatchGetDeploymentTargets") == 1 + len(ids)
+
+
+ARN_INSTANCE = {
+    "instanceId": "arn:aws:ec2:us-east-1:111122223333:instance/i-0a1b2c3d4e5f6arn1",
+    "status": "Succeeded",
+    "lifecycleEvents": [],
+}
+CONTRACT: list[Request] = [
+    ("GET", "/v1/deployments/d-EXAMPLE01/instances/i-0a1b2c3d4e5f6arn1", None),
+    ("GET", "/v1/deployments/d-EXAMPLE01/instances/i-nothere", None),
+    ("GET", "/v1/deployments/d-EXAMPLE03/instances/i-1", None),  # Lambda
+    ("GET", "/v1/deployments/d-EXAMPLE05/instances/i-1", None),  # ECS
+    ("GET", "/v1/deployments/d-EXAMPLE03/instances", None),
+    ("POST", "/v1/deployments/d-EXAMPLE03/instances:batchGet", {"instanceIds": ["i-1"]}),
+    (
+        "POST",
+        "/v1/deployments/d-EXAMPLE01/instances:batchGet",
+        {"instanceIds": ["i-0a1b2c3d4e5f60001", "i-gone", "i-0a1b2c3d4e5f6arn1"]},
+    ),
+    ("GET", "/v1/deployments/d-EXAMPLE01/instances?pageSize=100", None),
+    ("GET", "/v1/deployments/d-EXAMPLE01/targets?pageSize=100&include=summary", None),
+    ("GET", "/v1/deployments/d-EXAMPLE03/targets?include=summary", None),
+    (
+        "POST",
+        "/v1/deployments/d-EXAMPLE05/targets:batchGet",
+        {"targetIds": ["storefront-cluster:storefront", "nope:nope"]},
+    ),
+    ("GET", "/v1/deployments/d-EXAMPLE01/targets?status=Sleeping", None),
+    (
+        "POST",
+        "/graphql",
+        {
+            "query": '{ lambda: deploymentInstance(deploymentId: "d-EXAMPLE03", instanceId: "i-1")'
+            ' { status } arn: deploymentInstance(deploymentId: "d-EXAMPLE01", '
+            'instanceId: "i-0a1b2c3d4e5f6arn1") { instanceId status } }'
+        },
+    ),
+]
+
+
+def _contract(body: bytes) -> Any:
+    """An answer without what the contract leaves free: CodeDeploy's own code and words,
+    and its request ids."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            free = {"upstreamCode", "requestId", "detail", "message", "errorMessage", "locations"}
+            return {key: strip(item) for key, item in value.items() if key not in free}
+        if isinstance(value, list):
+            return [strip(item) for item in value]
+        return value
+
+    return strip(json.loads(body))
+
+
+async def test_both_apis_pass_one_contract(
+    upstream: Upstream, make_gateway: GatewayFactory
+) -> None:
+    upstream.emulator.data.deployments["d-EXAMPLE01"].instances.append(ARN_INSTANCE)
+    found: dict[str, list[tuple[int, Any]]] = {}
+    for api in ("instances", "targets"):
+        async with make_gateway(upstream_api=api) as gateway:
+            found[api] = [
+                ((response := await gateway.request(method, url, json=body)).status_code,
+                 _contract(response.content))
+                for method, url, body in CONTRACT
+            ]  # fmt: skip
+    for asked, one, other in zip(CONTRACT, found["instances"], found["targets"], strict=True):
+        assert one == other, asked
+    statuses = [status for status, _ in found["targets"]]
+    assert statuses == [200, 404, 422, 422, 422, 422, 200, 200, 200, 200, 200, 400, 200]
+    arn = found["targets"][0][1]["instanceSummary"]
+    assert arn["instanceId"] == "i-0a1b2c3d4e5f6arn1"
+    errors = found["targets"][6][1]["errors"]
+    assert errors == [{"id": "i-gone", "code": "INSTANCE_NOT_FOUND", "status": 404}]
+    assert [e["id"] for e in found["targets"][10][1]["errors"]] == ["nope:nope"]

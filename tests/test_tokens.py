@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from service.errors import InvalidRequest
+from service.tokens import Cursors
 from tests.support import GatewayFactory, Upstream
 
 FLEET = "d-EXAMPLE04"
@@ -78,3 +80,108 @@ async def test_a_forged_graphql_cursor_reaches_nobody(
             "/graphql", json={"query": PAGE, "variables": {"after": cursor}}
         )
     assert "errors" not in following.json()
+
+
+MADE_UP = base64.urlsafe_b64encode(json.dumps([None, 5000]).encode()).decode()
+DEPLOYMENTS = '{ deploymentGroup(applicationName: "orders-api", deploymentGroupName: "orders-api-prod") { deployments(first: 1) { pageInfo { endCursor } } } }'
+APPLICATIONS = """query ($after: String) { applications(first: 1, after: $after) {
+  edges { node { applicationName } } totalCount } }"""
+
+
+async def test_first_pages_cursors_are_sealed_and_a_made_up_one_is_400_on_both_faces(
+    upstream: Upstream, make_gateway: GatewayFactory
+) -> None:
+    async with make_gateway() as gateway:
+        body = (await gateway.post("/graphql", json={"query": PAGE})).json()
+        first = body["data"]["deployment"]["instances"]["pageInfo"]["endCursor"]
+        with pytest.raises((UnicodeDecodeError, json.JSONDecodeError)):
+            json.loads(base64.urlsafe_b64decode(first))
+        calls = upstream.calls()
+        graph = await gateway.post(
+            "/graphql", json={"query": PAGE, "variables": {"after": MADE_UP}}
+        )
+        rest = await gateway.get(LIST, params={"nextToken": MADE_UP})
+    [error] = graph.json()["errors"]
+    assert error["extensions"]["code"] == rest.json()["code"] == "INVALID_CURSOR"
+    assert rest.status_code == error["extensions"]["status"] == 400
+    assert upstream.calls() == calls
+
+
+async def test_a_cursor_is_refused_by_every_other_list(
+    upstream: Upstream, make_gateway: GatewayFactory
+) -> None:
+    upstream.emulator.page_size = 10
+    async with make_gateway() as gateway:
+        deployments = (await gateway.post("/graphql", json={"query": DEPLOYMENTS})).json()
+        cursor = deployments["data"]["deploymentGroup"]["deployments"]["pageInfo"]["endCursor"]
+        token = (await gateway.get(LIST, params={"pageSize": 3})).json()["nextToken"]
+        refused = [
+            await gateway.post(
+                "/graphql", json={"query": APPLICATIONS, "variables": {"after": cursor}}
+            ),
+            await gateway.get("/v1/applications", params={"nextToken": token}),
+            await gateway.get(LIST, params={"nextToken": token, "status": "Failed"}),
+            await gateway.get("/v1/deployments/d-EXAMPLE01/instances", params={"nextToken": token}),
+            await gateway.get(
+                f"{LIST.replace('instances', 'targets')}", params={"nextToken": token}
+            ),
+        ]
+        # The same list on the other face: REST's nextToken is GraphQL's cursor.
+        same = await gateway.post("/graphql", json={"query": PAGE, "variables": {"after": token}})
+    for response in refused[1:]:
+        assert (response.status_code, response.json()["code"]) == (400, "INVALID_CURSOR")
+    assert refused[0].json()["errors"][0]["extensions"]["code"] == "INVALID_CURSOR"
+    edges = same.json()["data"]["deployment"]["instances"]["edges"]
+    assert edges[0]["node"]["instanceId"] == "i-0f1e2d3c4b5a00003"
+
+
+async def test_a_rest_page_size_walks_the_list_without_gaps(
+    upstream: Upstream, make_gateway: GatewayFactory
+) -> None:
+    seen: list[str] = []
+    async with make_gateway() as gateway:
+        default = (await gateway.get(LIST)).json()
+        upstream.emulator.page_size = 10  # CodeDeploy's pages and the caller's do not line up
+        token = None
+        while True:
+            params = {"pageSize": 7, **({"nextToken": token} if token else {})}
+            page = (await gateway.get(LIST, params=params)).json()
+            seen += page["instancesList"]
+            token = page.get("nextToken")
+            if token is None:
+                break
+        too_big = await gateway.get(LIST, params={"pageSize": 101})
+    assert seen == [f"i-0f1e2d3c4b5a{n:05d}" for n in range(64)]
+    assert len(default["instancesList"]) == 50
+    assert (too_big.status_code, too_big.json()["code"]) == (400, "BAD_USER_INPUT")
+
+
+async def test_every_connection_counts_its_list(
+    upstream: Upstream, make_gateway: GatewayFactory
+) -> None:
+    query = """{
+      applications { totalCount edges { cursor } }
+      application(applicationName: "orders-api") {
+        deploymentGroups { totalCount edges { cursor } } }
+      deploymentGroup(applicationName: "orders-api", deploymentGroupName: "orders-api-prod") {
+        deployments(first: 1) { totalCount } } }"""
+    async with make_gateway() as gateway:
+        body = (await gateway.post("/graphql", json={"query": query})).json()
+        listed = (
+            await gateway.get("/v1/deployments?applicationName=orders-api&deploymentGroupName=orders-api-prod&pageSize=100")
+        ).json()  # fmt: skip
+    assert "errors" not in body, body
+    data = body["data"]
+    assert data["applications"]["totalCount"] == len(data["applications"]["edges"]) > 0
+    groups = data["application"]["deploymentGroups"]
+    assert groups["totalCount"] == len(groups["edges"]) > 0
+    assert data["deploymentGroup"]["deployments"]["totalCount"] == len(listed["deployments"])
+
+
+def test_a_cursor_is_bound_to_its_scope() -> None:
+    cursors = Cursors(b"k" * 32)
+    sealed = cursors.scoped("prod/us-east-1").seal("list", (None, 3))
+    assert cursors.scoped("prod/us-east-1").open("list", sealed) == (None, 3)
+    for scope, binding in [("staging/us-east-1", "list"), ("prod/eu-west-1", "list"), ("prod/us-east-1", "other")]:  # fmt: skip
+        with pytest.raises(InvalidRequest):
+            cursors.scoped(scope).open(binding, sealed)

@@ -52,8 +52,9 @@ class TargetReads(Protocol):
         self,
         deployment_id: str,
         *,
+        statuses: Sequence[str] = (),
+        instance_types: Sequence[str] = (),
         next_token: str | None = None,
-        filters: dict[str, list[str]] | None = None,
     ) -> IdPage: ...
 
 
@@ -70,7 +71,7 @@ class InstanceCalls:
                 deploymentId=deployment_id, instanceId=instance_id
             ),
         )
-        return parse(GetDeploymentInstanceOutput, reply).instance_summary
+        return _by_its_id(parse(GetDeploymentInstanceOutput, reply).instance_summary)
 
     async def batch_get(
         self, deployment_id: str, instance_ids: Sequence[str]
@@ -135,12 +136,12 @@ class InstancesFromTargets:
         instance_types: Sequence[str] = (),
         next_token: str | None = None,
     ) -> IdPage:
-        filters = {"TargetStatus": list(statuses), "ServerInstanceLabel": list(instance_types)}
         try:
             return await self._codedeploy.list_target_ids(
                 deployment_id,
+                statuses=statuses,
+                instance_types=instance_types,
                 next_token=next_token,
-                filters={name: values for name, values in filters.items() if values},
             )
         except GatewayError as error:
             raise as_instance_error(error) from error
@@ -150,9 +151,19 @@ def _by_id(output: BatchGetDeploymentInstancesOutput) -> list[tuple[str | None, 
     # CodeDeploy answers an EC2 instance with its ARN; callers ask with its id.
     found: list[tuple[str | None, InstanceSummary]] = []
     for summary in output.instances_summary:
-        stored = summary.instance_id or ""
-        found += [(stored, summary), (stored.rsplit("/", 1)[-1], summary)]
+        stored, named = summary.instance_id or "", _by_its_id(summary)
+        found += [(stored, named), (stored.rsplit("/", 1)[-1], named)]
     return found
+
+
+def _by_its_id(summary: InstanceSummary) -> InstanceSummary:
+    """The instance named by its id, as the lists and the target calls name it:
+    GetDeploymentInstance may answer an EC2 instance's ARN instead, so the two upstream
+    modes answer alike."""
+    instance_id = summary.instance_id
+    if instance_id is None or not instance_id.startswith("arn:"):
+        return summary
+    return summary.model_copy(update={"instance_id": instance_id.rsplit("/", 1)[-1]})
 
 
 def _as_instance(target: DeploymentTarget) -> InstanceSummary:

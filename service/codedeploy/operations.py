@@ -89,12 +89,14 @@ class CodeDeploy:
         self,
         deployment_id: str,
         *,
+        statuses: Sequence[str] = (),
+        instance_types: Sequence[str] = (),
         next_token: str | None = None,
-        filters: dict[str, list[str]] | None = None,
     ) -> IdPage:
         params: dict[str, Any] = {"deploymentId": deployment_id}
-        if filters:
-            params["targetFilters"] = filters
+        filters = {"TargetStatus": list(statuses), "ServerInstanceLabel": list(instance_types)}
+        if any(filters.values()):
+            params["targetFilters"] = {name: values for name, values in filters.items() if values}
         if next_token:
             params["nextToken"] = next_token
         reply = await self.calls(

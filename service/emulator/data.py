@@ -138,7 +138,7 @@ def _instance_target(summary: dict[str, Any]) -> dict[str, Any]:
     instance_id = str(summary.get("instanceId", ""))
     target = {
         "deploymentId": summary.get("deploymentId"),
-        "targetId": instance_id,
+        "targetId": instance_id.rsplit("/", 1)[-1],
         "targetArn": instance_id
         if instance_id.startswith("arn:")
         else f"arn:aws:ec2:us-east-1:{HOME_ACCOUNT}:instance/{instance_id}",

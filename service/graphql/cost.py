@@ -34,10 +34,10 @@ from graphql import (
 from graphql.execution.values import VariableValues, get_argument_values
 
 from service.codedeploy import BATCH_LIMIT, NAMES_BATCH_LIMIT
-from service.graphql.fleet import MAX_COUNTED_PAGES
-from service.graphql.pagination import MAX_FIRST
 from service.reads import costs, filters
 from service.reads.costs import batch, list_pages
+from service.reads.pages import MAX_COUNTED_PAGES
+from service.reads.pages import MAX_PAGE_SIZE as MAX_FIRST
 
 PageKey = tuple[Any, ...]
 Where = tuple[str | None, str | None]
@@ -181,6 +181,11 @@ class _Estimate:
                 tally.ids[where, "instances", deployment or ""].add(args["instanceId"])
             case ("Deployment", "instances" | "targets"):
                 connection = self._connection(node.name.value, deployment or "", args, where)
+            case (
+                "ApplicationConnection" | "DeploymentGroupConnection" | "DeploymentConnection",
+                "totalCount",
+            ):
+                tally.discovery += MAX_COUNTED_PAGES  # the pages from the first, at most
             case ("InstanceSummaryConnection" | "DeploymentTargetConnection", "totalCount"):
                 assert connection is not None
                 # Counting walks the pages from the first, the same pages a first page reads.
@@ -246,7 +251,7 @@ class _Estimate:
         first = max(0, min(args.get("first", 0), MAX_FIRST))
         after = args.get("after")
         statuses = filters(_value(status) for status in args.get("status") or ())
-        types = filters(_value(kind) for kind in [args.get("instanceType")] if kind)
+        types = filters(_value(kind) for kind in args.get("instanceType") or ())
         connection = _Connection((where, kind, deployment, statuses, types), after, first)
         pages = list_pages(first, after=after is not None)
         self.tally.pages.update((connection.key, after, page) for page in range(pages))

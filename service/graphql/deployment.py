@@ -6,13 +6,11 @@ The connections are nullable: a list CodeDeploy refuses (an instance list of a L
 deployment) is null with an error at its path, and the deployment's other fields stay.
 """
 
-from collections.abc import Awaitable
 from datetime import datetime
 
 import strawberry
 
 from service import models
-from service.cache import Cached
 from service.codedeploy import DeploymentFilter
 from service.graphql.context import Info, Reads, account_field, model_field, region_field
 from service.graphql.fleet import (
@@ -22,7 +20,7 @@ from service.graphql.fleet import (
     InstanceSummaryEdge,
     load_instance,
 )
-from service.graphql.pagination import PageInfo, encode_cursor, page_info, page_of
+from service.graphql.pagination import PageInfo, page_info, total_count
 from service.graphql.types import (
     UPSTREAM_SPELLING,
     DeploymentOverview,
@@ -32,8 +30,8 @@ from service.graphql.types import (
     InstanceSummary,
     _member,
 )
-from service.models import IdPage
 from service.reads import GroupStats, group_stats
+from service.reads.pages import DEFAULT_PAGE_SIZE, Listing
 from service.snapshot import Snapshot
 
 
@@ -102,56 +100,57 @@ class Deployment:
         self,
         info: Info,
         status: list[models.InstanceStatus] | None = None,
-        instance_type: models.InstanceType | None = None,
-        first: int = 50,
+        instance_type: list[models.InstanceType] | None = None,
+        first: int = DEFAULT_PAGE_SIZE,
         after: str | None = None,
     ) -> InstanceSummaryConnection | None:
-        statuses = [value.value for value in status or ()]
-        types = [instance_type.value] if instance_type else []
-        resolver = self.reads.resolver
-
-        def list_page(next_token: str | None) -> Awaitable[Cached[IdPage]]:
-            return resolver.instance_ids(
-                self.deployment_id, statuses=statuses, instance_types=types, next_token=next_token
-            )
-
-        ids = await page_of(list_page, first, after)
+        listing = self.reads.resolver.instance_list(
+            self.deployment_id,
+            statuses=[value.value for value in status or ()],
+            instance_types=[value.value for value in instance_type or ()],
+        )
+        window = await listing.window(first, after)
         return InstanceSummaryConnection(
             edges=[
                 InstanceSummaryEdge(
-                    cursor=encode_cursor(page_token, index),
+                    cursor=cursor,
                     reads=self.reads,
                     deployment_id=self.deployment_id,
                     instance_id=instance_id,
                 )
-                for page_token, index, instance_id in ids.items
+                for cursor, instance_id in window.items
             ],
-            page_info=page_info(ids, after),
-            list_page=list_page,
+            page_info=page_info(window, after),
+            listing=listing,
         )
 
     @strawberry.field
     async def targets(
-        self, info: Info, first: int = 50, after: str | None = None
+        self,
+        info: Info,
+        status: list[models.InstanceStatus] | None = None,
+        instance_type: list[models.InstanceType] | None = None,
+        first: int = DEFAULT_PAGE_SIZE,
+        after: str | None = None,
     ) -> DeploymentTargetConnection | None:
-        resolver = self.reads.resolver
-
-        def list_page(next_token: str | None) -> Awaitable[Cached[IdPage]]:
-            return resolver.target_ids(self.deployment_id, next_token=next_token)
-
-        ids = await page_of(list_page, first, after)
+        listing = self.reads.resolver.target_list(
+            self.deployment_id,
+            statuses=[value.value for value in status or ()],
+            instance_types=[value.value for value in instance_type or ()],
+        )
+        window = await listing.window(first, after)
         return DeploymentTargetConnection(
             edges=[
                 DeploymentTargetEdge(
-                    cursor=encode_cursor(page_token, index),
+                    cursor=cursor,
                     reads=self.reads,
                     deployment_id=self.deployment_id,
                     target_id=target_id,
                 )
-                for page_token, index, target_id in ids.items
+                for cursor, target_id in window.items
             ],
-            page_info=page_info(ids, after),
-            list_page=list_page,
+            page_info=page_info(window, after),
+            listing=listing,
         )
 
 
@@ -181,6 +180,23 @@ class DeploymentEdge:
 class DeploymentConnection:
     edges: list[DeploymentEdge]
     page_info: PageInfo
+    listing: strawberry.Private[Listing]
+    total_count: int | None = total_count("deployments matching the filters")
+
+
+async def deployment_connection(
+    reads: Reads, listed: DeploymentFilter, first: int, after: str | None
+) -> DeploymentConnection:
+    listing = reads.resolver.deployment_list(listed)
+    window = await listing.window(first, after)
+    return DeploymentConnection(
+        edges=[
+            DeploymentEdge(cursor=cursor, reads=reads, deployment_id=item)
+            for cursor, item in window.items
+        ],
+        page_info=page_info(window, after),
+        listing=listing,
+    )
 
 
 @strawberry.experimental.pydantic.type(
@@ -228,10 +244,9 @@ class DeploymentGroup:
         status: list[models.DeploymentStatus] | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
-        first: int = 20,
+        first: int = DEFAULT_PAGE_SIZE,
         after: str | None = None,
     ) -> DeploymentConnection | None:
-        resolver = self.reads.resolver
         listed = DeploymentFilter(
             application=self.application_name,
             group=self.deployment_group_name,
@@ -239,20 +254,7 @@ class DeploymentGroup:
             created_after=created_after,
             created_before=created_before,
         )
-
-        def list_page(next_token: str | None) -> Awaitable[Cached[IdPage]]:
-            return resolver.deployment_ids(listed, next_token=next_token)
-
-        ids = await page_of(list_page, first, after)
-        return DeploymentConnection(
-            edges=[
-                DeploymentEdge(
-                    cursor=encode_cursor(page_token, index), reads=self.reads, deployment_id=item
-                )
-                for page_token, index, item in ids.items
-            ],
-            page_info=page_info(ids, after),
-        )
+        return await deployment_connection(self.reads, listed, first, after)
 
     @strawberry.field
     async def stats(self, info: Info, since: datetime) -> DeploymentGroupStats:

@@ -2,13 +2,11 @@
 CodeDeploy's paged lists, their nodes batched through the request's DataLoaders
 (BatchGetApplications, BatchGetDeploymentGroups)."""
 
-from collections.abc import Awaitable
 from datetime import datetime
 
 import strawberry
 
 from service import models
-from service.cache import Cached
 from service.graphql.context import (
     AccountArgument,
     Info,
@@ -19,8 +17,8 @@ from service.graphql.context import (
     region_field,
 )
 from service.graphql.deployment import DeploymentGroup
-from service.graphql.pagination import ListPage, PageInfo, encode_cursor, page_info, page_of
-from service.models import IdPage
+from service.graphql.pagination import PageInfo, page_info, total_count
+from service.reads.pages import DEFAULT_PAGE_SIZE, Listing
 
 
 @strawberry.type(description="A deployment group in a page of an application's groups.")
@@ -33,6 +31,8 @@ class DeploymentGroupEdge:
 class DeploymentGroupConnection:
     edges: list[DeploymentGroupEdge]
     page_info: PageInfo
+    listing: strawberry.Private[Listing]
+    total_count: int | None = total_count("the application's deployment groups")
 
 
 @strawberry.type(description="A CodeDeploy application and its deployment groups.")
@@ -52,27 +52,24 @@ class Application:
 
     @strawberry.field
     async def deployment_groups(
-        self, info: Info, first: int = 50, after: str | None = None
+        self, info: Info, first: int = DEFAULT_PAGE_SIZE, after: str | None = None
     ) -> DeploymentGroupConnection | None:
-        resolver = self.reads.resolver
-
-        def list_page(next_token: str | None) -> Awaitable[Cached[IdPage]]:
-            return resolver.group_names(self.application_name, next_token=next_token)
-
-        names = await page_of(list_page, first, after)
+        listing = self.reads.resolver.group_list(self.application_name)
+        window = await listing.window(first, after)
         return DeploymentGroupConnection(
             edges=[
                 DeploymentGroupEdge(
-                    cursor=encode_cursor(page_token, index),
+                    cursor=cursor,
                     node=DeploymentGroup(
                         reads=self.reads,
                         application_name=self.application_name,
                         deployment_group_name=name,
                     ),
                 )
-                for page_token, index, name in names.items
+                for cursor, name in window.items
             ],
-            page_info=page_info(names, after),
+            page_info=page_info(window, after),
+            listing=listing,
         )
 
 
@@ -86,29 +83,27 @@ class ApplicationEdge:
 class ApplicationConnection:
     edges: list[ApplicationEdge]
     page_info: PageInfo
+    listing: strawberry.Private[Listing]
+    total_count: int | None = total_count("applications")
 
 
 async def resolve_applications(
     info: Info,
-    first: int = 50,
+    first: int = DEFAULT_PAGE_SIZE,
     after: str | None = None,
     account: AccountArgument = None,
     region: RegionArgument = None,
 ) -> ApplicationConnection | None:
     reads = info.context.at(account, region)
-    list_page: ListPage = lambda next_token: reads.resolver.application_names(  # noqa: E731
-        next_token=next_token
-    )
-    names = await page_of(list_page, first, after)
+    listing = reads.resolver.application_list()
+    window = await listing.window(first, after)
     return ApplicationConnection(
         edges=[
-            ApplicationEdge(
-                cursor=encode_cursor(page_token, index),
-                node=Application(reads=reads, application_name=name),
-            )
-            for page_token, index, name in names.items
+            ApplicationEdge(cursor=cursor, node=Application(reads=reads, application_name=name))
+            for cursor, name in window.items
         ],
-        page_info=page_info(names, after),
+        page_info=page_info(window, after),
+        listing=listing,
     )
 
 

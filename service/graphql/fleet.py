@@ -1,16 +1,12 @@
 """A deployment's fleet in GraphQL: its instances and its targets, each a connection over
 CodeDeploy's paged id list, their nodes batched through the request's DataLoaders."""
 
-from typing import Any
-
 import strawberry
 
 from service.graphql.context import Reads
-from service.graphql.pagination import ListPage, PageInfo
+from service.graphql.pagination import PageInfo, total_count
 from service.graphql.types import DeploymentTarget, InstanceSummary, target_from_model
-
-# Counting a fleet walks its id pages; past this many pages the count is left unknown.
-MAX_COUNTED_PAGES = 10
+from service.reads.pages import Listing
 
 
 async def load_instance(reads: Reads, deployment_id: str, instance_id: str) -> InstanceSummary:
@@ -30,29 +26,12 @@ class InstanceSummaryEdge:
         return await load_instance(self.reads, self.deployment_id, self.instance_id)
 
 
-async def count_list(parent: strawberry.Parent[Any]) -> int | None:
-    """Every id of a connection's list, counted from its id pages (cached); None past
-    the bound."""
-    total, token = 0, None
-    for _ in range(MAX_COUNTED_PAGES):
-        ids = (await parent.list_page(token)).value
-        total += len(ids.ids)
-        token = ids.next_token
-        if token is None:
-            return total
-    return None
-
-
 @strawberry.type(description="A page of a deployment's instances (ListDeploymentInstances).")
 class InstanceSummaryConnection:
     edges: list[InstanceSummaryEdge]
     page_info: PageInfo
-    list_page: strawberry.Private[ListPage]
-    total_count: int | None = strawberry.field(
-        resolver=count_list,
-        description=f"All instances matching the filters, counted from up to "
-        f"{MAX_COUNTED_PAGES} id pages (cached); null for a larger fleet.",
-    )
+    listing: strawberry.Private[Listing]
+    total_count: int | None = total_count("instances matching the filters")
 
 
 @strawberry.type(description="A target in a page of a deployment's targets.")
@@ -73,9 +52,5 @@ class DeploymentTargetEdge:
 class DeploymentTargetConnection:
     edges: list[DeploymentTargetEdge]
     page_info: PageInfo
-    list_page: strawberry.Private[ListPage]
-    total_count: int | None = strawberry.field(
-        resolver=count_list,
-        description=f"All targets, counted from up to {MAX_COUNTED_PAGES} id pages (cached); "
-        "null for a larger fleet.",
-    )
+    listing: strawberry.Private[Listing]
+    total_count: int | None = total_count("targets")

@@ -4,8 +4,9 @@ Batch and list reads fill the same per-item entries single reads use; every read
 its input as CodeDeploy would first, so a malformed id costs no call.
 """
 
+import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 from functools import partial
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -20,7 +21,7 @@ from service.codedeploy.inputs import (
     require_ids,
     utc,
 )
-from service.errors import GatewayError
+from service.errors import GatewayError, NotFound, UnsupportedComputePlatform
 from service.models import (
     ApplicationInfo,
     DeploymentGroupInfo,
@@ -30,8 +31,9 @@ from service.models import (
     InstanceSummary,
 )
 from service.reads.caches import Caches
+from service.reads.pages import Listing, ListPage
 from service.snapshot import Snapshot
-from service.tokens import PageTokens
+from service.tokens import Cursors
 
 InstanceOutcome = Cached[Snapshot[InstanceSummary]] | GatewayError
 CacheKey = tuple[object, ...]
@@ -71,11 +73,11 @@ class FleetReads:
 class Resolver:
     """Answers both faces' questions from the cache, or from CodeDeploy on a miss."""
 
-    def __init__(self, codedeploy: CodeDeploy, caches: Caches, tokens: PageTokens) -> None:
+    def __init__(self, codedeploy: CodeDeploy, caches: Caches, cursors: Cursors) -> None:
         self._codedeploy = codedeploy
         self.where = codedeploy.where
         self.caches = caches
-        self._tokens = tokens.scoped(str(self.where))
+        self._cursors = cursors.scoped(str(self.where))
         self._instances = FleetReads("instance", self.instance_ids, self.deployment_instances)
         self._targets = FleetReads("target", self.target_ids, self.deployment_targets)
 
@@ -95,7 +97,11 @@ class Resolver:
         require_ids(deployment_id=deployment_id, instance_id=instance_id)
 
         async def load() -> Snapshot[InstanceSummary]:
-            return Snapshot(await self._codedeploy.instances.get(deployment_id, instance_id))
+            try:
+                return Snapshot(await self._codedeploy.instances.get(deployment_id, instance_id))
+            except NotFound:
+                await self._require_server(deployment_id)
+                raise
 
         return await self.caches.instances.get(
             self._key(deployment_id, instance_id), load, refresh=refresh
@@ -121,6 +127,8 @@ class Resolver:
             asked = [id_ for id_ in ids if id_ not in outcomes]
             if asked:
                 outcomes.update(await self._codedeploy.instances.batch_get(deployment_id, asked))
+            if any(isinstance(outcome, NotFound) for outcome in outcomes.values()):
+                await self._require_server(deployment_id)
             return outcomes
 
         return await self._many(
@@ -137,28 +145,33 @@ class Resolver:
         refresh: bool = False,
     ) -> Cached[IdPage]:
         require_ids(deployment_id=deployment_id)
-        token = self._tokens.open(next_token)
         # Filters are sets: every order and repeat of them shares one entry and one call.
         statuses, instance_types = filters(statuses), filters(instance_types)
-        key = self._key("instance-ids", deployment_id, statuses, instance_types, token)
-        page = await self.caches.pages.get(
-            key,
-            lambda: self._codedeploy.instances.list_ids(
+        key = self._key("instance-ids", deployment_id, statuses, instance_types, next_token)
+
+        async def load() -> IdPage:
+            if next_token is None:
+                await self._require_server(deployment_id)
+            return await self._codedeploy.instances.list_ids(
                 deployment_id,
                 statuses=statuses,
                 instance_types=instance_types,
-                next_token=token,
-            ),
-            refresh=refresh,
-        )
-        return self._sealed(page)
+                next_token=next_token,
+            )
 
-    def _sealed(self, page: Cached[IdPage]) -> Cached[IdPage]:
-        """The page as callers see it: its ``next_token`` one of the gateway's own."""
-        if page.value.next_token is None:
-            return page
-        sealed = self._tokens.seal(page.value.next_token)
-        return Cached(IdPage.model_construct(ids=page.value.ids, next_token=sealed), page.cache)
+        return await self.caches.pages.get(key, load, refresh=refresh)
+
+    async def _require_server(self, deployment_id: str) -> None:
+        """In targets mode, an instance read of a Lambda or ECS deployment is refused as
+        the instance calls refuse it (422), not answered with target ids or a 404: one
+        GetDeployment (cached), on a first list page or a missing instance only."""
+        if self._codedeploy.api != "targets":
+            return
+        platform = (await self.deployment(deployment_id)).value.model.compute_platform
+        if platform not in (None, "Server"):
+            raise UnsupportedComputePlatform(
+                "The deployment is not EC2/on-premises; read its targets instead."
+            )
 
     async def deployment(
         self, deployment_id: str, *, refresh: bool = False
@@ -192,26 +205,34 @@ class Resolver:
         )
 
     async def target_ids(
-        self, deployment_id: str, *, next_token: str | None = None, refresh: bool = False
+        self,
+        deployment_id: str,
+        *,
+        statuses: Sequence[str] = (),
+        instance_types: Sequence[str] = (),
+        next_token: str | None = None,
+        refresh: bool = False,
     ) -> Cached[IdPage]:
         require_ids(deployment_id=deployment_id)
-        token = self._tokens.open(next_token)
-        page = await self.caches.pages.get(
-            self._key("target-ids", deployment_id, token),
-            lambda: self._codedeploy.list_target_ids(deployment_id, next_token=token),
+        statuses, instance_types = filters(statuses), filters(instance_types)
+        return await self.caches.pages.get(
+            self._key("target-ids", deployment_id, statuses, instance_types, next_token),
+            lambda: self._codedeploy.list_target_ids(
+                deployment_id,
+                statuses=statuses,
+                instance_types=instance_types,
+                next_token=next_token,
+            ),
             refresh=refresh,
         )
-        return self._sealed(page)
 
     # --- discovery -------------------------------------------------------------------
 
     async def application_names(self, *, next_token: str | None = None) -> Cached[IdPage]:
-        token = self._tokens.open(next_token)
-        page = await self.caches.pages.get(
-            self._key("applications", token),
-            lambda: self._codedeploy.list_applications(next_token=token),
+        return await self.caches.pages.get(
+            self._key("applications", next_token),
+            lambda: self._codedeploy.list_applications(next_token=next_token),
         )
-        return self._sealed(page)
 
     async def application(self, name: str) -> Cached[Snapshot[ApplicationInfo]]:
         require_application(name)
@@ -232,12 +253,10 @@ class Resolver:
         self, application: str, *, next_token: str | None = None
     ) -> Cached[IdPage]:
         require_application(application)
-        token = self._tokens.open(next_token)
-        page = await self.caches.pages.get(
-            self._key("groups", application, token),
-            lambda: self._codedeploy.list_deployment_groups(application, next_token=token),
+        return await self.caches.pages.get(
+            self._key("groups", application, next_token),
+            lambda: self._codedeploy.list_deployment_groups(application, next_token=next_token),
         )
-        return self._sealed(page)
 
     async def deployment_group(
         self, application: str, group: str
@@ -262,22 +281,11 @@ class Resolver:
         self, listed: DeploymentFilter, *, next_token: str | None = None
     ) -> Cached[IdPage]:
         """Deployment ids, newest first; filters normalised, so equal lists share a call."""
-        if listed.application is not None:
-            require_application(listed.application)
-        if listed.group is not None:
-            require_group(listed.group)
-        token = self._tokens.open(next_token)
-        listed = replace(
-            listed,
-            statuses=filters(listed.statuses),
-            created_after=utc(listed.created_after),
-            created_before=utc(listed.created_before),
+        listed = _normalised(listed)
+        return await self.caches.pages.get(
+            self._key("deployment-ids", listed, next_token),
+            lambda: self._codedeploy.list_deployment_ids(listed, next_token=next_token),
         )
-        page = await self.caches.pages.get(
-            self._key("deployment-ids", listed, token),
-            lambda: self._codedeploy.list_deployment_ids(listed, next_token=token),
-        )
-        return self._sealed(page)
 
     async def deployments(
         self, deployment_ids: Sequence[str]
@@ -286,6 +294,62 @@ class Resolver:
         and fills; misses batch-read, concurrently."""
         read = self._codedeploy.batch_get_deployments
         return await self._many(self.caches.deployments, (), deployment_ids, read)
+
+    # --- lists, as both faces page through them ---------------------------------------
+
+    def _listing(self, list_page: ListPage, *binding: object) -> Listing:
+        return Listing(json.dumps(binding, default=str), list_page, self._cursors)
+
+    def instance_list(
+        self,
+        deployment_id: str,
+        *,
+        statuses: Sequence[str] = (),
+        instance_types: Sequence[str] = (),
+    ) -> Listing:
+        require_ids(deployment_id=deployment_id)
+        statuses, instance_types = filters(statuses), filters(instance_types)
+
+        def list_page(token: str | None) -> Awaitable[Cached[IdPage]]:
+            return self.instance_ids(
+                deployment_id, statuses=statuses, instance_types=instance_types, next_token=token
+            )
+
+        return self._listing(list_page, "instances", deployment_id, statuses, instance_types)
+
+    def target_list(
+        self,
+        deployment_id: str,
+        *,
+        statuses: Sequence[str] = (),
+        instance_types: Sequence[str] = (),
+    ) -> Listing:
+        require_ids(deployment_id=deployment_id)
+        statuses, instance_types = filters(statuses), filters(instance_types)
+
+        def list_page(token: str | None) -> Awaitable[Cached[IdPage]]:
+            return self.target_ids(
+                deployment_id, statuses=statuses, instance_types=instance_types, next_token=token
+            )
+
+        return self._listing(list_page, "targets", deployment_id, statuses, instance_types)
+
+    def application_list(self) -> Listing:
+        return self._listing(lambda token: self.application_names(next_token=token), "applications")
+
+    def group_list(self, application: str) -> Listing:
+        require_application(application)
+        return self._listing(
+            lambda token: self.group_names(application, next_token=token), "groups", application
+        )
+
+    def deployment_list(self, listed: DeploymentFilter) -> Listing:
+        listed = _normalised(listed)
+        return self._listing(
+            lambda token: self.deployment_ids(listed, next_token=token),
+            "deployments",
+            *astuple(listed),
+        )
 
     async def _many(
         self,
@@ -325,3 +389,17 @@ def filters(values: Iterable[str]) -> tuple[str, ...]:
 
 def _freeze(outcome: M | GatewayError) -> Snapshot[M] | GatewayError:
     return outcome if isinstance(outcome, GatewayError) else Snapshot(outcome)
+
+
+def _normalised(listed: DeploymentFilter) -> DeploymentFilter:
+    """One form of each filter: equal lists share a cache entry, a call and their cursors."""
+    if listed.application is not None:
+        require_application(listed.application)
+    if listed.group is not None:
+        require_group(listed.group)
+    return replace(
+        listed,
+        statuses=filters(listed.statuses),
+        created_after=utc(listed.created_after),
+        created_before=utc(listed.created_before),
+    )

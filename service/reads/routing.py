@@ -8,7 +8,7 @@ from service.codedeploy import Upstreams
 from service.errors import Forbidden, GatewayError
 from service.reads.caches import Caches
 from service.reads.resolver import Resolver
-from service.tokens import PageTokens
+from service.tokens import Cursors
 
 logger = logging.getLogger(__name__)
 
@@ -17,11 +17,11 @@ class Resolvers:
     """A resolver per account and region the accounts list, all sharing the caches (whose
     keys name the account and region) and made on first use."""
 
-    def __init__(self, upstreams: Upstreams, caches: Caches, tokens: PageTokens) -> None:
+    def __init__(self, upstreams: Upstreams, caches: Caches, cursors: Cursors) -> None:
         self.accounts = upstreams.accounts
         self.caches = caches
         self._upstreams = upstreams
-        self._tokens = tokens
+        self._cursors = cursors
         self._resolvers: dict[AccountRegion, Resolver] = {}
 
     def at(self, where: AccountRegion) -> Resolver:
@@ -31,7 +31,7 @@ class Resolvers:
         if resolver is None:
             if where not in self.accounts:
                 raise KeyError(f"{where} is not read")
-            resolver = Resolver(self._upstreams.get(where), self.caches, self._tokens)
+            resolver = Resolver(self._upstreams.get(where), self.caches, self._cursors)
             self._resolvers[where] = resolver
         return resolver
 

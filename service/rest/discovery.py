@@ -4,7 +4,7 @@ with AWS's field names as every other route has them."""
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, create_model
@@ -29,10 +29,12 @@ from service.moments import RFC_3339 as MOMENT_PATTERN
 from service.moments import parse_moment
 from service.reads import GroupStats, costs, group_stats
 from service.reads.costs import MAX_STATS_DEPLOYMENTS
+from service.reads.pages import DEFAULT_PAGE_SIZE
 from service.rest.dependencies import BudgetDep, ResolverDep
+from service.rest.pages import NextToken, PageSize, combined, read_page
 from service.rest.problems import problem_responses
 from service.rest.render import json_object, render_json
-from service.rest.routes import IfNoneMatch, cached_read, combined, one_of
+from service.rest.routes import IfNoneMatch, Include, cached_read, one_of
 from service.snapshot import Snapshot
 
 router = APIRouter(prefix=API, tags=["discovery"])
@@ -63,10 +65,6 @@ GroupName = Annotated[
         json_schema_extra={"pattern": f"^{NAME_PATTERN}$"},
         openapi_examples={"prod": {"summary": "Demo group", "value": "orders-api-prod"}},
     ),
-]
-NextToken = Annotated[str | None, Query(alias="nextToken", description="From the previous page.")]
-Include = Annotated[
-    Literal["summary"] | None, Query(description="`summary`: batch-read each item on the page.")
 ]
 
 
@@ -105,15 +103,19 @@ def _read(outcomes: Sequence[Cached[Snapshot[M]] | GatewayError]) -> list[Cached
     "/applications",
     operation_id="ListApplications",
     summary="List applications",
-    description="One page of CodeDeploy's ListApplications; pass `nextToken` back for the next.",
+    description="A page of CodeDeploy's ListApplications; pass `nextToken` back for the next.",
     response_model=ListApplicationsOutput,
     responses=cached_read("A page of application names.", 400, 429, 502, 504),
 )
 async def list_applications(
-    resolver: ResolverDep, next_token: NextToken = None, if_none_match: IfNoneMatch = None
+    resolver: ResolverDep,
+    budget: BudgetDep,
+    page_size: PageSize = DEFAULT_PAGE_SIZE,
+    next_token: NextToken = None,
+    if_none_match: IfNoneMatch = None,
 ) -> Response:
-    page = await resolver.application_names(next_token=next_token)
-    body = json_object(applications=_ids(page.value.ids), nextToken=page.value.next_token)
+    page = await read_page(resolver.application_list(), page_size, next_token, budget)
+    body = json_object(applications=_ids(page.ids), nextToken=page.next_token)
     return render_json(body, page.cache, if_none_match).response()
 
 
@@ -137,7 +139,7 @@ async def get_application(
     operation_id="ListDeploymentGroups",
     summary="List an application's deployment groups",
     description=(
-        "One page of CodeDeploy's ListDeploymentGroups. With `include=summary` each group on "
+        "A page of CodeDeploy's ListDeploymentGroups. With `include=summary` each group on "
         "the page is batch-read (BatchGetDeploymentGroups) into `deploymentGroupsInfo`."
     ),
     response_model=ListDeploymentGroupsOutput | BatchGetDeploymentGroupsOutput,
@@ -149,21 +151,21 @@ async def list_deployment_groups(
     application: ApplicationName,
     resolver: ResolverDep,
     budget: BudgetDep,
+    page_size: PageSize = DEFAULT_PAGE_SIZE,
     next_token: NextToken = None,
     include: Include = None,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
-    page = await resolver.group_names(application, next_token=next_token)
-    next_page = page.value.next_token
+    page = await read_page(resolver.group_list(application), page_size, next_token, budget)
     if include is None:
         body = json_object(
-            applicationName=application, deploymentGroups=_ids(page.value.ids), nextToken=next_page
+            applicationName=application, deploymentGroups=_ids(page.ids), nextToken=page.next_token
         )
         return render_json(body, page.cache, if_none_match).response()
     await budget.spend(costs.PAGE_OF_GROUPS)
-    found = _read(await resolver.deployment_groups(application, page.value.ids))
+    found = _read(await resolver.deployment_groups(application, page.ids))
     body = json_object(
-        deploymentGroupsInfo=[item.value.body for item in found], nextToken=next_page
+        deploymentGroupsInfo=[item.value.body for item in found], nextToken=page.next_token
     )
     cache = combined([page.cache, *(item.cache for item in found)])
     return render_json(body, cache, if_none_match).response()
@@ -196,7 +198,7 @@ async def get_deployment_group(
     operation_id="ListDeployments",
     summary="List deployments",
     description=(
-        "One page of CodeDeploy's ListDeployments, newest first: every deployment, or one "
+        "A page of CodeDeploy's ListDeployments, newest first: every deployment, or one "
         "group's (`applicationName` and `deploymentGroupName` together), filtered by status "
         "and by creation time (RFC 3339). With `include=summary` the page's deployments are "
         f"batch-read (BatchGetDeployments, {BATCH_LIMIT} a call) into `deploymentsInfo`, "
@@ -241,6 +243,7 @@ async def list_deployments(
         str | None,
         Query(alias="createdBefore", description="Inclusive.", json_schema_extra=RFC_3339),
     ] = None,
+    page_size: PageSize = DEFAULT_PAGE_SIZE,
     next_token: NextToken = None,
     include: Include = None,
     if_none_match: IfNoneMatch = None,
@@ -252,14 +255,15 @@ async def list_deployments(
         created_after=_moment(created_after, "createdAfter"),
         created_before=_moment(created_before, "createdBefore"),
     )
-    page = await resolver.deployment_ids(listed, next_token=next_token)
-    next_page = page.value.next_token
+    page = await read_page(resolver.deployment_list(listed), page_size, next_token, budget)
     if include is None:
-        body = json_object(deployments=_ids(page.value.ids), nextToken=next_page)
+        body = json_object(deployments=_ids(page.ids), nextToken=page.next_token)
         return render_json(body, page.cache, if_none_match).response()
-    await budget.spend(costs.page_of_items(len(page.value.ids)))
-    found = _read(await resolver.deployments(page.value.ids))
-    body = json_object(deploymentsInfo=[item.value.body for item in found], nextToken=next_page)
+    await budget.spend(costs.page_of_items(len(page.ids)))
+    found = _read(await resolver.deployments(page.ids))
+    body = json_object(
+        deploymentsInfo=[item.value.body for item in found], nextToken=page.next_token
+    )
     cache = combined([page.cache, *(item.cache for item in found)])
     return render_json(body, cache, if_none_match).response()
 

@@ -3,7 +3,7 @@
 import json
 from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Body, Header, Path, Query, Response
 from pydantic import BaseModel, Field
@@ -12,25 +12,31 @@ from service.cache import Cached
 from service.codedeploy import BATCH_LIMIT
 from service.codedeploy.inputs import ID_PATTERN
 from service.edge.paths import API
-from service.errors import CacheInfo, ErrorCode, GatewayError, NotFound
+from service.errors import ErrorCode, GatewayError
 from service.freshness import refresh_requested
 from service.models import (
     BatchGetDeploymentInstancesOutput,
+    BatchGetDeploymentTargetsOutput,
     GetDeploymentInstanceOutput,
     GetDeploymentOutput,
     GetDeploymentTargetOutput,
     InstanceStatus,
-    InstanceSummary,
     InstanceType,
     ItemError,
     ListDeploymentInstancesOutput,
     ListDeploymentInstanceSummariesOutput,
+    ListDeploymentTargetsOutput,
+    ListDeploymentTargetSummariesOutput,
 )
 from service.reads import MAX_BATCH_IDS, costs
+from service.reads.pages import DEFAULT_PAGE_SIZE
 from service.rest.dependencies import BudgetDep, ResolverDep
+from service.rest.pages import NextToken, PageSize, combined, read_page
 from service.rest.problems import problem_responses
 from service.rest.render import instance_body, json_object, render_json
 from service.snapshot import Snapshot
+
+M = TypeVar("M", bound=BaseModel)
 
 # What an instance read can fail with: a bad id, no such deployment or instance, one not
 # started (409), not EC2/on-premises (422), throttled, CodeDeploy failing or too slow.
@@ -165,27 +171,39 @@ def one_of(enum: type[StrEnum]) -> Callable[[dict[str, Any]], None]:
     return document
 
 
-def combined(infos: list[CacheInfo]) -> CacheInfo:
-    """A HIT only if every part was; fresh only as long as the stalest part."""
-    return CacheInfo(hit=all(i.hit for i in infos), max_age=min(i.max_age for i in infos))
+StatusFilter = Annotated[
+    list[str] | None,
+    Query(description="Statuses to keep (repeatable).", json_schema_extra=one_of(InstanceStatus)),
+]
+InstanceTypeFilter = Annotated[
+    list[str] | None,
+    Query(
+        alias="instanceType",
+        description="Blue or Green (repeatable).",
+        json_schema_extra=one_of(InstanceType),
+    ),
+]
+Include = Annotated[
+    Literal["summary"] | None, Query(description="`summary`: batch-read each item on the page.")
+]
 
 
-def _found(
-    ids: Sequence[str],
-    outcomes: list[Cached[Snapshot[InstanceSummary]] | GatewayError],
-) -> tuple[list[Cached[Snapshot[InstanceSummary]]], list[ItemError]]:
-    """Splits batch outcomes: a missing instance is an entry of its own; any other error
-    (the deployment, the upstream) fails the request."""
-    found: list[Cached[Snapshot[InstanceSummary]]] = []
-    missing: list[ItemError] = []
-    for id_, outcome in zip(ids, outcomes, strict=True):
+def _split(
+    ids: Sequence[str], outcomes: Sequence[Cached[Snapshot[M]] | GatewayError], missing: ErrorCode
+) -> tuple[list[Cached[Snapshot[M]]], list[ItemError]]:
+    """Splits batch outcomes (one per distinct id, in order): an item that is not there
+    (``missing``) is an entry of its own; any other error (the deployment, the upstream)
+    fails the request."""
+    found: list[Cached[Snapshot[M]]] = []
+    errors: list[ItemError] = []
+    for id_, outcome in zip(dict.fromkeys(ids), outcomes, strict=True):
         if isinstance(outcome, Cached):
             found.append(outcome)
-        elif isinstance(outcome, NotFound) and outcome.code == ErrorCode.INSTANCE_NOT_FOUND:
-            missing.append(ItemError.of(id_, outcome))
+        elif outcome.code == missing:
+            errors.append(ItemError.of(id_, outcome))
         else:
             raise outcome
-    return found, missing
+    return found, errors
 
 
 @router.get(
@@ -215,7 +233,7 @@ async def get_deployment(
     operation_id="ListDeploymentInstances",
     summary="List a deployment's instances",
     description=(
-        "One page of CodeDeploy's ListDeploymentInstances, filtered by status and "
+        "A page of CodeDeploy's ListDeploymentInstances, filtered by status and "
         "blue/green type; pass `nextToken` back for the next page. With `include=summary` "
         "each id on the page is batch-read into its summary (`instancesSummary`)."
     ),
@@ -230,44 +248,27 @@ async def list_deployment_instances(
     deployment_id: DeploymentId,
     resolver: ResolverDep,
     budget: BudgetDep,
-    status: Annotated[
-        list[str] | None,
-        Query(
-            description="Instance statuses to keep (repeatable).",
-            json_schema_extra=one_of(InstanceStatus),
-        ),
-    ] = None,
-    instance_type: Annotated[
-        list[str] | None,
-        Query(
-            alias="instanceType",
-            description="Blue or Green (repeatable).",
-            json_schema_extra=one_of(InstanceType),
-        ),
-    ] = None,
-    next_token: Annotated[
-        str | None, Query(alias="nextToken", description="From the previous page.")
-    ] = None,
-    include: Annotated[
-        Literal["summary"] | None, Query(description="`summary`: batch-read each instance.")
-    ] = None,
+    status: StatusFilter = None,
+    instance_type: InstanceTypeFilter = None,
+    page_size: PageSize = DEFAULT_PAGE_SIZE,
+    next_token: NextToken = None,
+    include: Include = None,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
-    page = await resolver.instance_ids(
-        deployment_id,
-        statuses=status or (),
-        instance_types=instance_type or (),
-        next_token=next_token,
+    listing = resolver.instance_list(
+        deployment_id, statuses=status or (), instance_types=instance_type or ()
     )
-    next_page = page.value.next_token
+    page = await read_page(listing, page_size, next_token, budget)
     if include is None:
-        listed = [json.dumps(instance_id).encode() for instance_id in page.value.ids]
-        body = json_object(instancesList=listed, nextToken=next_page)
+        listed = [json.dumps(instance_id).encode() for instance_id in page.ids]
+        body = json_object(instancesList=listed, nextToken=page.next_token)
         return render_json(body, page.cache, if_none_match).response()
-    await budget.spend(costs.page_of_items(len(page.value.ids)))
-    ids = page.value.ids
-    found, _ = _found(ids, await resolver.deployment_instances(deployment_id, ids))
-    body = json_object(instancesSummary=[item.value.body for item in found], nextToken=next_page)
+    await budget.spend(costs.page_of_items(len(page.ids)))
+    outcomes = await resolver.deployment_instances(deployment_id, page.ids)
+    found, _ = _split(page.ids, outcomes, ErrorCode.INSTANCE_NOT_FOUND)
+    body = json_object(
+        instancesSummary=[item.value.body for item in found], nextToken=page.next_token
+    )
     cache = combined([page.cache, *(item.cache for item in found)])
     return render_json(body, cache, if_none_match).response()
 
@@ -304,7 +305,8 @@ async def batch_get_deployment_instances(
 ) -> Response:
     await budget.spend(costs.batch(len(set(request.instance_ids))))
     ids = request.instance_ids
-    found, missing = _found(ids, await resolver.deployment_instances(deployment_id, ids))
+    outcomes = await resolver.deployment_instances(deployment_id, ids)
+    found, missing = _split(ids, outcomes, ErrorCode.INSTANCE_NOT_FOUND)
     body = json_object(
         instancesSummary=[item.value.body for item in found],
         errors=[error.model_dump_json(by_alias=True).encode() for error in missing],
@@ -369,3 +371,94 @@ async def get_deployment_target(
     )
     body = json_object(deploymentTarget=result.value.body)
     return render_json(body, result.cache, if_none_match, result.value.etag).response()
+
+
+@router.get(
+    "/deployments/{deploymentId}/targets",
+    operation_id="ListDeploymentTargets",
+    summary="List a deployment's targets",
+    description=(
+        "A page of CodeDeploy's ListDeploymentTargets, any compute platform, filtered by "
+        "status and blue/green label as the instance list is; pass `nextToken` back for the "
+        "next page. With `include=summary` each id on the page is batch-read "
+        "(BatchGetDeploymentTargets) into `deploymentTargets`."
+    ),
+    response_model=ListDeploymentTargetsOutput | ListDeploymentTargetSummariesOutput,
+    responses=cached_read(
+        "A page of target ids, or of targets with `include=summary`.",
+        400,
+        404,
+        409,
+        429,
+        502,
+        504,
+        examples=NO_DEPLOYMENT,
+    ),
+)
+async def list_deployment_targets(
+    deployment_id: DeploymentId,
+    resolver: ResolverDep,
+    budget: BudgetDep,
+    status: StatusFilter = None,
+    instance_type: InstanceTypeFilter = None,
+    page_size: PageSize = DEFAULT_PAGE_SIZE,
+    next_token: NextToken = None,
+    include: Include = None,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    listing = resolver.target_list(
+        deployment_id, statuses=status or (), instance_types=instance_type or ()
+    )
+    page = await read_page(listing, page_size, next_token, budget)
+    if include is None:
+        listed = [json.dumps(target_id).encode() for target_id in page.ids]
+        body = json_object(targetIds=listed, nextToken=page.next_token)
+        return render_json(body, page.cache, if_none_match).response()
+    await budget.spend(costs.page_of_items(len(page.ids)))
+    outcomes = await resolver.deployment_targets(deployment_id, page.ids)
+    found, _ = _split(page.ids, outcomes, ErrorCode.TARGET_NOT_FOUND)
+    body = json_object(
+        deploymentTargets=[item.value.body for item in found], nextToken=page.next_token
+    )
+    cache = combined([page.cache, *(item.cache for item in found)])
+    return render_json(body, cache, if_none_match).response()
+
+
+class BatchGetTargetsRequest(BaseModel):
+    target_ids: list[Annotated[str, Field(pattern=f"^{ID_PATTERN}$")]] = Field(
+        alias="targetIds",
+        min_length=1,
+        max_length=MAX_BATCH_IDS,
+        description=f"1 to {MAX_BATCH_IDS} target ids; read in upstream batches of {BATCH_LIMIT}.",
+        examples=[["i-0a1b2c3d4e5f60001", "i-nothere"]],
+    )
+
+
+@router.post(
+    "/deployments/{deploymentId}/targets:batchGet",
+    operation_id="BatchGetDeploymentTargets",
+    summary="Get several deployment targets",
+    description=(
+        f"BatchGetDeploymentTargets for up to {MAX_BATCH_IDS} ids of any compute platform "
+        f"(CodeDeploy's own limit of {BATCH_LIMIT} is handled by concurrent calls). Cached "
+        "targets are answered without a call; each id CodeDeploy does not know is an entry "
+        "of `errors` (code, status, detail)."
+    ),
+    response_model=BatchGetDeploymentTargetsOutput,
+    responses=problem_responses(400, 404, 409, 413, 429, 502, 504, examples=NO_DEPLOYMENT),
+)
+async def batch_get_deployment_targets(
+    deployment_id: DeploymentId,
+    request: Annotated[BatchGetTargetsRequest, Body()],
+    resolver: ResolverDep,
+    budget: BudgetDep,
+) -> Response:
+    await budget.spend(costs.batch(len(set(request.target_ids))))
+    ids = request.target_ids
+    outcomes = await resolver.deployment_targets(deployment_id, ids)
+    found, missing = _split(ids, outcomes, ErrorCode.TARGET_NOT_FOUND)
+    body = json_object(
+        deploymentTargets=[item.value.body for item in found],
+        errors=[error.model_dump_json(by_alias=True).encode() for error in missing],
+    )
+    return Response(body, media_type="application/json")

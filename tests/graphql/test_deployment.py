@@ -11,7 +11,7 @@ FLEET = "d-EXAMPLE04"
 FLEET_IDS = [f"i-0f1e2d3c4b5a{n:05d}" for n in range(64)]
 
 PAGE = """
-query ($d: ID!, $first: Int, $after: String, $status: [InstanceStatus!], $type: InstanceType) {
+query ($d: ID!, $first: Int, $after: String, $status: [InstanceStatus!], $type: [InstanceType!]) {
   deployment(deploymentId: $d) {
     instances(first: $first, after: $after, status: $status, instanceType: $type) {
       edges { cursor node { instanceId status } }
@@ -119,6 +119,15 @@ async def test_instance_type_filter(gateway: httpx.AsyncClient) -> None:
     assert [edge["node"]["instanceId"] for edge in connection["edges"]] == [
         "i-0b1c2d3e4f5a60001",
         "i-0b1c2d3e4f5a60002",
+    ]
+    both = await page(gateway, d="d-EXAMPLE02", type=["BLUE", "GREEN"])
+    assert len(both["edges"]) > len(connection["edges"])
+    # A literal single value still coerces to the list, as before the filter took several.
+    literal = """{ deployment(deploymentId: "d-EXAMPLE02") {
+      instances(instanceType: BLUE) { edges { node { instanceId } } } } }"""
+    edges = (await graphql(gateway, literal))["data"]["deployment"]["instances"]["edges"]
+    assert [edge["node"]["instanceId"] for edge in edges] == [
+        edge["node"]["instanceId"] for edge in connection["edges"]
     ]
 
 

@@ -79,7 +79,7 @@ async def test_list_pages_are_cached(gateway: httpx.AsyncClient, upstream: Upstr
 async def test_include_summary_batch_reads_the_page(
     gateway: httpx.AsyncClient, upstream: Upstream
 ) -> None:
-    response = await gateway.get(f"{BASE}/{FLEET}/instances?include=summary")
+    response = await gateway.get(f"{BASE}/{FLEET}/instances?include=summary&pageSize=64")
     summaries = response.json()["instancesSummary"]
     assert [summary["instanceId"] for summary in summaries] == FLEET_IDS
     assert upstream.calls("BatchGetDeploymentInstances") == 3

@@ -62,6 +62,8 @@ def test_every_operation_has_a_clean_name(generated: Any) -> None:
         "batch_get_deployment_instances",
         "get_deployment_instance",
         "get_deployment_target",
+        "list_deployment_targets",
+        "batch_get_deployment_targets",
         "stream_deployment_events",
         "list_applications",
         "get_application",
@@ -102,7 +104,9 @@ def calls_every_operation(generated: Any, client: Any) -> None:
         body=models.BatchGetRequest(instance_ids=[FAILED[1], "i-nothere"]),
     )
     assert [summary.instance_id for summary in batch.instances_summary] == [FAILED[1]]
-    assert "i-nothere" in batch.error_message
+    assert [(error.id, error.code) for error in batch.errors] == [
+        ("i-nothere", models.ErrorCode.INSTANCE_NOT_FOUND)
+    ]
 
     deployment = api(generated, "get_deployment").sync(deployment_id="d-EXAMPLE04", client=client)
     assert deployment.deployment_info.status == "InProgress"
@@ -111,6 +115,17 @@ def calls_every_operation(generated: Any, client: Any) -> None:
         deployment_id="d-EXAMPLE03", target_id="pricing-fn:live", client=client
     )
     assert target.deployment_target.lambda_target.lambda_function_info.target_version == "42"
+    targets = api(generated, "list_deployment_targets").sync(
+        deployment_id="d-EXAMPLE03", client=client
+    )
+    assert targets.target_ids == ["pricing-fn:live"]
+    read = api(generated, "batch_get_deployment_targets").sync(
+        deployment_id="d-EXAMPLE03",
+        client=client,
+        body=models.BatchGetTargetsRequest(target_ids=["pricing-fn:live", "nope"]),
+    )
+    assert [item.lambda_target.target_id for item in read.deployment_targets] == ["pricing-fn:live"]
+    assert [error.id for error in read.errors] == ["nope"]
 
     applications = api(generated, "list_applications").sync(client=client)
     assert "orders-api" in applications.applications
@@ -188,6 +203,12 @@ def calls_every_operation_in_an_account(generated: Any, client: Any) -> None:
     )
     target = call("get_deployment_target", deployment_id=deployment, target_id=instance, **europe)
     assert target.deployment_target.instance_target.status == "InProgress"
+    assert call("list_deployment_targets", deployment_id=deployment, **europe).target_ids == [
+        instance
+    ]
+    body = models.BatchGetTargetsRequest(target_ids=[instance])
+    read = call("batch_get_deployment_targets", deployment_id=deployment, body=body, **europe)
+    assert [item.instance_target.target_id for item in read.deployment_targets] == [instance]
     assert call("list_applications", **us).applications == ["orders-api"]
     assert (
         call("get_application", application_name="orders-api", **us).application.compute_platform

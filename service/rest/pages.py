@@ -1,0 +1,53 @@
+"""REST's lists: a page of ``pageSize`` ids after ``nextToken``, the same window, cursors
+and bounds as GraphQL's connections (``service.reads.pages``)."""
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Query
+
+from service.errors import CacheInfo
+from service.guard.ratelimit import Budget
+from service.reads import costs
+from service.reads.pages import MAX_PAGE_SIZE, Listing
+
+PageSize = Annotated[
+    int,
+    Query(
+        alias="pageSize",
+        ge=0,
+        le=MAX_PAGE_SIZE,
+        description=f"Items a page holds, 0 to {MAX_PAGE_SIZE} (GraphQL's `first`).",
+    ),
+]
+NextToken = Annotated[
+    str | None,
+    Query(
+        alias="nextToken",
+        description="The previous page's `nextToken`: a cursor bound to this list, its "
+        "filters, account and region (any other is 400 `INVALID_CURSOR`).",
+    ),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    ids: list[str]
+    next_token: str | None
+    cache: CacheInfo
+
+
+def combined(infos: list[CacheInfo]) -> CacheInfo:
+    """A HIT only if every part was; fresh only as long as the stalest part."""
+    return CacheInfo(hit=all(i.hit for i in infos), max_age=min(i.max_age for i in infos))
+
+
+async def read_page(
+    listing: Listing, page_size: int, next_token: str | None, budget: Budget
+) -> Page:
+    """The page, its pages past the first charged to the caller's budget first."""
+    more = costs.list_pages(page_size, after=next_token is not None) - costs.ONE
+    if more:
+        await budget.spend(more)
+    window = await listing.window(page_size, next_token)
+    return Page(window.ids, listing.next_cursor(window, next_token), combined(window.caches))
