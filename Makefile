@@ -62,7 +62,8 @@ test-inprocess: install
 docs: install
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
-# Regenerates docs/reference/ from the code (a test fails while it is stale).
+# Regenerates docs/reference/ and the guides' contract snippets from the code (a test fails
+# while they are stale).
 reference: install
 	$(BIN)/python -m scripts.reference
 

@@ -3,20 +3,23 @@ error from the error hierarchy and CodeDeploy's error table. ``python -m
 scripts.reference`` writes them; a test fails when they are stale."""
 
 import inspect
+import re
 import types as builtin_types
 import typing
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from graphql import GraphQLObjectType, Undefined
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
-import service.app  # noqa: F401  (every error class, wherever it is defined)
 from service import models
+from service.app import create_app  # every error class, wherever it is defined
 from service.codedeploy.errors import CALLER_ERRORS, THROTTLING_CODES
 from service.errors import VOCABULARY, GatewayError
 from service.graphql import types
+from service.graphql.schema import schema
 from service.settings import Settings
 
 REFERENCE = Path(__file__).parent.parent / "docs" / "reference"
@@ -186,10 +189,79 @@ def enums() -> str:
 PAGES = {"configuration.md": configuration, "errors.md": errors, "enums.md": enums}
 
 
+# Snippets of the contract in the guides, made from the documents themselves:
+# <!-- snippet: graphql Deployment --> or <!-- snippet: openapi InstanceSummary -->, then the
+# block, then <!-- /snippet -->.
+SNIPPET = re.compile(r"(<!-- snippet: (graphql|openapi) (\w+) -->\n)(.*?)(<!-- /snippet -->)", re.S)
+GUIDES = REFERENCE.parent
+ROOTS = {"Query", "Subscription"}
+
+
+def graphql_snippet(name: str) -> str:
+    """A type's fields as signatures, without descriptions; root fields without the
+    ``account`` and ``region`` every one of them takes."""
+    kind = schema._schema.type_map[name]
+    assert isinstance(kind, GraphQLObjectType)
+    lines = []
+    for field_name, field in kind.fields.items():
+        arguments = ", ".join(
+            f"{argument}: {value.type}"
+            + (f" = {value.default_value}" if value.default_value not in (Undefined, None) else "")
+            + (" @deprecated" if value.deprecation_reason else "")
+            for argument, value in field.args.items()
+            if name not in ROOTS or argument not in ("account", "region")
+        )
+        signature = f"{field_name}({arguments})" if arguments else field_name
+        lines.append(f"  {signature}: {field.type}")
+    return f"```graphql\ntype {name} {{\n" + "\n".join(lines) + "\n}\n```\n"
+
+
+def openapi_snippet(name: str) -> str:
+    """A REST resource's fields and their JSON types, as OpenAPI declares them."""
+    document = create_app(Settings(local=True)).api.openapi()
+    properties = document["components"]["schemas"][name].get("properties", {})
+
+    def kind(schema_: dict[str, Any]) -> str:
+        options = schema_.get("anyOf", [schema_])
+        names = []
+        for option in options:
+            if "$ref" in option:
+                names.append(option["$ref"].rsplit("/", 1)[-1])
+            elif option.get("type") == "array":
+                names.append(f"[{kind(option['items'])}]")
+            elif option.get("type") != "null":
+                names.append(option.get("format", option.get("type", "any")))
+        known = schema_.get("x-extensible-enum")
+        return " | ".join(names) + (f" ({', '.join(known)}, …)" if known else "")
+
+    lines = [f'  "{field}": {kind(value)}' for field, value in properties.items()]
+    return f"```\n{name} {{\n" + ",\n".join(lines) + "\n}\n```\n"
+
+
+def guides() -> dict[Path, str]:
+    """Each guide with a snippet, its snippets made anew."""
+    made = {}
+    for path in sorted(GUIDES.glob("*.md")):
+        text = path.read_text()
+        renew = SNIPPET.sub(
+            lambda match: (
+                match[1]
+                + (graphql_snippet if match[2] == "graphql" else openapi_snippet)(match[3])
+                + match[5]
+            ),
+            text,
+        )
+        if SNIPPET.search(text):
+            made[path] = renew
+    return made
+
+
 def main() -> None:
     REFERENCE.mkdir(parents=True, exist_ok=True)
     for name, render in PAGES.items():
         (REFERENCE / name).write_text(render())
+    for path, text in guides().items():
+        path.write_text(text)
 
 
 if __name__ == "__main__":

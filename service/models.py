@@ -245,6 +245,39 @@ class ErrorInformation(AwsModel):
     message: str | None = None
 
 
+class S3Location(PassThroughModel):
+    bucket: str | None = None
+    key: str | None = None
+    bundle_type: str | None = Field(default=None, examples=["zip"])
+    version: str | None = None
+    e_tag: str | None = None
+
+
+class GitHubLocation(PassThroughModel):
+    repository: str | None = None
+    commit_id: str | None = None
+
+
+class AppSpecContent(PassThroughModel):
+    content: str | None = None
+    sha256: str | None = None
+
+
+class RevisionLocation(PassThroughModel):
+    """Where the deployed revision came from: S3, GitHub, or an AppSpec given inline."""
+
+    revision_type: str | None = Field(default=None, examples=["S3"])
+    s3_location: S3Location | None = None
+    git_hub_location: GitHubLocation | None = None
+    app_spec_content: AppSpecContent | None = None
+
+
+class RollbackInfo(PassThroughModel):
+    rollback_deployment_id: str | None = None
+    rollback_triggering_deployment_id: str | None = None
+    rollback_message: str | None = None
+
+
 class DeploymentInfo(PassThroughModel):
     """A deployment as GetDeployment returns it; fields not named here pass through."""
 
@@ -260,6 +293,15 @@ class DeploymentInfo(PassThroughModel):
     complete_time: UtcDatetime | None = None
     deployment_overview: DeploymentOverview | None = None
     error_information: ErrorInformation | None = None
+    description: str | None = None
+    creator: str | None = Field(default=None, examples=["user"])
+    revision: RevisionLocation | None = None
+    rollback_info: RollbackInfo | None = None
+    deployment_status_messages: list[str] | None = None
+    ignore_application_stop_failures: bool | None = None
+    update_outdated_instances_only: bool | None = None
+    file_exists_behavior: str | None = Field(default=None, examples=["DISALLOW"])
+    external_id: str | None = None
 
     @property
     def is_terminal(self) -> bool:

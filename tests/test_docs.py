@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.reference import PAGES, REFERENCE, error_classes
+from scripts.reference import PAGES, REFERENCE, error_classes, guides
 from service.errors import GatewayError
 from service.settings import Settings
 
@@ -18,6 +18,13 @@ def test_the_generated_pages_are_current(name: str) -> None:
     assert (REFERENCE / name).read_text() == PAGES[name](), (
         f"docs/reference/{name} is stale: run python -m scripts.reference"
     )
+
+
+def test_the_guides_snippets_of_the_contract_are_the_documents_own() -> None:
+    made = guides()
+    assert {path.name for path in made} >= {"graphql.md", "discovery.md", "rest.md"}
+    for path, text in made.items():
+        assert path.read_text() == text, f"{path.name}: run python -m scripts.reference"
 
 
 def test_every_setting_says_what_it_does() -> None:

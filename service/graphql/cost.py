@@ -206,10 +206,7 @@ class _Estimate:
             case (
                 ("Query", "applications")
                 | ("Application", "deploymentGroups")
-                | (
-                    "DeploymentGroup",
-                    "deployments",
-                )
+                | ("DeploymentGroup" | "Query", "deployments")
             ):
                 first = max(0, min(args.get("first", 0), MAX_FIRST))
                 after = args.get("after")
@@ -300,9 +297,14 @@ def upstream_cost(
 
 # The most items a list field other than a connection's edges can hold: CodeDeploy's
 # lifecycle events for one target (EC2 behind a load balancer has 13), an ECS deployment's
-# task sets (original and replacement). The engine adds what the configuration says
+# task sets (original and replacement), a deployment's status messages (a handful; the
+# response size limit bounds a longer list). The engine adds what the configuration says
 # (accounts, regions); ``deploymentInstances`` holds the ids it is given.
-LIST_SIZES: dict[str, int] = {"lifecycleEvents": 13, "taskSetsInfo": 2}
+LIST_SIZES: dict[str, int] = {
+    "lifecycleEvents": 13,
+    "taskSetsInfo": 2,
+    "deploymentStatusMessages": 20,
+}
 
 
 class _Nodes:

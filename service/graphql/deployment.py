@@ -7,11 +7,13 @@ deployment) is null with an error at its path, and the deployment's other fields
 """
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
 from service import models
 from service.codedeploy import DeploymentFilter
+from service.errors import InvalidRequest
 from service.graphql.context import Info, Reads, account_field, model_field, region_field
 from service.graphql.fleet import (
     DeploymentTargetConnection,
@@ -28,6 +30,8 @@ from service.graphql.types import (
     DeploymentStyle,
     ErrorInformation,
     InstanceSummary,
+    RevisionLocation,
+    RollbackInfo,
     _member,
 )
 from service.reads import GroupStats, group_stats
@@ -69,6 +73,19 @@ class Deployment:
     create_time: datetime | None = model_field("create_time")
     start_time: datetime | None = model_field("start_time")
     complete_time: datetime | None = model_field("complete_time")
+    description: str | None = model_field("description")
+    creator: str | None = model_field("creator")
+    revision: RevisionLocation | None = model_field(
+        "revision", lambda revision: revision and RevisionLocation.from_pydantic(revision)
+    )
+    rollback_info: RollbackInfo | None = model_field(
+        "rollback_info", lambda info: info and RollbackInfo.from_pydantic(info)
+    )
+    deployment_status_messages: list[str] | None = model_field("deployment_status_messages")
+    ignore_application_stop_failures: bool | None = model_field("ignore_application_stop_failures")
+    update_outdated_instances_only: bool | None = model_field("update_outdated_instances_only")
+    file_exists_behavior: str | None = model_field("file_exists_behavior")
+    external_id: str | None = model_field("external_id")
 
     @strawberry.field
     async def deployment_overview(self, info: Info) -> DeploymentOverview | None:
@@ -257,9 +274,23 @@ class DeploymentGroup:
         return await deployment_connection(self.reads, listed, first, after)
 
     @strawberry.field
-    async def stats(self, info: Info, since: datetime) -> DeploymentGroupStats:
+    async def stats(
+        self,
+        info: Info,
+        created_after: Annotated[
+            datetime | None,
+            strawberry.argument(description="Count the deployments created from here; required."),
+        ] = None,
+        since: Annotated[
+            datetime | None,
+            strawberry.argument(deprecation_reason="Use createdAfter, as the lists call it."),
+        ] = None,
+    ) -> DeploymentGroupStats:
+        moment = created_after or since
+        if moment is None:
+            raise InvalidRequest("createdAfter is required: count from when?")
         return DeploymentGroupStats.from_pydantic(
             await group_stats(
-                self.reads.resolver, self.application_name, self.deployment_group_name, since
+                self.reads.resolver, self.application_name, self.deployment_group_name, moment
             )
         )

@@ -3,16 +3,22 @@
 import asyncio
 from dataclasses import replace
 from datetime import datetime
-from typing import cast
+from typing import Annotated, cast
 
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.types.base_scalars import DateTimeDefinition
 
-from service.codedeploy import BATCH_LIMIT
+from service import models
+from service.codedeploy import BATCH_LIMIT, DeploymentFilter
 from service.errors import ErrorCode, GatewayError, InvalidRequest
 from service.graphql.context import AccountArgument, Info, RegionArgument
-from service.graphql.deployment import Deployment, DeploymentGroup
+from service.graphql.deployment import (
+    Deployment,
+    DeploymentConnection,
+    DeploymentGroup,
+    deployment_connection,
+)
 from service.graphql.discovery import (
     Application,
     ApplicationConnection,
@@ -25,6 +31,7 @@ from service.graphql.live import Subscription
 from service.graphql.types import InstanceSummary
 from service.moments import parse_moment, wire_time
 from service.reads import MAX_BATCH_IDS
+from service.reads.pages import DEFAULT_PAGE_SIZE
 
 
 async def resolve_deployment_instance(
@@ -69,6 +76,32 @@ async def resolve_deployment(
     reads = info.context.at(account, region)
     found = await reads.resolver.deployment(deployment_id)
     return Deployment(deployment_id=deployment_id, reads=reads, snapshot=found.value)
+
+
+async def resolve_deployments(
+    info: Info,
+    application_name: Annotated[
+        str | None, strawberry.argument(description="With deploymentGroupName.")
+    ] = None,
+    deployment_group_name: Annotated[
+        str | None, strawberry.argument(description="With applicationName.")
+    ] = None,
+    status: list[models.DeploymentStatus] | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    first: int = DEFAULT_PAGE_SIZE,
+    after: str | None = None,
+    account: AccountArgument = None,
+    region: RegionArgument = None,
+) -> DeploymentConnection | None:
+    listed = DeploymentFilter(
+        application=application_name,
+        group=deployment_group_name,
+        statuses=tuple(value.value for value in status or ()),
+        created_after=created_after,
+        created_before=created_before,
+    )
+    return await deployment_connection(info.context.at(account, region), listed, first, after)
 
 
 @strawberry.type(description="An account the gateway reads, as GATEWAY_ACCOUNTS_FILE names it.")
@@ -129,6 +162,14 @@ class Query:
         description=(
             "A deployment, its instances and its targets, any compute platform. Null, with "
             "DEPLOYMENT_NOT_FOUND, for an id CodeDeploy does not know."
+        ),
+    )
+    deployments: DeploymentConnection | None = strawberry.field(
+        resolver=resolve_deployments,
+        description=(
+            "Deployments, newest first (ListDeployments): every one, or one group's "
+            "(applicationName and deploymentGroupName together), filtered as REST's "
+            "GET /v1/deployments is."
         ),
     )
 

@@ -210,6 +210,44 @@ class ErrorInformation:
     message: str | None
 
 
+# A deployment's less common parts: the domain's models as they are.
+@strawberry.experimental.pydantic.type(
+    model=models.S3Location, all_fields=True, description="A revision in S3."
+)
+class S3Location:
+    pass
+
+
+@strawberry.experimental.pydantic.type(
+    model=models.GitHubLocation, all_fields=True, description="A revision in GitHub."
+)
+class GitHubLocation:
+    pass
+
+
+@strawberry.experimental.pydantic.type(
+    model=models.AppSpecContent, all_fields=True, description="An AppSpec given inline."
+)
+class AppSpecContent:
+    pass
+
+
+@strawberry.experimental.pydantic.type(
+    model=models.RevisionLocation,
+    all_fields=True,
+    description="Where the deployed revision came from.",
+)
+class RevisionLocation:
+    pass
+
+
+@strawberry.experimental.pydantic.type(
+    model=models.RollbackInfo, all_fields=True, description="A rollback and what caused it."
+)
+class RollbackInfo:
+    pass
+
+
 @strawberry.interface(description="What every kind of deployment target reports.")
 class Target:
     deployment_id: strawberry.ID | None

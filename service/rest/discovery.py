@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.alias_generators import to_camel
 
 from service.cache import Cached
@@ -31,6 +31,7 @@ from service.reads import GroupStats, costs, group_stats
 from service.reads.costs import MAX_STATS_DEPLOYMENTS
 from service.reads.pages import DEFAULT_PAGE_SIZE
 from service.rest.dependencies import BudgetDep, ResolverDep
+from service.rest.deprecations import STATS_SINCE
 from service.rest.pages import NextToken, PageSize, combined, read_page
 from service.rest.problems import problem_responses
 from service.rest.render import json_object, render_json
@@ -273,7 +274,8 @@ class _Asked(BaseModel):
 
     application_name: str
     deployment_group_name: str
-    since: datetime
+    created_after: datetime
+    since: datetime = Field(deprecated=True, description="Deprecated: `createdAfter`.")
 
 
 _COUNTED: dict[str, Any] = {
@@ -282,7 +284,7 @@ _COUNTED: dict[str, Any] = {
 DeploymentGroupStats = create_model(
     "DeploymentGroupStats",
     __base__=_Asked,
-    __doc__="A group's deployments created since ``since``, counted.",
+    __doc__="A group's deployments created since ``createdAfter``, counted.",
     **_COUNTED,
 )
 """What was asked, then ``GroupStats``' own fields."""
@@ -293,7 +295,7 @@ DeploymentGroupStats = create_model(
     operation_id="GetDeploymentGroupStats",
     summary="Count a deployment group's deployments",
     description=(
-        "The group's deployments created since `since` (RFC 3339), counted by outcome, with "
+        "The group's deployments created since `createdAfter` (RFC 3339), counted by outcome, with "
         "the median duration and the change failure rate, from ListDeployments and "
         f"BatchGetDeployments read through the cache: at most {MAX_STATS_DEPLOYMENTS} "
         "deployments, the newest (5 list pages and 20 batch reads when nothing is cached)."
@@ -306,17 +308,36 @@ async def get_deployment_group_stats(
     group: GroupName,
     resolver: ResolverDep,
     budget: BudgetDep,
+    response: Response,
+    created_after: Annotated[
+        str | None,
+        Query(
+            alias="createdAfter",
+            description="Count the deployments created from here (inclusive); required.",
+            json_schema_extra=RFC_3339,
+        ),
+    ] = None,
     since: Annotated[
-        str, Query(description="Count from here (inclusive).", json_schema_extra=RFC_3339)
-    ],
+        str | None,
+        Query(
+            deprecated=True,
+            description="Deprecated: `createdAfter`, as the lists call it. Answered with "
+            "`Deprecation` and `Link` headers.",
+            json_schema_extra=RFC_3339,
+        ),
+    ] = None,
 ) -> BaseModel:
-    moment = _moment(since, "since")
-    assert moment is not None
+    moment = _moment(created_after, "createdAfter") or _moment(since, "since")
+    if moment is None:
+        raise InvalidRequest("createdAfter is required: count from when?")
+    if since is not None:
+        response.headers.update(STATS_SINCE.headers())
     await budget.spend(costs.STATS)
     stats = await group_stats(resolver, application, group, moment)
     return DeploymentGroupStats(
         application_name=application,
         deployment_group_name=group,
+        created_after=moment,
         since=moment,
         **stats.model_dump(),
     )

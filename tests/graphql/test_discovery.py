@@ -64,10 +64,13 @@ async def test_a_time_window(gateway: httpx.AsyncClient) -> None:
 
 
 async def test_stats_count_the_window(gateway: httpx.AsyncClient) -> None:
-    query = f"""{{ {GROUP} {{ stats(since: "2026-11-01T00:00:00Z") {{
-      total succeeded failed stopped inProgress medianDurationSeconds changeFailureRate complete
-    }} }} }}"""
+    fields = "total succeeded failed stopped inProgress medianDurationSeconds changeFailureRate"
+    query = (
+        f'{{ {GROUP} {{ stats(createdAfter: "2026-11-01T00:00:00Z") {{ {fields} complete }} }} }}'
+    )
     stats = (await graphql(gateway, query))["data"]["deploymentGroup"]["stats"]
+    old = query.replace("createdAfter:", "since:")  # the deprecated name, still answered
+    assert (await graphql(gateway, old))["data"]["deploymentGroup"]["stats"] == stats
     assert stats == {
         "total": 6,
         "succeeded": 3,

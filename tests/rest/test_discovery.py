@@ -120,11 +120,12 @@ async def test_errors_are_codedeploys_codes(
 
 async def test_stats_count_a_groups_window(gateway: httpx.AsyncClient, upstream: Upstream) -> None:
     path = "/v1/applications/orders-api/deployment-groups/orders-api-prod/stats"
-    whole = (await gateway.get(f"{path}?since=2026-11-01T00:00:00Z")).json()
-    recent = (await gateway.get(f"{path}?since=2026-11-21T00:00:00Z")).json()
+    whole = (await gateway.get(f"{path}?createdAfter=2026-11-01T00:00:00Z")).json()
+    recent = (await gateway.get(f"{path}?createdAfter=2026-11-21T00:00:00Z")).json()
     assert whole == {
         "applicationName": "orders-api",
         "deploymentGroupName": "orders-api-prod",
+        "createdAfter": "2026-11-01T00:00:00Z",
         "since": "2026-11-01T00:00:00Z",
         "total": 6,
         "succeeded": 3,
@@ -140,9 +141,22 @@ async def test_stats_count_a_groups_window(gateway: httpx.AsyncClient, upstream:
     assert upstream.calls("BatchGetDeployments") == 1
 
 
-async def test_stats_want_a_since(gateway: httpx.AsyncClient) -> None:
+async def test_stats_want_a_created_after(gateway: httpx.AsyncClient) -> None:
     path = "/v1/applications/orders-api/deployment-groups/orders-api-prod/stats"
     missing = await gateway.get(path)
-    dated = await gateway.get(f"{path}?since=2026-11-01")
+    dated = await gateway.get(f"{path}?createdAfter=2026-11-01")
     assert missing.status_code == dated.status_code == 400
-    assert dated.json()["code"] == "BAD_USER_INPUT"
+    assert missing.json()["code"] == dated.json()["code"] == "BAD_USER_INPUT"
+
+
+async def test_the_deprecated_since_still_counts_and_says_it_is_deprecated(
+    gateway: httpx.AsyncClient,
+) -> None:
+    path = "/v1/applications/orders-api/deployment-groups/orders-api-prod/stats"
+    old = await gateway.get(f"{path}?since=2026-11-01T00:00:00Z")
+    new = await gateway.get(f"{path}?createdAfter=2026-11-01T00:00:00Z")
+    assert old.json() == new.json()
+    assert old.headers["deprecation"] == "@1796515200"  # RFC 9745: 2026-12-06, 1.0.0
+    assert old.headers["link"] == '</docs>; rel="deprecation"; type="text/html"'
+    assert "sunset" not in old.headers  # no removal date set yet
+    assert "deprecation" not in new.headers
