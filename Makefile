@@ -98,6 +98,7 @@ lock: install
 
 schema: install
 	$(BIN)/strawberry export-schema service.graphql.schema:schema --output schema.graphql
+	$(BIN)/python -m scripts.contract export
 
 vendor-assets: install
 	PYTHON=$(BIN)/python scripts/vendor-assets.sh

@@ -54,6 +54,7 @@ from service.rest.problems import (
 )
 from service.settings import Settings
 from service.tokens import Cursors
+from service.version import __version__
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ def create_app(
 
     app = FastAPI(
         title="codedeploy-gateway",
-        version="0.1.0",
+        version=__version__,
         description=(
             "AWS CodeDeploy deployment-instance status over REST and GraphQL "
             "(GraphiQL at [/graphql](/graphql)). Every error is `application/problem+json`."

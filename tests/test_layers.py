@@ -28,7 +28,7 @@ LAYERS: list[set[str]] = [
         "service.freshness",
         "service.moments",
     },
-    {"service.codes"},
+    {"service.codes", "service.version"},
 ]
 
 
