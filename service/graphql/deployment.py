@@ -121,7 +121,8 @@ class Deployment:
         first: int = DEFAULT_PAGE_SIZE,
         after: str | None = None,
     ) -> InstanceSummaryConnection | None:
-        listing = self.reads.resolver.instance_list(
+        listing = self.reads.resolver.fleet_list(
+            "instance",
             self.deployment_id,
             statuses=[value.value for value in status or ()],
             instance_types=[value.value for value in instance_type or ()],
@@ -150,7 +151,8 @@ class Deployment:
         first: int = DEFAULT_PAGE_SIZE,
         after: str | None = None,
     ) -> DeploymentTargetConnection | None:
-        listing = self.reads.resolver.target_list(
+        listing = self.reads.resolver.fleet_list(
+            "target",
             self.deployment_id,
             statuses=[value.value for value in status or ()],
             instance_types=[value.value for value in instance_type or ()],

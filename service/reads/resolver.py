@@ -48,7 +48,14 @@ class IdPages(Protocol):
     """One page of a deployment's item ids."""
 
     def __call__(
-        self, deployment_id: str, /, *, next_token: str | None = None, refresh: bool = False
+        self,
+        deployment_id: str,
+        /,
+        *,
+        statuses: Sequence[str] = (),
+        instance_types: Sequence[str] = (),
+        next_token: str | None = None,
+        refresh: bool = False,
     ) -> Awaitable[Cached[IdPage]]: ...
 
 
@@ -90,6 +97,10 @@ class Resolver:
         if compute_platform != "Server" or self._codedeploy.api == "targets":
             return self._targets
         return self._instances
+
+    def fleet_of(self, kind: ItemKind) -> "FleetReads":
+        """A fleet read as the caller asked: its instances, or its targets."""
+        return self._instances if kind == "instance" else self._targets
 
     async def deployment_instance(
         self, deployment_id: str, instance_id: str, *, refresh: bool = False
@@ -300,39 +311,25 @@ class Resolver:
     def _listing(self, list_page: ListPage, *binding: object) -> Listing:
         return Listing(json.dumps(binding, default=str), list_page, self._cursors)
 
-    def instance_list(
+    def fleet_list(
         self,
+        kind: ItemKind,
         deployment_id: str,
         *,
         statuses: Sequence[str] = (),
         instance_types: Sequence[str] = (),
     ) -> Listing:
+        """A deployment's instances or targets, filtered by status and blue/green label."""
         require_ids(deployment_id=deployment_id)
         statuses, instance_types = filters(statuses), filters(instance_types)
+        ids = self.fleet_of(kind).ids
 
         def list_page(token: str | None) -> Awaitable[Cached[IdPage]]:
-            return self.instance_ids(
+            return ids(
                 deployment_id, statuses=statuses, instance_types=instance_types, next_token=token
             )
 
-        return self._listing(list_page, "instances", deployment_id, statuses, instance_types)
-
-    def target_list(
-        self,
-        deployment_id: str,
-        *,
-        statuses: Sequence[str] = (),
-        instance_types: Sequence[str] = (),
-    ) -> Listing:
-        require_ids(deployment_id=deployment_id)
-        statuses, instance_types = filters(statuses), filters(instance_types)
-
-        def list_page(token: str | None) -> Awaitable[Cached[IdPage]]:
-            return self.target_ids(
-                deployment_id, statuses=statuses, instance_types=instance_types, next_token=token
-            )
-
-        return self._listing(list_page, "targets", deployment_id, statuses, instance_types)
+        return self._listing(list_page, kind, deployment_id, statuses, instance_types)
 
     def application_list(self) -> Listing:
         return self._listing(lambda token: self.application_names(next_token=token), "applications")

@@ -2,6 +2,7 @@
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -14,6 +15,7 @@ from service.codedeploy.inputs import ID_PATTERN
 from service.edge.paths import API
 from service.errors import ErrorCode, GatewayError
 from service.freshness import refresh_requested
+from service.guard.ratelimit import Budget
 from service.models import (
     BatchGetDeploymentInstancesOutput,
     BatchGetDeploymentTargetsOutput,
@@ -28,8 +30,9 @@ from service.models import (
     ListDeploymentTargetsOutput,
     ListDeploymentTargetSummariesOutput,
 )
-from service.reads import MAX_BATCH_IDS, costs
+from service.reads import MAX_BATCH_IDS, Resolver, costs
 from service.reads.pages import DEFAULT_PAGE_SIZE
+from service.reads.resolver import ItemKind
 from service.rest.dependencies import BudgetDep, ResolverDep
 from service.rest.pages import NextToken, PageSize, combined, read_page
 from service.rest.problems import problem_responses
@@ -228,6 +231,52 @@ async def get_deployment(
     return render_json(body, result.cache, if_none_match, result.value.etag).response()
 
 
+@dataclass(frozen=True, slots=True)
+class _Fleet:
+    """How a page of a deployment's instances or targets is answered."""
+
+    kind: ItemKind
+    ids: str
+    items: str
+    missing: ErrorCode
+
+
+INSTANCES = _Fleet("instance", "instancesList", "instancesSummary", ErrorCode.INSTANCE_NOT_FOUND)
+TARGETS = _Fleet("target", "targetIds", "deploymentTargets", ErrorCode.TARGET_NOT_FOUND)
+
+
+async def _fleet_page(
+    fleet: _Fleet,
+    deployment_id: str,
+    resolver: Resolver,
+    budget: Budget,
+    *,
+    status: list[str] | None,
+    instance_type: list[str] | None,
+    page_size: int,
+    next_token: str | None,
+    include: str | None,
+    if_none_match: str | None,
+) -> Response:
+    """A page of ids, or with ``include=summary`` of the items they name."""
+    listing = resolver.fleet_list(
+        fleet.kind, deployment_id, statuses=status or (), instance_types=instance_type or ()
+    )
+    page = await read_page(listing, page_size, next_token, budget)
+    if include is None:
+        listed = [json.dumps(item_id).encode() for item_id in page.ids]
+        body = json_object(**{fleet.ids: listed}, nextToken=page.next_token)
+        return render_json(body, page.cache, if_none_match).response()
+    await budget.spend(costs.page_of_items(len(page.ids)))
+    outcomes = await resolver.fleet_of(fleet.kind).items(deployment_id, page.ids)
+    found, _ = _split(page.ids, outcomes, fleet.missing)
+    body = json_object(
+        **{fleet.items: [item.value.body for item in found]}, nextToken=page.next_token
+    )
+    cache = combined([page.cache, *(item.cache for item in found)])
+    return render_json(body, cache, if_none_match).response()
+
+
 @router.get(
     "/deployments/{deploymentId}/instances",
     operation_id="ListDeploymentInstances",
@@ -255,22 +304,18 @@ async def list_deployment_instances(
     include: Include = None,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
-    listing = resolver.instance_list(
-        deployment_id, statuses=status or (), instance_types=instance_type or ()
+    return await _fleet_page(
+        INSTANCES,
+        deployment_id,
+        resolver,
+        budget,
+        status=status,
+        instance_type=instance_type,
+        page_size=page_size,
+        next_token=next_token,
+        include=include,
+        if_none_match=if_none_match,
     )
-    page = await read_page(listing, page_size, next_token, budget)
-    if include is None:
-        listed = [json.dumps(instance_id).encode() for instance_id in page.ids]
-        body = json_object(instancesList=listed, nextToken=page.next_token)
-        return render_json(body, page.cache, if_none_match).response()
-    await budget.spend(costs.page_of_items(len(page.ids)))
-    outcomes = await resolver.deployment_instances(deployment_id, page.ids)
-    found, _ = _split(page.ids, outcomes, ErrorCode.INSTANCE_NOT_FOUND)
-    body = json_object(
-        instancesSummary=[item.value.body for item in found], nextToken=page.next_token
-    )
-    cache = combined([page.cache, *(item.cache for item in found)])
-    return render_json(body, cache, if_none_match).response()
 
 
 class BatchGetRequest(BaseModel):
@@ -406,22 +451,18 @@ async def list_deployment_targets(
     include: Include = None,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
-    listing = resolver.target_list(
-        deployment_id, statuses=status or (), instance_types=instance_type or ()
+    return await _fleet_page(
+        TARGETS,
+        deployment_id,
+        resolver,
+        budget,
+        status=status,
+        instance_type=instance_type,
+        page_size=page_size,
+        next_token=next_token,
+        include=include,
+        if_none_match=if_none_match,
     )
-    page = await read_page(listing, page_size, next_token, budget)
-    if include is None:
-        listed = [json.dumps(target_id).encode() for target_id in page.ids]
-        body = json_object(targetIds=listed, nextToken=page.next_token)
-        return render_json(body, page.cache, if_none_match).response()
-    await budget.spend(costs.page_of_items(len(page.ids)))
-    outcomes = await resolver.deployment_targets(deployment_id, page.ids)
-    found, _ = _split(page.ids, outcomes, ErrorCode.TARGET_NOT_FOUND)
-    body = json_object(
-        deploymentTargets=[item.value.body for item in found], nextToken=page.next_token
-    )
-    cache = combined([page.cache, *(item.cache for item in found)])
-    return render_json(body, cache, if_none_match).response()
 
 
 class BatchGetTargetsRequest(BaseModel):
