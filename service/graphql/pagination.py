@@ -17,12 +17,14 @@ class PageInfo:
 
 
 def page_info(window: Window, after: str | None) -> PageInfo:
+    """Relay's page information; with no edges but more behind them (CodeDeploy answered
+    empty pages), ``endCursor`` is where the next window starts, so a client goes on."""
     cursors = [cursor for cursor, _ in window.items]
     return PageInfo(
         has_next_page=window.has_next,
         has_previous_page=after is not None,
         start_cursor=cursors[0] if cursors else None,
-        end_cursor=cursors[-1] if cursors else None,
+        end_cursor=cursors[-1] if cursors else window.next_cursor,
     )
 
 

@@ -31,11 +31,17 @@ BEFORE_FIRST: Position = (None, -1)
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """Up to ``first`` ids of a list, each with its cursor, and the pages they were read from."""
+    """Up to ``first`` ids of a list, each with its cursor, the pages they were read from,
+    and where the next window starts (None at the end): past the last page read, even when
+    CodeDeploy answered empty pages that still had more behind them."""
 
     items: list[tuple[str, str]]
-    has_next: bool
     caches: list[CacheInfo]
+    next_cursor: str | None
+
+    @property
+    def has_next(self) -> bool:
+        return self.next_cursor is not None
 
     @property
     def ids(self) -> list[str]:
@@ -57,39 +63,30 @@ class Listing:
     def position(self, after: str | None) -> Position:
         return BEFORE_FIRST if after is None else self.cursors.open(self.binding, after)
 
-    def next_cursor(self, window: Window, after: str | None) -> str | None:
-        """Where the window after ``window`` starts (REST's ``nextToken``): its last item's
-        cursor; for an empty window with more behind it, where it started."""
-        if not window.has_next:
-            return None
-        if window.items:
-            return window.items[-1][0]
-        return after or self.cursor(BEFORE_FIRST)
-
     async def window(self, first: int, after: str | None) -> Window:
         """``first`` ids after the cursor ``after``, from at most ``list_pages(first, …)``
         pages, what callers are charged: when CodeDeploy answers with smaller pages than its
         usual 100, the window is shorter and says there is more, rather than cost more."""
         check_page_size(first)
         token, index = self.position(after)
-        start = index + 1
         items: list[tuple[str, str]] = []
         caches: list[CacheInfo] = []
         for _ in range(list_pages(first, after=after is not None)):
             page = await self.list_page(token)
             caches.append(page.cache)
-            taken = page.value.ids[start : start + first - len(items)]
+            taken = page.value.ids[index + 1 : index + 1 + first - len(items)]
             items.extend(
-                (self.cursor((token, start + offset)), id_) for offset, id_ in enumerate(taken)
+                (self.cursor((token, index + 1 + offset)), id_) for offset, id_ in enumerate(taken)
             )
-            if start + len(taken) < len(page.value.ids):
-                return Window(items, True, caches)
+            index += len(taken)
+            if index + 1 < len(page.value.ids):
+                break
             if page.value.next_token is None:
-                return Window(items, False, caches)
+                return Window(items, caches, None)
+            token, index = page.value.next_token, -1
             if len(items) == first:
-                return Window(items, True, caches)
-            token, start = page.value.next_token, 0
-        return Window(items, True, caches)
+                break
+        return Window(items, caches, self.cursor((token, index)))
 
     async def total(self) -> int | None:
         """Every id of the list, counted from its id pages (cached); None past the bound."""

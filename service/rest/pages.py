@@ -50,4 +50,4 @@ async def read_page(
     if more:
         await budget.spend(more)
     window = await listing.window(page_size, next_token)
-    return Page(window.ids, listing.next_cursor(window, next_token), combined(window.caches))
+    return Page(window.ids, window.next_cursor, combined(window.caches))
