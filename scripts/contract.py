@@ -280,10 +280,10 @@ class _Diff:
             self.report(f"{op} body", "request body now required")
         self.content(old_body, new_body, f"{op} body", "request")
         for status, response in old_op.get("responses", {}).items():
-            if not str(status).startswith("2"):
-                continue  # errors may change: clients must handle any problem+json anyway
+            # An error a route no longer answers breaks no one; a problem's shape does.
             if (new_response := new_op.get("responses", {}).get(status)) is None:
-                self.report(f"{op} {status}", "response removed")
+                if str(status).startswith("2"):
+                    self.report(f"{op} {status}", "response removed")
                 continue
             old_response, new_response = (
                 _resolve(self.old, response),
@@ -330,6 +330,8 @@ class _Diff:
             gained = [value for value in new_values or [] if value not in old_values]
             if new_values is None or gained:
                 self.report(at, f"may now be {gained or 'outside its old enum'}")
+        if side == "request":
+            self.limits(old.schema, new.schema, at)
         if old.component is not None:
             if (old.component, new.component, side) in self.entered:
                 return
@@ -340,6 +342,25 @@ class _Diff:
             old_inner, new_inner = old.schema.get(key), new.schema.get(key)
             if isinstance(old_inner, dict) and isinstance(new_inner, dict):
                 self.schema(old_inner, new_inner, at.child(segment), side)
+
+    def limits(self, old: Json, new: Json, at: _At) -> None:
+        """A value the old document allowed that the new one refuses: a bound moved in."""
+        for key, upper in (
+            ("maximum", True),
+            ("exclusiveMaximum", True),
+            ("maxLength", True),
+            ("maxItems", True),
+            ("minimum", False),
+            ("exclusiveMinimum", False),
+            ("minLength", False),
+            ("minItems", False),
+        ):
+            if key not in new:
+                continue
+            if key not in old or (new[key] < old[key] if upper else new[key] > old[key]):
+                self.report(at, f"{key} narrowed from {old.get(key, 'none')} to {new[key]}")
+        if "pattern" in new and new.get("pattern") != old.get("pattern"):
+            self.report(at, f"pattern changed from {old.get('pattern')!r} to {new['pattern']!r}")
 
     def properties(self, old: Json, new: Json, at: _At, side: Side) -> None:
         old_properties, new_properties = old.get("properties", {}), new.get("properties", {})

@@ -166,11 +166,15 @@ class GetDeploymentInstanceOutput(AwsModel):
     instance_summary: InstanceSummary
 
 
+# The codes as OpenAPI declares them: this version's set, which a minor release may grow.
+OPEN_CODES: dict[str, JsonValue] = {"x-extensible-enum": [code.value for code in ErrorCode]}
+
+
 class ItemError(AwsModel):
     """One id a batch read could not return, told as a problem of its own."""
 
     id: str = Field(examples=["i-nothere"])
-    code: ErrorCode = Field(examples=[ErrorCode.INSTANCE_NOT_FOUND])
+    code: ErrorCode = Field(examples=[ErrorCode.INSTANCE_NOT_FOUND], json_schema_extra=OPEN_CODES)
     status: int = Field(examples=[404])
     detail: str
 
@@ -272,6 +276,16 @@ class RevisionLocation(PassThroughModel):
     app_spec_content: AppSpecContent | None = None
 
 
+class AutoRollbackConfiguration(PassThroughModel):
+    enabled: bool | None = None
+    events: list[str] | None = Field(default=None, examples=[["DEPLOYMENT_FAILURE"]])
+
+
+class RelatedDeployments(PassThroughModel):
+    auto_update_outdated_instances_root_deployment_id: str | None = None
+    auto_update_outdated_instances_deployment_ids: list[str] | None = None
+
+
 class RollbackInfo(PassThroughModel):
     rollback_deployment_id: str | None = None
     rollback_triggering_deployment_id: str | None = None
@@ -296,7 +310,11 @@ class DeploymentInfo(PassThroughModel):
     description: str | None = None
     creator: str | None = Field(default=None, examples=["user"])
     revision: RevisionLocation | None = None
+    previous_revision: RevisionLocation | None = None
     rollback_info: RollbackInfo | None = None
+    auto_rollback_configuration: AutoRollbackConfiguration | None = None
+    related_deployments: RelatedDeployments | None = None
+    instance_termination_wait_time_started: bool | None = None
     deployment_status_messages: list[str] | None = None
     ignore_application_stop_failures: bool | None = None
     update_outdated_instances_only: bool | None = None

@@ -792,3 +792,30 @@ def test_graphql_inspector_finds_nothing_breaking_since_the_release(
     released = (ROOT / "contract" / "schema.graphql").read_text()
     current = (ROOT / "schema.graphql").read_text()
     assert inspector_says(inspector, tmp_path, released, current) == (0, set())
+
+
+def released_api() -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((ROOT / "contract" / "openapi.json").read_text())
+    return document
+
+
+def test_a_new_error_code_is_no_breaking_change() -> None:
+    old, new = released_api(), released_api()
+    new["components"]["schemas"]["ErrorCode"]["enum"].append("NEW_CODE")
+    assert openapi_breaking(old, new) == []
+
+
+def test_a_problem_losing_a_field_is_a_breaking_change() -> None:
+    old, new = released_api(), released_api()
+    del new["components"]["schemas"]["Problem"]["properties"]["upstreamCode"]
+    assert [change.coordinate for change in openapi_breaking(old, new)] == ["Problem.upstreamCode"]
+
+
+def test_a_narrower_parameter_is_a_breaking_change() -> None:
+    old, new = released_api(), released_api()
+    path = new["paths"]["/v1/deployments/{deploymentId}/instances"]["get"]
+    [page_size] = [p for p in path["parameters"] if p["name"] == "pageSize"]
+    page_size["schema"]["maximum"] = 10
+    [change] = openapi_breaking(old, new)
+    assert change.coordinate == "GET /v1/deployments/{deploymentId}/instances query pageSize"
+    assert "maximum narrowed from 100 to 10" in change.description

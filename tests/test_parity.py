@@ -1,6 +1,8 @@
 """One resource model on both faces: every field of a REST resource is a field of its
 GraphQL type, and every filter of a REST list an argument of its connection, under the
-same name, unless listed below as intended, with why."""
+same name, unless listed below as intended, with why. What REST passes through untyped
+(fields AWS adds, a deployment's configuration blocks) is in neither document, and in
+GraphQL not at all: docs/rest.md says so."""
 
 from typing import Any
 

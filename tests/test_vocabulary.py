@@ -1,14 +1,16 @@
 """One closed set of error codes: declared once, published in the reference and in
 OpenAPI, and answered alike by both faces for one condition."""
 
+import ast
 import re
 from pathlib import Path
 
 import httpx
 import pytest
 
+import service.app  # noqa: F401  (every error class)
 from service.app import create_app
-from service.errors import VOCABULARY, ErrorCode
+from service.errors import VOCABULARY, ErrorCode, GatewayError
 from service.settings import Settings
 from tests.support import graphql
 
@@ -83,3 +85,49 @@ async def test_rest_only_conditions_answer_codes_of_the_set(gateway: httpx.Async
         response = await gateway.request(method, path, content=b"{not json")
         code = ErrorCode(response.json()["code"])
         assert (response.status_code, VOCABULARY[code].status) == (status, status)
+
+
+def test_every_code_is_raised_with_its_own_status() -> None:
+    """Each ``SomeError(..., code=ErrorCode.X)`` and ``request_error(..., ErrorCode.X,
+    status)`` in the service answers X's status: read from the source, every one."""
+    kinds = {kind.__name__: kind for kind in _error_classes(GatewayError)}
+    wrong = [
+        f"{path.name}:{node.lineno} {code} as {status}"
+        for path in (Path(__file__).parents[1] / "service").rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        for code, status in [_raised(node, node.func.id, kinds)]
+        if code is not None and VOCABULARY[code].status != status
+    ]
+    assert wrong == []
+    for kind in kinds.values():
+        assert VOCABULARY[kind.default_code].status == kind.status, kind
+
+
+def _raised(
+    call: ast.Call, name: str, kinds: dict[str, type[GatewayError]]
+) -> tuple[ErrorCode | None, int]:
+    """The code a call names and the status it answers it with (None: not such a call)."""
+    named = {keyword.arg: keyword.value for keyword in call.keywords}
+    status: int
+    if name in kinds:
+        code, status = named.get("code"), kinds[name].status
+    elif name in {"request_error", "limit_error"}:
+        code = call.args[1] if len(call.args) > 1 else named.get("code")
+        given = call.args[2] if len(call.args) > 2 else named.get("status")
+        status = 400
+        if isinstance(given, ast.Constant) and isinstance(given.value, int):
+            status = given.value
+    else:
+        return None, 0
+    if (
+        isinstance(code, ast.Attribute)
+        and isinstance(code.value, ast.Name)
+        and code.value.id == "ErrorCode"
+    ):
+        return ErrorCode[code.attr], int(status)
+    return None, 0
+
+
+def _error_classes(base: type[GatewayError]) -> list[type[GatewayError]]:
+    return [base, *(kind for sub in base.__subclasses__() for kind in _error_classes(sub))]

@@ -176,9 +176,13 @@ def sts_error(error: GatewayError, alias: str) -> GatewayError:
         return UpstreamAccessDenied(detail, upstream_code=upstream_code, request_id=request_id)
     if isinstance(error, UpstreamTimeout):
         return UpstreamTimeout(f"STS did not answer in time for {where}.")
-    if upstream_code is None:
+    if upstream_code is None:  # no answer, or one that could not be read
+        unread = error.code == ErrorCode.UPSTREAM_INVALID_RESPONSE
         return UpstreamError(
-            f"STS could not be reached for {where}.", code=ErrorCode.UPSTREAM_UNAVAILABLE
+            f"STS's answer could not be read for {where}."
+            if unread
+            else f"STS could not be reached for {where}.",
+            code=error.code if unread else ErrorCode.UPSTREAM_UNAVAILABLE,
         )
     return UpstreamError(
         f"STS could not give the gateway credentials for {where} ({upstream_code}).",

@@ -297,13 +297,16 @@ def upstream_cost(
 
 # The most items a list field other than a connection's edges can hold: CodeDeploy's
 # lifecycle events for one target (EC2 behind a load balancer has 13), an ECS deployment's
-# task sets (original and replacement), a deployment's status messages (a handful; the
-# response size limit bounds a longer list). The engine adds what the configuration says
-# (accounts, regions); ``deploymentInstances`` holds the ids it is given.
+# task sets (original and replacement), a deployment's status messages, rollback events
+# and related deployments (a handful each; the response size limit bounds a longer list).
+# The engine adds what the configuration says (accounts, regions); ``deploymentInstances``
+# holds the ids it is given.
 LIST_SIZES: dict[str, int] = {
     "lifecycleEvents": 13,
     "taskSetsInfo": 2,
     "deploymentStatusMessages": 20,
+    "events": 3,
+    "autoUpdateOutdatedInstancesDeploymentIds": 20,
 }
 
 

@@ -25,11 +25,13 @@ from service.graphql.fleet import (
 from service.graphql.pagination import PageInfo, page_info, total_count
 from service.graphql.types import (
     UPSTREAM_SPELLING,
+    AutoRollbackConfiguration,
     DeploymentOverview,
     DeploymentState,
     DeploymentStyle,
     ErrorInformation,
     InstanceSummary,
+    RelatedDeployments,
     RevisionLocation,
     RollbackInfo,
     _member,
@@ -78,8 +80,22 @@ class Deployment:
     revision: RevisionLocation | None = model_field(
         "revision", lambda revision: revision and RevisionLocation.from_pydantic(revision)
     )
+    previous_revision: RevisionLocation | None = model_field(
+        "previous_revision", lambda revision: revision and RevisionLocation.from_pydantic(revision)
+    )
     rollback_info: RollbackInfo | None = model_field(
         "rollback_info", lambda info: info and RollbackInfo.from_pydantic(info)
+    )
+    auto_rollback_configuration: AutoRollbackConfiguration | None = model_field(
+        "auto_rollback_configuration",
+        lambda config: config and AutoRollbackConfiguration.from_pydantic(config),
+    )
+    related_deployments: RelatedDeployments | None = model_field(
+        "related_deployments",
+        lambda related: related and RelatedDeployments.from_pydantic(related),
+    )
+    instance_termination_wait_time_started: bool | None = model_field(
+        "instance_termination_wait_time_started"
     )
     deployment_status_messages: list[str] | None = model_field("deployment_status_messages")
     ignore_application_stop_failures: bool | None = model_field("ignore_application_stop_failures")

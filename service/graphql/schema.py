@@ -137,7 +137,7 @@ class Query:
         resolver=resolve_deployment_group,
         description=(
             "A deployment group; null, with APPLICATION_NOT_FOUND or "
-            "DeploymentGroupDoesNotExistException, if unknown."
+            "DEPLOYMENT_GROUP_NOT_FOUND, if unknown."
         ),
     )
     deployment_instance: InstanceSummary | None = strawberry.field(

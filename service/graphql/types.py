@@ -248,6 +248,24 @@ class RollbackInfo:
     pass
 
 
+@strawberry.experimental.pydantic.type(
+    model=models.AutoRollbackConfiguration,
+    all_fields=True,
+    description="Whether, and on which events, CodeDeploy rolls the deployment back.",
+)
+class AutoRollbackConfiguration:
+    pass
+
+
+@strawberry.experimental.pydantic.type(
+    model=models.RelatedDeployments,
+    all_fields=True,
+    description="Deployments CodeDeploy made to update outdated instances.",
+)
+class RelatedDeployments:
+    pass
+
+
 @strawberry.interface(description="What every kind of deployment target reports.")
 class Target:
     deployment_id: strawberry.ID | None

@@ -5,12 +5,27 @@ documented, and ``Sunset`` (RFC 8594) once a removal date is set (docs: Change p
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
 class Deprecated:
     since: datetime
     sunset: datetime | None = None
+
+    def documented(self, what: str) -> dict[str, dict[str, Any]]:
+        """The headers as OpenAPI describes a response's."""
+        when = f"Sent when the request uses {what}, deprecated"
+        headers = {
+            "Deprecation": f"{when}: RFC 9745, `@` and when it was deprecated.",
+            "Link": f"{when}: where its replacement is documented (rel=deprecation).",
+        }
+        if self.sunset is not None:
+            headers["Sunset"] = f"{when}: RFC 8594, when it will be removed."
+        return {
+            name: {"description": text, "schema": {"type": "string"}}
+            for name, text in headers.items()
+        }
 
     def headers(self) -> dict[str, str]:
         headers = {

@@ -301,7 +301,10 @@ DeploymentGroupStats = create_model(
         "deployments, the newest (5 list pages and 20 batch reads when nothing is cached)."
     ),
     response_model=DeploymentGroupStats,
-    responses={**problem_responses(400, 404, 429, 502, 504, examples=NO_GROUP)},
+    responses={
+        200: {"headers": STATS_SINCE.documented("`since`")},
+        **problem_responses(400, 404, 429, 502, 504, examples=NO_GROUP),
+    },
 )
 async def get_deployment_group_stats(
     application: ApplicationName,

@@ -45,7 +45,9 @@ def combined(infos: list[CacheInfo]) -> CacheInfo:
 async def read_page(
     listing: Listing, page_size: int, next_token: str | None, budget: Budget
 ) -> Page:
-    """The page, its pages past the first charged to the caller's budget first."""
+    """The page, its pages past the first charged to the caller's budget first; a cursor
+    that is not this list's is refused before anything is charged."""
+    listing.position(next_token)
     more = costs.list_pages(page_size, after=next_token is not None) - costs.ONE
     if more:
         await budget.spend(more)

@@ -26,6 +26,7 @@ from service.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from service.models import OPEN_CODES
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class Problem(BaseModel):
         "program against this. A minor release may add a code (CHANGELOG.md): handle one "
         "this list does not name by its status.",
         examples=[ErrorCode.INSTANCE_NOT_FOUND],
-        json_schema_extra={"x-extensible-enum": [code.value for code in ErrorCode]},
+        json_schema_extra=OPEN_CODES,
     )
     upstream_code: str | None = Field(
         default=None,
