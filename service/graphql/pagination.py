@@ -19,12 +19,12 @@ class PageInfo:
 def page_info(window: Window, after: str | None) -> PageInfo:
     """Relay's page information; with no edges but more behind them (CodeDeploy answered
     empty pages), ``endCursor`` is where the next window starts, so a client goes on."""
-    cursors = [cursor for cursor, _ in window.items]
+    found = window.found
     return PageInfo(
         has_next_page=window.has_next,
         has_previous_page=after is not None,
-        start_cursor=cursors[0] if cursors else None,
-        end_cursor=cursors[-1] if cursors else window.next_cursor,
+        start_cursor=window.seal(found[0][0]) if found else None,
+        end_cursor=window.seal(found[-1][0]) if found else window.next_cursor,
     )
 
 

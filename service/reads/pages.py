@@ -35,9 +35,10 @@ class Window:
     and where the next window starts (None at the end): past the last page read, even when
     CodeDeploy answered empty pages that still had more behind them."""
 
-    items: list[tuple[str, str]]
+    found: list[tuple[Position, str]]
     caches: list[CacheInfo]
     next_cursor: str | None
+    seal: Callable[[Position], str]
 
     @property
     def has_next(self) -> bool:
@@ -45,7 +46,12 @@ class Window:
 
     @property
     def ids(self) -> list[str]:
-        return [id_ for _, id_ in self.items]
+        return [id_ for _, id_ in self.found]
+
+    @property
+    def items(self) -> list[tuple[str, str]]:
+        """Each id with its cursor, sealed on asking: REST needs only ``next_cursor``."""
+        return [(self.seal(position), id_) for position, id_ in self.found]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,24 +75,22 @@ class Listing:
         usual 100, the window is shorter and says there is more, rather than cost more."""
         check_page_size(first)
         token, index = self.position(after)
-        items: list[tuple[str, str]] = []
+        found: list[tuple[Position, str]] = []
         caches: list[CacheInfo] = []
         for _ in range(list_pages(first, after=after is not None)):
             page = await self.list_page(token)
             caches.append(page.cache)
-            taken = page.value.ids[index + 1 : index + 1 + first - len(items)]
-            items.extend(
-                (self.cursor((token, index + 1 + offset)), id_) for offset, id_ in enumerate(taken)
-            )
+            taken = page.value.ids[index + 1 : index + 1 + first - len(found)]
+            found.extend(((token, index + 1 + offset), id_) for offset, id_ in enumerate(taken))
             index += len(taken)
             if index + 1 < len(page.value.ids):
                 break
             if page.value.next_token is None:
-                return Window(items, caches, None)
+                return Window(found, caches, None, self.cursor)
             token, index = page.value.next_token, -1
-            if len(items) == first:
+            if len(found) == first:
                 break
-        return Window(items, caches, self.cursor((token, index)))
+        return Window(found, caches, self.cursor((token, index)), self.cursor)
 
     async def total(self) -> int | None:
         """Every id of the list, counted from its id pages (cached); None past the bound."""

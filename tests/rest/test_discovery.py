@@ -1,8 +1,11 @@
 """Discovery over REST against the emulator: applications, groups, deployment lists."""
 
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 
+from service.rest.deprecations import Deprecated
 from tests.support import Upstream
 
 
@@ -160,3 +163,11 @@ async def test_the_deprecated_since_still_counts_and_says_it_is_deprecated(
     assert old.headers["link"] == '</docs>; rel="deprecation"; type="text/html"'
     assert "sunset" not in old.headers  # no removal date set yet
     assert "deprecation" not in new.headers
+
+
+def test_a_dated_deprecation_says_its_sunset() -> None:
+    dated = Deprecated(
+        since=datetime(2026, 12, 6, tzinfo=UTC), sunset=datetime(2027, 6, 6, tzinfo=UTC)
+    )
+    assert dated.headers()["Sunset"] == "Sun, 06 Jun 2027 00:00:00 GMT"  # RFC 8594: HTTP-date
+    assert "Sunset" in dated.documented("`x`")
