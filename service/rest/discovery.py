@@ -330,7 +330,8 @@ async def get_deployment_group_stats(
         ),
     ] = None,
 ) -> BaseModel:
-    moment = _moment(created_after, "createdAfter") or _moment(since, "since")
+    after, old = _moment(created_after, "createdAfter"), _moment(since, "since")
+    moment = after or old
     if moment is None:
         raise InvalidRequest("createdAfter is required: count from when?")
     if since is not None:
