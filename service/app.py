@@ -150,6 +150,7 @@ def create_app(
                 interval=settings.watch_interval_seconds,
                 max_watched=settings.max_watched_deployments,
                 max_per_caller=settings.max_subscriptions_per_caller,
+                max_wait=settings.max_wait_seconds,
                 coordinator=coordinator,
             )
             stack.push_async_callback(watchers.close)

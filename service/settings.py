@@ -269,6 +269,9 @@ class Settings(BaseSettings):
     throttling, up to a minute)."""
     max_subscriptions_per_caller: int = Field(default=20, ge=1, le=1_000_000)
     """Open event streams and subscriptions one caller may hold (per client IP without auth)."""
+    max_wait_seconds: float = Field(default=300.0, ge=0, le=3600)
+    """Longest ``GET /v1/deployments/{id}?wait=`` may hold a request open for a deployment
+    to finish (or change); a longer ``wait`` is 400."""
     max_watched_deployments: int = Field(default=500, ge=1, le=1_000_000)
     """Deployments this process watches at once; each costs a few CodeDeploy calls per
     interval."""

@@ -5,14 +5,22 @@ import math
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from typing import Literal
 
 from service.codedeploy.notifications import Notification
-from service.errors import ErrorCode, NotReady, RateLimited
+from service.errors import ErrorCode, InvalidRequest, NotReady, RateLimited
+from service.freshness import not_modified
 from service.guard.ratelimit import FREE, Budget
 from service.live.changes import Watched
 from service.live.watch import Coordinator, SingleReplica, View, Watcher
 from service.metrics import Metrics
+from service.models import DeploymentInfo
 from service.reads import Resolver, Resolvers
+from service.snapshot import Snapshot
+
+WaitResult = Literal["final", "changed", "timeout"]
+"""How a wait ended: the deployment's final status, a change from the entity tag given,
+or the time being up."""
 
 # At shutdown, streams get this long to send their end (WebSocket close frames, the
 # last chunk) before the server closes connections itself.
@@ -30,6 +38,7 @@ class Watchers:
         interval: float,
         max_watched: int,
         max_per_caller: int,
+        max_wait: float = 300.0,
         coordinator: Coordinator | None = None,
     ) -> None:
         self._resolvers = resolvers
@@ -38,6 +47,7 @@ class Watchers:
         self._interval = interval
         self._max_watched = max_watched
         self._max_per_caller = max_per_caller
+        self.max_wait = max_wait
         self._watchers: dict[Watched, Watcher] = {}
         self._per_caller: Counter[str] = Counter()
         self.unwatched = asyncio.Event()
@@ -103,6 +113,40 @@ class Watchers:
                 if not self._per_caller:
                     self.unwatched.set()
             watcher.leave()
+
+    async def wait(
+        self,
+        resolver: Resolver,
+        deployment_id: str,
+        caller: str,
+        *,
+        seconds: float,
+        if_none_match: str | None = None,
+        budget: Budget = FREE,
+    ) -> tuple[Snapshot[DeploymentInfo], WaitResult]:
+        """The deployment once it is in a final status (or, given ``if_none_match``, once
+        it differs from the entity tags named there), or as it is when ``seconds`` are up:
+        a viewer of its watcher, so any number of waits cost what one viewer does."""
+        if seconds > self.max_wait:
+            raise InvalidRequest(f"`wait` is at most {self.max_wait:g} seconds.")
+        latest: Snapshot[DeploymentInfo] | None = None
+        async with self.watch(resolver, deployment_id, caller, budget=budget) as view:
+            try:
+                async with asyncio.timeout(seconds):
+                    async for batch in view.changes():
+                        for change in batch:
+                            if change.kind != "deployment":
+                                continue
+                            latest = change.snapshot
+                            if latest.terminal:
+                                return latest, "final"
+                            if if_none_match and not not_modified(if_none_match, latest.etag):
+                                return latest, "changed"
+            except TimeoutError:
+                pass
+        if latest is None:  # a replica that took over mid-wait: the deployment as stored
+            latest = (await resolver.deployment(deployment_id)).value
+        return latest, "final" if latest.terminal else "timeout"
 
     def _start(self, watched: Watched, resolver: Resolver) -> Watcher:
         if len(self._watchers) >= self._max_watched:

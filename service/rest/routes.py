@@ -6,14 +6,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Body, Header, Path, Query, Response
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from service.cache import Cached
 from service.codedeploy import BATCH_LIMIT
 from service.codedeploy.inputs import ID_PATTERN
 from service.edge.paths import API
-from service.errors import ErrorCode, GatewayError
+from service.errors import CacheInfo, ErrorCode, GatewayError
 from service.freshness import refresh_requested
 from service.guard.ratelimit import Budget
 from service.models import (
@@ -33,7 +33,8 @@ from service.models import (
 from service.reads import MAX_BATCH_IDS, Resolver, costs
 from service.reads.pages import DEFAULT_PAGE_SIZE
 from service.reads.resolver import ItemKind
-from service.rest.dependencies import BudgetDep, ResolverDep
+from service.request import caller_key
+from service.rest.dependencies import BudgetDep, ResolverDep, WatchersDep
 from service.rest.pages import NextToken, PageSize, combined, read_page
 from service.rest.problems import problem_responses
 from service.rest.render import instance_body, json_object, render_json
@@ -110,6 +111,9 @@ _INSTANCE_EXAMPLE = {
     }
 }
 
+
+# A waited answer is the watcher's latest read: nothing for a cache to keep.
+WAITED = CacheInfo(hit=False, max_age=0)
 
 CacheControl = Annotated[
     str | None, Header(description="`no-cache` skips the cache and refreshes it.")
@@ -218,17 +222,54 @@ def _split(
         "below are typed; every other field CodeDeploy sends passes through unchanged."
     ),
     response_model=GetDeploymentOutput,
-    responses=cached_read("The deployment.", 400, 404, 429, 502, 504, examples=NO_DEPLOYMENT),
+    responses=cached_read(
+        "The deployment (with `wait`: once final, changed, or the wait is up; `Wait-Result` "
+        "says which).",
+        400,
+        404,
+        429,
+        502,
+        503,
+        504,
+        examples=NO_DEPLOYMENT,
+    ),
 )
 async def get_deployment(
     deployment_id: DeploymentId,
+    request: Request,
     resolver: ResolverDep,
+    watchers: WatchersDep,
+    budget: BudgetDep,
+    wait: Annotated[
+        float | None,
+        Query(
+            ge=0,
+            description="Seconds to wait for the deployment to reach a final status (with "
+            "`If-None-Match`: to differ from that entity tag) before answering; at most "
+            "GATEWAY_MAX_WAIT_SECONDS. The answer's `Wait-Result` header is `final`, "
+            "`changed` or `timeout`. Waits ride the deployment's watcher: any number of "
+            "waiting callers cost CodeDeploy what one stream does.",
+        ),
+    ] = None,
     cache_control: CacheControl = None,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
-    result = await resolver.deployment(deployment_id, refresh=refresh_requested(cache_control))
-    body = json_object(deploymentInfo=result.value.body)
-    return render_json(body, result.cache, if_none_match, result.value.etag).response()
+    if wait is None:
+        result = await resolver.deployment(deployment_id, refresh=refresh_requested(cache_control))
+        body = json_object(deploymentInfo=result.value.body)
+        return render_json(body, result.cache, if_none_match, result.value.etag).response()
+    snapshot, outcome = await watchers.wait(
+        resolver,
+        deployment_id,
+        caller_key(request.scope),
+        seconds=wait,
+        if_none_match=if_none_match,
+        budget=budget,
+    )
+    body = json_object(deploymentInfo=snapshot.body)
+    response = render_json(body, WAITED, if_none_match, snapshot.etag).response()
+    response.headers["wait-result"] = outcome
+    return response
 
 
 @dataclass(frozen=True, slots=True)
