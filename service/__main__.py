@@ -3,6 +3,7 @@
 import argparse
 import json
 import logging
+import os
 import signal
 import socket
 import sys
@@ -17,6 +18,7 @@ import uvicorn
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
+from service import ci
 from service.app import create_app
 from service.edge.connections import BoundedWebSocket, bounded_protocol
 from service.emulator import DataError, load_data
@@ -94,10 +96,33 @@ def hash_key_command(argv: list[str]) -> int:
     return 0
 
 
+def wait_command(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m service wait",
+        description=(
+            "Wait for a deployment through a gateway, printing each change. Exits 0 when it "
+            "succeeds, 1 when it fails or is stopped (printing each failed instance's or "
+            "target's lifecycle event, script and log tail), 2 on timeout, 3 when the "
+            f"gateway refuses or cannot be reached. The key or token is read from "
+            f"{ci.KEY_VARIABLE}."
+        ),
+    )
+    parser.add_argument("deployment_id", metavar="DEPLOYMENT_ID")
+    parser.add_argument("--gateway", required=True, help="the gateway's URL")
+    parser.add_argument(
+        "--timeout", type=ci.duration, default="30m", help="90s, 45m, 2h (default 30m)"
+    )
+    args = parser.parse_args(argv)
+    gateway = ci.Gateway(args.gateway, os.environ.get(ci.KEY_VARIABLE) or None)
+    return ci.Waiter(gateway, args.deployment_id).run(args.timeout)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["hash-key"]:
         return hash_key_command(argv[1:])
+    if argv[:1] == ["wait"]:
+        return wait_command(argv[1:])
     args = _parse(argv)
     try:
         settings = _settings(args)

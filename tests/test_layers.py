@@ -12,7 +12,7 @@ ROOT = Path(__file__).parents[1]
 # Top to bottom; packages in one layer are independent of each other.
 LAYERS: list[set[str]] = [
     {"service.__main__"},
-    {"service.app"},
+    {"service.app", "service.ci"},
     {"service.fleet"},
     {"service.rest", "service.graphql"},
     {"service.edge", "service.live"},
