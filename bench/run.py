@@ -691,6 +691,8 @@ def write(
         ("RSS < 150 MB with 10,000 cached instances", full_cache_rss, 150, True),
         (f"{watched.viewers} viewers cost the upstream what 1 does (calls/min ratio)",
          watched.calls_per_minute_all / max(watched.calls_per_minute_one, 1), 1.1, True),
+        (f"{watched.waits} CI waits (?wait=) cost the upstream what 1 does (calls/min ratio)",
+         watched.calls_per_minute_waits / max(watched.calls_per_minute_one_wait, 1), 1.1, True),
         ("a fleet's cold miss: ≤ 1.1 upstream calls per key over 3 replicas",
          fleet.cold_calls_per_key, 1.1, True),
         ("a fleet's hits: ≤ 1.1 upstream calls per key per TTL over 3 replicas",
@@ -721,6 +723,11 @@ def write(
         f"| {watched.viewers} | {watched.calls_per_minute_one} | {watched.calls_per_minute_all} "
         f"| {watched.events_delivered:,} | {watched.p50_ms} | {watched.p99_ms} | "
         f"{watched.rss_mb_one} | {watched.rss_mb} | {watched.dropped} |",
+        "",
+        f"CI waits on the same deployment (`?wait=` with `If-None-Match`, one after another), "
+        f"{watched.seconds} s each phase: upstream calls/min with 1 waiting, "
+        f"{watched.calls_per_minute_one_wait}; with {watched.waits}, "
+        f"{watched.calls_per_minute_waits}.",
         "",
         *fleet_lines(fleet, args.seconds),
     ]

@@ -1,10 +1,13 @@
-"""The watchers row: many server-sent-event viewers of one deployment in progress.
+"""The watchers row: many server-sent-event viewers of one deployment in progress, and
+many CI waits on it.
 
 A rolling deployment in the emulator changes an instance every couple of seconds. One
 viewer, then ``viewers`` of them, follow it through the gateway for ``seconds`` each;
 the row compares the upstream calls per minute (one watcher reads for all), gives the
 delivery latency of each instance event from the moment the emulator's data changed
-(its ``lastUpdatedAt``) to the moment a viewer read it, and the gateway's RSS.
+(its ``lastUpdatedAt``) to the moment a viewer read it, and the gateway's RSS. Then one,
+then ``waits``, blocking reads (``?wait=`` with ``If-None-Match``, one after another, as
+``python -m service wait`` makes them) for ``seconds`` each: their upstream calls a minute.
 """
 
 import asyncio
@@ -15,6 +18,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+
+import httpx
 
 DEPLOYMENT = "d-BENCHLIVE"
 # 40 instances at 2 s a lifecycle event: a run of ~9 minutes, longer than the row.
@@ -40,6 +45,9 @@ class WatchersRow:
     rss_mb_one: float
     rss_mb: float
     dropped: int
+    waits: int
+    calls_per_minute_one_wait: float
+    calls_per_minute_waits: float
 
 
 async def _viewer(
@@ -103,14 +111,43 @@ async def _follow(
     return (after - before) * 60 / seconds, latencies, dropped, memory
 
 
+async def _waiter(base: str, key: str, stop: asyncio.Event) -> None:
+    """Blocking reads of the deployment, each until it changes, until ``stop``."""
+    async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": key}, timeout=90) as client:
+        tag: dict[str, str] = {}
+        while not stop.is_set():
+            answer = await client.get(
+                f"/v1/deployments/{DEPLOYMENT}", params={"wait": 30}, headers=tag
+            )
+            if "etag" in answer.headers:
+                tag = {"If-None-Match": answer.headers["etag"]}
+
+
+async def _wait(base: str, key: str, waits: int, seconds: int, calls: Callable[[], int]) -> float:
+    """Upstream calls a minute while ``waits`` pipelines wait on the deployment."""
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(_waiter(base, key, stop)) for _ in range(waits)]
+    await asyncio.sleep(3)  # all waiting
+    before = await asyncio.to_thread(calls)
+    await asyncio.sleep(seconds)
+    after = await asyncio.to_thread(calls)
+    stop.set()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return (after - before) * 60 / seconds
+
+
 def measure(
     base: str, key: str, calls: Callable[[], int], rss: Callable[[], float],
-    viewers: int, seconds: int,
+    viewers: int, seconds: int, waits: int = 100,
 ) -> WatchersRow:  # fmt: skip
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, viewers * 2 + 256)), hard))
     one, _, _, memory_one = asyncio.run(_follow(base, key, 1, seconds, calls, rss))
     many, latencies, dropped, memory = asyncio.run(_follow(base, key, viewers, seconds, calls, rss))
+    one_wait = asyncio.run(_wait(base, key, 1, seconds, calls))
+    all_waits = asyncio.run(_wait(base, key, waits, seconds, calls))
     quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
     return WatchersRow(
         viewers=viewers,
@@ -123,4 +160,7 @@ def measure(
         rss_mb_one=round(memory_one, 1),
         rss_mb=round(memory, 1),
         dropped=dropped,
+        waits=waits,
+        calls_per_minute_one_wait=round(one_wait, 1),
+        calls_per_minute_waits=round(all_waits, 1),
     )
