@@ -41,6 +41,7 @@ from service.guard import Authenticator, TokenBuckets
 from service.guard.ratelimit import Buckets
 from service.health import Health
 from service.live import Watchers
+from service.live.follow import Follows
 from service.metrics import Metrics
 from service.reads import Resolvers, make_caches
 from service.rest import api, docs, operations
@@ -72,6 +73,7 @@ class State(TypedDict):
     health: Health
     metrics: Metrics
     watchers: Watchers
+    follows: Follows
 
 
 def create_app(
@@ -155,6 +157,13 @@ def create_app(
             )
             stack.push_async_callback(watchers.close)
             health.on_stop.append(watchers.close)
+            follows = Follows(
+                watchers,
+                interval=settings.watch_interval_seconds,
+                max_followed=settings.max_followed_groups,
+            )
+            stack.push_async_callback(follows.close)
+            health.on_stop.append(follows.close)
             if settings.events_queue_url is not None:
                 queue = str(settings.events_queue_url)
                 region = queue_region(queue, settings.aws_region or accounts.default.region)
@@ -173,6 +182,7 @@ def create_app(
                     "health": health,
                     "metrics": metrics,
                     "watchers": watchers,
+                    "follows": follows,
                 }
             finally:
                 health.started = False

@@ -56,6 +56,7 @@ class ErrorCode(StrEnum):
     VALIDATION_BACKLOG = "VALIDATION_BACKLOG"
     TOO_MANY_SUBSCRIPTIONS = "TOO_MANY_SUBSCRIPTIONS"
     TOO_MANY_WATCHED_DEPLOYMENTS = "TOO_MANY_WATCHED_DEPLOYMENTS"
+    TOO_MANY_FOLLOWED_GROUPS = "TOO_MANY_FOLLOWED_GROUPS"
     TOO_MANY_OPERATIONS = "TOO_MANY_OPERATIONS"
     THROTTLED = "THROTTLED"
     REQUEST_HEADER_FIELDS_TOO_LARGE = "REQUEST_HEADER_FIELDS_TOO_LARGE"
@@ -212,6 +213,9 @@ VOCABULARY: dict[ErrorCode, Meaning] = {
     ),
     ErrorCode.TOO_MANY_WATCHED_DEPLOYMENTS: Meaning(
         429, "`GATEWAY_MAX_WATCHED_DEPLOYMENTS` deployments are already watched."
+    ),
+    ErrorCode.TOO_MANY_FOLLOWED_GROUPS: Meaning(
+        429, "`GATEWAY_MAX_FOLLOWED_GROUPS` deployment groups are already followed."
     ),
     ErrorCode.TOO_MANY_OPERATIONS: Meaning(
         429, "GraphQL over WebSocket: too many operations running on one connection."

@@ -272,6 +272,9 @@ class Settings(BaseSettings):
     max_wait_seconds: float = Field(default=300.0, ge=0, le=3600)
     """Longest ``GET /v1/deployments/{id}?wait=`` may hold a request open for a deployment
     to finish (or change); a longer ``wait`` is 400."""
+    max_followed_groups: int = Field(default=100, ge=1, le=100_000)
+    """Deployment groups this process follows at once (group and application streams); each
+    costs two CodeDeploy calls an interval, and its running deployments' watchers."""
     max_watched_deployments: int = Field(default=500, ge=1, le=1_000_000)
     """Deployments this process watches at once; each costs a few CodeDeploy calls per
     interval."""

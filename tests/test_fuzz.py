@@ -23,13 +23,25 @@ FUZZ = settings(
 )
 # The OpenAPI examples' deployments: the blue/green one waits for its traffic to shift.
 RUNNING, FINISHED = "d-EXAMPLE02", "d-EXAMPLE01"
-# (method, path, mode): invalid inputs only where an operation takes any.
+
+
+def _endless(path: str) -> bool:
+    return path.endswith("/events") and "/applications/" in path
+
+
+# (method, path, mode): invalid inputs only where an operation takes any. A group's or an
+# application's stream never ends, and the fuzz reads whole answers (an input it means as
+# invalid may still open one): left to tests/live/test_follow.py; their parameters are the
+# discovery routes' own, fuzzed there.
 OPERATIONS = [
     (method.upper(), path, mode)
     for path, methods in create_app(Settings(local=True)).api.openapi()["paths"].items()
     for method, operation in methods.items()
     for mode in GenerationMode
-    if mode is GenerationMode.POSITIVE or operation.get("parameters") or "requestBody" in operation
+    if not (mode is GenerationMode.POSITIVE and _endless(path))
+    and (
+        mode is GenerationMode.POSITIVE or operation.get("parameters") or "requestBody" in operation
+    )
 ]
 
 

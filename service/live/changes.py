@@ -5,10 +5,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from service.accounts import AccountRegion
-from service.models import DeploymentInfo, DeploymentTarget, InstanceSummary
+from service.models import DeploymentGroupInfo, DeploymentInfo, DeploymentTarget, InstanceSummary
 from service.snapshot import Snapshot
 
-Kind = Literal["deployment", "instance", "target"]
+Kind = Literal["group", "deployment", "instance", "target"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +20,7 @@ class EventKind:
 
 
 KINDS: dict[Kind, EventKind] = {
+    "group": EventKind(b"deploymentGroupInfo", DeploymentGroupInfo),
     "deployment": EventKind(b"deploymentInfo", DeploymentInfo),
     "instance": EventKind(b"instanceSummary", InstanceSummary),
     "target": EventKind(b"deploymentTarget", DeploymentTarget),

@@ -84,6 +84,26 @@ class Watchers:
         A viewer joining a watcher under way takes its picture, no read made; a new
         viewer of a watcher that has ended starts a new one, whose first read says
         whether the deployment is still as it ended."""
+        async with self.holding(caller):
+            watched = Watched(resolver.where, deployment_id)
+            watcher = self._watchers.get(watched)
+            if watcher is not None and watcher.final and not watcher.position(last_event_id):
+                self._stop(watcher)
+                watcher = None
+            if watcher is None:
+                watcher = self._start(watched, resolver)
+                watcher.pay = budget.spend
+            watcher.join()
+            try:
+                await asyncio.shield(watcher.first_read)
+                yield View(watcher, watcher.position(last_event_id))
+            finally:
+                watcher.leave()
+
+    @asynccontextmanager
+    async def holding(self, caller: str) -> AsyncIterator[None]:
+        """One of ``caller``'s streams, subscriptions or waits, within its limit; refused
+        while shutting down."""
         if self.closing.is_set():
             raise NotReady("The gateway is shutting down; reconnect to another replica.")
         if self._per_caller[caller] >= self._max_per_caller:
@@ -92,27 +112,16 @@ class Watchers:
                 retry_after_seconds=math.ceil(self._interval),
                 code=ErrorCode.TOO_MANY_SUBSCRIPTIONS,
             )
-        watched = Watched(resolver.where, deployment_id)
-        watcher = self._watchers.get(watched)
-        if watcher is not None and watcher.final and not watcher.position(last_event_id):
-            self._stop(watcher)
-            watcher = None
-        if watcher is None:
-            watcher = self._start(watched, resolver)
-            watcher.pay = budget.spend
         self._per_caller[caller] += 1
         self.unwatched.clear()
-        watcher.join()
         try:
-            await asyncio.shield(watcher.first_read)
-            yield View(watcher, watcher.position(last_event_id))
+            yield
         finally:
             self._per_caller[caller] -= 1
             if not self._per_caller[caller]:
                 del self._per_caller[caller]
                 if not self._per_caller:
                     self.unwatched.set()
-            watcher.leave()
 
     async def wait(
         self,

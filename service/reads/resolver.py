@@ -270,7 +270,7 @@ class Resolver:
         )
 
     async def deployment_group(
-        self, application: str, group: str
+        self, application: str, group: str, *, refresh: bool = False
     ) -> Cached[Snapshot[DeploymentGroupInfo]]:
         require_application(application)
         require_group(group)
@@ -278,7 +278,8 @@ class Resolver:
         async def load() -> Snapshot[DeploymentGroupInfo]:
             return Snapshot(await self._codedeploy.get_deployment_group(application, group))
 
-        return await self.caches.groups.get(self._key("group", application, group), load)
+        key = self._key("group", application, group)
+        return await self.caches.groups.get(key, load, refresh=refresh)
 
     async def deployment_groups(
         self, application: str, groups: Sequence[str]
@@ -289,13 +290,14 @@ class Resolver:
         return await self._many(self.caches.groups, ("group", application), groups, read)
 
     async def deployment_ids(
-        self, listed: DeploymentFilter, *, next_token: str | None = None
+        self, listed: DeploymentFilter, *, next_token: str | None = None, refresh: bool = False
     ) -> Cached[IdPage]:
         """Deployment ids, newest first; filters normalised, so equal lists share a call."""
         listed = _normalised(listed)
         return await self.caches.pages.get(
             self._key("deployment-ids", listed, next_token),
             lambda: self._codedeploy.list_deployment_ids(listed, next_token=next_token),
+            refresh=refresh,
         )
 
     async def deployments(

@@ -7,6 +7,7 @@ from fastapi import Depends, Request
 from service.guard.ratelimit import Budget
 from service.health import Health
 from service.live import Watchers
+from service.live.follow import Follows
 from service.metrics import Metrics
 from service.reads import Resolver, Resolvers
 from service.request import caller_key, context_of
@@ -58,3 +59,11 @@ async def get_watchers(request: Request) -> Watchers:
 
 
 WatchersDep = Annotated[Watchers, Depends(get_watchers)]
+
+
+async def get_follows(request: Request) -> Follows:
+    follows: Follows = request.state.follows
+    return follows
+
+
+FollowsDep = Annotated[Follows, Depends(get_follows)]

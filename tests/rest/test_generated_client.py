@@ -65,6 +65,8 @@ def test_every_operation_has_a_clean_name(generated: Any) -> None:
         "list_deployment_targets",
         "batch_get_deployment_targets",
         "stream_deployment_events",
+        "stream_deployment_group_events",
+        "stream_application_events",
         "list_applications",
         "get_application",
         "list_deployment_groups",
@@ -162,6 +164,15 @@ def calls_every_operation(generated: Any, client: Any) -> None:
     )
     assert stream.status_code == 200
     assert stream.content.startswith(b"id: ")
+    # A group's and an application's streams never end: asked of what does not exist.
+    group = api(generated, "stream_deployment_group_events").sync_detailed(
+        application_name="orders-api", deployment_group_name="nope", client=client
+    )
+    assert (group.status_code, type(group.parsed).__name__) == (404, "Problem")
+    application = api(generated, "stream_application_events").sync_detailed(
+        application_name="nope", client=client
+    )
+    assert (application.status_code, type(application.parsed).__name__) == (404, "Problem")
     assert b"event: instance" in stream.content
 
     listed = api(generated, "list_accounts").sync(client=client)
@@ -187,6 +198,11 @@ def calls_every_operation_in_an_account(generated: Any, client: Any) -> None:
         response = api(generated, f"{operation}_in_account").sync_detailed(**arguments)
         assert response.status_code == 200, (operation, response.content)
         return response.parsed
+
+    def call_refused(operation: str, **arguments: Any) -> int:
+        response = api(generated, f"{operation}_in_account").sync_detailed(**arguments)
+        assert type(response.parsed).__name__ == "Problem", (operation, response.content)
+        return int(response.status_code)
 
     summary = call(
         "get_deployment_instance", deployment_id=deployment, instance_id=instance, **europe
@@ -236,6 +252,22 @@ def calls_every_operation_in_an_account(generated: Any, client: Any) -> None:
         deployment_id="d-STAGING01", **us
     )
     assert b"event: instance" in stream.content
+    missing = call_refused(
+        "stream_deployment_group_events",
+        application_name="orders-api",
+        deployment_group_name="nope",
+        **us,
+    )
+    assert missing == 404
+    assert call_refused("stream_application_events", application_name="nope", **us) == 404
+    missing = call_refused(
+        "stream_deployment_group_events",
+        application_name="orders-api",
+        deployment_group_name="nope",
+        **us,
+    )
+    assert missing == 404
+    assert call_refused("stream_application_events", application_name="nope", **us) == 404
 
 
 @pytest.mark.parametrize(
