@@ -17,6 +17,7 @@ from service.cache import Cached
 from service.errors import GatewayError
 from service.guard.ratelimit import FREE, Budget
 from service.live import Watchers
+from service.live.follow import Follows
 from service.reads import Resolver, Resolvers
 from service.snapshot import Snapshot
 
@@ -54,6 +55,7 @@ class Live:
     """What a subscription needs: the watchers, and whose subscription it is."""
 
     watchers: Watchers
+    follows: Follows
     caller: str
     budget: Budget = FREE
     """Pays the first read of a watcher the subscription starts."""

@@ -177,6 +177,16 @@ class _Estimate:
                     assert isinstance(union, GraphQLUnionType)
                     each.walk(union, node.selection_set, deployment, None, where)
                     self.per_event += each.tally.total()
+            case ("Subscription", "deploymentGroupEvents" | "applicationEvents"):
+                # The feed's first reads: the group (or the groups' list) and its running
+                # deployments' list; each event's selection is read anew, as above.
+                tally.discovery += 2
+                if node.selection_set is not None:
+                    each = _Estimate(self._schema, self._fragments, self._variables)
+                    union = get_named_type(definition.type)
+                    assert isinstance(union, GraphQLUnionType)
+                    each.walk(union, node.selection_set, None, None, where)
+                    self.per_event += each.tally.total()
             case ("Deployment", "instance"):
                 tally.ids[where, "instances", deployment or ""].add(args["instanceId"])
             case ("Deployment", "instances" | "targets"):

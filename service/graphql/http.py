@@ -157,7 +157,7 @@ async def _stream(
     refused in the HTTP response's status instead (429, 503), before the stream starts.
     At shutdown the stream ends without ``complete``, so the client reconnects."""
     watchers: Watchers = scope["state"]["watchers"]
-    live = Live(watchers, caller_key(scope), context_of(scope).budget)
+    live = Live(watchers, scope["state"]["follows"], caller_key(scope), context_of(scope).budget)
 
     @asynccontextmanager
     async def frames() -> AsyncIterator[AsyncIterator[bytes]]:

@@ -30,6 +30,7 @@ from service.graphql.params import GraphQLRequest, NotGraphQL, request_of
 from service.graphql.responses import Answer
 from service.guard.ratelimit import Budget
 from service.live import Watchers
+from service.live.follow import Follows
 from service.request import caller_key, context_of
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class GraphQLWebSocket:
         state = scope["state"]
         self.engine: GraphQLEngine = state["graphql"]
         self.watchers: Watchers = state["watchers"]
+        self.follows: Follows = state["follows"]
         self.authenticate = context_of(scope).authenticate
         self.acknowledged = False
         self.initialised = False
@@ -226,7 +228,7 @@ class GraphQLWebSocket:
     async def _run(self, operation_id: str, request: GraphQLRequest) -> None:
         ident = json.dumps(operation_id)
         try:
-            live = Live(self.watchers, caller_key(self.scope), self.budget)
+            live = Live(self.watchers, self.follows, caller_key(self.scope), self.budget)
             outcome = await self.engine.stream(
                 request, grants=context_of(self.scope).grants, budget=self.budget, live=live
             )

@@ -2,6 +2,7 @@
 rolling group, whose every run is a new deployment, read again when a test says."""
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -132,3 +133,31 @@ async def _open(client: httpx.AsyncClient) -> tuple[Stream, httpx.Response]:
     response = await client.send(client.build_request("GET", GROUP_EVENTS), stream=True)
     assert response.status_code == 200
     return Stream(response), response
+
+
+GROUP_SUBSCRIPTION = """subscription {
+  deploymentGroupEvents(applicationName: "orders-api", deploymentGroupName: "orders-api-staging") {
+    __typename
+    ... on GroupChanged { eventId deploymentGroup { deploymentGroupName } }
+    ... on DeploymentChanged { eventId deployment { deploymentId status } }
+    ... on InstanceChanged { eventId instance { instanceId status } }
+  }
+}"""
+
+
+async def test_a_graphql_subscription_follows_the_group(live: Live) -> None:
+    async with (
+        live.client(Accept="text/event-stream") as client,
+        client.stream("POST", "/graphql", json={"query": GROUP_SUBSCRIPTION}) as response,
+    ):
+        assert response.status_code == 200
+        payloads = []
+        async for line in response.aiter_lines():
+            if line.startswith("data: "):
+                payloads.append(json.loads(line[6:])["data"]["deploymentGroupEvents"])
+            if len(payloads) == 3:
+                break
+    kinds = [payload["__typename"] for payload in payloads]
+    assert kinds == ["GroupChanged", "DeploymentChanged", "InstanceChanged"]
+    assert payloads[0]["deploymentGroup"]["deploymentGroupName"] == GROUP
+    assert payloads[1]["deployment"] == {"deploymentId": LIVE, "status": "IN_PROGRESS"}
