@@ -176,15 +176,16 @@ def banner(settings: Settings, health: Health) -> str:
     """What to open and try, once the port is bound."""
     base = f"http://{settings.host}:{settings.port}"
     lines = [f"codedeploy-gateway on {base}{' (local mode, demo data)' if settings.local else ''}"]
+    lines.append(f"  Board:      {base}/board")
     if settings.docs:
         lines += [f"  Swagger UI: {base}/docs", f"  GraphiQL:   {base}/graphql"]
     if settings.local:
-        group = "applicationName=orders-api&deploymentGroupName=orders-api-staging"
+        group = "/v1/applications/orders-api/deployment-groups/orders-api-staging"
         lines += [
             f"  Try:        curl {base}/v1/deployments/d-EXAMPLE01/instances/i-0a1b2c3d4e5f60002",
-            f"  Live:       curl -N {base}/v1/deployments/d-EXAMPLE07/events",
-            f"              (its first run; the run in progress: curl '{base}/v1/deployments?"
-            f"{group}&status=InProgress')",
+            f"  Live:       curl -N {base}{group}/events",
+            "              (the demo group: its deployment rolling, then each next run)",
+            f"  Wait:       python -m service wait d-EXAMPLE07 --gateway {base}",
             f"  Accounts:   curl {base}/v1/accounts/staging/regions/eu-west-1/deployments",
         ]
         if health.emulator:  # CodeDeploy's own API, for the AWS CLI or an SDK

@@ -204,7 +204,8 @@ def create_app(
     app.include_router(operations.router)
     if settings.docs:
         app.include_router(docs.router)
-        app.mount(STATIC, StaticFiles(directory=STATIC_FILES), name="static")
+    app.include_router(docs.board_router(bool(settings.auth_schemes)))
+    app.mount(STATIC, StaticFiles(directory=STATIC_FILES), name="static")
     app.openapi = lambda: _openapi(app, authenticator.openapi_schemes())  # type: ignore[method-assign]
     local: TokenBuckets | None = None
     buckets: Buckets | None = None

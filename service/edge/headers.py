@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 
 from starlette.types import Scope
 
-from service.edge.paths import PAGES, path_of
+from service.edge.paths import BOARD, PAGES, path_of
 
 # The API answers JSON only: no scripts, no frames, nothing loaded.
 API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
@@ -24,11 +24,20 @@ SECURITY_HEADERS = [
 ]
 API_HEADERS = [*SECURITY_HEADERS, (b"content-security-policy", API_POLICY.encode())]
 PAGE_HEADERS = [*SECURITY_HEADERS, (b"content-security-policy", DOCS_POLICY.encode())]
+# The status board runs its own files only: no inline script or style at all.
+BOARD_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+BOARD_HEADERS = [*SECURITY_HEADERS, (b"content-security-policy", BOARD_POLICY.encode())]
 
 
 def answer_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
     """The headers every answer for this request carries, refusals included."""
-    return PAGE_HEADERS if path_of(scope).startswith(PAGES) else API_HEADERS
+    path = path_of(scope)
+    if path == BOARD:
+        return BOARD_HEADERS
+    return PAGE_HEADERS if path.startswith(PAGES) else API_HEADERS
 
 
 CREDENTIAL_HEADERS = b"Authorization, X-API-Key"

@@ -8,6 +8,7 @@ GRAPHQL = "/graphql"
 DOCS = "/docs"
 OPENAPI = "/openapi.json"
 STATIC = "/static"
+BOARD = "/board"
 HEALTHZ = "/healthz"
 READYZ = "/readyz"
 METRICS = "/metrics"
@@ -16,9 +17,10 @@ PROBES = frozenset({HEALTHZ, READYZ})
 # Pages a browser renders (Swagger UI, GraphiQL) and the files they load: they get the
 # policy that lets them run.
 PAGES = (DOCS, GRAPHQL, STATIC + "/")
-# Open to anyone: what a browser needs before anyone can press "Authorize". GraphiQL's
-# page (GET /graphql with no parameters) is open too; every query is not.
-PUBLIC = (DOCS, OPENAPI, STATIC + "/")
+# Open to anyone: what a browser needs before anyone can press "Authorize" (or give the
+# board a key). GraphiQL's page (GET /graphql with no parameters) is open too; every query
+# is not, nor is any of the board's reads.
+PUBLIC = (DOCS, OPENAPI, STATIC + "/", BOARD)
 
 
 def path_of(scope: Scope) -> str:
