@@ -1,13 +1,15 @@
 """Following what one owns: a deployment group, or an application's groups, as deployments
 come and go, the stream never ending with one of them.
 
-A group's feed reads the group and lists its running deployments every interval (two
-calls, whoever follows it); each running deployment is followed through the deployment's
-own watcher (``Watchers``: fleet-wide, however many follow it), whose changes the feed
-relays under a numbering of its own, so ``Last-Event-ID`` resumes a feed as it does a
-deployment's stream. An application's feed relays its groups' feeds, listing the groups
-every interval. One feed per followed group or application per process, however many
-viewers.
+A group's feed reads the group and lists its running deployments every interval, through
+the cache: with a store, its fleet-wide single-flight makes every replica's feed of a group
+one read of the two calls, the first too (told that the group changed, a feed reads
+CodeDeploy at once).
+Each running deployment is followed through the deployment's own watcher (``Watchers``:
+fleet-wide, however many follow it), whose changes the feed relays under a numbering of its
+own, so ``Last-Event-ID`` resumes a feed as it does a deployment's stream. An application's
+feed relays its groups' feeds, listing the groups every interval. One feed per followed
+group or application per process, however many viewers.
 """
 
 import asyncio
@@ -222,11 +224,12 @@ class Follows:
         self,
         feed: Feed,
         resolver: Resolver,
-        read: Callable[[Feed, Resolver], Awaitable[None]],
+        read: Callable[[Feed, Resolver, bool], Awaitable[None]],
     ) -> None:
+        refresh = False
         while not feed.closed:
             try:
-                await read(feed, resolver)
+                await read(feed, resolver, refresh)
             except GatewayError as error:
                 if not feed.first_read.done():
                     feed.first_read.set_exception(error)
@@ -239,18 +242,21 @@ class Follows:
             with suppress(TimeoutError):
                 async with asyncio.timeout(self._interval):
                     await feed.wake.wait()
+            # Told of a change: read CodeDeploy now. On the interval: through the cache,
+            # whose fleet-wide single-flight makes every replica's feed of a group one read.
+            refresh = feed.wake.is_set()
             feed.wake.clear()
 
-    async def _read_group(self, feed: Feed, resolver: Resolver) -> None:
+    async def _read_group(self, feed: Feed, resolver: Resolver, refresh: bool) -> None:
         """The group, then its running deployments, each followed through its watcher."""
         application, group = feed.followed.application, feed.followed.group
         assert group is not None
-        info = await resolver.deployment_group(application, group, refresh=True)
+        info = await resolver.deployment_group(application, group, refresh=refresh)
         feed.add("group", "", group, info.value)
         listing = DeploymentFilter(application=application, group=group, statuses=RUNNING)
         token: str | None = None
         for _ in range(MAX_PAGES):
-            page = (await resolver.deployment_ids(listing, next_token=token, refresh=True)).value
+            page = (await resolver.deployment_ids(listing, next_token=token, refresh=refresh)).value
             for deployment_id in page.ids:
                 feed.relay(deployment_id, self._deployment(feed, resolver, deployment_id))
             if (token := page.next_token) is None:
@@ -267,7 +273,7 @@ class Follows:
 
         return follow
 
-    async def _read_application(self, feed: Feed, resolver: Resolver) -> None:
+    async def _read_application(self, feed: Feed, resolver: Resolver, refresh: bool) -> None:
         """The application's groups, each followed through its group's feed."""
         application = feed.followed.application
         listing = resolver.group_list(application)

@@ -189,3 +189,20 @@ async def until(condition: Callable[[], object]) -> None:
     async with asyncio.timeout(WAIT):
         while not condition():  # noqa: ASYNC110 - the store has no event to wait on
             await asyncio.sleep(0.01)
+
+
+async def test_three_replicas_following_a_group_read_it_once(fleet: list[Live]) -> None:
+    """Each replica's feed reads the group through the cache: the store's fleet-wide
+    single-flight makes the three one GetDeploymentGroup and one ListDeployments."""
+    path = "/v1/applications/orders-api/deployment-groups/orders-api-staging/events"
+    upstream = fleet[0].upstream
+    async with AsyncExitStack() as stack:
+        opened = []
+        for live in fleet:
+            client = await stack.enter_async_context(live.client())
+            response = await stack.enter_async_context(client.stream("GET", path))
+            opened.append(Stream(response))
+        pictures = [await viewer.take(6) for viewer in opened]
+    assert {picture[0].event for picture in pictures} == {"group"}
+    assert upstream.calls("GetDeploymentGroup") == 1
+    assert upstream.calls("ListDeployments") == 1

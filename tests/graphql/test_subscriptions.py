@@ -348,3 +348,28 @@ async def test_graphql_ws_refuses_an_operation_past_its_count(make_live: LiveFac
             pass
     assert message["id"] == "100"
     assert message["payload"][0]["extensions"]["code"] == "TOO_MANY_OPERATIONS"
+
+
+FOLLOW = """subscription ($g: String!) { deploymentGroupEvents(applicationName: "orders-api",
+  deploymentGroupName: $g) { __typename } }"""
+
+
+async def test_graphql_refuses_a_group_over_the_followed_limit_in_both_transports(
+    make_live: LiveFactory,
+) -> None:
+    """GATEWAY_MAX_FOLLOWED_GROUPS: 429 over SSE, an error message over WebSocket."""
+    async with make_live(max_followed_groups=1) as live, live.client() as client:
+        headers = {"Accept": "text/event-stream"}
+        body = {"query": FOLLOW, "variables": {"g": "orders-api-staging"}}
+        async with client.stream("POST", "/graphql", json=body, headers=headers) as first:
+            assert first.status_code == 200
+            refused = await sse(client, FOLLOW, g="orders-api-prod")
+            async with socket(live) as ws:
+                await initialised(ws)
+                payload = {"query": FOLLOW, "variables": {"g": "orders-api-prod"}}
+                await send(ws, type="subscribe", id="g", payload=payload)
+                message = await receive(ws)
+    assert refused.status_code == 429
+    assert refused.json()["errors"][0]["extensions"]["code"] == "TOO_MANY_FOLLOWED_GROUPS"
+    assert message["type"] == "error"
+    assert message["payload"][0]["extensions"]["code"] == "TOO_MANY_FOLLOWED_GROUPS"
