@@ -147,6 +147,11 @@ def fleet(size: int) -> dict[str, Any]:
         ],
     }
     data.setdefault("rolling", {})[watchers.DEPLOYMENT] = watchers.ROLLING
+    # The rolling deployment's group, so its stream can be followed.
+    data["applications"]["bench"] = {
+        "computePlatform": "Server",
+        "deploymentGroups": {"bench": {"deploymentConfigName": "CodeDeployDefault.OneAtATime"}},
+    }
     return data
 
 
@@ -693,6 +698,10 @@ def write(
          watched.calls_per_minute_all / max(watched.calls_per_minute_one, 1), 1.1, True),
         (f"{watched.waits} CI waits (?wait=) cost the upstream what 1 does (calls/min ratio)",
          watched.calls_per_minute_waits / max(watched.calls_per_minute_one_wait, 1), 1.1, True),
+        (f"{watched.group_viewers} viewers of a group cost the upstream what 1 does "
+         "(calls/min ratio)",
+         watched.calls_per_minute_group_viewers
+         / max(watched.calls_per_minute_one_group_viewer, 1), 1.1, True),
         ("a fleet's cold miss: ≤ 1.1 upstream calls per key over 3 replicas",
          fleet.cold_calls_per_key, 1.1, True),
         ("a fleet's hits: ≤ 1.1 upstream calls per key per TTL over 3 replicas",
@@ -727,7 +736,10 @@ def write(
         f"CI waits on the same deployment (`?wait=` with `If-None-Match`, one after another), "
         f"{watched.seconds} s each phase: upstream calls/min with 1 waiting, "
         f"{watched.calls_per_minute_one_wait}; with {watched.waits}, "
-        f"{watched.calls_per_minute_waits}.",
+        f"{watched.calls_per_minute_waits}. Viewers of the deployment's group "
+        f"(`…/deployment-groups/bench/events`): upstream calls/min with 1, "
+        f"{watched.calls_per_minute_one_group_viewer}; with {watched.group_viewers}, "
+        f"{watched.calls_per_minute_group_viewers}.",
         "",
         *fleet_lines(fleet, args.seconds),
     ]

@@ -48,15 +48,22 @@ class WatchersRow:
     waits: int
     calls_per_minute_one_wait: float
     calls_per_minute_waits: float
+    group_viewers: int
+    calls_per_minute_one_group_viewer: float
+    calls_per_minute_group_viewers: float
+
+
+STREAM = f"/v1/deployments/{DEPLOYMENT}/events"
+GROUP_STREAM = "/v1/applications/bench/deployment-groups/bench/events"
 
 
 async def _viewer(
-    host: str, port: int, key: str, latencies: list[float], stop: asyncio.Event
+    host: str, port: int, key: str, latencies: list[float], stop: asyncio.Event, path: str
 ) -> bool:
     """Reads the stream until ``stop``; notes each instance event's delivery latency."""
     reader, writer = await asyncio.open_connection(host, port)
     writer.write(
-        f"GET /v1/deployments/{DEPLOYMENT}/events HTTP/1.1\r\nHost: {host}\r\n"
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\n"
         f"X-API-Key: {key}\r\nAccept: text/event-stream\r\n\r\n".encode()
     )
     await writer.drain()
@@ -86,7 +93,7 @@ def _epoch(stamp: str) -> float:
 
 async def _follow(
     base: str, key: str, viewers: int, seconds: int,
-    calls: Callable[[], int], rss: Callable[[], float],
+    calls: Callable[[], int], rss: Callable[[], float], path: str = STREAM,
 ) -> tuple[float, list[float], int, float]:  # fmt: skip
     """Upstream calls a minute, delivery latencies, viewers cut off, and the gateway's
     RSS midway, while ``viewers`` follow the deployment for ``seconds``."""
@@ -94,7 +101,8 @@ async def _follow(
     latencies: list[float] = []
     stop = asyncio.Event()
     tasks = [
-        asyncio.create_task(_viewer(host, int(port), key, latencies, stop)) for _ in range(viewers)
+        asyncio.create_task(_viewer(host, int(port), key, latencies, stop, path))
+        for _ in range(viewers)
     ]
     await asyncio.sleep(3)  # all connected, their snapshots read
     latencies.clear()
@@ -148,6 +156,8 @@ def measure(
     many, latencies, dropped, memory = asyncio.run(_follow(base, key, viewers, seconds, calls, rss))
     one_wait = asyncio.run(_wait(base, key, 1, seconds, calls))
     all_waits = asyncio.run(_wait(base, key, waits, seconds, calls))
+    one_group, *_ = asyncio.run(_follow(base, key, 1, seconds, calls, rss, GROUP_STREAM))
+    groups, *_ = asyncio.run(_follow(base, key, waits, seconds, calls, rss, GROUP_STREAM))
     quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
     return WatchersRow(
         viewers=viewers,
@@ -163,4 +173,7 @@ def measure(
         waits=waits,
         calls_per_minute_one_wait=round(one_wait, 1),
         calls_per_minute_waits=round(all_waits, 1),
+        group_viewers=waits,
+        calls_per_minute_one_group_viewer=round(one_group, 1),
+        calls_per_minute_group_viewers=round(groups, 1),
     )
