@@ -161,3 +161,22 @@ async def test_a_graphql_subscription_follows_the_group(live: Live) -> None:
     assert kinds == ["GroupChanged", "DeploymentChanged", "InstanceChanged"]
     assert payloads[0]["deploymentGroup"]["deploymentGroupName"] == GROUP
     assert payloads[1]["deployment"] == {"deploymentId": LIVE, "status": "IN_PROGRESS"}
+
+
+async def test_group_streams_count_against_the_callers_subscriptions(
+    make_live: LiveFactory,
+) -> None:
+    async with (
+        make_live(max_subscriptions_per_caller=1) as live,
+        live.client() as client,
+        following(client, GROUP_EVENTS),
+    ):
+        refused = await client.get(APPLICATION_EVENTS)
+        graphql = await client.post(
+            "/graphql",
+            json={"query": GROUP_SUBSCRIPTION},
+            headers={"Accept": "text/event-stream"},
+        )
+    assert (refused.status_code, refused.json()["code"]) == (429, "TOO_MANY_SUBSCRIPTIONS")
+    assert graphql.status_code == 429
+    assert graphql.json()["errors"][0]["extensions"]["code"] == "TOO_MANY_SUBSCRIPTIONS"
