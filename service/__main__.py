@@ -112,7 +112,10 @@ def wait_command(argv: list[str]) -> int:
     parser.add_argument(
         "--timeout", type=ci.duration, default="30m", help="90s, 45m, 2h (default 30m)"
     )
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # a usage error is not "timed out" (2): it is refused
+        return ci.REFUSED if exit_.code else ci.SUCCEEDED
     gateway = ci.Gateway(args.gateway, os.environ.get(ci.KEY_VARIABLE) or None)
     return ci.Waiter(gateway, args.deployment_id).run(args.timeout)
 

@@ -156,14 +156,15 @@ def create_app(
                 coordinator=coordinator,
             )
             stack.push_async_callback(watchers.close)
-            health.on_stop.append(watchers.close)
             follows = Follows(
                 watchers,
                 interval=settings.watch_interval_seconds,
                 max_followed=settings.max_followed_groups,
             )
             stack.push_async_callback(follows.close)
-            health.on_stop.append(follows.close)
+            # The feeds end first: their viewers are the watchers' too, and would hold
+            # the watchers' close for its whole grace.
+            health.on_stop += [follows.close, watchers.close]
             if settings.events_queue_url is not None:
                 queue = str(settings.events_queue_url)
                 region = queue_region(queue, settings.aws_region or accounts.default.region)

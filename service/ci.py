@@ -8,6 +8,7 @@ comes from ``CODEDEPLOY_GATEWAY_KEY``, never an argument: arguments show in proc
 and CI logs. Standard library only, so it runs wherever Python does.
 """
 
+import http.client
 import json
 import math
 import re
@@ -65,14 +66,14 @@ class Gateway:
         request = urllib.request.Request(f"{self.url.rstrip('/')}{path}?{query}")
         for name, value in headers.items():
             request.add_header(name, value)
-        if self.key:
-            request.add_header("Authorization", f"Bearer {self.key}")
+        if self.key:  # never sent on to wherever a redirect points
+            request.add_unredirected_header("Authorization", f"Bearer {self.key}")
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return _answer(response.status, response.headers, response.read())
         except urllib.error.HTTPError as error:
             return _answer(error.code, error.headers, error.read())
-        except (urllib.error.URLError, OSError) as error:
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
             raise Unreachable(str(getattr(error, "reason", error))) from error
 
 
@@ -80,6 +81,8 @@ def _answer(status: int, headers: Any, raw: bytes) -> Answer:
     try:
         body = json.loads(raw) if raw else {}
     except ValueError:
+        body = {}
+    if not isinstance(body, dict):
         body = {}
     return Answer(status, {k.lower(): v for k, v in headers.items()}, body)
 
@@ -96,12 +99,19 @@ class Waiter:
     _said: str = field(default="", init=False)
 
     def run(self, timeout: float) -> int:
+        try:
+            return self._run(timeout)
+        except ValueError as error:  # not a gateway URL at all
+            self.say(f"the gateway cannot be asked: {error}")
+            return REFUSED
+
+    def _run(self, timeout: float) -> int:
         deadline = self.clock() + timeout
-        entity_tag, retry, reached = None, RETRY_SECONDS, True
+        entity_tag, retry, reached, first = None, RETRY_SECONDS, True, True
         path = f"/v1/deployments/{urllib.parse.quote(self.deployment_id, safe='')}"
         while (left := deadline - self.clock()) > 0:
             # The deployment as it is first; then one blocking read a change.
-            wait = min(READ_SECONDS, left) if entity_tag else 0.0
+            wait = 0.0 if first else min(READ_SECONDS, left)
             headers: dict[str, str] = {"If-None-Match": entity_tag} if entity_tag else {}
             try:
                 answer = self.gateway.get(path, {"wait": str(math.ceil(wait))}, headers, wait + 30)
@@ -116,9 +126,12 @@ class Waiter:
                     self.say(f"the gateway refused: {_problem(answer)}")
                     return REFUSED
                 if answer.status == 200:
-                    retry = RETRY_SECONDS
+                    info = answer.body.get("deploymentInfo")
+                    if not isinstance(info, dict):
+                        self.say("the URL answers, but not as a codedeploy-gateway does")
+                        return REFUSED
+                    retry, first = RETRY_SECONDS, False
                     entity_tag = answer.headers.get("etag")
-                    info = answer.body.get("deploymentInfo", {})
                     self.say(_line(info))
                     if (outcome := FINAL.get(info.get("status", ""))) is not None:
                         if outcome == FAILED:

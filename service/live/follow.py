@@ -3,8 +3,8 @@ come and go, the stream never ending with one of them.
 
 A group's feed reads the group and lists its running deployments every interval, through
 the cache: with a store, its fleet-wide single-flight makes every replica's feed of a group
-one read of the two calls, the first too (told that the group changed, a feed reads
-CodeDeploy at once).
+one read of the two calls, the first too (``Follows.changed``, for a notification that
+names a group, makes a feed read CodeDeploy at once).
 Each running deployment is followed through the deployment's own watcher (``Watchers``:
 fleet-wide, however many follow it), whose changes the feed relays under a numbering of its
 own, so ``Last-Event-ID`` resumes a feed as it does a deployment's stream. An application's
@@ -117,6 +117,8 @@ class Feed:
         change = Change(self._seq, kind, item_id, snapshot, f"{self.generation}-{self._seq}")
         self._items[key] = change
         self._log.append((self._seq, key))
+        if kind == "deployment" and snapshot.terminal:  # relayed from a group's feed too
+            asyncio.get_running_loop().call_later(LINGER_SECONDS, self.forget, deployment_id)
         if len(self._log) > 2 * len(self._items) + 64:  # superseded entries dropped
             self._log = [(seq, k) for seq, k in self._log if self._items[k].seq == seq]
         self._changed.set()
@@ -140,11 +142,35 @@ class Feed:
                 self._on_idle(self)
 
     def relay(self, name: str, follow: Relay) -> None:
-        """Follows a source (a deployment, a group) in a task of its own, once."""
-        if name not in self._relays or self._relays[name].done():
+        """Follows a source (a deployment, a group) in a task of its own, once: a source
+        whose relay ended (a finished deployment) is not followed again, while a list read
+        before it finished may still name it."""
+        if name not in self._relays:
             self._relays[name] = asyncio.create_task(
-                follow(), name=f"relay {name}", context=contextvars.Context()
+                self._relayed(name, follow), name=f"relay {name}", context=contextvars.Context()
             )
+
+    async def _relayed(self, name: str, follow: Relay) -> None:
+        try:
+            await follow()
+        except GatewayError:
+            pass  # the source is gone (or CodeDeploy failed): listed again, it is followed anew
+        except Exception:  # a bug: logged, never lost with its task
+            logger.exception("relaying %s to %s failed", name, self.followed)
+        if not self.closed:
+            asyncio.get_running_loop().call_later(LINGER_SECONDS, self.forget, name)
+
+    def forget(self, name: str) -> None:
+        """Drops a finished source: its relay, and a deployment's items. Called a while
+        after it finished, so viewers still reading its last changes get them: a feed keeps
+        what is running, not every deployment it ever saw."""
+        self._relays.pop(name, None)
+        gone = [key for key in self._items if key[1] == name]
+        for key in gone:
+            del self._items[key]
+        if gone:
+            items = self._items
+            self._log = [(seq, k) for seq, k in self._log if k in items and items[k].seq == seq]
 
     def close(self) -> None:
         self.closed = True
@@ -230,7 +256,12 @@ class Follows:
         while not feed.closed:
             try:
                 await read(feed, resolver, refresh)
-            except GatewayError as error:
+            except Exception as exc:
+                if isinstance(exc, GatewayError):
+                    error = exc
+                else:  # a bug: logged whole, answered 500, never a viewer left waiting
+                    logger.error("following %s failed", feed.followed, exc_info=exc)
+                    error = GatewayError("The gateway failed unexpectedly.")
                 if not feed.first_read.done():
                     feed.first_read.set_exception(error)
                     self._stop(feed)
@@ -265,11 +296,10 @@ class Follows:
     def _deployment(self, feed: Feed, resolver: Resolver, deployment_id: str) -> Relay:
         async def follow() -> None:
             caller = f"feed:{feed.followed}:{deployment_id}"  # the gateway's, not a caller's
-            with suppress(GatewayError):
-                async with self._watchers.watch(resolver, deployment_id, caller) as view:
-                    async for batch in view.changes():
-                        for change in batch:
-                            feed.add(change.kind, deployment_id, change.item_id, change.snapshot)
+            async with self._watchers.watch(resolver, deployment_id, caller) as view:
+                async for batch in view.changes():
+                    for change in batch:
+                        feed.add(change.kind, deployment_id, change.item_id, change.snapshot)
 
         return follow
 
@@ -288,14 +318,13 @@ class Follows:
     def _group(self, feed: Feed, resolver: Resolver, group: str) -> Relay:
         async def follow() -> None:
             caller = f"feed:{feed.followed}:{group}"
-            with suppress(GatewayError):
-                async with self.follow(resolver, feed.followed.application, group, caller) as (
-                    source,
-                    position,
-                ):
-                    async for batch in source.changes(position):
-                        for (kind, deployment_id, item_id), change in batch:
-                            feed.add(kind, deployment_id, item_id, change.snapshot)
+            async with self.follow(resolver, feed.followed.application, group, caller) as (
+                source,
+                position,
+            ):
+                async for batch in source.changes(position):
+                    for (kind, deployment_id, item_id), change in batch:
+                        feed.add(kind, deployment_id, item_id, change.snapshot)
 
         return follow
 

@@ -138,6 +138,9 @@ class Watchers:
         a viewer of its watcher, so any number of waits cost what one viewer does."""
         if seconds > self.max_wait:
             raise InvalidRequest(f"`wait` is at most {self.max_wait:g} seconds.")
+        stored = (await resolver.deployment(deployment_id)).value
+        if stored.terminal:  # final for good: answered from the cache, no watcher started
+            return stored, "final"
         latest: Snapshot[DeploymentInfo] | None = None
         async with self.watch(resolver, deployment_id, caller, budget=budget) as view:
             try:

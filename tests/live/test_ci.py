@@ -124,3 +124,21 @@ def test_a_wait_rides_out_a_gateway_restart() -> None:
         "the gateway answered 503; retrying",
         f"{LIVE} Succeeded",
     ]
+
+
+def test_what_is_not_a_gateway_is_refused_not_waited_on() -> None:
+    class Elsewhere(ci.Gateway):
+        def get(
+            self, path: str, params: dict[str, str], headers: dict[str, str], timeout: float
+        ) -> ci.Answer:
+            return ci.Answer(200, {}, {})  # a page that is not the gateway's
+
+    out = io.StringIO()
+    assert ci.Waiter(Elsewhere("http://gateway"), LIVE, out).run(60) == ci.REFUSED
+    assert "not as a codedeploy-gateway does" in out.getvalue()
+    assert ci.Waiter(ci.Gateway("gateway.internal"), LIVE, io.StringIO()).run(60) == ci.REFUSED
+
+
+def test_a_usage_error_is_refused_not_timed_out(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["wait", LIVE, "--timeout", "soon"]) == ci.REFUSED
+    assert "--gateway" in capsys.readouterr().err

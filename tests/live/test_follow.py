@@ -7,10 +7,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import pytest
 
+from service.accounts import AccountRegion
+from service.live import follow
 from service.live.changes import Watched
 from service.live.follow import Follows
+from service.models import DeploymentGroupInfo, DeploymentInfo, InstanceSummary
 from service.reads import Resolvers
+from service.snapshot import Snapshot
 from tests.support import LIVE, Live, LiveFactory, Stream
 
 APPLICATION, GROUP = "orders-api", "orders-api-staging"
@@ -180,3 +185,25 @@ async def test_group_streams_count_against_the_callers_subscriptions(
     assert (refused.status_code, refused.json()["code"]) == (429, "TOO_MANY_SUBSCRIPTIONS")
     assert graphql.status_code == 429
     assert graphql.json()["errors"][0]["extensions"]["code"] == "TOO_MANY_SUBSCRIPTIONS"
+
+
+async def test_a_feed_forgets_a_finished_deployment_after_a_while(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A feed keeps what is running: a finished deployment and its items go once viewers
+    reading its last changes have had them (here at once), so a board left open for days
+    holds no history."""
+    monkeypatch.setattr(follow, "LINGER_SECONDS", 0)
+    feed = follow.Feed(follow.Followed(AccountRegion("a", "r"), APPLICATION, GROUP), lambda _: None)
+    feed.add("group", "", GROUP, Snapshot(DeploymentGroupInfo(deployment_group_name=GROUP)))
+    feed.add("deployment", "d-1", "d-1", Snapshot(DeploymentInfo(status="InProgress")))
+    feed.add("instance", "d-1", "i-1", Snapshot(InstanceSummary(instance_id="i-1")))
+    running = [key for key, _ in feed.since(0)]
+    feed.add("deployment", "d-1", "d-1", Snapshot(DeploymentInfo(status="Succeeded")))
+    await asyncio.sleep(0)  # the forgetting is due
+    assert running == [
+        ("group", "", GROUP),
+        ("deployment", "d-1", "d-1"),
+        ("instance", "d-1", "i-1"),
+    ]
+    assert [key for key, _ in feed.since(0)] == [("group", "", GROUP)]

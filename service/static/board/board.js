@@ -58,14 +58,27 @@ async function start() {
   }
 }
 
-// One application's stream, read event by event; resumed after its last event on a drop.
-async function follow(application, lastEventId) {
+// One application's stream, read event by event; resumed after its last event on a drop,
+// after 2 s doubling to a minute (or the server's Retry-After); refused for good on a 4xx.
+async function follow(application, lastEventId, delay = 2000) {
   const path = `/v1/applications/${encodeURIComponent(application)}/events`;
   let last = lastEventId;
   try {
     const extra = last ? { "Last-Event-ID": last } : {};
     const response = await fetch(path, { headers: { ...headers(), ...extra } });
     if (response.status === 401) return askForKey();
+    if (response.status === 429 || response.status >= 500) {
+      const asked = Number(response.headers.get("Retry-After")) * 1000;
+      setTimeout(() => follow(application, last, Math.min(delay * 2, 60000)), Math.max(asked || 0, delay));
+      return;
+    }
+    if (!response.ok) {
+      document.getElementById(`app-${application}`).append(
+        element("p", { role: "alert" }, `This application cannot be followed (${response.status}).`),
+      );
+      return;
+    }
+    delay = 2000;
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = "";
     for (;;) {
@@ -88,7 +101,7 @@ async function follow(application, lastEventId) {
   } catch (error) {
     // A dropped connection: the stream resumes below.
   }
-  setTimeout(() => follow(application, last), 2000);
+  setTimeout(() => follow(application, last, Math.min(delay * 2, 60000)), delay);
 }
 
 function received(application, kind, data) {
@@ -108,6 +121,12 @@ function received(application, kind, data) {
       announce.textContent = `${info.deploymentGroupName}: ${info.deploymentId} ${info.status}`;
     }
     group.deployments.set(info.deploymentId, { info, items: known ? known.items : new Map() });
+    // Only the running deployments and the last one are kept: a board left open for days
+    // does not hold every run.
+    const newest = current(group);
+    for (const [id, deployment] of group.deployments) {
+      if (deployment !== newest && FINAL.has(deployment.info.status)) group.deployments.delete(id);
+    }
   } else {
     const item = itemOf(kind, data);
     for (const group of groups.values()) {
@@ -115,7 +134,18 @@ function received(application, kind, data) {
       if (deployment) deployment.items.set(item.id, item);
     }
   }
-  render(application);
+  scheduleRender(application);
+}
+
+// Events come in bursts (a whole picture at once): one render a frame per application.
+const pending = new Set();
+function scheduleRender(application) {
+  if (pending.has(application)) return;
+  pending.add(application);
+  requestAnimationFrame(() => {
+    pending.delete(application);
+    render(application);
+  });
 }
 
 function itemOf(kind, data) {
