@@ -183,6 +183,8 @@ DATETIME = replace(
     ),
     serialize=wire_time,
     parse_value=parse_moment,
+    # Code generators and clients learn the format from the schema itself.
+    specified_by_url="https://www.rfc-editor.org/rfc/rfc3339",
 )
 
 schema = strawberry.Schema(

@@ -114,3 +114,8 @@ async def test_invalid_documents_carry_a_code(gateway: httpx.AsyncClient) -> Non
     assert body["errors"]
     for error in body["errors"]:
         assert error["extensions"] == {"code": "GRAPHQL_VALIDATION_FAILED", "status": 400}
+
+
+async def test_datetime_says_its_format_to_generators(gateway: httpx.AsyncClient) -> None:
+    body = await graphql(gateway, '{ __type(name: "DateTime") { specifiedByURL } }')
+    assert body["data"]["__type"]["specifiedByURL"] == "https://www.rfc-editor.org/rfc/rfc3339"
