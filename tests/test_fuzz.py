@@ -2,6 +2,7 @@
 GraphQL schema, with valid and invalid inputs. No 500s; every answer as documented."""
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -9,7 +10,10 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import (
+    positive_data_acceptance,
+    response_schema_conformance,
+)
 
 from service.app import create_app
 from service.errors import GatewayError
@@ -23,6 +27,7 @@ FUZZ = settings(
 )
 # The OpenAPI examples' deployments: the blue/green one waits for its traffic to shift.
 RUNNING, FINISHED = "d-EXAMPLE02", "d-EXAMPLE01"
+Check = Callable[[Any, Any, Any], bool | None]
 
 
 def _endless(path: str) -> bool:
@@ -84,7 +89,12 @@ def test_rest_answers_as_documented(
             # The stream of a deployment still running stays open, and the fuzz reads whole
             # answers: it asks the finished example (streams are tested in tests/live/).
             case.path_parameters = {"deploymentId": FINISHED}
-        case.call_and_validate(excluded_checks=[positive_data_acceptance] if refused else [])
+        excluded: list[Check] = [positive_data_acceptance] if refused else []
+        if path.endswith("/events"):
+            # The stream's body is a string in OAS 3.1, its events described by x-itemSchema,
+            # which Schemathesis does not read: tests/live/ check every event's shape.
+            excluded.append(response_schema_conformance)
+        case.call_and_validate(excluded_checks=excluded)
 
     check()
 
