@@ -318,6 +318,23 @@ async def _fleet_page(
     return render_json(body, cache, if_none_match).response()
 
 
+async def _fleet_batch(
+    fleet: _Fleet, deployment_id: str, ids: Sequence[str], resolver: Resolver, budget: Budget
+) -> Response:
+    """Up to 100 instances or targets: those found, and an entry of ``errors`` for each
+    missing one (instances also in the deprecated prose ``errorMessage``)."""
+    await budget.spend(costs.batch(len(set(ids))))
+    outcomes = await resolver.fleet_of(fleet.kind).items(deployment_id, ids)
+    found, missing = _split(ids, outcomes, fleet.missing)
+    prose = " ".join(error.detail for error in missing) or None
+    body = json_object(
+        **{fleet.items: [item.value.body for item in found]},
+        errors=[error.model_dump_json(by_alias=True).encode() for error in missing],
+        errorMessage=prose if fleet is INSTANCES else None,
+    )
+    return Response(body, media_type="application/json")
+
+
 @router.get(
     "/deployments/{deploymentId}/instances",
     operation_id="ListDeploymentInstances",
@@ -389,16 +406,7 @@ async def batch_get_deployment_instances(
     resolver: ResolverDep,
     budget: BudgetDep,
 ) -> Response:
-    await budget.spend(costs.batch(len(set(request.instance_ids))))
-    ids = request.instance_ids
-    outcomes = await resolver.deployment_instances(deployment_id, ids)
-    found, missing = _split(ids, outcomes, ErrorCode.INSTANCE_NOT_FOUND)
-    body = json_object(
-        instancesSummary=[item.value.body for item in found],
-        errors=[error.model_dump_json(by_alias=True).encode() for error in missing],
-        errorMessage=" ".join(error.detail for error in missing) or None,
-    )
-    return Response(body, media_type="application/json")
+    return await _fleet_batch(INSTANCES, deployment_id, request.instance_ids, resolver, budget)
 
 
 @router.get(
@@ -535,12 +543,4 @@ async def batch_get_deployment_targets(
     resolver: ResolverDep,
     budget: BudgetDep,
 ) -> Response:
-    await budget.spend(costs.batch(len(set(request.target_ids))))
-    ids = request.target_ids
-    outcomes = await resolver.deployment_targets(deployment_id, ids)
-    found, missing = _split(ids, outcomes, ErrorCode.TARGET_NOT_FOUND)
-    body = json_object(
-        deploymentTargets=[item.value.body for item in found],
-        errors=[error.model_dump_json(by_alias=True).encode() for error in missing],
-    )
-    return Response(body, media_type="application/json")
+    return await _fleet_batch(TARGETS, deployment_id, request.target_ids, resolver, budget)
