@@ -17,6 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
+from graphql import get_operation_ast, parse
+from graphql.execution.values import VariableValues, get_variable_values
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.accounts import Accounts
@@ -24,6 +26,8 @@ from service.codedeploy import UpstreamConfig, Upstreams
 from service.edge.connections import BoundedWebSocket, bounded_protocol
 from service.emulator import Emulator
 from service.emulator.server import serve
+from service.graphql.cost import upstream_calls
+from service.graphql.schema import schema
 from service.live import Watched, Watchers
 from service.metrics import Metrics
 from service.reads import Resolver, Resolvers, make_caches
@@ -199,6 +203,49 @@ async def graphql(client: httpx.AsyncClient, query: str, **variables: Any) -> di
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+SCHEMA = schema._schema
+
+# Tests of the tools others install from npm: run where Node is (make test installs it).
+NPM = [
+    pytest.mark.npm,
+    pytest.mark.processes,
+    pytest.mark.skipif(
+        shutil.which("npm") is None,
+        reason="Node and npm are not installed (make test installs them when run as root)",
+    ),
+]
+
+
+def npm_tool(test: Callable[..., Any]) -> Callable[..., Any]:
+    """Marks one test as ``NPM`` marks a module."""
+    for mark in NPM:
+        test = mark(test)
+    return test
+
+
+def npm_install(where: Path, *packages: str) -> Path:
+    """``packages``, exact versions, installed from the npm registry into ``where`` (npm's
+    cache makes later runs quick): what a test checked is what it checks next time."""
+    install = ["npm", "install", "--no-audit", "--no-fund", "--silent", "--prefix", str(where)]
+    subprocess.run([*install, *packages], check=True, timeout=300)
+    return where
+
+
+def codes(body: dict[str, Any]) -> list[str]:
+    """A GraphQL answer's error codes, in order."""
+    return [error["extensions"]["code"] for error in body.get("errors", [])]
+
+
+def estimate(query: str, operation_name: str | None = None, **variables: Any) -> int:
+    """The CodeDeploy calls the gateway's estimate gives ``query`` with ``variables``."""
+    node = parse(query)
+    operation = get_operation_ast(node, operation_name)
+    assert operation is not None
+    coerced = get_variable_values(SCHEMA, operation.variable_definitions or (), variables)
+    assert isinstance(coerced, VariableValues), coerced
+    return upstream_calls(SCHEMA, node, operation, coerced)
 
 
 INSTANCE_QUERY = """

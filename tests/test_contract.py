@@ -6,7 +6,6 @@ import copy
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +27,7 @@ from scripts.contract import (
     released_version,
     unreleased_coordinates,
 )
+from tests.support import npm_install, npm_tool
 
 ROOT = Path(__file__).parents[1]
 
@@ -727,11 +727,7 @@ PATHS_HOOK = """module.exports = ({ breakingChanges }) => {
 @pytest.fixture(scope="session")
 def inspector(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """graphql-inspector installed from the npm registry (npm's cache makes later runs quick)."""
-    where = tmp_path_factory.mktemp("graphql-inspector")
-    subprocess.run(
-        ["npm", "install", "--no-audit", "--no-fund", "--silent", "--prefix", str(where), *INSPECTOR],
-        check=True, timeout=300,
-    )  # fmt: skip
+    where = npm_install(tmp_path_factory.mktemp("graphql-inspector"), *INSPECTOR)
     (where / "paths.cjs").write_text(PATHS_HOOK)
     return where
 
@@ -759,12 +755,7 @@ def inspector_says(inspector: Path, tmp_path: Path, old: str, new: str) -> tuple
     return exit_code, {re.sub(r"^(\w+\.\w+)\.(\w+)$", r"\1(\2:)", path) for path in paths}
 
 
-@pytest.mark.npm
-@pytest.mark.processes
-@pytest.mark.skipif(
-    shutil.which("npm") is None,
-    reason="Node and npm are not installed (make test installs them when run as root)",
-)
+@npm_tool
 def test_graphql_inspector_agrees_on_what_breaks(inspector: Path, tmp_path: Path) -> None:
     new = edit(
         edit(edit(SDL, "status: Status,", "status: [Status!],"), "OK UNKNOWN", "OK"),
@@ -780,12 +771,7 @@ def test_graphql_inspector_agrees_on_what_breaks(inspector: Path, tmp_path: Path
     assert graphql_breaking(SDL, SDL) == []
 
 
-@pytest.mark.npm
-@pytest.mark.processes
-@pytest.mark.skipif(
-    shutil.which("npm") is None,
-    reason="Node and npm are not installed (make test installs them when run as root)",
-)
+@npm_tool
 def test_graphql_inspector_finds_nothing_breaking_since_the_release(
     inspector: Path, tmp_path: Path
 ) -> None:

@@ -11,6 +11,7 @@ them. It is the upper bound of a happy path: retries are not counted.
 
 import itertools
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,9 @@ from graphql import (
 from graphql.execution.values import VariableValues, get_argument_values
 
 from service.codedeploy import BATCH_LIMIT, NAMES_BATCH_LIMIT
-from service.reads import costs, filters
+from service.errors import InvalidRequest
+from service.graphql.ids import Kind, NodeKey, entity_key
+from service.reads import MAX_BATCH_IDS, costs, filters
 from service.reads.costs import batch, list_pages
 from service.reads.pages import MAX_COUNTED_PAGES
 from service.reads.pages import MAX_PAGE_SIZE as MAX_FIRST
@@ -46,7 +49,11 @@ DEFAULT: Where = (None, None)
 
 ROOTS = frozenset({"Query", "Subscription"})
 # Ids or names one batch read takes, by the DataLoader that makes it.
-LOADER_BATCHES = {"deployments": BATCH_LIMIT, "groups": NAMES_BATCH_LIMIT}
+LOADER_BATCHES = {
+    "deployments": BATCH_LIMIT,
+    "groups": NAMES_BATCH_LIMIT,
+    "applications": NAMES_BATCH_LIMIT,
+}
 
 
 @dataclass(slots=True)
@@ -227,17 +234,13 @@ class _Estimate:
                 connection = _Connection((where, node.name.value), after, first)
             case ("ApplicationEdge" | "DeploymentGroupEdge" | "DeploymentEdge", "node"):
                 assert connection is not None
-                # What each node holds, once per node of the page: a subtree of its own.
-                if node.selection_set is not None:
-                    child = get_named_type(definition.type)
-                    assert isinstance(child, GraphQLObjectType)
-                    nested = _Estimate(self._schema, self._fragments, self._variables)
-                    nested.walk(child, node.selection_set, None, None, where)
-                    loaded = nested.tally.loaded
-                    nested.tally.loaded = Counter()  # the page's nodes share the batches
-                    tally.discovery += connection.first * nested.tally.total()
-                    for loader, reads in loaded.items():
-                        tally.loaded[loader] += connection.first * reads
+                self._each(definition.type, node, connection.first, where)
+                return
+            case ("Query", "node" | "nodes" | "_entities"):
+                keys = _named(node.name.value, args)
+                for key in keys:
+                    self._read(key)
+                self._each(definition.type, node, len(keys), where)
                 return
             case ("InstanceSummaryEdge" | "DeploymentTargetEdge", "node"):
                 assert connection is not None
@@ -252,6 +255,36 @@ class _Estimate:
             if isinstance(child, GraphQLObjectType | GraphQLUnionType):
                 self.walk(child, node.selection_set, deployment, connection, where)
 
+    def _each(self, type_: Any, node: FieldNode, count: int, where: Where) -> None:
+        """What each of ``count`` objects' selection reads, a subtree of its own each: the
+        objects share only the batches their DataLoaders make."""
+        if node.selection_set is None or count == 0:
+            return
+        child = get_named_type(type_)
+        assert isinstance(child, Composite)
+        nested = _Estimate(self._schema, self._fragments, self._variables)
+        nested.walk(child, node.selection_set, None, None, where)
+        loaded = nested.tally.loaded
+        nested.tally.loaded = Counter()
+        self.tally.discovery += count * nested.tally.total()
+        for loader, reads in loaded.items():
+            self.tally.loaded[loader] += count * reads
+
+    def _read(self, key: NodeKey) -> None:
+        """The read ``node(id:)`` makes of ``key``, shared as the caches share it."""
+        where = (key.where.account, key.where.region)
+        tally = self.tally
+        match key.kind:
+            case Kind.APPLICATION:
+                tally.loaded[where, "applications", ""] += 1
+            case Kind.DEPLOYMENT_GROUP:
+                tally.loaded[where, "groups", key.parts[0]] += 1
+            case Kind.DEPLOYMENT:
+                tally.loaded[where, "deployments", ""] += 1
+            case Kind.INSTANCE | Kind.TARGET:
+                loader = "instances" if key.kind is Kind.INSTANCE else "targets"
+                tally.ids[where, loader, key.parts[0]].add(key.parts[1])
+
     def _connection(
         self, kind: str, deployment: str, args: dict[str, Any], where: Where
     ) -> _Connection:
@@ -263,6 +296,25 @@ class _Estimate:
         pages = list_pages(first, after=after is not None)
         self.tally.pages.update((connection.key, after, page) for page in range(pages))
         return connection
+
+
+def _named(field: str, args: dict[str, Any]) -> list[NodeKey]:
+    """The objects ``node``, ``nodes`` or ``_entities`` reads: those it can name (what it
+    cannot is refused without a read, as is a ``nodes`` over its limit)."""
+    parse: Callable[[Any], NodeKey] = entity_key
+    if field == "_entities":
+        given = args["representations"]
+    else:
+        given, parse = args.get("ids", [args.get("id")]), NodeKey.parse
+        if len(given) > MAX_BATCH_IDS:
+            return []
+    keys = []
+    for value in given:
+        try:
+            keys.append(parse(value))
+        except InvalidRequest:
+            continue
+    return keys
 
 
 def _value(member: Any) -> str:
@@ -309,8 +361,8 @@ def upstream_cost(
 # lifecycle events for one target (EC2 behind a load balancer has 13), an ECS deployment's
 # task sets (original and replacement), a deployment's status messages, rollback events
 # and related deployments (a handful each; the response size limit bounds a longer list).
-# The engine adds what the configuration says (accounts, regions); ``deploymentInstances``
-# holds the ids it is given.
+# The engine adds what the configuration says (accounts, regions); ``SIZED_BY``'s hold what
+# they are given.
 LIST_SIZES: dict[str, int] = {
     "lifecycleEvents": 13,
     "taskSetsInfo": 2,
@@ -318,6 +370,10 @@ LIST_SIZES: dict[str, int] = {
     "events": 3,
     "autoUpdateOutdatedInstancesDeploymentIds": 20,
 }
+
+
+# List fields holding one item per value of an argument.
+SIZED_BY = {"deploymentInstances": "instanceIds", "nodes": "ids", "_entities": "representations"}
 
 
 class _Nodes:
@@ -361,8 +417,8 @@ class _Nodes:
             name = node.name.value
             if name == "edges":
                 items = page
-            elif name == "deploymentInstances":
-                items = len(args["instanceIds"])
+            elif name in SIZED_BY:
+                items = len(args[SIZED_BY[name]])
             else:
                 items = self._sizes[name]
         child = get_named_type(definition.type)

@@ -22,6 +22,7 @@ from service.graphql.fleet import (
     InstanceSummaryEdge,
     load_instance,
 )
+from service.graphql.ids import Kind, NodeKey
 from service.graphql.pagination import PageInfo, page_info, total_count
 from service.graphql.types import (
     UPSTREAM_SPELLING,
@@ -31,6 +32,7 @@ from service.graphql.types import (
     DeploymentStyle,
     ErrorInformation,
     InstanceSummary,
+    Node,
     RelatedDeployments,
     RevisionLocation,
     RollbackInfo,
@@ -49,12 +51,15 @@ def _style(style: models.DeploymentStyle | None) -> DeploymentStyle | None:
     description="A CodeDeploy deployment: one GetDeployment call (cached) finds it, so an "
     "unknown id is null with an error whatever is selected."
 )
-class Deployment:
+class Deployment(Node):
     deployment_id: strawberry.ID
     reads: strawberry.Private[Reads]
     snapshot: strawberry.Private[Snapshot[models.DeploymentInfo]]
     # Parsed once per operation, however many of its fields the query asks for.
     loaded: strawberry.Private[models.DeploymentInfo | None] = None
+
+    def node_key(self) -> NodeKey:
+        return NodeKey(Kind.DEPLOYMENT, self.reads.where, (self.deployment_id,))
 
     async def _info(self, info: Info) -> models.DeploymentInfo:
         if self.loaded is None:
@@ -247,10 +252,14 @@ class DeploymentGroupStats:
     description="A deployment group: its configuration (GetDeploymentGroup), its last "
     "deployments and its history."
 )
-class DeploymentGroup:
+class DeploymentGroup(Node):
     reads: strawberry.Private[Reads]
     application_name: str
     deployment_group_name: str
+
+    def node_key(self) -> NodeKey:
+        parts = (self.application_name, self.deployment_group_name)
+        return NodeKey(Kind.DEPLOYMENT_GROUP, self.reads.where, parts)
 
     async def _info(self, info: Info) -> models.DeploymentGroupInfo:
         return await self.reads.groups.load((self.application_name, self.deployment_group_name))

@@ -17,7 +17,9 @@ from service.graphql.context import (
     region_field,
 )
 from service.graphql.deployment import DeploymentGroup
+from service.graphql.ids import Kind, NodeKey
 from service.graphql.pagination import PageInfo, page_info, total_count
+from service.graphql.types import Node
 from service.reads.pages import DEFAULT_PAGE_SIZE, Listing
 
 
@@ -36,9 +38,12 @@ class DeploymentGroupConnection:
 
 
 @strawberry.type(description="A CodeDeploy application and its deployment groups.")
-class Application:
+class Application(Node):
     reads: strawberry.Private[Reads]
     application_name: str
+
+    def node_key(self) -> NodeKey:
+        return NodeKey(Kind.APPLICATION, self.reads.where, (self.application_name,))
 
     async def _info(self, info: Info) -> models.ApplicationInfo:
         return await self.reads.applications.load(self.application_name)

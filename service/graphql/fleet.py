@@ -5,13 +5,28 @@ import strawberry
 
 from service.graphql.context import Reads
 from service.graphql.pagination import PageInfo, total_count
-from service.graphql.types import DeploymentTarget, InstanceSummary, target_from_model
+from service.graphql.types import (
+    CloudFormationTarget,
+    DeploymentTarget,
+    EcsTarget,
+    InstanceSummary,
+    InstanceTarget,
+    LambdaTarget,
+    target_from_model,
+)
 from service.reads.pages import Listing
 
 
 async def load_instance(reads: Reads, deployment_id: str, instance_id: str) -> InstanceSummary:
     summary = await reads.instances.load((deployment_id, instance_id))
-    return InstanceSummary.from_model(summary)
+    return InstanceSummary.from_model(summary, reads.where, (deployment_id, instance_id))
+
+
+async def load_target(
+    reads: Reads, deployment_id: str, target_id: str
+) -> InstanceTarget | LambdaTarget | EcsTarget | CloudFormationTarget | None:
+    target = await reads.targets.load((deployment_id, target_id))
+    return target_from_model(target, reads.where, (deployment_id, target_id))
 
 
 @strawberry.type(description="An instance in a page of a deployment's instances.")
@@ -43,9 +58,7 @@ class DeploymentTargetEdge:
 
     @strawberry.field
     async def node(self) -> DeploymentTarget | None:
-        return target_from_model(
-            await self.reads.targets.load((self.deployment_id, self.target_id))
-        )
+        return await load_target(self.reads, self.deployment_id, self.target_id)
 
 
 @strawberry.type(description="A page of a deployment's targets (ListDeploymentTargets).")

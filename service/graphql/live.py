@@ -72,11 +72,15 @@ def event_of(
             deployment_id=strawberry.ID(change.item_id), reads=reads, snapshot=change.snapshot
         )
         return DeploymentChanged(event_id=event_id, deployment=deployment)
+    model = change.snapshot.model
     if change.kind == "instance":
+        asked = (model.deployment_id or "", change.item_id)
         return InstanceChanged(
-            event_id=event_id, instance=InstanceSummary.from_model(change.snapshot.model)
+            event_id=event_id, instance=InstanceSummary.from_model(model, reads.where, asked)
         )
-    return TargetChanged(event_id=event_id, target=target_from_model(change.snapshot.model))
+    target = model.target
+    asked = (target.deployment_id if target else None) or "", change.item_id
+    return TargetChanged(event_id=event_id, target=target_from_model(model, reads.where, asked))
 
 
 async def deployment_events(

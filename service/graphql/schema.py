@@ -28,7 +28,8 @@ from service.graphql.discovery import (
 )
 from service.graphql.fleet import load_instance
 from service.graphql.live import Subscription
-from service.graphql.types import InstanceSummary
+from service.graphql.nodes import resolve_node, resolve_nodes
+from service.graphql.types import InstanceSummary, Node
 from service.moments import parse_moment, wire_time
 from service.reads import MAX_BATCH_IDS
 from service.reads.pages import DEFAULT_PAGE_SIZE
@@ -120,6 +121,24 @@ def resolve_accounts(info: Info) -> list[AccountInfo]:
 
 @strawberry.type
 class Query:
+    node: Node | None = strawberry.field(
+        resolver=resolve_node,
+        description=(
+            "Any object read again by its id, as it is now. Null, with an error at this "
+            "path: BAD_USER_INPUT for an id this gateway never made, FORBIDDEN for one of an "
+            "account the caller may not read, a not found for an object CodeDeploy no "
+            "longer has."
+        ),
+    )
+    nodes: list[Node | None] | None = strawberry.field(
+        resolver=resolve_nodes,
+        description=(
+            f"Up to {MAX_BATCH_IDS} objects by their ids, in the order asked, each read as "
+            "node(id:) reads it: null, with an error at its path, for each that cannot be. "
+            "Reads of one kind are batched as any field's are. The whole list is null, "
+            f"with BAD_USER_INPUT at its path, for more than {MAX_BATCH_IDS} ids."
+        ),
+    )
     accounts: list[AccountInfo] = strawberry.field(
         resolver=resolve_accounts,
         description="The accounts this caller may read, from the gateway's configuration (no "

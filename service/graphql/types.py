@@ -13,6 +13,8 @@ from typing import Annotated, Any, TypeVar
 import strawberry
 
 from service import models
+from service.accounts import AccountRegion
+from service.graphql.ids import Kind, NodeKey
 
 # Filters: the domain enums, whose member names are the GraphQL values.
 strawberry.enum(
@@ -113,6 +115,22 @@ def upstream_field() -> Any:
     return strawberry.field(description=UPSTREAM_SPELLING)
 
 
+@strawberry.interface(
+    description="An object a client can cache by its id and read again with node(id:) "
+    "(GraphQL's Global Object Identification)."
+)
+class Node:
+    def node_key(self) -> NodeKey:
+        raise NotImplementedError
+
+    id: strawberry.ID = strawberry.field(
+        resolver=lambda root: root.node_key().id,
+        description="Opaque and stable: the same object has the same id in every process "
+        "and replica; it names the account and region too. Give it to node(id:) to read the "
+        "object again; do not read anything into it.",
+    )
+
+
 @strawberry.type(description="Diagnostic information about a lifecycle event.")
 class Diagnostics:
     error_code: LifecycleErrorCode | None
@@ -156,10 +174,14 @@ class LifecycleEvent:
 
 
 @strawberry.type(description="An instance in a deployment, as CodeDeploy reports it.")
-class InstanceSummary:
-    deployment_id: strawberry.ID | None
-    instance_id: strawberry.ID | None = strawberry.field(
-        description="The id as CodeDeploy returns it (the instance id, or its ARN)."
+class InstanceSummary(Node):
+    key: strawberry.Private[NodeKey]
+    account: str = strawberry.field(description="The alias of the account it was read in.")
+    region: str = strawberry.field(description="The region it was read in.")
+    deployment_id: strawberry.ID
+    instance_id: strawberry.ID = strawberry.field(
+        description="The instance's id (i-…, or an on-premises instance's name), as the "
+        "deployment's instance list names it."
     )
     status: InstanceState | None
     upstream_status: str | None = upstream_field()
@@ -170,11 +192,23 @@ class InstanceSummary:
     )
     upstream_instance_type: str | None = upstream_field()
 
+    def node_key(self) -> NodeKey:
+        return self.key
+
     @classmethod
-    def from_model(cls, model: models.InstanceSummary) -> "InstanceSummary":
+    def from_model(
+        cls, model: models.InstanceSummary, where: AccountRegion, asked: tuple[str, str]
+    ) -> "InstanceSummary":
+        """``model`` read in ``where`` as ``asked`` (deployment id, instance id): CodeDeploy's
+        own names first, what was asked where it left one out."""
+        deployment_id = model.deployment_id or asked[0]
+        instance_id = model.instance_id or asked[1]
         return cls(
-            deployment_id=_id(model.deployment_id),
-            instance_id=_id(model.instance_id),
+            key=NodeKey(Kind.INSTANCE, where, (deployment_id, instance_id)),
+            account=where.account,
+            region=where.region,
+            deployment_id=strawberry.ID(deployment_id),
+            instance_id=strawberry.ID(instance_id),
             status=_member(InstanceState, model.status),
             upstream_status=model.status,
             last_updated_at=model.last_updated_at,
@@ -267,19 +301,32 @@ class RelatedDeployments:
 
 
 @strawberry.interface(description="What every kind of deployment target reports.")
-class Target:
-    deployment_id: strawberry.ID | None
-    target_id: strawberry.ID | None
+class Target(Node):
+    key: strawberry.Private[NodeKey]
+    account: str = strawberry.field(description="The alias of the account it was read in.")
+    region: str = strawberry.field(description="The region it was read in.")
+    deployment_id: strawberry.ID
+    target_id: strawberry.ID
     status: InstanceState | None
     upstream_status: str | None = upstream_field()
     last_updated_at: datetime | None
     lifecycle_events: list[LifecycleEvent]
 
+    def node_key(self) -> NodeKey:
+        return self.key
 
-def _target_fields(model: models.TargetBase) -> dict[str, Any]:
+
+def _target_fields(
+    model: models.TargetBase, where: AccountRegion, asked: tuple[str, str]
+) -> dict[str, Any]:
+    deployment_id = model.deployment_id or asked[0]
+    target_id = model.target_id or asked[1]
     return {
-        "deployment_id": _id(model.deployment_id),
-        "target_id": _id(model.target_id),
+        "key": NodeKey(Kind.TARGET, where, (deployment_id, target_id)),
+        "account": where.account,
+        "region": where.region,
+        "deployment_id": strawberry.ID(deployment_id),
+        "target_id": strawberry.ID(target_id),
         "status": _member(InstanceState, model.status),
         "upstream_status": model.status,
         "last_updated_at": model.last_updated_at,
@@ -294,9 +341,11 @@ class InstanceTarget(Target):
     upstream_instance_label: str | None = upstream_field()
 
     @classmethod
-    def from_model(cls, model: models.InstanceTarget) -> "InstanceTarget":
+    def from_model(
+        cls, model: models.InstanceTarget, where: AccountRegion, asked: tuple[str, str]
+    ) -> "InstanceTarget":
         return cls(
-            **_target_fields(model),
+            **_target_fields(model, where, asked),
             target_arn=model.target_arn,
             instance_label=_member(InstanceLabel, model.instance_label),
             upstream_instance_label=model.instance_label,
@@ -318,10 +367,12 @@ class LambdaTarget(Target):
     lambda_function_info: LambdaFunctionInfo | None
 
     @classmethod
-    def from_model(cls, model: models.LambdaTarget) -> "LambdaTarget":
+    def from_model(
+        cls, model: models.LambdaTarget, where: AccountRegion, asked: tuple[str, str]
+    ) -> "LambdaTarget":
         info = model.lambda_function_info
         return cls(
-            **_target_fields(model),
+            **_target_fields(model, where, asked),
             target_arn=model.target_arn,
             lambda_function_info=LambdaFunctionInfo(**info.model_dump()) if info else None,
         )
@@ -346,9 +397,11 @@ class EcsTarget(Target):
     task_sets_info: list[EcsTaskSet]
 
     @classmethod
-    def from_model(cls, model: models.EcsTarget) -> "EcsTarget":
+    def from_model(
+        cls, model: models.EcsTarget, where: AccountRegion, asked: tuple[str, str]
+    ) -> "EcsTarget":
         return cls(
-            **_target_fields(model),
+            **_target_fields(model, where, asked),
             target_arn=model.target_arn,
             task_sets_info=[
                 EcsTaskSet(
@@ -373,9 +426,11 @@ class CloudFormationTarget(Target):
     target_version_weight: float | None
 
     @classmethod
-    def from_model(cls, model: models.CloudFormationTarget) -> "CloudFormationTarget":
+    def from_model(
+        cls, model: models.CloudFormationTarget, where: AccountRegion, asked: tuple[str, str]
+    ) -> "CloudFormationTarget":
         return cls(
-            **_target_fields(model),
+            **_target_fields(model, where, asked),
             resource_type=model.resource_type,
             target_version_weight=model.target_version_weight,
         )
@@ -388,19 +443,16 @@ DeploymentTarget = Annotated[
 
 
 def target_from_model(
-    model: models.DeploymentTarget,
+    model: models.DeploymentTarget, where: AccountRegion, asked: tuple[str, str]
 ) -> InstanceTarget | LambdaTarget | EcsTarget | CloudFormationTarget | None:
-    """The GraphQL type of whichever kind of target CodeDeploy sent (None if a new kind)."""
+    """The GraphQL type of whichever kind of target CodeDeploy sent (None if a new kind),
+    read in ``where`` as ``asked`` (deployment id, target id)."""
     if model.instance_target is not None:
-        return InstanceTarget.from_model(model.instance_target)
+        return InstanceTarget.from_model(model.instance_target, where, asked)
     if model.lambda_target is not None:
-        return LambdaTarget.from_model(model.lambda_target)
+        return LambdaTarget.from_model(model.lambda_target, where, asked)
     if model.ecs_target is not None:
-        return EcsTarget.from_model(model.ecs_target)
+        return EcsTarget.from_model(model.ecs_target, where, asked)
     if model.cloud_formation_target is not None:
-        return CloudFormationTarget.from_model(model.cloud_formation_target)
+        return CloudFormationTarget.from_model(model.cloud_formation_target, where, asked)
     return None
-
-
-def _id(value: str | None) -> strawberry.ID | None:
-    return strawberry.ID(value) if value else None

@@ -431,3 +431,73 @@ async def test_a_session_codedeploy_no_longer_recognises_is_assumed_again(estate
     assert held.status_code == 502
     assert held.json()["upstreamCode"] == "UnrecognizedClientException"
     assert estate.assumed() == assumed + 1
+
+
+# One object of every kind a deployment of each account region holds.
+OBJECTS = """query ($account: String, $region: String, $d: ID!) {
+  application(applicationName: "orders-api", account: $account, region: $region) {
+    id applicationName account region
+    deploymentGroups(first: 1) { edges { node { id deploymentGroupName account region } } }
+  }
+  deployment(deploymentId: $d, account: $account, region: $region) {
+    id deploymentId account region
+    instances(first: 1) { edges { node { id instanceId account region } } }
+    targets(first: 1) { edges { node { ... on Target { id targetId account region } } } }
+  }
+}"""
+TARGETS = """query ($d: ID!) { deployment(deploymentId: $d) {
+  targets(first: 1) { edges { node { ... on Target { id targetId account region } } } }
+} }"""
+READ_AGAIN = """query ($ids: [ID!]!) { nodes(ids: $ids) {
+  id
+  ... on Application { applicationName account region }
+  ... on DeploymentGroup { deploymentGroupName account region }
+  ... on Deployment { deploymentId account region }
+  ... on InstanceSummary { instanceId account region }
+  ... on Target { targetId account region }
+} }"""
+ROUTES = [  # (account, region, an EC2 deployment there); None: the default
+    (None, None, "d-EXAMPLE01"),
+    ("prod", "us-east-1", "d-EXAMPLE01"),
+    ("staging", None, "d-STAGING01"),
+    ("staging", "eu-west-1", "d-STAGEEU01"),
+]
+
+
+def with_ids(data: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    if isinstance(data, dict):
+        if "id" in data:
+            found.append({key: value for key, value in data.items() if not isinstance(value, dict)})
+        for value in data.values():
+            found += with_ids(value)
+    elif isinstance(data, list):
+        for item in data:
+            found += with_ids(item)
+    return found
+
+
+async def test_every_object_of_every_account_is_read_again_by_its_id(estate: Estate) -> None:
+    listed: dict[tuple[str | None, str | None], list[dict[str, Any]]] = {}
+    for account, region, deployment in ROUTES:
+        answer = await graphql(estate.ops, OBJECTS, account=account, region=region, d=deployment)
+        assert "errors" not in answer, answer
+        listed[account, region] = with_ids(answer["data"])
+        assert len(listed[account, region]) == 5  # application, group, deployment, fleet
+    for deployment in ("d-EXAMPLE03", "d-EXAMPLE05"):  # Lambda's and ECS's targets
+        listed[None, None] += with_ids((await graphql(estate.ops, TARGETS, d=deployment))["data"])
+    # The default account's objects have the ids they have when it is named.
+    assert [each["id"] for each in listed[None, None][:5]] == [
+        each["id"] for each in listed["prod", "us-east-1"]
+    ]
+    originals = [each for objects in listed.values() for each in objects]
+    assert len({each["id"] for each in originals}) == len(originals) - 5
+    answer = await graphql(estate.ops, READ_AGAIN, ids=[each["id"] for each in originals])
+    assert "errors" not in answer, answer
+    assert answer["data"]["nodes"] == originals
+    # One granted staging alone reads staging's and is refused the others, each alone.
+    theirs = await graphql(estate.staging_team, READ_AGAIN, ids=[each["id"] for each in originals])
+    for original, read in zip(originals, theirs["data"]["nodes"], strict=True):
+        assert read == (original if original["account"] == "staging" else None)
+    refused = {error["extensions"]["code"] for error in theirs["errors"]}
+    assert refused == {"FORBIDDEN"}

@@ -8,16 +8,11 @@ from typing import Any
 
 import httpx
 import pytest
-from graphql import get_operation_ast, parse
-from graphql.execution.values import VariableValues, get_variable_values
 
-from service.graphql.cost import upstream_calls
 from service.graphql.ide import EXAMPLE_QUERY
-from service.graphql.schema import schema
 from tests.identity import API_KEY, API_KEYS, bearer
-from tests.support import GatewayFactory, Upstream
+from tests.support import GatewayFactory, Upstream, codes, estimate
 
-SCHEMA = schema._schema
 INSTANCE = 'deploymentInstance(deploymentId: "d-EXAMPLE01", instanceId: "i-1") { status }'
 README_QUERY = """{ deployment(deploymentId: "d-EXAMPLE04") { status deploymentOverview {
   succeeded failed inProgress pending } instances(first: 3, status: [FAILED, IN_PROGRESS]) {
@@ -35,24 +30,11 @@ ALL_STATUSES = [*STATUSES, "SKIPPED", "UNKNOWN", "READY"]
 SUBSETS = [subset for size in range(1, 8) for subset in combinations(ALL_STATUSES, size)]
 
 
-def estimate(query: str, operation_name: str | None = None, **variables: Any) -> int:
-    node = parse(query)
-    operation = get_operation_ast(node, operation_name)
-    assert operation is not None
-    coerced = get_variable_values(SCHEMA, operation.variable_definitions or (), variables)
-    assert isinstance(coerced, VariableValues), coerced
-    return upstream_calls(SCHEMA, node, operation, coerced)
-
-
 async def ask(client: httpx.AsyncClient, query: str, **variables: Any) -> dict[str, Any]:
     response = await client.post("/graphql", json={"query": query, "variables": variables})
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
-
-
-def codes(body: dict[str, Any]) -> list[str]:
-    return [error["extensions"]["code"] for error in body.get("errors", [])]
 
 
 @pytest.mark.parametrize(

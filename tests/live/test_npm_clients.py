@@ -5,48 +5,26 @@ socket. Clients nobody here wrote, checking the protocols as their authors read 
 import asyncio
 import json
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.identity import API_KEY, API_KEYS
-from tests.support import FINISHED, LiveFactory
+from tests.support import FINISHED, NPM, LiveFactory, npm_install
 
 # Exact versions: what the test checked is what it checks next time.
 PACKAGES = ["graphql@16.15.0", "graphql-ws@6.4.2", "graphql-sse@2.6.1", "ws@8.23.0"]
 SCRIPT = Path(__file__).with_name("npm_clients.mjs")
 
-pytestmark = [
-    pytest.mark.processes,
-    pytest.mark.npm,
-    pytest.mark.skipif(
-        shutil.which("npm") is None,
-        reason="Node and npm are not installed (make test installs them when run as root)",
-    ),
-]
+pytestmark = NPM
 
 
 @pytest.fixture(scope="session")
 def clients(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The script beside its packages, installed from the npm registry (npm's cache makes
     later runs quick)."""
-    where = tmp_path_factory.mktemp("npm-clients")
-    subprocess.run(
-        [
-            "npm",
-            "install",
-            "--no-audit",
-            "--no-fund",
-            "--silent",
-            "--prefix",
-            str(where),
-            *PACKAGES,
-        ],
-        check=True,
-        timeout=300,
-    )
+    where = npm_install(tmp_path_factory.mktemp("npm-clients"), *PACKAGES)
     shutil.copy(SCRIPT, where / SCRIPT.name)
     return where / SCRIPT.name
 

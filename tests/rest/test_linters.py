@@ -3,7 +3,6 @@
 mode and with authentication on."""
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -13,24 +12,16 @@ import pytest
 from service.app import create_app
 from service.settings import Settings
 from tests.identity import API_KEYS
+from tests.support import NPM, npm_install
 
 PACKAGES = ["@redocly/cli@2.77.0", "@stoplight/spectral-cli@6.16.3"]
 
-pytestmark = [
-    pytest.mark.npm,
-    pytest.mark.processes,
-    pytest.mark.skipif(
-        shutil.which("npm") is None,
-        reason="Node and npm are not installed (make test installs them when run as root)",
-    ),
-]
+pytestmark = NPM
 
 
 @pytest.fixture(scope="module")
 def linters(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    where = tmp_path_factory.mktemp("linters")
-    install = ["npm", "install", "--no-audit", "--no-fund", "--silent", "--prefix", str(where)]
-    subprocess.run([*install, *PACKAGES], check=True, timeout=300)
+    where = npm_install(tmp_path_factory.mktemp("linters"), *PACKAGES)
     (where / ".spectral.yaml").write_text('extends: ["spectral:oas"]\n')
     return where
 
