@@ -33,6 +33,7 @@ from service.fleet.store import Store
 from service.graphql.documents import Documents, load_trusted
 from service.graphql.engine import GraphQLEngine
 from service.graphql.errors import refusal_response
+from service.graphql.federation import federated_schema
 from service.graphql.http import GraphQLEndpoint
 from service.graphql.limits import Limits
 from service.graphql.responses import Responses
@@ -270,8 +271,9 @@ def make_engine(
     )
     metrics.cache_entries.labels("documents").set_function(documents.__len__)
     metrics.cache_entries.labels("responses").set_function(responses.__len__)
+    served = federated_schema() if settings.graphql_federation else schema
     return GraphQLEngine(
-        schema._schema,
+        served._schema,
         Limits.from_settings(settings),
         resolvers=resolvers,
         documents=documents,

@@ -221,6 +221,9 @@ class Settings(BaseSettings):
     graphql_trusted_documents: Path | None = None
     """A JSON file of the only documents that may run: ``{"sha256 hex": "document"}``
     (graphql-codegen's persisted-documents.json) or an Apollo persisted-query manifest."""
+    graphql_federation: bool = False
+    """Serve /graphql as an Apollo Federation 2 subgraph too (``_service``, ``_entities``,
+    ``@key`` on every object with an id), for a supergraph's router to compose."""
 
     @field_validator("auth", mode="before")
     @classmethod

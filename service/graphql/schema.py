@@ -206,7 +206,6 @@ DATETIME = replace(
     specified_by_url="https://www.rfc-editor.org/rfc/rfc3339",
 )
 
-schema = strawberry.Schema(
-    query=Query, subscription=Subscription, config=StrawberryConfig(scalar_map={datetime: DATETIME})
-)
+CONFIG = StrawberryConfig(scalar_map={datetime: DATETIME})
+schema = strawberry.Schema(query=Query, subscription=Subscription, config=CONFIG)
 """The one schema; ``make schema`` exports it to schema.graphql."""
