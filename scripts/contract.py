@@ -261,6 +261,18 @@ def _parameters(doc: Json, item: Json, method: str) -> dict[tuple[str, str], Jso
     return found
 
 
+def _not_null(schema: Json) -> Json:
+    """``schema`` without its null: the other branch of an ``anyOf`` with null, or its
+    ``type`` list less "null"."""
+    branches = schema.get("anyOf", [])
+    if len(branches) == 2 and NULL in branches:
+        rest = {key: value for key, value in schema.items() if key != "anyOf"}
+        return {**rest, **next(branch for branch in branches if branch != NULL)}
+    if isinstance(schema.get("type"), list):
+        return {**schema, "type": [kind for kind in schema["type"] if kind != "null"]}
+    return schema
+
+
 class _Diff:
     def __init__(self, old: Json, new: Json) -> None:
         self.old, self.new = old, new
@@ -304,7 +316,10 @@ class _Diff:
                 continue
             if new.get("required") and not parameter.get("required"):
                 self.report(at, "parameter now required")
-            old_schema, new_schema = parameter.get("schema", {}), new.get("schema", {})
+            # A parameter is text in the URL or a header: it is absent or given, never
+            # JSON's null, so whether its schema admits null changes nothing for a caller.
+            old_schema = _not_null(parameter.get("schema", {}))
+            new_schema = _not_null(new.get("schema", {}))
             self.schema(old_schema, new_schema, _At(at, fixed=True), "request")
 
     def content(self, old: Json, new: Json, at: str, side: Side) -> None:

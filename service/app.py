@@ -1,6 +1,7 @@
 """The application factory: one lifespan owns the CodeDeploy client and the cache."""
 
 import gc
+import json
 import logging
 import math
 import os
@@ -22,6 +23,7 @@ from service.accounts import Accounts
 from service.codedeploy import UpstreamConfig, Upstreams, resolve_region
 from service.codedeploy.notifications import queue_region, read_queue
 from service.edge import access
+from service.edge.connections import TOO_LARGE
 from service.edge.paths import GRAPHQL, OPENAPI, PROBES, STATIC, path_of
 from service.edge.stack import Gateway, Layer, edge
 from service.emulator import DEMO_ACCOUNTS, Emulator, EmulatorData, load_data, serve_emulator
@@ -54,6 +56,7 @@ from service.rest.problems import (
     problem_response,
     problem_responses,
 )
+from service.rest.routes import FILTER_ENUMS
 from service.settings import Settings
 from service.tokens import Cursors
 from service.version import __version__
@@ -196,6 +199,13 @@ def create_app(
             "AWS CodeDeploy deployment-instance status over REST and GraphQL "
             "(GraphiQL at [/graphql](/graphql)). Every error is `application/problem+json`."
         ),
+        # Catalogues and linters look for both; the document describes this deployment,
+        # so who answers for it is whoever runs it.
+        contact={"name": "The team that runs this gateway (see GET /v1/accounts for its scope)"},
+        license_info={
+            "name": "Proprietary: the code is not licensed for redistribution",
+            "identifier": "LicenseRef-Proprietary",
+        },
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
@@ -284,6 +294,8 @@ def make_engine(
     )
 
 
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
 # What each tag holds, as API catalogues and linters look for it.
 TAGS = [
     {"name": "deployments", "description": "Deployments, their instances and targets, live."},
@@ -305,6 +317,8 @@ def _openapi(app: FastAPI, security_schemes: dict[str, dict[str, str]]) -> dict[
             title=app.title,
             version=app.version,
             description=app.description,
+            contact=app.contact,
+            license_info=app.license_info,
             routes=app.routes,
             servers=[{"url": "/", "description": "this gateway"}],
         )
@@ -319,15 +333,23 @@ def _openapi(app: FastAPI, security_schemes: dict[str, dict[str, str]]) -> dict[
                         del responses[status]
         for name in ("HTTPValidationError", "ValidationError"):
             schema["components"]["schemas"].pop(name, None)
+        schema["components"]["schemas"].update(FILTER_ENUMS)
         schema["tags"] = TAGS
         # Anyone may call, unless an operation says otherwise: said, so tools need not guess.
         schema["security"] = [{}]
+        # The edge answers before routing, for any path: every operation may hear it.
+        too_large = {
+            "description": "The request line and headers are larger than "
+            "GATEWAY_MAX_HEADER_BYTES; the edge answers before routing.",
+            "content": {PROBLEM_JSON: {"schema": PROBLEM_REF, "example": json.loads(TOO_LARGE)}},
+        }
+        for path in schema["paths"].values():
+            for operation in path.values():
+                operation["responses"].setdefault("431", too_large)
         if security_schemes:
             schema["components"]["securitySchemes"] = security_schemes
             unauthorized = problem_responses(401)[401]
-            unauthorized["content"][PROBLEM_JSON]["schema"] = {
-                "$ref": "#/components/schemas/Problem"
-            }
+            unauthorized["content"][PROBLEM_JSON]["schema"] = PROBLEM_REF
             del unauthorized["model"]
             for path_name, path in schema["paths"].items():
                 if path_name in PROBES:

@@ -49,10 +49,12 @@ async def test_openapi_documents_every_error_as_problem_json(gateway: httpx.Asyn
     default = {
         "/v1/deployments/{deploymentId}",
         "/v1/deployments/{deploymentId}/instances",
+        "/v1/deployments/{deploymentId}/instance-summaries",
         "/v1/deployments/{deploymentId}/instances:batchGet",
         "/v1/deployments/{deploymentId}/instances/{instanceId}",
         "/v1/deployments/{deploymentId}/targets/{targetId}",
         "/v1/deployments/{deploymentId}/targets",
+        "/v1/deployments/{deploymentId}/target-summaries",
         "/v1/deployments/{deploymentId}/targets:batchGet",
         "/v1/deployments/{deploymentId}/events",
         "/v1/applications/{applicationName}/deployment-groups/{deploymentGroupName}/events",
@@ -60,9 +62,11 @@ async def test_openapi_documents_every_error_as_problem_json(gateway: httpx.Asyn
         "/v1/applications",
         "/v1/applications/{applicationName}",
         "/v1/applications/{applicationName}/deployment-groups",
+        "/v1/applications/{applicationName}/deployment-group-summaries",
         "/v1/applications/{applicationName}/deployment-groups/{deploymentGroupName}",
         "/v1/applications/{applicationName}/deployment-groups/{deploymentGroupName}/stats",
         "/v1/deployments",
+        "/v1/deployment-summaries",
     }
     by_account = {"/v1/accounts/{account}/regions/{region}" + p[3:] for p in default}
     assert set(document["paths"]) == default | by_account | {"/v1/accounts", "/healthz", "/readyz"}
@@ -72,6 +76,9 @@ async def test_openapi_documents_every_error_as_problem_json(gateway: httpx.Asyn
             # These two name nothing; the list of accounts asks nothing of AWS.
             if name.startswith("/v1/") and name not in {"/v1/applications", "/v1/accounts"}:
                 assert {"400", "404", "429", "502", "504"} <= set(responses)
+            # Every operation, the probes too: the edge's 431 comes before any route.
+            assert "431" in responses
+            assert operation["description"]
             for status, response in responses.items():
                 if status[0] in "45":
                     content = response["content"]
@@ -162,10 +169,12 @@ async def test_operations_have_codedeploy_style_ids_and_the_document_a_server(
     default = {
         "GetDeployment",
         "ListDeploymentInstances",
+        "ListDeploymentInstanceSummaries",
         "BatchGetDeploymentInstances",
         "GetDeploymentInstance",
         "GetDeploymentTarget",
         "ListDeploymentTargets",
+        "ListDeploymentTargetSummaries",
         "BatchGetDeploymentTargets",
         "StreamDeploymentEvents",
         "StreamDeploymentGroupEvents",
@@ -173,9 +182,11 @@ async def test_operations_have_codedeploy_style_ids_and_the_document_a_server(
         "ListApplications",
         "GetApplication",
         "ListDeploymentGroups",
+        "ListDeploymentGroupSummaries",
         "GetDeploymentGroup",
         "GetDeploymentGroupStats",
         "ListDeployments",
+        "ListDeploymentSummaries",
     }
     by_account = {f"{name}InAccount" for name in default}
     assert ids == default | by_account | {"ListAccounts", "Healthz", "Readyz"}

@@ -428,6 +428,19 @@ def test_a_parameter_names_a_change_inside_it() -> None:
     assert coordinates_between(old, new) == [f"{ONE} query instanceType"]
 
 
+def test_a_parameter_that_no_longer_admits_null_is_not_breaking() -> None:
+    """A query parameter is absent or given: JSON's null never reaches it."""
+    old, new = api(), api()
+    items = {"type": "array", "items": {"type": "string"}}
+    old["paths"][ONE.split(" ")[1]]["get"]["parameters"][1]["schema"] = {
+        "anyOf": [items, {"type": "null"}]
+    }
+    new["paths"][ONE.split(" ")[1]]["get"]["parameters"][1]["schema"] = items
+    assert coordinates_between(old, new) == []
+    new["paths"][ONE.split(" ")[1]]["get"]["parameters"][1]["schema"] = {"type": "integer"}
+    assert coordinates_between(old, new) == [f"{ONE} query instanceType"]
+
+
 def test_a_value_added_to_a_parameter_enum_is_not_breaking() -> None:
     new = api()
     component(new, "InstanceType")["enum"].append("Red")

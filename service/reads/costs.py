@@ -26,7 +26,7 @@ def list_pages(count: int, *, after: bool) -> int:
 
 
 def page_of_items(ids: int) -> int:
-    """A list page with each of its ``ids`` batch-read (``include=summary``)."""
+    """A list page with each of its ``ids`` batch-read (the ``…-summaries`` lists)."""
     return ONE + batch(ids)
 
 

@@ -4,8 +4,10 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from service.edge.paths import API
+from service.errors import ErrorCode
 from service.reads import Resolvers
 from service.request import context_of
+from service.rest.problems import problem_responses
 
 router = APIRouter(prefix=API, tags=["accounts"])
 
@@ -34,6 +36,9 @@ class ListAccountsOutput(BaseModel):
         "ARN or an account id."
     ),
     response_model=ListAccountsOutput,
+    responses=problem_responses(
+        429, examples={429: (ErrorCode.RATE_LIMITED, "This caller is over its rate limit.")}
+    ),
 )
 async def list_accounts(request: Request, response: Response) -> ListAccountsOutput:
     # Each caller's own list: no shared cache may keep it, whichever credential it came with.

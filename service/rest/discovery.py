@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.alias_generators import to_camel
 
@@ -15,6 +15,7 @@ from service.codedeploy import BATCH_LIMIT, DeploymentFilter
 from service.codedeploy.inputs import NAME_PATTERN
 from service.edge.paths import API
 from service.errors import ErrorCode, GatewayError, InvalidRequest
+from service.guard.ratelimit import Budget
 from service.models import (
     BatchGetDeploymentGroupsOutput,
     BatchGetDeploymentsOutput,
@@ -27,7 +28,7 @@ from service.models import (
 )
 from service.moments import RFC_3339 as MOMENT_PATTERN
 from service.moments import parse_moment
-from service.reads import GroupStats, costs, group_stats
+from service.reads import GroupStats, Resolver, costs, group_stats
 from service.reads.costs import MAX_STATS_DEPLOYMENTS
 from service.reads.pages import DEFAULT_PAGE_SIZE
 from service.rest.dependencies import BudgetDep, ResolverDep
@@ -41,6 +42,9 @@ from service.snapshot import Snapshot
 router = APIRouter(prefix=API, tags=["discovery"])
 M = TypeVar("M", bound=BaseModel)
 
+# What a discovery read can fail with: a bad name or token, nothing there, throttled,
+# CodeDeploy failing or too slow.
+READ = (400, 404, 429, 502, 504)
 NO_APPLICATION = {404: (ErrorCode.APPLICATION_NOT_FOUND, "The application does not exist.")}
 NO_GROUP = {
     404: (
@@ -124,8 +128,12 @@ async def list_applications(
     "/applications/{applicationName}",
     operation_id="GetApplication",
     summary="Get an application",
+    description=(
+        "CodeDeploy's GetApplication `application`: its id, compute platform and creation "
+        "time. List its deployment groups with `GET …/deployment-groups`."
+    ),
     response_model=GetApplicationOutput,
-    responses=cached_read("The application.", 400, 404, 429, 502, 504, examples=NO_APPLICATION),
+    responses=cached_read("The application.", *READ, examples=NO_APPLICATION),
 )
 async def get_application(
     application: ApplicationName, resolver: ResolverDep, if_none_match: IfNoneMatch = None
@@ -135,30 +143,19 @@ async def get_application(
     return render_json(body, found.cache, if_none_match, found.value.etag).response()
 
 
-@router.get(
-    "/applications/{applicationName}/deployment-groups",
-    operation_id="ListDeploymentGroups",
-    summary="List an application's deployment groups",
-    description=(
-        "A page of CodeDeploy's ListDeploymentGroups. With `include=summary` each group on "
-        "the page is batch-read (BatchGetDeploymentGroups) into `deploymentGroupsInfo`."
-    ),
-    response_model=ListDeploymentGroupsOutput | BatchGetDeploymentGroupsOutput,
-    responses=cached_read(
-        "A page of group names, or of groups.", 400, 404, 429, 502, 504, examples=NO_APPLICATION
-    ),
-)
-async def list_deployment_groups(
-    application: ApplicationName,
-    resolver: ResolverDep,
-    budget: BudgetDep,
-    page_size: PageSize = DEFAULT_PAGE_SIZE,
-    next_token: NextToken = None,
-    include: Include = None,
-    if_none_match: IfNoneMatch = None,
+async def _groups_page(
+    application: str,
+    resolver: Resolver,
+    budget: Budget,
+    page_size: int,
+    next_token: str | None,
+    *,
+    items: bool,
+    if_none_match: str | None,
 ) -> Response:
+    """A page of an application's group names, or of the groups they name."""
     page = await read_page(resolver.group_list(application), page_size, next_token, budget)
-    if include is None:
+    if not items:
         body = json_object(
             applicationName=application, deploymentGroups=_ids(page.ids), nextToken=page.next_token
         )
@@ -173,6 +170,72 @@ async def list_deployment_groups(
 
 
 @router.get(
+    "/applications/{applicationName}/deployment-groups",
+    operation_id="ListDeploymentGroups",
+    summary="List an application's deployment groups",
+    description=(
+        "A page of CodeDeploy's ListDeploymentGroups. `ListDeploymentGroupSummaries` answers "
+        "the same page with each group read."
+    ),
+    response_model=ListDeploymentGroupsOutput | BatchGetDeploymentGroupsOutput,
+    responses=cached_read(
+        "A page of group names (of groups with the deprecated `include=summary`).",
+        *READ,
+        examples=NO_APPLICATION,
+    ),
+)
+async def list_deployment_groups(
+    application: ApplicationName,
+    resolver: ResolverDep,
+    budget: BudgetDep,
+    page_size: PageSize = DEFAULT_PAGE_SIZE,
+    next_token: NextToken = None,
+    include: Include = None,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    items = include is not None
+    return await _groups_page(
+        application,
+        resolver,
+        budget,
+        page_size,
+        next_token,
+        items=items,
+        if_none_match=if_none_match,
+    )
+
+
+@router.get(
+    "/applications/{applicationName}/deployment-group-summaries",
+    operation_id="ListDeploymentGroupSummaries",
+    summary="List an application's deployment groups, each read",
+    description=(
+        "The page `ListDeploymentGroups` answers, each group batch-read "
+        "(BatchGetDeploymentGroups) into `deploymentGroupsInfo`."
+    ),
+    response_model=BatchGetDeploymentGroupsOutput,
+    responses=cached_read("A page of groups.", *READ, examples=NO_APPLICATION),
+)
+async def list_deployment_group_summaries(
+    application: ApplicationName,
+    resolver: ResolverDep,
+    budget: BudgetDep,
+    page_size: PageSize = DEFAULT_PAGE_SIZE,
+    next_token: NextToken = None,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    return await _groups_page(
+        application,
+        resolver,
+        budget,
+        page_size,
+        next_token,
+        items=True,
+        if_none_match=if_none_match,
+    )
+
+
+@router.get(
     "/applications/{applicationName}/deployment-groups/{deploymentGroupName}",
     operation_id="GetDeploymentGroup",
     summary="Get a deployment group",
@@ -181,7 +244,7 @@ async def list_deployment_groups(
         "and its `lastSuccessfulDeployment` and `lastAttemptedDeployment`."
     ),
     response_model=GetDeploymentGroupOutput,
-    responses=cached_read("The deployment group.", 400, 404, 429, 502, 504, examples=NO_GROUP),
+    responses=cached_read("The deployment group.", *READ, examples=NO_GROUP),
 )
 async def get_deployment_group(
     application: ApplicationName,
@@ -194,25 +257,7 @@ async def get_deployment_group(
     return render_json(body, found.cache, if_none_match, found.value.etag).response()
 
 
-@router.get(
-    "/deployments",
-    operation_id="ListDeployments",
-    summary="List deployments",
-    description=(
-        "A page of CodeDeploy's ListDeployments, newest first: every deployment, or one "
-        "group's (`applicationName` and `deploymentGroupName` together), filtered by status "
-        "and by creation time (RFC 3339). With `include=summary` the page's deployments are "
-        f"batch-read (BatchGetDeployments, {BATCH_LIMIT} a call) into `deploymentsInfo`, "
-        "filling the entries `GET /v1/deployments/{deploymentId}` answers from."
-    ),
-    response_model=ListDeploymentsOutput | BatchGetDeploymentsOutput,
-    responses=cached_read(
-        "A page of deployment ids, or of deployments.", 400, 404, 429, 502, 504, examples=NO_GROUP
-    ),
-)
-async def list_deployments(
-    resolver: ResolverDep,
-    budget: BudgetDep,
+def deployment_filter(
     application: Annotated[
         str | None,
         Query(
@@ -233,7 +278,9 @@ async def list_deployments(
         list[str] | None,
         Query(
             description="Deployment statuses to keep (repeatable).",
-            json_schema_extra=one_of(DeploymentStatus),
+            json_schema_extra=one_of(
+                DeploymentStatus, "A deployment's status, as CodeDeploy spells it."
+            ),
         ),
     ] = None,
     created_after: Annotated[
@@ -244,20 +291,32 @@ async def list_deployments(
         str | None,
         Query(alias="createdBefore", description="Inclusive.", json_schema_extra=RFC_3339),
     ] = None,
-    page_size: PageSize = DEFAULT_PAGE_SIZE,
-    next_token: NextToken = None,
-    include: Include = None,
-    if_none_match: IfNoneMatch = None,
-) -> Response:
-    listed = DeploymentFilter(
+) -> DeploymentFilter:
+    return DeploymentFilter(
         application=application,
         group=group,
         statuses=tuple(status or ()),
         created_after=_moment(created_after, "createdAfter"),
         created_before=_moment(created_before, "createdBefore"),
     )
+
+
+DeploymentFilterDep = Annotated[DeploymentFilter, Depends(deployment_filter)]
+
+
+async def _deployments_page(
+    listed: DeploymentFilter,
+    resolver: Resolver,
+    budget: Budget,
+    page_size: int,
+    next_token: str | None,
+    *,
+    items: bool,
+    if_none_match: str | None,
+) -> Response:
+    """A page of deployment ids, or of the deployments they name."""
     page = await read_page(resolver.deployment_list(listed), page_size, next_token, budget)
-    if include is None:
+    if not items:
         body = json_object(deployments=_ids(page.ids), nextToken=page.next_token)
         return render_json(body, page.cache, if_none_match).response()
     await budget.spend(costs.page_of_items(len(page.ids)))
@@ -267,6 +326,63 @@ async def list_deployments(
     )
     cache = combined([page.cache, *(item.cache for item in found)])
     return render_json(body, cache, if_none_match).response()
+
+
+@router.get(
+    "/deployments",
+    operation_id="ListDeployments",
+    summary="List deployments",
+    description=(
+        "A page of CodeDeploy's ListDeployments, newest first: every deployment, or one "
+        "group's (`applicationName` and `deploymentGroupName` together), filtered by status "
+        "and by creation time (RFC 3339). `ListDeploymentSummaries` answers the same page "
+        "with each deployment read."
+    ),
+    response_model=ListDeploymentsOutput | BatchGetDeploymentsOutput,
+    responses=cached_read(
+        "A page of deployment ids (of deployments with the deprecated `include=summary`).",
+        *READ,
+        examples=NO_GROUP,
+    ),
+)
+async def list_deployments(
+    listed: DeploymentFilterDep,
+    resolver: ResolverDep,
+    budget: BudgetDep,
+    page_size: PageSize = DEFAULT_PAGE_SIZE,
+    next_token: NextToken = None,
+    include: Include = None,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    items = include is not None
+    return await _deployments_page(
+        listed, resolver, budget, page_size, next_token, items=items, if_none_match=if_none_match
+    )
+
+
+@router.get(
+    "/deployment-summaries",
+    operation_id="ListDeploymentSummaries",
+    summary="List deployments, each read",
+    description=(
+        "The page `ListDeployments` answers, its deployments batch-read "
+        f"(BatchGetDeployments, {BATCH_LIMIT} a call) into `deploymentsInfo`, filling the "
+        "entries `GET /v1/deployments/{deploymentId}` answers from."
+    ),
+    response_model=BatchGetDeploymentsOutput,
+    responses=cached_read("A page of deployments.", *READ, examples=NO_GROUP),
+)
+async def list_deployment_summaries(
+    listed: DeploymentFilterDep,
+    resolver: ResolverDep,
+    budget: BudgetDep,
+    page_size: PageSize = DEFAULT_PAGE_SIZE,
+    next_token: NextToken = None,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    return await _deployments_page(
+        listed, resolver, budget, page_size, next_token, items=True, if_none_match=if_none_match
+    )
 
 
 class _Asked(BaseModel):
@@ -303,7 +419,7 @@ DeploymentGroupStats = create_model(
     response_model=DeploymentGroupStats,
     responses={
         200: {"headers": STATS_SINCE.documented("`since`")},
-        **problem_responses(400, 404, 429, 502, 504, examples=NO_GROUP),
+        **problem_responses(*READ, examples=NO_GROUP),
     },
 )
 async def get_deployment_group_stats(

@@ -1,6 +1,6 @@
 """``/healthz``, ``/readyz`` and ``/metrics``: answered from memory, never by calling AWS."""
 
-from typing import Literal
+from enum import StrEnum
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -14,8 +14,13 @@ from service.rest.problems import problem_responses
 router = APIRouter(tags=["operations"])
 
 
+class ProbeStatus(StrEnum):
+    OK = "ok"
+    READY = "ready"
+
+
 class Status(BaseModel):
-    status: Literal["ok", "ready"]
+    status: ProbeStatus
 
 
 @router.get(
@@ -25,7 +30,7 @@ class Status(BaseModel):
     description="200 while the process serves. Calls nothing upstream.",
 )
 async def healthz() -> Status:
-    return Status(status="ok")
+    return Status(status=ProbeStatus.OK)
 
 
 @router.get(
@@ -41,7 +46,7 @@ async def healthz() -> Status:
 async def readyz(health: HealthDep) -> Status:
     if not health.ready:
         raise NotReady("Draining before shutdown." if health.draining else "Starting.")
-    return Status(status="ready")
+    return Status(status=ProbeStatus.READY)
 
 
 @router.get(METRICS, include_in_schema=False)

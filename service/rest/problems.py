@@ -63,16 +63,26 @@ class Problem(BaseModel):
         alias="requestId",
         description="The upstream CodeDeploy request id, when a request was made.",
     )
-    errors: list[dict[str, Any]] | None = Field(
+    errors: list["FieldError"] | None = Field(
         default=None, description="Request validation failures, one per bad field."
     )
+
+
+class FieldError(BaseModel):
+    """One part of a request that fails its declared type or pattern."""
+
+    loc: list[str | int] = Field(
+        description="Where: `path`, `query`, `header` or `body`, then names and indexes."
+    )
+    msg: str = Field(description="What is wrong, in words.")
+    type: str = Field(description="Pydantic's error type, such as `string_pattern_mismatch`.")
 
 
 class RequestInvalid(InvalidRequest):
     """A path, query or body parameter that fails its declared type or pattern; ``errors``
     lists each one."""
 
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
+    def __init__(self, errors: list[FieldError]) -> None:
         super().__init__("The request is not valid; see errors.")
         self.errors = errors
 
@@ -124,7 +134,7 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
-        {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
+        FieldError(loc=list(err.get("loc", ())), msg=err.get("msg", ""), type=err.get("type", ""))
         for err in exc.errors()
     ]
     return problem_response(RequestInvalid(errors))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from service.cache import Cached
@@ -45,6 +45,7 @@ M = TypeVar("M", bound=BaseModel)
 # What an instance read can fail with: a bad id, no such deployment or instance, one not
 # started (409), not EC2/on-premises (422), throttled, CodeDeploy failing or too slow.
 INSTANCE_READ = (400, 404, 409, 422, 429, 502, 504)
+TARGET_LIST = (400, 404, 409, 429, 502, 504)
 # The 404s of routes that read no instance.
 NO_DEPLOYMENT = {404: (ErrorCode.DEPLOYMENT_NOT_FOUND, "The deployment does not exist.")}
 NO_TARGET = {
@@ -165,34 +166,78 @@ def cached_read(
     }
 
 
-def one_of(enum: type[StrEnum]) -> Callable[[dict[str, Any]], None]:
-    """Documents a repeatable filter's values (generated clients get an enum) without
-    checking them: CodeDeploy answers an unknown one (InvalidInstanceStatusException,
-    400), and may know values added after us."""
+FILTER_ENUMS: dict[str, dict[str, Any]] = {}
+"""The enums the filters name, as components of the OpenAPI document: one each, so a
+generated client has one ``InstanceStatus`` rather than one per operation."""
+
+
+def one_of(enum: type[StrEnum], description: str) -> Callable[[dict[str, Any]], None]:
+    """Documents a repeatable filter's values as the shared component ``enum`` (generated
+    clients get one enum) without checking them: CodeDeploy answers an unknown one
+    (InvalidInstanceStatusException, 400), and may know values added after us."""
+    FILTER_ENUMS[enum.__name__] = {
+        "type": "string",
+        "enum": [member.value for member in enum],
+        "description": description,
+    }
 
     def document(schema: dict[str, Any]) -> None:
-        for variant in schema.get("anyOf", [schema]):
-            if variant.get("type") == "array":
-                variant["items"] = {"type": "string", "enum": [member.value for member in enum]}
+        # Absent, not null: a query parameter is left out or given.
+        schema.pop("anyOf", None)
+        schema.update(type="array", items={"$ref": f"#/components/schemas/{enum.__name__}"})
 
     return document
 
 
 StatusFilter = Annotated[
     list[str] | None,
-    Query(description="Statuses to keep (repeatable).", json_schema_extra=one_of(InstanceStatus)),
+    Query(
+        description="Statuses to keep (repeatable).",
+        json_schema_extra=one_of(
+            InstanceStatus, "An instance's or target's status, as CodeDeploy spells it."
+        ),
+    ),
 ]
 InstanceTypeFilter = Annotated[
     list[str] | None,
     Query(
         alias="instanceType",
         description="Blue or Green (repeatable).",
-        json_schema_extra=one_of(InstanceType),
+        json_schema_extra=one_of(
+            InstanceType, "A blue/green environment, as CodeDeploy spells it."
+        ),
     ),
 ]
 Include = Annotated[
-    Literal["summary"] | None, Query(description="`summary`: batch-read each item on the page.")
+    Literal["summary"] | None,
+    Query(
+        deprecated=True,
+        description="`summary`: batch-read each item on the page. Deprecated: the "
+        "operation's `…Summaries` sibling answers that page in one shape.",
+    ),
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class FleetQuery:
+    """What picks a page of a deployment's instances or targets."""
+
+    status: list[str] | None
+    instance_type: list[str] | None
+    page_size: int
+    next_token: str | None
+
+
+def fleet_query(
+    status: StatusFilter = None,
+    instance_type: InstanceTypeFilter = None,
+    page_size: PageSize = DEFAULT_PAGE_SIZE,
+    next_token: NextToken = None,
+) -> FleetQuery:
+    return FleetQuery(status, instance_type, page_size, next_token)
+
+
+FleetQueryDep = Annotated[FleetQuery, Depends(fleet_query)]
 
 
 def _split(
@@ -291,20 +336,20 @@ async def _fleet_page(
     deployment_id: str,
     resolver: Resolver,
     budget: Budget,
+    query: FleetQuery,
     *,
-    status: list[str] | None,
-    instance_type: list[str] | None,
-    page_size: int,
-    next_token: str | None,
-    include: str | None,
+    items: bool,
     if_none_match: str | None,
 ) -> Response:
-    """A page of ids, or with ``include=summary`` of the items they name."""
+    """A page of ids, or of the ``items`` they name."""
     listing = resolver.fleet_list(
-        fleet.kind, deployment_id, statuses=status or (), instance_types=instance_type or ()
+        fleet.kind,
+        deployment_id,
+        statuses=query.status or (),
+        instance_types=query.instance_type or (),
     )
-    page = await read_page(listing, page_size, next_token, budget)
-    if include is None:
+    page = await read_page(listing, query.page_size, query.next_token, budget)
+    if not items:
         listed = [json.dumps(item_id).encode() for item_id in page.ids]
         body = json_object(**{fleet.ids: listed}, nextToken=page.next_token)
         return render_json(body, page.cache, if_none_match).response()
@@ -341,12 +386,12 @@ async def _fleet_batch(
     summary="List a deployment's instances",
     description=(
         "A page of CodeDeploy's ListDeploymentInstances, filtered by status and "
-        "blue/green type; pass `nextToken` back for the next page. With `include=summary` "
-        "each id on the page is batch-read into its summary (`instancesSummary`)."
+        "blue/green type; pass `nextToken` back for the next page. "
+        "`ListDeploymentInstanceSummaries` answers the same page with each instance read."
     ),
     response_model=ListDeploymentInstancesOutput | ListDeploymentInstanceSummariesOutput,
     responses=cached_read(
-        "A page of instance ids, or of summaries with `include=summary`.",
+        "A page of instance ids (of summaries with the deprecated `include=summary`).",
         *INSTANCE_READ,
         examples=NO_DEPLOYMENT,
     ),
@@ -355,24 +400,37 @@ async def list_deployment_instances(
     deployment_id: DeploymentId,
     resolver: ResolverDep,
     budget: BudgetDep,
-    status: StatusFilter = None,
-    instance_type: InstanceTypeFilter = None,
-    page_size: PageSize = DEFAULT_PAGE_SIZE,
-    next_token: NextToken = None,
+    query: FleetQueryDep,
     include: Include = None,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
+    items = include is not None
     return await _fleet_page(
-        INSTANCES,
-        deployment_id,
-        resolver,
-        budget,
-        status=status,
-        instance_type=instance_type,
-        page_size=page_size,
-        next_token=next_token,
-        include=include,
-        if_none_match=if_none_match,
+        INSTANCES, deployment_id, resolver, budget, query, items=items, if_none_match=if_none_match
+    )
+
+
+@router.get(
+    "/deployments/{deploymentId}/instance-summaries",
+    operation_id="ListDeploymentInstanceSummaries",
+    summary="List a deployment's instances, each read",
+    description=(
+        "The page `ListDeploymentInstances` answers, each id batch-read "
+        f"(BatchGetDeploymentInstances, {BATCH_LIMIT} a call) into its summary: "
+        "`instancesSummary`, in the list's order."
+    ),
+    response_model=ListDeploymentInstanceSummariesOutput,
+    responses=cached_read("A page of instance summaries.", *INSTANCE_READ, examples=NO_DEPLOYMENT),
+)
+async def list_deployment_instance_summaries(
+    deployment_id: DeploymentId,
+    resolver: ResolverDep,
+    budget: BudgetDep,
+    query: FleetQueryDep,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    return await _fleet_page(
+        INSTANCES, deployment_id, resolver, budget, query, items=True, if_none_match=if_none_match
     )
 
 
@@ -474,18 +532,13 @@ async def get_deployment_target(
     description=(
         "A page of CodeDeploy's ListDeploymentTargets, any compute platform, filtered by "
         "status and blue/green label as the instance list is; pass `nextToken` back for the "
-        "next page. With `include=summary` each id on the page is batch-read "
-        "(BatchGetDeploymentTargets) into `deploymentTargets`."
+        "next page. `ListDeploymentTargetSummaries` answers the same page with each target "
+        "read."
     ),
     response_model=ListDeploymentTargetsOutput | ListDeploymentTargetSummariesOutput,
     responses=cached_read(
-        "A page of target ids, or of targets with `include=summary`.",
-        400,
-        404,
-        409,
-        429,
-        502,
-        504,
+        "A page of target ids (of targets with the deprecated `include=summary`).",
+        *TARGET_LIST,
         examples=NO_DEPLOYMENT,
     ),
 )
@@ -493,24 +546,37 @@ async def list_deployment_targets(
     deployment_id: DeploymentId,
     resolver: ResolverDep,
     budget: BudgetDep,
-    status: StatusFilter = None,
-    instance_type: InstanceTypeFilter = None,
-    page_size: PageSize = DEFAULT_PAGE_SIZE,
-    next_token: NextToken = None,
+    query: FleetQueryDep,
     include: Include = None,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
+    items = include is not None
     return await _fleet_page(
-        TARGETS,
-        deployment_id,
-        resolver,
-        budget,
-        status=status,
-        instance_type=instance_type,
-        page_size=page_size,
-        next_token=next_token,
-        include=include,
-        if_none_match=if_none_match,
+        TARGETS, deployment_id, resolver, budget, query, items=items, if_none_match=if_none_match
+    )
+
+
+@router.get(
+    "/deployments/{deploymentId}/target-summaries",
+    operation_id="ListDeploymentTargetSummaries",
+    summary="List a deployment's targets, each read",
+    description=(
+        "The page `ListDeploymentTargets` answers, each id batch-read "
+        f"(BatchGetDeploymentTargets, {BATCH_LIMIT} a call): `deploymentTargets`, in the "
+        "list's order."
+    ),
+    response_model=ListDeploymentTargetSummariesOutput,
+    responses=cached_read("A page of targets.", *TARGET_LIST, examples=NO_DEPLOYMENT),
+)
+async def list_deployment_target_summaries(
+    deployment_id: DeploymentId,
+    resolver: ResolverDep,
+    budget: BudgetDep,
+    query: FleetQueryDep,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    return await _fleet_page(
+        TARGETS, deployment_id, resolver, budget, query, items=True, if_none_match=if_none_match
     )
 
 

@@ -76,10 +76,10 @@ async def test_list_pages_are_cached(gateway: httpx.AsyncClient, upstream: Upstr
     assert upstream.calls("ListDeploymentInstances") == 2
 
 
-async def test_include_summary_batch_reads_the_page(
+async def test_instance_summaries_batch_read_the_page(
     gateway: httpx.AsyncClient, upstream: Upstream
 ) -> None:
-    response = await gateway.get(f"{BASE}/{FLEET}/instances?include=summary&pageSize=64")
+    response = await gateway.get(f"{BASE}/{FLEET}/instance-summaries?pageSize=64")
     summaries = response.json()["instancesSummary"]
     assert [summary["instanceId"] for summary in summaries] == FLEET_IDS
     assert upstream.calls("BatchGetDeploymentInstances") == 3
@@ -87,6 +87,39 @@ async def test_include_summary_batch_reads_the_page(
     single = await gateway.get(f"{BASE}/{FLEET}/instances/{FLEET_IDS[7]}")
     assert single.headers["x-cache"] == "HIT"
     assert upstream.calls("GetDeploymentInstance") == 0
+
+
+@pytest.mark.parametrize(
+    ("listed", "summaries"),
+    [
+        (
+            f"{BASE}/{FLEET}/instances?status=Failed",
+            f"{BASE}/{FLEET}/instance-summaries?status=Failed",
+        ),
+        (f"{BASE}/d-EXAMPLE05/targets", f"{BASE}/d-EXAMPLE05/target-summaries"),
+        (
+            "/v1/applications/orders-api/deployment-groups?pageSize=1",
+            "/v1/applications/orders-api/deployment-group-summaries?pageSize=1",
+        ),
+        (
+            "/v1/deployments?applicationName=orders-api&deploymentGroupName=orders-api-prod",
+            "/v1/deployment-summaries?applicationName=orders-api&deploymentGroupName=orders-api-prod",
+        ),
+        (
+            f"/v1/accounts/default/regions/us-east-1/deployments/{FLEET}/targets",
+            f"/v1/accounts/default/regions/us-east-1/deployments/{FLEET}/target-summaries",
+        ),
+    ],
+)
+async def test_each_summaries_operation_answers_what_include_summary_did(
+    gateway: httpx.AsyncClient, listed: str, summaries: str
+) -> None:
+    """The deprecated ``include=summary`` and the operation that replaces it, one shape."""
+    old = await gateway.get(f"{listed}{'&' if '?' in listed else '?'}include=summary")
+    new = await gateway.get(summaries)
+    assert (old.status_code, new.status_code) == (200, 200)
+    assert new.json() == old.json()
+    assert len(next(iter(new.json().values()))) >= 1
 
 
 @pytest.mark.parametrize(

@@ -23,9 +23,7 @@ async def test_groups_list_and_their_summaries(
     gateway: httpx.AsyncClient, upstream: Upstream
 ) -> None:
     names = (await gateway.get("/v1/applications/orders-api/deployment-groups")).json()
-    summary = (
-        await gateway.get("/v1/applications/orders-api/deployment-groups?include=summary")
-    ).json()
+    summary = (await gateway.get("/v1/applications/orders-api/deployment-group-summaries")).json()
     assert names == {
         "applicationName": "orders-api",
         "deploymentGroups": ["orders-api-prod", "orders-api-staging"],
@@ -70,8 +68,7 @@ async def test_summaries_fill_the_deployment_entries(
 ) -> None:
     page = (
         await gateway.get(
-            "/v1/deployments?applicationName=orders-api&deploymentGroupName=orders-api-prod"
-            "&include=summary"
+            "/v1/deployment-summaries?applicationName=orders-api&deploymentGroupName=orders-api-prod"
         )
     ).json()
     one = await gateway.get("/v1/deployments/d-HIST00003")

@@ -166,8 +166,8 @@ async function loadLast(application, group) {
   if (!last || !last.deploymentId) return;
   try {
     const { deploymentInfo } = await api(`/v1/deployments/${last.deploymentId}`);
-    const kind = deploymentInfo.computePlatform === "Server" ? "instances" : "targets";
-    const page = await api(`/v1/deployments/${last.deploymentId}/${kind}?include=summary&pageSize=100`);
+    const kind = deploymentInfo.computePlatform === "Server" ? "instance" : "target";
+    const page = await api(`/v1/deployments/${last.deploymentId}/${kind}-summaries?pageSize=100`);
     const items = new Map();
     for (const summary of page.instancesSummary || []) {
       const item = itemOf("instance", { instanceSummary: summary });
