@@ -336,7 +336,10 @@ def _openapi(app: FastAPI, security_schemes: dict[str, dict[str, str]]) -> dict[
         schema["components"]["schemas"].update(FILTER_ENUMS)
         schema["tags"] = TAGS
         # Anyone may call, unless an operation says otherwise: said, so tools need not guess.
-        schema["security"] = [{}]
+        # Without authentication a credential is taken and ignored, so a client generated
+        # here may send one and works against a gateway that requires it.
+        optional = [] if security_schemes else list(Authenticator.unrequired_schemes())
+        schema["security"] = [{}, *({name: []} for name in optional)]
         # The edge answers before routing, for any path: every operation may hear it.
         too_large = {
             "description": "The request line and headers are larger than "
@@ -346,8 +349,10 @@ def _openapi(app: FastAPI, security_schemes: dict[str, dict[str, str]]) -> dict[
         for path in schema["paths"].values():
             for operation in path.values():
                 operation["responses"].setdefault("431", too_large)
+        schema["components"]["securitySchemes"] = (
+            security_schemes or Authenticator.unrequired_schemes()
+        )
         if security_schemes:
-            schema["components"]["securitySchemes"] = security_schemes
             unauthorized = problem_responses(401)[401]
             unauthorized["content"][PROBLEM_JSON]["schema"] = PROBLEM_REF
             del unauthorized["model"]

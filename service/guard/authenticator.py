@@ -57,6 +57,16 @@ class Authenticator:
     def enabled(self) -> bool:
         return self._keys is not None or self._jwt is not None
 
+    @staticmethod
+    def unrequired_schemes() -> dict[str, dict[str, str]]:
+        """The schemes a gateway with authentication takes, published by one without it
+        too (required by no operation), so a client generated from either has both."""
+        off = "Not required: this gateway runs with GATEWAY_AUTH=none."
+        return {
+            "Bearer": {"type": "http", "scheme": "bearer", "description": off},
+            "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": off},
+        }
+
     def openapi_schemes(self) -> dict[str, dict[str, str]]:
         """OpenAPI security schemes, so Swagger UI's Authorize button offers each one."""
         schemes: dict[str, dict[str, str]] = {}

@@ -161,9 +161,18 @@ async def test_the_openapi_document_offers_both_schemes(
     assert "security" not in document["paths"]["/healthz"]["get"]
 
 
-async def test_without_auth_the_document_has_no_schemes(gateway: httpx.AsyncClient) -> None:
+async def test_without_auth_the_schemes_are_published_and_required_by_none(
+    gateway: httpx.AsyncClient,
+) -> None:
     document = (await gateway.get("/openapi.json")).json()
-    assert "securitySchemes" not in document["components"]
+    schemes = document["components"]["securitySchemes"]
+    assert schemes.keys() == {"Bearer", "ApiKey"}
+    assert "GATEWAY_AUTH=none" in schemes["ApiKey"]["description"]
+    assert document["security"] == [{}, {"Bearer": []}, {"ApiKey": []}]  # none required
+    for path in document["paths"].values():
+        for operation in path.values():
+            assert "security" not in operation
+            assert "401" not in operation["responses"]
 
 
 async def test_keys_may_come_from_a_file(
