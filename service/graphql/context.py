@@ -2,10 +2,10 @@
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 import strawberry
 from pydantic import BaseModel
@@ -21,6 +21,7 @@ from service.live.follow import Follows
 from service.reads import Resolver, Resolvers
 from service.snapshot import Snapshot
 
+T = TypeVar("T")
 ItemKey = tuple[str, str]
 """(deploymentId, instanceId or targetId)"""
 
@@ -79,6 +80,16 @@ async def _models(
         outcome if isinstance(outcome, BaseException) else outcome.model
         for outcome in await _snapshots(read, keys)
     ]
+
+
+async def each_alone(reads: Iterable[Awaitable[T]]) -> list[T | None]:
+    """Every read at once, each failing alone: graphql-core answers a ``GatewayError`` in a
+    list with null there and the error at its path; any other exception fails the field."""
+    outcomes = await asyncio.gather(*reads, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException) and not isinstance(outcome, GatewayError):
+            raise outcome
+    return cast(list[T | None], outcomes)
 
 
 class Reads:

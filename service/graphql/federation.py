@@ -9,7 +9,6 @@ caller's grants, and the cost estimate and limits of any document (``service.gra
 counts its representations).
 """
 
-import asyncio
 from dataclasses import replace
 from functools import cache
 from typing import Annotated, NewType, cast
@@ -26,8 +25,7 @@ from graphql import (
     print_ast,
 )
 
-from service.errors import GatewayError
-from service.graphql.context import Info
+from service.graphql.context import Info, each_alone
 from service.graphql.deployment import Deployment, DeploymentGroup
 from service.graphql.discovery import Application
 from service.graphql.ids import ENTITIES, PARTS, entity_key
@@ -40,6 +38,7 @@ from service.graphql.types import (
     InstanceSummary,
     InstanceTarget,
     LambdaTarget,
+    Node,
 )
 
 FEDERATION = "https://specs.apollo.dev/federation/v2.3"
@@ -102,7 +101,7 @@ class Service:
     sdl: str
 
 
-async def _entity(info: Info, representation: object) -> object:
+async def _entity(info: Info, representation: object) -> Node | None:
     return await read_node(info, entity_key(representation))
 
 
@@ -110,14 +109,9 @@ async def resolve_entities(
     info: Info,
     representations: list[Representation],
 ) -> list[Entity | None]:
-    outcomes = await asyncio.gather(
-        *(_entity(info, each) for each in representations), return_exceptions=True
-    )
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException) and not isinstance(outcome, GatewayError):
-            raise outcome
-    # Each that cannot be read is null, with its error at its path, as nodes(ids:) answers.
-    return cast(list[Entity | None], outcomes)
+    # Every Node is one of the entities: the union names the same types.
+    found = await each_alone(_entity(info, each) for each in representations)
+    return cast(list[Entity | None], found)
 
 
 @cache

@@ -3,13 +3,10 @@ Object Identification), and the federation's ``_entities`` by the same road. An 
 read through the operation's DataLoaders, so a hundred ids of one deployment are a few
 batch reads, and its account is checked against the caller's grants as any field's is."""
 
-import asyncio
-from typing import cast
-
 import strawberry
 
-from service.errors import ErrorCode, GatewayError, InvalidRequest
-from service.graphql.context import Info
+from service.errors import ErrorCode, InvalidRequest
+from service.graphql.context import Info, each_alone
 from service.graphql.deployment import DeploymentGroup, load_deployment
 from service.graphql.discovery import Application
 from service.graphql.fleet import load_instance, load_target
@@ -49,9 +46,4 @@ async def resolve_nodes(info: Info, ids: list[strawberry.ID]) -> list[Node | Non
         raise InvalidRequest(
             f"At most {MAX_BATCH_IDS} ids per field.", code=ErrorCode.BAD_USER_INPUT
         )
-    outcomes = await asyncio.gather(*(resolve_node(info, id) for id in ids), return_exceptions=True)
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException) and not isinstance(outcome, GatewayError):
-            raise outcome
-    # graphql-core answers an exception in a list with null there and an error at its path.
-    return cast(list[Node | None], outcomes)
+    return await each_alone(resolve_node(info, id) for id in ids)

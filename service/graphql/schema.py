@@ -1,9 +1,8 @@
 """The GraphQL schema: thin resolvers over the shared resolver layer."""
 
-import asyncio
 from dataclasses import replace
 from datetime import datetime
-from typing import Annotated, cast
+from typing import Annotated
 
 import strawberry
 from strawberry.schema.config import StrawberryConfig
@@ -11,8 +10,8 @@ from strawberry.schema.types.base_scalars import DateTimeDefinition
 
 from service import models
 from service.codedeploy import BATCH_LIMIT, DeploymentFilter
-from service.errors import ErrorCode, GatewayError, InvalidRequest
-from service.graphql.context import AccountArgument, Info, RegionArgument
+from service.errors import ErrorCode, InvalidRequest
+from service.graphql.context import AccountArgument, Info, RegionArgument, each_alone
 from service.graphql.deployment import (
     Deployment,
     DeploymentConnection,
@@ -57,15 +56,9 @@ async def resolve_deployment_instances(
             f"At most {MAX_BATCH_IDS} instanceIds per field.", code=ErrorCode.BAD_USER_INPUT
         )
     reads = info.context.at(account, region)
-    outcomes = await asyncio.gather(
-        *(load_instance(reads, deployment_id, instance_id) for instance_id in instance_ids),
-        return_exceptions=True,
+    return await each_alone(
+        load_instance(reads, deployment_id, instance_id) for instance_id in instance_ids
     )
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException) and not isinstance(outcome, GatewayError):
-            raise outcome
-    # graphql-core answers an exception in a list with null there and an error at its path.
-    return cast(list[InstanceSummary | None], outcomes)
 
 
 async def resolve_deployment(

@@ -33,7 +33,7 @@ from service.reads.costs import MAX_STATS_DEPLOYMENTS
 from service.reads.pages import DEFAULT_PAGE_SIZE
 from service.rest.dependencies import BudgetDep, ResolverDep
 from service.rest.deprecations import STATS_SINCE
-from service.rest.pages import NextToken, PageSize, combined, read_page
+from service.rest.pages import NextToken, PageSize, items_page, read_page
 from service.rest.problems import problem_responses
 from service.rest.render import json_object, render_json
 from service.rest.routes import IfNoneMatch, Include, cached_read, one_of
@@ -162,11 +162,7 @@ async def _groups_page(
         return render_json(body, page.cache, if_none_match).response()
     await budget.spend(costs.PAGE_OF_GROUPS)
     found = _read(await resolver.deployment_groups(application, page.ids))
-    body = json_object(
-        deploymentGroupsInfo=[item.value.body for item in found], nextToken=page.next_token
-    )
-    cache = combined([page.cache, *(item.cache for item in found)])
-    return render_json(body, cache, if_none_match).response()
+    return items_page(page, "deploymentGroupsInfo", found, if_none_match)
 
 
 @router.get(
@@ -321,11 +317,7 @@ async def _deployments_page(
         return render_json(body, page.cache, if_none_match).response()
     await budget.spend(costs.page_of_items(len(page.ids)))
     found = _read(await resolver.deployments(page.ids))
-    body = json_object(
-        deploymentsInfo=[item.value.body for item in found], nextToken=page.next_token
-    )
-    cache = combined([page.cache, *(item.cache for item in found)])
-    return render_json(body, cache, if_none_match).response()
+    return items_page(page, "deploymentsInfo", found, if_none_match)
 
 
 @router.get(

@@ -1,15 +1,19 @@
 """REST's lists: a page of ``pageSize`` ids after ``nextToken``, the same window, cursors
 and bounds as GraphQL's connections (``service.reads.pages``)."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Query
+from fastapi import Query, Response
 
+from service.cache import Cached
 from service.errors import CacheInfo
 from service.guard.ratelimit import Budget
 from service.reads import costs
 from service.reads.pages import MAX_PAGE_SIZE, Listing
+from service.rest.render import json_object, render_json
+from service.snapshot import Snapshot
 
 PageSize = Annotated[
     int,
@@ -53,3 +57,13 @@ async def read_page(
         await budget.spend(more)
     window = await listing.window(page_size, next_token)
     return Page(window.ids, window.next_cursor, combined(window.caches))
+
+
+def items_page(
+    page: Page, key: str, found: Sequence[Cached[Snapshot[Any]]], if_none_match: str | None
+) -> Response:
+    """``page`` with the items its ids name, read, under ``key``: a HIT only if the page
+    and every item were, fresh as long as the stalest."""
+    body = json_object(**{key: [item.value.body for item in found]}, nextToken=page.next_token)
+    cache = combined([page.cache, *(item.cache for item in found)])
+    return render_json(body, cache, if_none_match).response()

@@ -35,7 +35,7 @@ from service.reads.pages import DEFAULT_PAGE_SIZE
 from service.reads.resolver import ItemKind
 from service.request import caller_key
 from service.rest.dependencies import BudgetDep, ResolverDep, WatchersDep
-from service.rest.pages import NextToken, PageSize, combined, read_page
+from service.rest.pages import NextToken, PageSize, items_page, read_page
 from service.rest.problems import problem_responses
 from service.rest.render import instance_body, json_object, render_json
 from service.snapshot import Snapshot
@@ -356,11 +356,7 @@ async def _fleet_page(
     await budget.spend(costs.page_of_items(len(page.ids)))
     outcomes = await resolver.fleet_of(fleet.kind).items(deployment_id, page.ids)
     found, _ = _split(page.ids, outcomes, fleet.missing)
-    body = json_object(
-        **{fleet.items: [item.value.body for item in found]}, nextToken=page.next_token
-    )
-    cache = combined([page.cache, *(item.cache for item in found)])
-    return render_json(body, cache, if_none_match).response()
+    return items_page(page, fleet.items, found, if_none_match)
 
 
 async def _fleet_batch(
