@@ -46,7 +46,7 @@ from service.health import Health
 from service.live import Watchers
 from service.live.follow import Follows
 from service.metrics import Metrics
-from service.reads import Resolvers, make_caches
+from service.reads import Resolvers, costs, make_caches
 from service.rest import api, docs, operations
 from service.rest.api import addressed_routes
 from service.rest.hits import InstanceHitFastPath
@@ -291,6 +291,7 @@ def make_engine(
         metrics=metrics,
         persisted_queries=settings.graphql_persisted_queries,
         trusted=trusted,
+        alone=costs.read_alone(settings.upstream_api),
     )
 
 

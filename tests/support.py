@@ -26,7 +26,7 @@ from service.codedeploy import UpstreamConfig, Upstreams
 from service.edge.connections import BoundedWebSocket, bounded_protocol
 from service.emulator import Emulator
 from service.emulator.server import serve
-from service.graphql.cost import upstream_calls
+from service.graphql.cost import ALONE, upstream_calls
 from service.graphql.schema import schema
 from service.live import Watched, Watchers
 from service.metrics import Metrics
@@ -238,14 +238,21 @@ def codes(body: dict[str, Any]) -> list[str]:
     return [error["extensions"]["code"] for error in body.get("errors", [])]
 
 
-def estimate(query: str, operation_name: str | None = None, **variables: Any) -> int:
-    """The CodeDeploy calls the gateway's estimate gives ``query`` with ``variables``."""
+def estimate(
+    query: str,
+    operation_name: str | None = None,
+    *,
+    alone: frozenset[str] = ALONE,
+    **variables: Any,
+) -> int:
+    """The CodeDeploy calls the gateway's estimate gives ``query`` with ``variables``
+    (``alone``: as ``costs.read_alone`` says for the upstream API read)."""
     node = parse(query)
     operation = get_operation_ast(node, operation_name)
     assert operation is not None
     coerced = get_variable_values(SCHEMA, operation.variable_definitions or (), variables)
     assert isinstance(coerced, VariableValues), coerced
-    return upstream_calls(SCHEMA, node, operation, coerced)
+    return upstream_calls(SCHEMA, node, operation, coerced, alone)
 
 
 INSTANCE_QUERY = """

@@ -11,7 +11,7 @@ them. It is the upper bound of a happy path: retries are not counted.
 
 import itertools
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +66,9 @@ class _Tally:
     node_batches: dict[PageKey, int] = field(default_factory=dict)
     discovery: int = 0
     """Discovery's calls, counted as they are met: their nodes multiply what they hold."""
+    alone: set[tuple[Where, str, str, str]] = field(default_factory=set)
+    """Ids the document chose, of a kind whose batch CodeDeploy fails whole for one
+    unknown id (``costs.read_alone``): each may be read alone, a call of its own."""
     loaded: Counter[tuple[Where, str, str]] = field(default_factory=Counter)
     """Reads the operation's DataLoaders batch, by account, loader and what one batch
     read can hold together (a group's application): paid per batch."""
@@ -82,6 +85,7 @@ class _Tally:
             + sum(self.node_batches.values())
             + self.discovery
             + batches
+            + len(self.alone)
         )
 
 
@@ -123,14 +127,25 @@ class _Estimate:
         schema: GraphQLSchema,
         fragments: dict[str, FragmentDefinitionNode],
         variables: VariableValues,
+        alone: frozenset[str],
     ) -> None:
         self._schema = schema
         self._fragments = fragments
         self._variables = variables
+        self._alone = alone
         self.tally = _Tally()
         self.per_event = 0
         """Calls each event of a subscription makes beyond what the watcher read."""
         self._unknowns = itertools.count()
+
+    def _nested(self) -> "_Estimate":
+        """An estimate of its own, for a subtree counted apart (and multiplied)."""
+        return _Estimate(self._schema, self._fragments, self._variables, self._alone)
+
+    def _chosen(self, where: Where, kind: str, parent: str, ids: Iterable[str]) -> None:
+        """Ids the document names itself: read alone, at worst, if ``kind`` may be."""
+        if kind in self._alone:
+            self.tally.alone.update((where, kind, parent, id_) for id_ in ids)
 
     def _unknown(self) -> str:
         """A name for a deployment or application the document does not name."""
@@ -170,8 +185,10 @@ class _Estimate:
         match (parent.name, node.name.value):
             case ("Query", "deploymentInstance"):
                 tally.ids[where, "instances", args["deploymentId"]].add(args["instanceId"])
+                self._chosen(where, "instance", args["deploymentId"], [args["instanceId"]])
             case ("Query", "deploymentInstances"):
                 tally.ids[where, "instances", args["deploymentId"]].update(args["instanceIds"])
+                self._chosen(where, "instance", args["deploymentId"], args["instanceIds"])
             case ("Query", "deployment") | ("Subscription", "deploymentEvents"):
                 # A subscription's first read; the watcher's later ones are shared.
                 deployment = args["deploymentId"]
@@ -179,7 +196,7 @@ class _Estimate:
                 if parent.name == "Subscription" and node.selection_set is not None:
                     # An event carries what the watcher read; anything more is read anew
                     # for every event, its loaders emptied in between.
-                    each = _Estimate(self._schema, self._fragments, self._variables)
+                    each = self._nested()
                     union = get_named_type(definition.type)
                     assert isinstance(union, GraphQLUnionType)
                     each.walk(union, node.selection_set, deployment, None, where)
@@ -189,13 +206,14 @@ class _Estimate:
                 # deployments' list; each event's selection is read anew, as above.
                 tally.discovery += 2
                 if node.selection_set is not None:
-                    each = _Estimate(self._schema, self._fragments, self._variables)
+                    each = self._nested()
                     union = get_named_type(definition.type)
                     assert isinstance(union, GraphQLUnionType)
                     each.walk(union, node.selection_set, None, None, where)
                     self.per_event += each.tally.total()
             case ("Deployment", "instance"):
                 tally.ids[where, "instances", deployment or ""].add(args["instanceId"])
+                self._chosen(where, "instance", deployment or "", [args["instanceId"]])
             case ("Deployment", "instances" | "targets"):
                 connection = self._connection(node.name.value, deployment or "", args, where)
             case (
@@ -237,7 +255,8 @@ class _Estimate:
                 self._each(definition.type, node, connection.first, where)
                 return
             case ("Query", "node" | "nodes" | "_entities"):
-                keys = _named(node.name.value, args)
+                # One read of each object named, however often (the loaders share them).
+                keys = list(dict.fromkeys(_named(node.name.value, args)))
                 for key in keys:
                     self._read(key)
                 self._each(definition.type, node, len(keys), where)
@@ -262,7 +281,7 @@ class _Estimate:
             return
         child = get_named_type(type_)
         assert isinstance(child, Composite)
-        nested = _Estimate(self._schema, self._fragments, self._variables)
+        nested = self._nested()
         nested.walk(child, node.selection_set, None, None, where)
         loaded = nested.tally.loaded
         nested.tally.loaded = Counter()
@@ -277,13 +296,15 @@ class _Estimate:
         match key.kind:
             case Kind.APPLICATION:
                 tally.loaded[where, "applications", ""] += 1
+                self._chosen(where, "application", "", key.parts)
             case Kind.DEPLOYMENT_GROUP:
                 tally.loaded[where, "groups", key.parts[0]] += 1
             case Kind.DEPLOYMENT:
                 tally.loaded[where, "deployments", ""] += 1
             case Kind.INSTANCE | Kind.TARGET:
-                loader = "instances" if key.kind is Kind.INSTANCE else "targets"
-                tally.ids[where, loader, key.parts[0]].add(key.parts[1])
+                kind = "instance" if key.kind is Kind.INSTANCE else "target"
+                tally.ids[where, f"{kind}s", key.parts[0]].add(key.parts[1])
+                self._chosen(where, kind, key.parts[0], key.parts[1:])
 
     def _connection(
         self, kind: str, deployment: str, args: dict[str, Any], where: Where
@@ -329,13 +350,18 @@ class Cost:
     """Calls each later event of a subscription may make."""
 
 
+# What reads alone when the gateway reads CodeDeploy's instance calls (the default).
+ALONE = costs.read_alone("instances")
+
+
 def upstream_calls(
     schema: GraphQLSchema,
     document: DocumentNode,
     operation: OperationDefinitionNode,
     variables: VariableValues,
+    alone: frozenset[str] = ALONE,
 ) -> int:
-    return upstream_cost(schema, document, operation, variables).calls
+    return upstream_cost(schema, document, operation, variables, alone).calls
 
 
 def upstream_cost(
@@ -343,8 +369,10 @@ def upstream_cost(
     document: DocumentNode,
     operation: OperationDefinitionNode,
     variables: VariableValues,
+    alone: frozenset[str] = ALONE,
 ) -> Cost:
-    """The estimate for ``operation`` of a validated ``document`` (variables coerced)."""
+    """The estimate for ``operation`` of a validated ``document`` (variables coerced);
+    ``alone``: the kinds ``costs.read_alone`` names for the upstream API read."""
     root = schema.get_root_type(operation.operation)
     assert root is not None  # validation found the operation's type
     fragments = {
@@ -352,7 +380,7 @@ def upstream_cost(
         for definition in document.definitions
         if isinstance(definition, FragmentDefinitionNode)
     }
-    estimate = _Estimate(schema, fragments, variables)
+    estimate = _Estimate(schema, fragments, variables, alone)
     estimate.walk(root, operation.selection_set, None, None)
     return Cost(estimate.tally.total(), estimate.per_event)
 

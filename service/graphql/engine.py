@@ -38,7 +38,7 @@ from service.accounts import Grants
 from service.cache import recording
 from service.errors import ErrorCode, RateLimited
 from service.graphql.context import Context, Live
-from service.graphql.cost import result_nodes, upstream_cost
+from service.graphql.cost import ALONE, result_nodes, upstream_cost
 from service.graphql.documents import SHA256_HEX, Document, Documents, sha256
 from service.graphql.errors import GraphQLErrorDict, formatted, request_error
 from service.graphql.limits import GRAPHQL_CORE_LIMITS, Limits, NoIntrospection, check_document
@@ -61,6 +61,8 @@ PREPARE_BUDGET_SECONDS = 1.0
 MAX_PREPARING = 16
 # graphql-core's default: enough to show a document's problems, not to flood the answer.
 MAX_ERRORS = 100
+# Errors of one operation's answer logged one by one; the rest are counted in one line.
+LOGGED_ERRORS = 10
 
 
 class GraphQLEngine:
@@ -75,8 +77,10 @@ class GraphQLEngine:
         metrics: Metrics,
         persisted_queries: bool,
         trusted: dict[str, str] | None,
+        alone: frozenset[str] = ALONE,
     ) -> None:
         self.schema = schema
+        self._alone = alone
         self.limits = limits
         self.resolvers = resolvers
         self.documents = documents
@@ -206,7 +210,7 @@ class GraphQLEngine:
         if isinstance(variables, list):
             return answer_with([formatted(error, ErrorCode.BAD_USER_INPUT) for error in variables])
         try:
-            cost = upstream_cost(self.schema, document.node, operation, variables)
+            cost = upstream_cost(self.schema, document.node, operation, variables, self._alone)
         except GraphQLError as error:  # an argument the variables make invalid (null for `first`)
             return answer_with([formatted(error, ErrorCode.BAD_USER_INPUT)])
         calls = cost.calls
@@ -391,8 +395,11 @@ class GraphQLEngine:
     @staticmethod
     def _errors(result: ExecutionResult) -> list[GraphQLErrorDict]:
         errors = [formatted(error, ErrorCode.BAD_USER_INPUT) for error in result.errors or ()]
-        for error in errors:
+        # A few lines an operation: a list of bad ids must not write a line for each.
+        for error in errors[:LOGGED_ERRORS]:
             logger.info("graphql error at %s: %s", error.get("path"), error["message"])
+        if len(errors) > LOGGED_ERRORS:
+            logger.info("graphql errors: %d more not logged", len(errors) - LOGGED_ERRORS)
         return errors
 
 

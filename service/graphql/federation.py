@@ -25,6 +25,7 @@ from graphql import (
     print_ast,
 )
 
+from service.errors import InvalidRequest
 from service.graphql.context import Info, each_alone
 from service.graphql.deployment import Deployment, DeploymentGroup
 from service.graphql.discovery import Application
@@ -102,7 +103,12 @@ class Service:
 
 
 async def _entity(info: Info, representation: object) -> Node | None:
-    return await read_node(info, entity_key(representation))
+    found = await read_node(info, entity_key(representation))
+    asked = cast(dict[str, object], representation)["__typename"]
+    if found is not None and type(found).__name__ != asked:
+        # A target's key names any kind of target: the router asked for this one.
+        raise InvalidRequest(f"Not a {asked}: it is a {type(found).__name__}.")
+    return found
 
 
 async def resolve_entities(

@@ -15,6 +15,7 @@ from enum import StrEnum
 import strawberry
 
 from service.accounts import AccountRegion
+from service.codedeploy.inputs import require_application, require_group, require_ids
 from service.errors import InvalidRequest
 
 # Longer than any id made here (an ARN-sized target id in a long account alias), short
@@ -65,7 +66,8 @@ class NodeKey:
             raise InvalidRequest(f"Not an id: longer than {MAX_ID_LENGTH} characters.")
         try:
             named = json.loads(urlsafe_b64decode(value + "=" * (-len(value) % 4)))
-        except (binascii.Error, ValueError) as error:
+        # RecursionError: JSON nested past the parser's depth fits in a short id.
+        except (binascii.Error, ValueError, RecursionError) as error:
             raise InvalidRequest(NAMES_NOTHING) from error
         if not isinstance(named, list) or len(named) < 3:
             raise InvalidRequest(NAMES_NOTHING)
@@ -83,7 +85,25 @@ class NodeKey:
         ):
             raise InvalidRequest(NAMES_NOTHING)
         known = Kind(str(kind))
-        return cls(known, AccountRegion(str(account), str(region)), tuple(map(str, parts)))
+        key = cls(known, AccountRegion(str(account), str(region)), tuple(map(str, parts)))
+        key.require()
+        return key
+
+    def require(self) -> None:
+        """The checks the root fields make of the same names: a name CodeDeploy would refuse
+        is ``BAD_USER_INPUT`` here, before any call or log line carries it."""
+        match self.kind, self.parts:
+            case Kind.APPLICATION, (application,):
+                require_application(application)
+            case Kind.DEPLOYMENT_GROUP, (application, group):
+                require_application(application)
+                require_group(group)
+            case Kind.DEPLOYMENT, (deployment_id,):
+                require_ids(deployment_id=deployment_id)
+            case Kind.INSTANCE, (deployment_id, instance_id):
+                require_ids(deployment_id=deployment_id, instance_id=instance_id)
+            case Kind.TARGET, (deployment_id, target_id):
+                require_ids(deployment_id=deployment_id, target_id=target_id)
 
 
 # Federation's entity types by their __typename: what each representation names.

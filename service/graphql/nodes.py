@@ -5,7 +5,7 @@ batch reads, and its account is checked against the caller's grants as any field
 
 import strawberry
 
-from service.errors import ErrorCode, InvalidRequest
+from service.errors import InvalidRequest
 from service.graphql.context import Info, each_alone
 from service.graphql.deployment import DeploymentGroup, load_deployment
 from service.graphql.discovery import Application
@@ -43,7 +43,5 @@ async def resolve_node(info: Info, id: strawberry.ID) -> Node | None:
 
 async def resolve_nodes(info: Info, ids: list[strawberry.ID]) -> list[Node | None] | None:
     if len(ids) > MAX_BATCH_IDS:
-        raise InvalidRequest(
-            f"At most {MAX_BATCH_IDS} ids per field.", code=ErrorCode.BAD_USER_INPUT
-        )
+        raise InvalidRequest(f"At most {MAX_BATCH_IDS} ids per field.")
     return await each_alone(resolve_node(info, id) for id in ids)

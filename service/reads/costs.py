@@ -14,6 +14,22 @@ def batch(ids: int, per_call: int = BATCH_LIMIT) -> int:
     return -(-ids // per_call)
 
 
+def read_alone(upstream_api: str) -> frozenset[str]:
+    """The kinds whose batch reads CodeDeploy fails whole for one unknown id
+    (BatchGetApplications, BatchGetDeploymentTargets; instances too when the gateway reads
+    them through the target calls): the gateway then reads each id of the batch alone, so
+    an id a caller chose costs, at worst, one call beyond its batch."""
+    return frozenset(
+        {"application", "target", *(["instance"] if upstream_api == "targets" else [])}
+    )
+
+
+def chosen_batch(ids: int, *, alone: bool) -> int:
+    """A batch read of ``ids`` a caller chose (not ids a list gave): ``alone`` for a kind
+    of ``read_alone``."""
+    return batch(ids) + (ids if alone else 0)
+
+
 def names_batch(names: int) -> int:
     """A batch read of applications or deployment groups."""
     return batch(names, NAMES_BATCH_LIMIT)

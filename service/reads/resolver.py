@@ -30,6 +30,7 @@ from service.models import (
     IdPage,
     InstanceSummary,
 )
+from service.reads import costs
 from service.reads.caches import Caches
 from service.reads.pages import Listing, ListPage
 from service.snapshot import Snapshot
@@ -97,6 +98,11 @@ class Resolver:
         if compute_platform != "Server" or self._codedeploy.api == "targets":
             return self._targets
         return self._instances
+
+    def reads_alone(self, kind: str) -> bool:
+        """Whether a batch of ``kind`` (``application``, ``instance``, ``target``) a caller
+        chose may be read one id at a time (``costs.read_alone``)."""
+        return kind in costs.read_alone(self._codedeploy.api)
 
     def fleet_of(self, kind: ItemKind) -> "FleetReads":
         """A fleet read as the caller asked: its instances, or its targets."""

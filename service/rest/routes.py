@@ -364,7 +364,7 @@ async def _fleet_batch(
 ) -> Response:
     """Up to 100 instances or targets: those found, and an entry of ``errors`` for each
     missing one (instances also in the deprecated prose ``errorMessage``)."""
-    await budget.spend(costs.batch(len(set(ids))))
+    await budget.spend(costs.chosen_batch(len(set(ids)), alone=resolver.reads_alone(fleet.kind)))
     outcomes = await resolver.fleet_of(fleet.kind).items(deployment_id, ids)
     found, missing = _split(ids, outcomes, fleet.missing)
     prose = " ".join(error.detail for error in missing) or None

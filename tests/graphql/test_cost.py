@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from service.graphql.ide import EXAMPLE_QUERY
+from service.reads import costs
 from tests.identity import API_KEY, API_KEYS, bearer
 from tests.support import GatewayFactory, Upstream, codes, estimate
 
@@ -289,6 +290,26 @@ async def test_a_rest_batch_is_charged_per_upstream_batch(
         fourth = await gateway.post(path, json=ids, headers=bearer(API_KEY))
     assert [r.status_code for r in (first, second, third, fourth)] == [200, 200, 429, 200]
     assert third.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_rest_batch_of_targets_is_charged_for_each_id_it_may_read_alone(
+    make_gateway: GatewayFactory, upstream: Upstream
+) -> None:
+    """BatchGetDeploymentTargets fails whole for one unknown id, and each is then read
+    alone: 20 ids may cost 21 calls, over a burst of 10."""
+    ids = {"targetIds": [f"i-{n}" for n in range(20)]}
+    path = "/v1/deployments/d-EXAMPLE01/targets:batchGet"
+    async with make_gateway(**LIMITED) as gateway:
+        refused = await gateway.post(path, json=ids, headers=bearer(API_KEY))
+    assert refused.status_code == 429
+    assert upstream.calls() == 0
+
+
+def test_in_targets_mode_instance_ids_a_caller_chose_may_each_be_read_alone() -> None:
+    query = 'query ($i: [ID!]!) { deploymentInstances(deploymentId: "d-1", instanceIds: $i) { status } }'
+    ids = [f"i-{n}" for n in range(30)]
+    assert estimate(query, i=ids) == 2
+    assert estimate(query, alone=costs.read_alone("targets"), i=ids) == 2 + 30
 
 
 def test_each_account_and_region_pays_for_its_own_reads() -> None:

@@ -126,6 +126,16 @@ async def test_entities_by_natural_key_and_by_id(
         ),
         ({**DEPLOYMENT, "account": "ghost"}, "ACCOUNT_NOT_FOUND"),
         ({**DEPLOYMENT, "deploymentId": "d-GONE"}, "DEPLOYMENT_NOT_FOUND"),
+        # A Lambda target asked for as an instance target: not what the router wants.
+        (
+            {
+                **DEPLOYMENT,
+                "__typename": "InstanceTarget",
+                "deploymentId": "d-EXAMPLE03",
+                "targetId": "pricing-fn:live",
+            },
+            "BAD_USER_INPUT",
+        ),
     ],
 )
 async def test_each_entity_that_cannot_be_read_is_null_with_its_error(

@@ -2,6 +2,7 @@
 any of them again, batched, costed and refused as any field is."""
 
 import json
+import logging
 from base64 import urlsafe_b64encode
 from typing import Any
 
@@ -135,6 +136,14 @@ async def test_a_hundred_instances_by_id_are_a_few_batch_reads(
         (made("Deployment", "default", "us-east-1", ""), "an empty part"),
         (urlsafe_b64encode(b'["Deployment","default","us-east-1",[1]]').decode(), "not a string"),
         (urlsafe_b64encode(b'[["Deployment"],"default","us-east-1","d"]').decode(), "a list kind"),
+        (urlsafe_b64encode(b"[" * 1500).decode(), "nested past the JSON parser's depth"),
+        (
+            made("Deployment", "default", "us-east-1", "bad id!"),
+            "a deployment id CodeDeploy refuses",
+        ),
+        (made("Deployment", "default", "us-east-1", "d-\ud800"), "a lone surrogate"),
+        (made("Application", "default", "us-east-1", "x" * 101), "a name too long"),
+        (made("Target", "default", "us-east-1", "d-EXAMPLE01", "a b"), "a target id with a space"),
     ],
 )
 async def test_an_id_this_gateway_never_made_is_bad_user_input_without_a_call(
@@ -190,3 +199,44 @@ async def test_what_each_node_selects_is_counted(
     body = await graphql(gateway, query, ids=ids)
     assert codes(body) == ["COST_LIMIT_EXCEEDED"]
     assert upstream.calls() == 0
+
+
+async def test_ids_a_caller_chose_cost_a_call_each_where_a_batch_may_fail_whole(
+    gateway: httpx.AsyncClient, upstream: Upstream
+) -> None:
+    """BatchGetApplications and BatchGetDeploymentTargets fail whole for one unknown name,
+    and the gateway then reads each alone: the estimate counts that, and holds."""
+    applications = [made("Application", "default", "us-east-1", f"app-{n}") for n in range(40)]
+    query = "query ($ids: [ID!]!) { nodes(ids: $ids) { id } }"
+    assert estimate(query, ids=applications) == 1 + 40
+    body = await graphql(gateway, query, ids=applications)
+    assert set(codes(body)) == {"APPLICATION_NOT_FOUND"}
+    assert upstream.calls() <= estimate(query, ids=applications)
+    targets = [made("Target", "default", "us-east-1", "d-EXAMPLE01", f"i-{n}") for n in range(100)]
+    body = await graphql(gateway, query, ids=targets)
+    assert codes(body) == ["COST_LIMIT_EXCEEDED"]
+    assert "may cost 104 CodeDeploy calls" in body["errors"][0]["message"]
+
+
+async def test_one_object_named_many_times_is_counted_once(gateway: httpx.AsyncClient) -> None:
+    ids = [made("Deployment", "default", "us-east-1", "d-EXAMPLE04")] * 100
+    query = """query ($ids: [ID!]!) { nodes(ids: $ids) { ... on Deployment {
+      instances(first: 10) { edges { node { status } } } } } }"""
+    # One batch read of the deployment, its list page, one batch read of ten instances.
+    assert estimate(query, ids=ids) == 1 + 1 + 1
+    body = await graphql(gateway, query, ids=ids)
+    assert "errors" not in body
+    assert len(body["data"]["nodes"]) == 100
+
+
+async def test_a_hundred_bad_ids_write_a_few_log_lines(
+    gateway: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "service.graphql.engine")
+    body = await graphql(
+        gateway, "query ($ids: [ID!]!) { nodes(ids: $ids) { id } }", ids=["x"] * 100
+    )
+    assert len(body["errors"]) == 100
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 11
+    assert lines[-1] == "graphql errors: 90 more not logged"
