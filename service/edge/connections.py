@@ -113,6 +113,13 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         if self.transport.is_closing():  # refused: read and dropped, so no reset
             self.transport.drop(len(data))
             return
+        if not self._body_pending:
+            # A head under way (or the next one), counted up to its end before it is
+            # parsed: one that arrives whole in a read is measured too.
+            end = data.find(b"\r\n\r\n")
+            if self._head_bytes + (len(data) if end < 0 else end + 4) > self.max_head_bytes:
+                self._refuse_head()
+                return
         self._progressed = False
         super().data_received(data)
         if self.transport.is_closing():
@@ -144,6 +151,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             # 400 and closes the connection.
             raise httptools.HttpParserError("too many pipelined requests")
         self._awaiting_head = False
+        self._head_bytes = 0  # the next head starts from nothing
         # uvicorn's limit counts idle connections too; here idle ones are shed instead,
         # and only requests in flight past the limit are 503 (uvicorn's own answer).
         limit = self.max_connections

@@ -37,6 +37,23 @@ def test_a_1_mb_header_is_refused_with_431(gateway: tuple[str, int, int]) -> Non
     assert b'"code": "REQUEST_HEADER_FIELDS_TOO_LARGE"' in answer
 
 
+def test_a_head_over_the_limit_in_one_read_is_refused_and_heads_under_it_pass(
+    gateway: tuple[str, int, int],
+) -> None:
+    """40 KB of headers (the default limit is 32 KB) sent at once, arriving in one read
+    with the end of the head; then keep-alive requests whose heads together pass it."""
+    with connect(gateway) as sock:
+        sock.sendall(HEAD + b"X-Big: " + b"a" * 40 * 1024 + b"\r\n\r\n")
+        assert read_all(sock).startswith(b"HTTP/1.1 431 ")
+    with connect(gateway) as sock:
+        for _ in range(3):  # 20 KB heads, 60 KB on one connection
+            sock.sendall(HEAD + b"X-Big: " + b"a" * 20 * 1024 + b"\r\n\r\n")
+            answer = b""
+            while not answer.endswith(b'{"status":"ok"}'):
+                answer += sock.recv(65536) or pytest.fail(f"closed after {answer!r}")
+            assert answer.startswith(b"HTTP/1.1 200 ")
+
+
 def test_unfinished_huge_headers_leave_memory_flat(gateway: tuple[str, int, int]) -> None:
     before = rss_kb(gateway[2])
     for _ in range(12):
