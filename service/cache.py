@@ -41,6 +41,13 @@ class _Entry(Generic[V]):
     expires_at: float
     size: int = ENTRY_BYTES
     serial: int = field(default_factory=lambda: next(_serials))
+    read_at: float = 0.0
+    """When the answer was read (from CodeDeploy, or the fleet's store): its age's start."""
+
+
+stale_allowed: ContextVar[bool] = ContextVar("stale_allowed", default=True)
+"""Whether this request takes a stale answer when a read fails: not when its
+``Cache-Control`` says ``no-cache`` or ``max-stale=0`` (set by the edge's gate)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +131,12 @@ class Recording:
     entries: list[tuple["ResultCache[Any]", Hashable, int]] = field(default_factory=list)
     complete: bool = True
     expires_at: float = math.inf
+    stale: list[tuple["ResultCache[Any]", Hashable, CacheInfo]] = field(default_factory=list)
+    """The answers given past their lifetime (a read failed), to be said so."""
 
     def note(self, cache: "ResultCache[Any]", key: Hashable, info: CacheInfo | None) -> None:
+        if info is not None and info.stale is not None:
+            self.stale.append((cache, key, info))
         entry = info.entry if info is not None else None
         if not isinstance(entry, _Entry):
             self.complete = False
@@ -167,18 +178,27 @@ class ResultCache(Generic[V]):
         clock: Callable[[], float] = time.monotonic,
         observe: Callable[[CacheEvent], None] = lambda _event: None,
         shared: SharedTier[V] | None = None,
+        stale_if_error: float = 0.0,
+        stale_on: Callable[[GatewayError], bool] = lambda _error: False,
+        on_stale: Callable[[str], None] = lambda _reason: None,
     ) -> None:
         # Every entry is charged at least its share of the bytes, so their count stays
         # within ``max_entries`` too.
         least = max_bytes / max_entries
         self._size = size
+        # A value is kept past its lifetime while a failure may still be answered with it.
         self._entries: _Entries[V] = _Entries(
             maxsize=max_bytes,
             getsizeof=lambda entry: max(entry.size, least),
-            ttu=lambda _key, entry, _now: entry.expires_at,
+            ttu=lambda _key, entry, _now: (
+                entry.expires_at + (stale_if_error if entry.error is None else 0.0)
+            ),
             timer=clock,
             on_evict=lambda: observe("eviction"),
         )
+        self._stale_if_error = stale_if_error
+        self._stale_on = stale_on
+        self._on_stale = on_stale
         self._observe = observe
         self._inflight: dict[Hashable, asyncio.Future[Cached[V]]] = {}
         self._value_ttl = value_ttl
@@ -191,7 +211,7 @@ class ResultCache(Generic[V]):
 
     def _stored(self, key: Hashable) -> "Cached[V] | GatewayError | None":
         entry = self._entries.get(key)
-        if entry is None:
+        if entry is None or entry.expires_at <= self._clock():  # kept only to answer stale
             return None
         if entry.error is not None:
             self._observe("hit")
@@ -210,9 +230,27 @@ class ResultCache(Generic[V]):
         """A stored value, if there is one: no load, no await. A stored error is left for
         ``get`` to answer, and counted there, not here."""
         entry = self._entries.get(key)
-        if entry is None or entry.error is not None:
+        if entry is None or entry.error is not None or entry.expires_at <= self._clock():
             return None
         return self._value(entry)
+
+    def _or_stale(self, key: Hashable, error: GatewayError) -> "Cached[V] | GatewayError":
+        """``error``, or — for an error ``stale_on`` names — the value last read for
+        ``key`` if it expired less than ``stale_if_error`` seconds ago and the request takes
+        a stale answer. Only a value stands in: a "not found" is an answer, never replaced
+        by an older "found"."""
+        if not self._stale_on(error) or not stale_allowed.get():
+            return error
+        entry = self._entries.get(key)
+        if entry is None or entry.error is not None:
+            return error
+        now = self._clock()
+        if now - entry.expires_at >= self._stale_if_error:
+            return error
+        self._on_stale(error.code)
+        assert entry.value is not None
+        age = int(now - entry.read_at)
+        return Cached(entry.value, CacheInfo(hit=True, max_age=0, stale=error.code, age=age))
 
     def forget(self, key: Hashable, *, shared: bool = False) -> None:
         """Drops the stored answer for ``key`` (``shared``: the fleet's too, in the
@@ -224,7 +262,7 @@ class ResultCache(Generic[V]):
     def holds(self, key: Hashable, serial: int) -> bool:
         """Entry ``serial`` is still the live answer for ``key``; counts as no hit or miss."""
         entry = self._entries.get(key)
-        return entry is not None and entry.serial == serial
+        return entry is not None and entry.serial == serial and entry.expires_at > self._clock()
 
     def _note(self, key: Hashable, answer: "Cached[V] | GatewayError") -> None:
         reads = _reads.get()
@@ -251,7 +289,7 @@ class ResultCache(Generic[V]):
                 # One caller giving up must not cancel the load the others are waiting for.
                 stored = await asyncio.shield(task)
             except GatewayError as error:
-                stored = error
+                stored = error if refresh else self._or_stale(key, error)
         self._note(key, stored)
         if isinstance(stored, GatewayError):
             raise stored
@@ -294,7 +332,7 @@ class ResultCache(Generic[V]):
             try:
                 answers[key] = await asyncio.shield(future)
             except GatewayError as error:
-                answers[key] = error
+                answers[key] = error if refresh else self._or_stale(key, error)
         for key, answer in answers.items():
             self._note(key, answer)
         return [answers[key] for key in keys]
@@ -359,7 +397,8 @@ class ResultCache(Generic[V]):
 
     def _store_value(self, key: Hashable, value: V, remote_ttl: float | None = None) -> Cached[V]:
         ttl = self._value_ttl(value) if remote_ttl is None else remote_ttl
-        entry = _Entry(value, None, self._clock() + ttl, ENTRY_BYTES + self._size(value))
+        now = self._clock()
+        entry = _Entry(value, None, now + ttl, ENTRY_BYTES + self._size(value), read_at=now)
         hit = remote_ttl is not None
         if ttl <= 0 or entry.size > self._entries.maxsize:  # answered, not kept
             self._entries.pop(key, None)
@@ -372,7 +411,8 @@ class ResultCache(Generic[V]):
     ) -> GatewayError:
         """The error to answer: a copy naming its own entry when stored (one error can
         fail a whole batch, and each key gets an entry of its own)."""
-        # Errors with no TTL (throttling, 5xx, timeouts) leave a stored answer alone.
+        # Errors with no TTL (throttling, 5xx, timeouts) leave a stored answer alone: it
+        # may stand in for them, stale (``_or_stale``).
         ttl = self._error_ttl(error) if remote_ttl is None else remote_ttl
         if ttl <= 0:
             return error

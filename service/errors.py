@@ -266,6 +266,11 @@ class CacheInfo:
     hit: bool
     max_age: int
     entry: object = field(default=None, compare=False, repr=False)
+    stale: str | None = None
+    """Why an answer past its lifetime was given (the code of the error CodeDeploy's read
+    failed with): None for a fresh one."""
+    age: int = 0
+    """Seconds since the answer was read from CodeDeploy (set for a stale one)."""
 
 
 class GatewayError(Exception):

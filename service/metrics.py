@@ -131,6 +131,13 @@ class Metrics:
             "of another type or with no expiry), dropped and read again from CodeDeploy.",
             registry=registry,
         )
+        self.stale_answers = Counter(
+            "gateway_stale_answers",
+            "Answers past their lifetime given because CodeDeploy's read failed, by cache and "
+            "by the failure's code (THROTTLED, UPSTREAM_TIMEOUT, ...).",
+            ["cache", "reason"],
+            registry=registry,
+        )
         self.store_failures = Counter(
             "gateway_store_failures",
             "Times the shared store failed or timed out and this replica went on alone.",

@@ -324,6 +324,10 @@ class Settings(BaseSettings):
     """Succeeded, Failed and Skipped instances rarely change again."""
     cache_negative_ttl_seconds: CacheSeconds = 5.0
     """404 answers, so a polling client asking for a missing id costs one call per TTL."""
+    stale_if_error_seconds: float = Field(default=300.0, ge=0, le=86_400)
+    """How long past its lifetime a cached answer may still be given when CodeDeploy's read
+    fails with throttling, a timeout or a 5xx (RFC 5861's stale-if-error), labelled stale;
+    0: never. A "not found" is never replaced by an older answer."""
     cache_max_entries: int = Field(default=10_000, ge=1, le=10_000_000)
     """Entries each cache may hold."""
     cache_max_bytes: int = Field(default=32 * 1024 * 1024, ge=1024 * 1024, le=2**36)

@@ -9,10 +9,12 @@ from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.accounts import EVERY_ACCOUNT
+from service.cache import stale_allowed
 from service.edge.headers import request_headers
 from service.edge.paths import GRAPHQL, METRICS, PROBES, PUBLIC, path_of
 from service.edge.refusal import Refuse
 from service.errors import ErrorCode, GatewayError, RateLimited, Unauthorized
+from service.freshness import forbids_stale
 from service.guard.authenticator import Authenticator, presented
 from service.guard.ratelimit import (
     FAILURE_BURST,
@@ -150,6 +152,8 @@ class Gate:
                 raise
         context = context_of(scope)
         context.admitted, context.caller, context.grants = True, caller, grants
+        if forbids_stale(request_headers(scope, b"cache-control")[0]):
+            stale_allowed.set(False)  # for the reads this request's task makes
         if self.buckets is not None:
             key = caller_key(scope)
             context.budget = Budget(self.buckets, key, self._refused)

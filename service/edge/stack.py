@@ -48,7 +48,15 @@ CORS_REQUEST_HEADERS = [
     "X-API-Key",
     "X-Request-ID",
 ]
-CORS_RESPONSE_HEADERS = ["ETag", "Retry-After", "WWW-Authenticate", "X-Cache", "X-Request-ID"]
+CORS_RESPONSE_HEADERS = [
+    "Age",
+    "ETag",
+    "Retry-After",
+    "WWW-Authenticate",
+    "X-Cache",
+    "X-Request-ID",
+    "X-Stale-Reason",
+]
 
 
 class Gateway:

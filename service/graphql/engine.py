@@ -41,6 +41,7 @@ from service.graphql.context import Context, Live
 from service.graphql.cost import ALONE, result_nodes, upstream_cost
 from service.graphql.documents import SHA256_HEX, Document, Documents, sha256
 from service.graphql.errors import GraphQLErrorDict, formatted, request_error
+from service.graphql.ids import stale_objects
 from service.graphql.limits import GRAPHQL_CORE_LIMITS, Limits, NoIntrospection, check_document
 from service.graphql.pacing import PacedExecutor, PacedSubscriptionExecutor
 from service.graphql.params import GraphQLRequest
@@ -376,6 +377,8 @@ class GraphQLEngine:
             if isinstance(outcome, Awaitable):
                 outcome = await outcome
         payload: dict[str, Any] = {"data": outcome.data}
+        if reads.stale:
+            payload["extensions"] = {"stale": stale_objects(reads, self.resolvers.caches)}
         if outcome.errors:
             errors = payload["errors"] = self._errors(outcome)
             if any(error["extensions"]["status"] >= 500 for error in errors):

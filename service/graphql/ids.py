@@ -15,8 +15,10 @@ from enum import StrEnum
 import strawberry
 
 from service.accounts import AccountRegion
+from service.cache import Recording
 from service.codedeploy.inputs import require_application, require_group, require_ids
 from service.errors import InvalidRequest
+from service.reads import Caches
 
 # Longer than any id made here (an ARN-sized target id in a long account alias), short
 # enough that reading one costs nothing: longer input is refused before it is decoded.
@@ -139,3 +141,28 @@ def entity_key(representation: object) -> NodeKey:
     except InvalidRequest as error:
         fields = ", ".join(("account", "region", *PARTS[kind]))
         raise InvalidRequest(f"A {typename} is named by its id, or by {fields}.") from error
+
+
+def stale_objects(reads: Recording, caches: Caches) -> list[dict[str, object]]:
+    """What an answer gave past its lifetime, for ``extensions.stale``: each object by
+    its id (a normalised cache marks it), a list page as ``list``; with its age in seconds
+    and the code of the failure it stands in for."""
+    kinds = {
+        id(caches.applications): Kind.APPLICATION,
+        id(caches.groups): Kind.DEPLOYMENT_GROUP,
+        id(caches.deployments): Kind.DEPLOYMENT,
+        id(caches.instances): Kind.INSTANCE,
+        id(caches.targets): Kind.TARGET,
+    }
+    named: dict[str, dict[str, object]] = {}
+    for cache, key, info in reads.stale:
+        kind = kinds.get(id(cache))
+        parts = tuple(map(str, key)) if isinstance(key, tuple) else ()
+        name: dict[str, object]
+        if kind is None or len(parts) < 2 + len(PARTS[kind]):
+            name = {"list": True}
+        else:
+            where = AccountRegion(parts[0], parts[1])
+            name = {"id": NodeKey(kind, where, parts[-len(PARTS[kind]) :]).id}
+        named[str(name)] = {**name, "age": info.age, "reason": info.stale}
+    return list(named.values())

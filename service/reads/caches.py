@@ -11,7 +11,7 @@ import orjson
 from pydantic import BaseModel
 
 from service.cache import Codec, ResultCache, SharedTiers
-from service.errors import GatewayError, NotFound
+from service.errors import ErrorCode, GatewayError, NotFound
 from service.metrics import CacheEvent, Metrics
 from service.models import (
     ApplicationInfo,
@@ -28,6 +28,18 @@ V = TypeVar("V")
 M = TypeVar("M", bound=BaseModel)
 
 
+# The failures a stale answer stands in for (RFC 5861's stale-if-error): passing ones.
+STALE_FOR = frozenset(
+    {
+        ErrorCode.THROTTLED,
+        ErrorCode.UPSTREAM_TIMEOUT,
+        ErrorCode.UPSTREAM_ERROR,
+        ErrorCode.UPSTREAM_UNAVAILABLE,
+        ErrorCode.UPSTREAM_INVALID_RESPONSE,
+    }
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Lifetimes:
     """How long an answer is kept: what is still changing briefly, what is final longer,
@@ -37,6 +49,8 @@ class Lifetimes:
     changing: float
     final: float
     not_found: float
+    stale_if_error: float = 0.0
+    """How long past its lifetime a value may still answer a read that failed."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Lifetimes":
@@ -44,7 +58,14 @@ class Lifetimes:
             changing=settings.cache_ttl_seconds,
             final=settings.cache_terminal_ttl_seconds,
             not_found=settings.cache_negative_ttl_seconds,
+            stale_if_error=settings.stale_if_error_seconds,
         )
+
+    @staticmethod
+    def stands_in(error: GatewayError) -> bool:
+        """Whether a stale value may answer for ``error``: CodeDeploy throttling, failing
+        or too slow, not one that says something about the read (not found, refused)."""
+        return error.code in STALE_FOR
 
     def snapshot(self, value: Snapshot[Any]) -> float:
         return self.final if value.terminal else self.changing
@@ -144,6 +165,9 @@ def make_caches(
             clock=clock,
             observe=observer(name),
             shared=None if tiers is None else tiers(name, codec, ttl=ttl),
+            stale_if_error=lifetimes.stale_if_error,
+            stale_on=lifetimes.stands_in,
+            on_stale=lambda reason: metrics.stale_answers.labels(name, reason).inc(),
         )
         metrics.cache_entries.labels(name).set_function(cache.__len__)
         return cache

@@ -42,8 +42,15 @@ class Page:
 
 
 def combined(infos: list[CacheInfo]) -> CacheInfo:
-    """A HIT only if every part was; fresh only as long as the stalest part."""
-    return CacheInfo(hit=all(i.hit for i in infos), max_age=min(i.max_age for i in infos))
+    """A HIT only if every part was; fresh only as long as the stalest part; stale if a
+    part was, as old as the oldest."""
+    stale = [info for info in infos if info.stale]
+    return CacheInfo(
+        hit=all(i.hit for i in infos),
+        max_age=min(i.max_age for i in infos),
+        stale=stale[0].stale if stale else None,
+        age=max((info.age for info in stale), default=0),
+    )
 
 
 async def read_page(

@@ -55,10 +55,12 @@ def render_json(
     and no body when ``If-None-Match`` names it."""
     etag = etag or entity_tag(body)
     headers = [
-        (b"x-cache", b"HIT" if cache.hit else b"MISS"),
+        (b"x-cache", b"STALE" if cache.stale else b"HIT" if cache.hit else b"MISS"),
         (b"cache-control", b"max-age=%d" % cache.max_age),
         (b"etag", etag.encode()),
     ]
+    if cache.stale:  # given past its lifetime: how old, and which failure it stands in for
+        headers += [(b"age", b"%d" % cache.age), (b"x-stale-reason", cache.stale.encode())]
     if not_modified(if_none_match, etag):
         return Rendered(304, headers, b"")
     headers += [(b"content-length", b"%d" % len(body)), JSON_TYPE]

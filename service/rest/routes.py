@@ -141,9 +141,22 @@ TargetId = Annotated[
 ]
 
 CACHED_HEADERS = {
-    "X-Cache": {"description": "HIT or MISS", "schema": {"type": "string"}},
+    "X-Cache": {
+        "description": "HIT, MISS, or STALE: given past its lifetime because CodeDeploy's "
+        "read failed (GATEWAY_STALE_IF_ERROR_SECONDS)",
+        "schema": {"type": "string", "enum": ["HIT", "MISS", "STALE"]},
+    },
     "ETag": {"description": "For If-None-Match", "schema": {"type": "string"}},
     "Cache-Control": {"description": "max-age=<seconds>", "schema": {"type": "string"}},
+    "Age": {
+        "description": "With STALE: seconds since the answer was read from CodeDeploy",
+        "schema": {"type": "integer"},
+    },
+    "X-Stale-Reason": {
+        "description": "With STALE: the code of the failure it stands in for (THROTTLED, "
+        "UPSTREAM_TIMEOUT, UPSTREAM_ERROR, ...)",
+        "schema": {"type": "string"},
+    },
 }
 NOT_MODIFIED = {"description": "Not modified: the ETag in If-None-Match still holds."}
 

@@ -31,5 +31,8 @@ def test_the_lifetimes_are_the_settings() -> None:
         cache_ttl_seconds=1,
         cache_terminal_ttl_seconds=2,
         cache_negative_ttl_seconds=3,
+        stale_if_error_seconds=4,
     )
-    assert Lifetimes.from_settings(settings) == Lifetimes(changing=1, final=2, not_found=3)
+    assert Lifetimes.from_settings(settings) == Lifetimes(
+        changing=1, final=2, not_found=3, stale_if_error=4
+    )

@@ -1,0 +1,118 @@
+"""Stale answers on purpose (RFC 5861's stale-if-error): when CodeDeploy throttles, fails
+or times out, a key read before is answered with what it was, labelled, on both faces;
+anything else gets the honest error."""
+
+from typing import Any
+
+import pytest
+
+from tests.support import FAILED, FakeClock, GatewayFactory, Upstream, graphql
+
+INSTANCE = "/v1/deployments/{}/instances/{}".format(*FAILED)
+# One attempt: a fault is the read's failure at once, with no retry to wait out.
+SETTINGS = {"upstream_max_attempts": 1}
+QUERY = """{ deploymentInstance(deploymentId: "d-EXAMPLE01", instanceId: "i-0a1b2c3d4e5f60002") {
+  id status } }"""
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [("throttle_rate", "THROTTLED"), ("error_rate", "UPSTREAM_ERROR")],
+)
+async def test_a_key_read_before_is_answered_stale_when_codedeploy_fails(
+    upstream: Upstream, make_gateway: GatewayFactory, clock: FakeClock, fault: str, reason: str
+) -> None:
+    async with make_gateway(**SETTINGS) as gateway:
+        fresh = await gateway.get(INSTANCE)
+        clock.advance(60 + 6)  # a final instance lives 60 s: now 6 s past it
+        setattr(upstream.emulator.faults, fault, 1.0)
+        stale = await gateway.get(INSTANCE)
+        metrics = (await gateway.get("/metrics")).text
+    assert stale.status_code == 200
+    assert stale.json() == fresh.json()
+    assert stale.headers["x-cache"] == "STALE"
+    assert stale.headers["age"] == "66"
+    assert stale.headers["x-stale-reason"] == reason
+    assert stale.headers["cache-control"] == "max-age=0"
+    assert f'gateway_stale_answers_total{{cache="instances",reason="{reason}"}} 1.0' in metrics
+
+
+async def test_an_unread_key_gets_the_honest_error(
+    upstream: Upstream, make_gateway: GatewayFactory
+) -> None:
+    upstream.emulator.faults.throttle_rate = 1.0
+    async with make_gateway(**SETTINGS) as gateway:
+        response = await gateway.get(INSTANCE)
+    assert (response.status_code, response.json()["code"]) == (429, "THROTTLED")
+
+
+@pytest.mark.parametrize(
+    "asked", [{"cache-control": "max-stale=0"}, {"cache-control": "no-cache"}, {}]
+)
+async def test_a_caller_may_refuse_stale_answers_and_none_is_older_than_the_window(
+    upstream: Upstream, make_gateway: GatewayFactory, clock: FakeClock, asked: dict[str, str]
+) -> None:
+    async with make_gateway(**SETTINGS, stale_if_error_seconds=30) as gateway:
+        await gateway.get(INSTANCE)
+        upstream.emulator.faults.throttle_rate = 1.0
+        # Past the window for those who take stale answers; within it for the others.
+        clock.advance(60 + (30 if not asked else 10))
+        response = await gateway.get(INSTANCE, headers=asked)
+    assert (response.status_code, response.json()["code"]) == (429, "THROTTLED")
+
+
+async def test_a_not_found_is_never_replaced_by_an_older_answer(
+    upstream: Upstream, make_gateway: GatewayFactory, clock: FakeClock
+) -> None:
+    async with make_gateway(**SETTINGS) as gateway:
+        assert (await gateway.get(INSTANCE)).status_code == 200
+        del upstream.emulator.data.deployments[FAILED[0]]
+        clock.advance(60 + 1)
+        response = await gateway.get(INSTANCE)
+    assert response.json()["code"] == "DEPLOYMENT_NOT_FOUND"
+
+
+async def test_a_page_and_its_items_are_answered_stale_together(
+    upstream: Upstream, make_gateway: GatewayFactory, clock: FakeClock
+) -> None:
+    page = "/v1/deployments/d-EXAMPLE04/instance-summaries?status=Failed"
+    async with make_gateway(**SETTINGS) as gateway:
+        fresh = await gateway.get(page)
+        clock.advance(7)
+        upstream.emulator.faults.throttle_rate = 1.0
+        stale = await gateway.get(page)
+    assert stale.json() == fresh.json()
+    assert (stale.headers["x-cache"], stale.headers["age"]) == ("STALE", "7")
+
+
+async def test_graphql_answers_stale_data_naming_the_stale_objects(
+    upstream: Upstream, make_gateway: GatewayFactory, clock: FakeClock
+) -> None:
+    async with make_gateway(**SETTINGS) as gateway:
+        fresh = await graphql(gateway, QUERY)
+        clock.advance(61)
+        upstream.emulator.faults.throttle_rate = 1.0
+        stale = await graphql(gateway, QUERY)
+        again = await graphql(gateway, QUERY)  # never replayed from the response cache
+    instance: dict[str, Any] = fresh["data"]["deploymentInstance"]
+    assert "extensions" not in fresh
+    assert stale["data"] == fresh["data"]
+    assert "errors" not in stale
+    assert stale["extensions"] == {
+        "stale": [{"id": instance["id"], "age": 61, "reason": "THROTTLED"}]
+    }
+    assert again == stale
+    assert upstream.calls("BatchGetDeploymentInstances") == 3
+
+
+async def test_graphql_says_the_error_to_a_caller_that_takes_no_stale_answer(
+    upstream: Upstream, make_gateway: GatewayFactory, clock: FakeClock
+) -> None:
+    async with make_gateway(**SETTINGS) as gateway:
+        await graphql(gateway, QUERY)
+        clock.advance(61)
+        upstream.emulator.faults.throttle_rate = 1.0
+        gateway.headers["cache-control"] = "max-stale=0"
+        answer = await graphql(gateway, QUERY)
+    assert answer["data"] == {"deploymentInstance": None}
+    assert answer["errors"][0]["extensions"]["code"] == "THROTTLED"
