@@ -45,6 +45,9 @@ class _Entry(Generic[V]):
     """When the answer was read (from CodeDeploy, or the fleet's store): its age's start."""
 
 
+REVALIDATING = "REVALIDATING"
+"""A stale answer's reason while it is read again (stale-while-revalidate)."""
+
 stale_allowed: ContextVar[bool] = ContextVar("stale_allowed", default=True)
 """Whether this request takes a stale answer when a read fails: not when its
 ``Cache-Control`` says ``no-cache`` or ``max-stale=0`` (set by the edge's gate)."""
@@ -180,25 +183,34 @@ class ResultCache(Generic[V]):
         shared: SharedTier[V] | None = None,
         stale_if_error: float = 0.0,
         stale_on: Callable[[GatewayError], bool] = lambda _error: False,
+        stale_while_revalidate: float = 0.0,
         on_stale: Callable[[str], None] = lambda _reason: None,
     ) -> None:
         # Every entry is charged at least its share of the bytes, so their count stays
         # within ``max_entries`` too.
         least = max_bytes / max_entries
         self._size = size
-        # A value is kept past its lifetime while a failure may still be answered with it.
+        # A value is kept past its lifetime while it may still answer, stale.
+        kept = max(stale_if_error, stale_while_revalidate)
         self._entries: _Entries[V] = _Entries(
             maxsize=max_bytes,
             getsizeof=lambda entry: max(entry.size, least),
-            ttu=lambda _key, entry, _now: (
-                entry.expires_at + (stale_if_error if entry.error is None else 0.0)
-            ),
+            ttu=lambda _key, entry, _now: entry.expires_at + (kept if entry.error is None else 0),
             timer=clock,
             on_evict=lambda: observe("eviction"),
         )
         self._stale_if_error = stale_if_error
         self._stale_on = stale_on
+        self._revalidate = stale_while_revalidate
         self._on_stale = on_stale
+        self._directives = b"".join(
+            b", %s=%d" % (name, seconds)
+            for name, seconds in (
+                (b"stale-while-revalidate", stale_while_revalidate),
+                (b"stale-if-error", stale_if_error),
+            )
+            if seconds >= 1
+        )
         self._observe = observe
         self._inflight: dict[Hashable, asyncio.Future[Cached[V]]] = {}
         self._value_ttl = value_ttl
@@ -224,7 +236,8 @@ class ResultCache(Generic[V]):
         return Cached(entry.value, self._info(entry))
 
     def _info(self, entry: _Entry[V]) -> CacheInfo:
-        return CacheInfo(hit=True, max_age=int(entry.expires_at - self._clock()), entry=entry)
+        max_age = int(entry.expires_at - self._clock())
+        return CacheInfo(hit=True, max_age=max_age, entry=entry, directives=self._directives)
 
     def peek(self, key: Hashable) -> Cached[V] | None:
         """A stored value, if there is one: no load, no await. A stored error is left for
@@ -244,13 +257,29 @@ class ResultCache(Generic[V]):
         entry = self._entries.get(key)
         if entry is None or entry.error is not None:
             return error
-        now = self._clock()
-        if now - entry.expires_at >= self._stale_if_error:
+        if self._clock() - entry.expires_at >= self._stale_if_error:
             return error
-        self._on_stale(error.code)
+        return self._stale(entry, error.code)
+
+    def _stale(self, entry: _Entry[V], reason: str) -> Cached[V]:
+        self._on_stale(reason)
         assert entry.value is not None
-        age = int(now - entry.read_at)
-        return Cached(entry.value, CacheInfo(hit=True, max_age=0, stale=error.code, age=age))
+        age = int(self._clock() - entry.read_at)
+        info = CacheInfo(hit=True, max_age=0, stale=reason, age=age, directives=self._directives)
+        return Cached(entry.value, info)
+
+    def _revalidating(self, key: Hashable) -> _Entry[V] | None:
+        """The value stored for ``key`` if it expired less than ``stale_while_revalidate``
+        seconds ago (and the request takes a stale answer): answered at once while it is
+        read again behind the caller (RFC 5861's stale-while-revalidate)."""
+        if not self._revalidate:
+            return None
+        entry = self._entries.get(key)
+        if entry is None or entry.error is not None or not stale_allowed.get():
+            return None
+        if self._clock() - entry.expires_at >= self._revalidate:
+            return None
+        return entry
 
     def forget(self, key: Hashable, *, shared: bool = False) -> None:
         """Drops the stored answer for ``key`` (``shared``: the fleet's too, in the
@@ -277,6 +306,12 @@ class ResultCache(Generic[V]):
         ``refresh`` skips the stored entry (but still joins a load already under way).
         """
         stored = None if refresh else self._stored(key)
+        if stored is None and not refresh and (entry := self._revalidating(key)) is not None:
+            if key not in self._inflight:  # one refresh, however many callers
+                refreshing = asyncio.create_task(self._load(key, load, refresh))
+                refreshing.add_done_callback(_retrieve)
+                self._inflight[key] = refreshing
+            stored = self._stale(entry, REVALIDATING)
         if stored is None:
             task = self._inflight.get(key)
             if task is None:
@@ -310,23 +345,29 @@ class ResultCache(Generic[V]):
         answers: dict[K, Cached[V] | GatewayError] = {}
         pending: dict[K, asyncio.Future[Cached[V]]] = {}
         missing: list[K] = []
+        revalidated: list[K] = []
         for key in dict.fromkeys(keys):
             stored = None if refresh else self._stored(key)
             if stored is not None:
                 answers[key] = stored
+            elif not refresh and (entry := self._revalidating(key)) is not None:
+                answers[key] = self._stale(entry, REVALIDATING)
+                if key not in self._inflight:
+                    revalidated.append(key)
             elif key in self._inflight:
                 self._observe("join")
                 pending[key] = self._inflight[key]
             else:
                 self._observe("miss")
                 missing.append(key)
-        if missing:
+        if missing or revalidated:
+            # One read for both: the missing ones awaited, the stale ones behind the caller.
             loop = asyncio.get_running_loop()
-            futures = {key: loop.create_future() for key in missing}
+            futures = {key: loop.create_future() for key in [*missing, *revalidated]}
             for key, future in futures.items():
                 future.add_done_callback(_retrieve)
                 self._inflight[key] = future
-                pending[key] = future
+            pending.update((key, futures[key]) for key in missing)
             _background(asyncio.create_task(self._load_many(futures, load_many, refresh)))
         for key, future in pending.items():
             try:
@@ -404,7 +445,8 @@ class ResultCache(Generic[V]):
             self._entries.pop(key, None)
             return Cached(value, CacheInfo(hit=hit, max_age=0))
         self._entries[key] = entry
-        return Cached(value, CacheInfo(hit=hit, max_age=int(ttl), entry=entry))
+        info = CacheInfo(hit=hit, max_age=int(ttl), entry=entry, directives=self._directives)
+        return Cached(value, info)
 
     def _store_error(
         self, key: Hashable, error: GatewayError, remote_ttl: float | None = None
@@ -445,7 +487,7 @@ class _Entries(TLRUCache[Hashable, _Entry[V]]):
             return default
 
 
-def _retrieve(future: "asyncio.Future[object]") -> None:
+def _retrieve(future: "asyncio.Future[Any]") -> None:
     """Marks a failed future's error as seen, so asyncio does not log it as lost."""
     if not future.cancelled():
         future.exception()

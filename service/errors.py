@@ -271,6 +271,9 @@ class CacheInfo:
     failed with): None for a fresh one."""
     age: int = 0
     """Seconds since the answer was read from CodeDeploy (set for a stale one)."""
+    directives: bytes = b""
+    """What downstream caches may do past ``max_age`` (``, stale-if-error=300``), as the
+    cache that answered allows it."""
 
 
 class GatewayError(Exception):

@@ -328,6 +328,11 @@ class Settings(BaseSettings):
     """How long past its lifetime a cached answer may still be given when CodeDeploy's read
     fails with throttling, a timeout or a 5xx (RFC 5861's stale-if-error), labelled stale;
     0: never. A "not found" is never replaced by an older answer."""
+    stale_while_revalidate_seconds: float = Field(default=0.0, ge=0, le=3600)
+    """How long past its lifetime a cached answer is given at once, labelled stale, while
+    it is read again behind the caller, once (RFC 5861's stale-while-revalidate): a hot key
+    never makes a caller wait for CodeDeploy. 0 (the default): a caller past the lifetime
+    waits for the read; the production overlay sets 5."""
     cache_max_entries: int = Field(default=10_000, ge=1, le=10_000_000)
     """Entries each cache may hold."""
     cache_max_bytes: int = Field(default=32 * 1024 * 1024, ge=1024 * 1024, le=2**36)

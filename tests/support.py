@@ -299,6 +299,14 @@ FINISHED = "d-EXAMPLE01"
 WAIT = 10.0
 
 
+async def until(condition: Callable[[], bool]) -> None:
+    """Until ``condition()`` holds, for work a test started behind the caller (no event
+    says it is done): a bound on a hang, not a measurement."""
+    async with asyncio.timeout(WAIT):
+        while not condition():  # noqa: ASYNC110  # background tasks, on this loop
+            await asyncio.sleep(0.01)
+
+
 @dataclass
 class Event:
     id: str

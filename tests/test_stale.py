@@ -2,11 +2,12 @@
 or times out, a key read before is answered with what it was, labelled, on both faces;
 anything else gets the honest error."""
 
+import asyncio
 from typing import Any
 
 import pytest
 
-from tests.support import FAILED, FakeClock, GatewayFactory, Upstream, graphql
+from tests.support import FAILED, FakeClock, GatewayFactory, Upstream, graphql, until
 
 INSTANCE = "/v1/deployments/{}/instances/{}".format(*FAILED)
 # One attempt: a fault is the read's failure at once, with no retry to wait out.
@@ -33,7 +34,7 @@ async def test_a_key_read_before_is_answered_stale_when_codedeploy_fails(
     assert stale.headers["x-cache"] == "STALE"
     assert stale.headers["age"] == "66"
     assert stale.headers["x-stale-reason"] == reason
-    assert stale.headers["cache-control"] == "max-age=0"
+    assert stale.headers["cache-control"] == "max-age=0, stale-if-error=300"
     assert f'gateway_stale_answers_total{{cache="instances",reason="{reason}"}} 1.0' in metrics
 
 
@@ -116,3 +117,52 @@ async def test_graphql_says_the_error_to_a_caller_that_takes_no_stale_answer(
         answer = await graphql(gateway, QUERY)
     assert answer["data"] == {"deploymentInstance": None}
     assert answer["errors"][0]["extensions"]["code"] == "THROTTLED"
+
+
+async def test_a_hot_key_never_makes_a_caller_wait_for_a_refresh(
+    upstream: Upstream, make_gateway: GatewayFactory, clock: FakeClock
+) -> None:
+    async with make_gateway(**SETTINGS, stale_while_revalidate_seconds=10) as gateway:
+        first = await gateway.get(INSTANCE)
+        clock.advance(60 + 1)  # expired a second ago: within the window
+        hot = await asyncio.gather(*(gateway.get(INSTANCE) for _ in range(20)))
+        await until(lambda: upstream.calls("GetDeploymentInstance") == 2)
+        after = await gateway.get(INSTANCE)
+        metrics = (await gateway.get("/metrics")).text
+    assert first.headers["cache-control"] == (
+        "max-age=60, stale-while-revalidate=10, stale-if-error=300"
+    )
+    # Every caller answered at once from the entry; one read behind them all.
+    assert {(r.status_code, r.headers["x-cache"], r.headers["x-stale-reason"]) for r in hot} == {
+        (200, "STALE", "REVALIDATING")
+    }
+    assert upstream.calls("GetDeploymentInstance") == 2
+    assert after.headers["x-cache"] == "HIT"
+    # The only caller that waited for CodeDeploy was the first.
+    assert 'gateway_cache_events_total{cache="instances",event="miss"} 1' in metrics
+    assert 'gateway_stale_answers_total{cache="instances",reason="REVALIDATING"} 20.0' in metrics
+
+
+async def test_past_the_revalidation_window_a_caller_waits_for_the_read(
+    upstream: Upstream, make_gateway: GatewayFactory, clock: FakeClock
+) -> None:
+    async with make_gateway(**SETTINGS, stale_while_revalidate_seconds=10) as gateway:
+        await gateway.get(INSTANCE)
+        clock.advance(60 + 10)
+        late = await gateway.get(INSTANCE)
+    assert late.headers["x-cache"] == "MISS"
+    assert upstream.calls("GetDeploymentInstance") == 2
+
+
+async def test_a_batch_answers_its_stale_ids_at_once_and_reads_them_again_together(
+    upstream: Upstream, make_gateway: GatewayFactory, clock: FakeClock
+) -> None:
+    query = """{ deploymentInstances(deploymentId: "d-EXAMPLE04",
+      instanceIds: ["i-0f1e2d3c4b5a00001", "i-0f1e2d3c4b5a00002"]) { id status } }"""
+    async with make_gateway(**SETTINGS, stale_while_revalidate_seconds=10) as gateway:
+        fresh = await graphql(gateway, query)
+        clock.advance(61)
+        stale = await graphql(gateway, query)
+        await until(lambda: upstream.calls("BatchGetDeploymentInstances") == 2)
+    assert stale["data"] == fresh["data"]
+    assert [entry["reason"] for entry in stale["extensions"]["stale"]] == ["REVALIDATING"] * 2

@@ -51,6 +51,8 @@ class Lifetimes:
     not_found: float
     stale_if_error: float = 0.0
     """How long past its lifetime a value may still answer a read that failed."""
+    stale_while_revalidate: float = 0.0
+    """How long past its lifetime a value answers at once while it is read again."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Lifetimes":
@@ -59,6 +61,7 @@ class Lifetimes:
             final=settings.cache_terminal_ttl_seconds,
             not_found=settings.cache_negative_ttl_seconds,
             stale_if_error=settings.stale_if_error_seconds,
+            stale_while_revalidate=settings.stale_while_revalidate_seconds,
         )
 
     @staticmethod
@@ -167,6 +170,7 @@ def make_caches(
             shared=None if tiers is None else tiers(name, codec, ttl=ttl),
             stale_if_error=lifetimes.stale_if_error,
             stale_on=lifetimes.stands_in,
+            stale_while_revalidate=lifetimes.stale_while_revalidate,
             on_stale=lambda reason: metrics.stale_answers.labels(name, reason).inc(),
         )
         metrics.cache_entries.labels(name).set_function(cache.__len__)

@@ -50,6 +50,7 @@ def combined(infos: list[CacheInfo]) -> CacheInfo:
         max_age=min(i.max_age for i in infos),
         stale=stale[0].stale if stale else None,
         age=max((info.age for info in stale), default=0),
+        directives=infos[0].directives,
     )
 
 

@@ -56,7 +56,7 @@ def render_json(
     etag = etag or entity_tag(body)
     headers = [
         (b"x-cache", b"STALE" if cache.stale else b"HIT" if cache.hit else b"MISS"),
-        (b"cache-control", b"max-age=%d" % cache.max_age),
+        (b"cache-control", b"max-age=%d%s" % (cache.max_age, cache.directives)),
         (b"etag", etag.encode()),
     ]
     if cache.stale:  # given past its lifetime: how old, and which failure it stands in for

@@ -3,7 +3,7 @@ for STS once the first ones are here. STS is the emulator's, over real HTTP; tim
 credentials, the background fetch and the emulator alike, is the test's."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,7 +24,7 @@ from service.codedeploy.credentials import (
 from service.emulator import Emulator, load_data, serve_emulator
 from service.emulator.data import InjectedError
 from service.errors import Throttled, UpstreamAccessDenied, UpstreamError
-from tests.support import WAIT
+from tests.support import until
 
 ROLE = "arn:aws:iam::222222222222:role/codedeploy-gateway-read"
 SESSION = timedelta(seconds=SESSION_SECONDS)
@@ -95,12 +95,6 @@ async def role(sts: tuple[Emulator, object], time: Time) -> AsyncIterator[Assume
     )
     yield assumed
     await assumed.close()
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    async with asyncio.timeout(WAIT):
-        while not condition():  # noqa: ASYNC110  # the background task, on the loop
-            await asyncio.sleep(0.01)
 
 
 async def key(credentials: AioRefreshableCredentials) -> str:

@@ -19,7 +19,7 @@ async def test_a_hit_is_the_routes_answer(gateway: httpx.AsyncClient) -> None:
     assert (routed.headers["x-cache"], fast.headers["x-cache"]) == ("MISS", "HIT")
     assert fast.content == routed.content
     assert without_cache_status(fast.headers) == without_cache_status(routed.headers)
-    assert fast.headers["cache-control"] == "max-age=60"
+    assert fast.headers["cache-control"] == "max-age=60, stale-if-error=300"
 
 
 async def test_a_hit_answers_if_none_match(gateway: httpx.AsyncClient) -> None:

@@ -114,9 +114,13 @@ async def test_second_request_is_a_cache_hit(
 async def test_cache_control_counts_down_the_entry_lifetime(
     gateway: httpx.AsyncClient, clock: FakeClock
 ) -> None:
-    assert (await gateway.get(URL.format(*FAILED))).headers["cache-control"] == "max-age=60"
+    assert (await gateway.get(URL.format(*FAILED))).headers[
+        "cache-control"
+    ] == "max-age=60, stale-if-error=300"
     clock.advance(20)
-    assert (await gateway.get(URL.format(*FAILED))).headers["cache-control"] == "max-age=40"
+    assert (await gateway.get(URL.format(*FAILED))).headers[
+        "cache-control"
+    ] == "max-age=40, stale-if-error=300"
 
 
 async def test_terminal_instances_live_longer_than_changing_ones(
@@ -124,7 +128,7 @@ async def test_terminal_instances_live_longer_than_changing_ones(
 ) -> None:
     await gateway.get(URL.format(*FAILED))
     changing = await gateway.get(URL.format(*IN_PROGRESS))
-    assert changing.headers["cache-control"] == "max-age=5"
+    assert changing.headers["cache-control"] == "max-age=5, stale-if-error=300"
     clock.advance(6)
     assert (await gateway.get(URL.format(*FAILED))).headers["x-cache"] == "HIT"
     assert (await gateway.get(URL.format(*IN_PROGRESS))).headers["x-cache"] == "MISS"
@@ -137,7 +141,9 @@ async def test_ttls_follow_settings(
     upstream: Upstream, make_gateway: GatewayFactory, clock: FakeClock
 ) -> None:
     async with make_gateway(cache_ttl_seconds=2, cache_terminal_ttl_seconds=0) as gateway:
-        assert (await gateway.get(URL.format(*IN_PROGRESS))).headers["cache-control"] == "max-age=2"
+        assert (await gateway.get(URL.format(*IN_PROGRESS))).headers[
+            "cache-control"
+        ] == "max-age=2, stale-if-error=300"
         await gateway.get(URL.format(*FAILED))
         assert (await gateway.get(URL.format(*FAILED))).headers["x-cache"] == "MISS"
 
@@ -149,7 +155,7 @@ async def test_not_found_is_cached_briefly(
     second = await gateway.get(URL.format("d-EXAMPLE01", "i-missing"))
     assert (first.status_code, second.status_code) == (404, 404)
     assert (first.headers["x-cache"], second.headers["x-cache"]) == ("MISS", "HIT")
-    assert second.headers["cache-control"] == "max-age=5"
+    assert second.headers["cache-control"] == "max-age=5"  # a stored error stands in for nothing
     assert second.json()["requestId"] == first.json()["requestId"]
     clock.advance(5.5)
     assert (await gateway.get(URL.format("d-EXAMPLE01", "i-missing"))).headers["x-cache"] == "MISS"
@@ -171,7 +177,10 @@ async def test_no_cache_request_bypasses_and_refreshes_the_entry(
         "MISS",
         "Succeeded",
     )
-    assert (after.headers["x-cache"], after.headers["cache-control"]) == ("HIT", "max-age=60")
+    assert (after.headers["x-cache"], after.headers["cache-control"]) == (
+        "HIT",
+        "max-age=60, stale-if-error=300",
+    )
     assert upstream.calls() == 2
 
 
