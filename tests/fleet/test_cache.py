@@ -11,7 +11,17 @@ import orjson
 import pytest
 
 from service.fleet.store import MAC_BYTES
-from tests.support import FAILED, FLEET, GatewayFactory, RedisServer, Upstream, fields
+from tests.support import (
+    FAILED,
+    FLEET,
+    WAIT,
+    FakeClock,
+    GatewayFactory,
+    RedisServer,
+    Upstream,
+    fields,
+    until,
+)
 
 INSTANCE = f"/v1/deployments/{FAILED[0]}/instances/{FAILED[1]}"
 # Three replicas, an emulator and the test share one event loop here: a store call can
@@ -266,3 +276,24 @@ async def test_keys_of_another_type_are_dropped_not_an_outage(
     assert answers == [200] * 5
     assert "working alone" not in caplog.text
     assert "gateway_store_up 1.0" in metrics
+
+
+async def test_a_hot_key_is_refreshed_once_for_the_fleet_while_every_caller_is_answered(
+    make_gateway: GatewayFactory, upstream: Upstream, redis: RedisServer, clock: FakeClock
+) -> None:
+    settings = {"redis_url": redis.url, "stale_while_revalidate_seconds": 10, **FLEET}
+    async with AsyncExitStack() as stack:
+        fleet = [await stack.enter_async_context(make_gateway(**settings)) for _ in range(3)]
+        for replica in fleet:
+            await replica.get(INSTANCE)
+        assert upstream.calls() == 1
+        clock.advance(61)  # each replica's entry a second past its lifetime...
+        redis.client().delete(*redis.client().keys("cdgw:3:c:instances:*"))  # ...the store's too
+        hot = await asyncio.gather(*(fleet[n % 3].get(INSTANCE) for n in range(30)))
+        await until(lambda: upstream.calls() == 2)
+        for replica in fleet:  # each takes the refreshed answer as its refresh completes
+            async with asyncio.timeout(WAIT):
+                while (await replica.get(INSTANCE)).headers["x-cache"] != "HIT":  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+    assert {(r.status_code, r.headers["x-cache"]) for r in hot} == {(200, "STALE")}
+    assert upstream.calls() == 2  # one refresh, for the three replicas
