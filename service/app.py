@@ -21,6 +21,7 @@ from starlette.types import Scope
 
 from service.accounts import Accounts
 from service.codedeploy import UpstreamConfig, Upstreams, resolve_region
+from service.codedeploy.budget import LocalBudget, UpstreamBudget
 from service.codedeploy.notifications import queue_region, read_queue
 from service.edge import access
 from service.edge.connections import TOO_LARGE
@@ -29,6 +30,7 @@ from service.edge.stack import Gateway, Layer, edge
 from service.emulator import DEMO_ACCOUNTS, Emulator, EmulatorData, load_data, serve_emulator
 from service.errors import GatewayError
 from service.fleet.buckets import SharedBuckets
+from service.fleet.budget import StoreBudget
 from service.fleet.cache import StoreTiers
 from service.fleet.live import LiveFleet
 from service.fleet.store import Store
@@ -129,7 +131,15 @@ def create_app(
                 config = replace(
                     config, endpoint_url=endpoint, static_credentials=LOCAL_CREDENTIALS
                 )
-            upstreams = await stack.enter_async_context(Upstreams(config, accounts, metrics, clock))
+            rate = settings.upstream_rate_per_second
+            budget: UpstreamBudget | None = None
+            if rate is not None:
+                budget = LocalBudget(rate, clock)
+                if store is not None:  # the fleet's rate, kept in the store
+                    budget = StoreBudget(store, budget)
+            upstreams = await stack.enter_async_context(
+                Upstreams(config, accounts, metrics, clock, budget=budget)
+            )
             await stack.enter_async_context(authenticator)
             logger.info("%d account(s) to read", len(accounts.accounts))
             await upstreams.open_default()

@@ -19,6 +19,7 @@ from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 from cachetools import TLRUCache
 
 from service.errors import CacheInfo, GatewayError
+from service.freshness import background, stale_allowed, stale_fallback
 from service.metrics import CacheEvent
 
 V = TypeVar("V")
@@ -47,10 +48,6 @@ class _Entry(Generic[V]):
 
 REVALIDATING = "REVALIDATING"
 """A stale answer's reason while it is read again (stale-while-revalidate)."""
-
-stale_allowed: ContextVar[bool] = ContextVar("stale_allowed", default=True)
-"""Whether this request takes a stale answer when a read fails: not when its
-``Cache-Control`` says ``no-cache`` or ``max-stale=0`` (set by the edge's gate)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +265,17 @@ class ResultCache(Generic[V]):
         info = CacheInfo(hit=True, max_age=0, stale=reason, age=age, directives=self._directives)
         return Cached(entry.value, info)
 
+    def _stands_ready(self, key: Hashable) -> bool:
+        """A stale value would answer for ``key`` if its read failed (throttled by the
+        budget toward CodeDeploy included): the read need not wait for that budget."""
+        entry = self._entries.get(key)
+        return (
+            entry is not None
+            and entry.error is None
+            and stale_allowed.get()
+            and self._clock() - entry.expires_at < self._stale_if_error
+        )
+
     def _revalidating(self, key: Hashable) -> _Entry[V] | None:
         """The value stored for ``key`` if it expired less than ``stale_while_revalidate``
         seconds ago (and the request takes a stale answer): answered at once while it is
@@ -308,7 +316,8 @@ class ResultCache(Generic[V]):
         stored = None if refresh else self._stored(key)
         if stored is None and not refresh and (entry := self._revalidating(key)) is not None:
             if key not in self._inflight:  # one refresh, however many callers
-                refreshing = asyncio.create_task(self._load(key, load, refresh))
+                with _told(background, True):
+                    refreshing = asyncio.create_task(self._load(key, load, refresh))
                 refreshing.add_done_callback(_retrieve)
                 self._inflight[key] = refreshing
             stored = self._stale(entry, REVALIDATING)
@@ -316,7 +325,8 @@ class ResultCache(Generic[V]):
             task = self._inflight.get(key)
             if task is None:
                 self._observe("miss")
-                task = asyncio.create_task(self._load(key, load, refresh))
+                with _told(stale_fallback, not refresh and self._stands_ready(key)):
+                    task = asyncio.create_task(self._load(key, load, refresh))
                 self._inflight[key] = task
             else:
                 self._observe("join")
@@ -368,7 +378,9 @@ class ResultCache(Generic[V]):
                 future.add_done_callback(_retrieve)
                 self._inflight[key] = future
             pending.update((key, futures[key]) for key in missing)
-            _background(asyncio.create_task(self._load_many(futures, load_many, refresh)))
+            ready = not refresh and all(self._stands_ready(key) for key in missing)
+            with _told(background, not missing), _told(stale_fallback, ready):
+                _background(asyncio.create_task(self._load_many(futures, load_many, refresh)))
         for key, future in pending.items():
             try:
                 answers[key] = await asyncio.shield(future)
@@ -485,6 +497,16 @@ class _Entries(TLRUCache[Hashable, _Entry[V]]):
             return self[key]
         except KeyError:
             return default
+
+
+@contextmanager
+def _told(variable: ContextVar[bool], value: bool) -> Iterator[None]:
+    """``variable`` is ``value`` for what starts here (a task copies it when made)."""
+    token = variable.set(value)
+    try:
+        yield
+    finally:
+        variable.reset(token)
 
 
 def _retrieve(future: "asyncio.Future[Any]") -> None:

@@ -1,7 +1,19 @@
 """HTTP's conditional and refresh semantics, the same on both faces: entity tags,
-``If-None-Match`` and ``Cache-Control: no-cache``."""
+``If-None-Match`` and ``Cache-Control: no-cache``; and what a read in this context may
+settle for, told from the layer that knows to the ones that act on it."""
 
 import hashlib
+from contextvars import ContextVar
+
+stale_allowed: ContextVar[bool] = ContextVar("stale_allowed", default=True)
+"""Whether this request takes a stale answer when a read fails: not when its
+``Cache-Control`` says ``no-cache`` or ``max-stale=0`` (set by the edge's gate)."""
+stale_fallback: ContextVar[bool] = ContextVar("stale_fallback", default=False)
+"""A stale answer stands ready for the read under way (set by the cache): rather than wait
+for the budget toward CodeDeploy, it may fail at once and be answered stale."""
+background: ContextVar[bool] = ContextVar("background", default=False)
+"""The read is nobody's request (a watcher's, a refresh behind a stale answer): it yields
+the budget toward CodeDeploy to callers' reads."""
 
 
 def entity_tag(body: bytes) -> str:

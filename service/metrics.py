@@ -131,6 +131,13 @@ class Metrics:
             "of another type or with no expiry), dropped and read again from CodeDeploy.",
             registry=registry,
         )
+        self.budget_waits = Counter(
+            "gateway_upstream_budget_waits",
+            "CodeDeploy calls that waited for GATEWAY_UPSTREAM_RATE_PER_SECOND's budget, by "
+            "priority (caller, background).",
+            ["priority"],
+            registry=registry,
+        )
         self.stale_answers = Counter(
             "gateway_stale_answers",
             "Answers past their lifetime given because CodeDeploy's read failed, by cache and "

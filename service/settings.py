@@ -185,6 +185,11 @@ class Settings(BaseSettings):
     """Requests a caller may make at once; defaults to one second's worth."""
     upstream_max_concurrency: int = Field(default=64, ge=1, le=1024)
     """CodeDeploy calls in flight at once, across all callers: the account's quota is shared."""
+    upstream_rate_per_second: float | None = Field(default=None, gt=0, le=10_000)
+    """CodeDeploy calls a second per account region (a fleet's together, with the store),
+    set below the account's quota so the gateway never throttles its other tools; callers'
+    reads first, background reads (watchers, refreshes) only while half is left; past it,
+    a read with a stale answer ready is answered stale at once, any other waits. Unset: none."""
 
     # What one GraphQL document may cost, checked before it is validated or run. The
     # defaults sit well above what real frontend queries use (the README's and GraphiQL's

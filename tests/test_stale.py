@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import FAILED, FakeClock, GatewayFactory, Upstream, graphql, until
+from tests.support import FAILED, WAIT, FakeClock, GatewayFactory, Upstream, graphql, until
 
 INSTANCE = "/v1/deployments/{}/instances/{}".format(*FAILED)
 # One attempt: a fault is the read's failure at once, with no retry to wait out.
@@ -166,3 +166,38 @@ async def test_a_batch_answers_its_stale_ids_at_once_and_reads_them_again_togeth
         await until(lambda: upstream.calls("BatchGetDeploymentInstances") == 2)
     assert stale["data"] == fresh["data"]
     assert [entry["reason"] for entry in stale["extensions"]["stale"]] == ["REVALIDATING"] * 2
+
+
+OTHER = "/v1/deployments/d-EXAMPLE01/instances/i-0a1b2c3d4e5f60001"
+
+
+async def test_past_the_budget_a_key_read_before_is_answered_stale_at_once(
+    upstream: Upstream, make_gateway: GatewayFactory, clock: FakeClock
+) -> None:
+    async with make_gateway(**SETTINGS, upstream_rate_per_second=1) as gateway:
+        await gateway.get(INSTANCE)  # the second's one call
+        clock.advance(61)  # a token again, and the instance a second past its lifetime
+        await gateway.get(OTHER)  # takes it
+        stale = await gateway.get(INSTANCE)
+        metrics = (await gateway.get("/metrics")).text
+    assert (stale.status_code, stale.headers["x-cache"]) == (200, "STALE")
+    assert stale.headers["x-stale-reason"] == "THROTTLED"
+    assert upstream.calls() == 2  # the gateway did not ask: its own budget said no
+    assert 'outcome="budget"' in metrics
+
+
+async def test_past_the_budget_a_read_with_no_stale_answer_waits_for_a_token(
+    upstream: Upstream, make_gateway: GatewayFactory, clock: FakeClock
+) -> None:
+    async with make_gateway(**SETTINGS, upstream_rate_per_second=1) as gateway:
+        await gateway.get(INSTANCE)
+        waiting = asyncio.create_task(gateway.get(OTHER))
+        counted = 'gateway_upstream_budget_waits_total{priority="caller"} 1.0'
+        async with asyncio.timeout(WAIT):  # until the read is waiting for the budget
+            while counted not in (await gateway.get("/metrics")).text:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        assert upstream.calls() == 1
+        clock.advance(1)  # the next second's token
+        answered = await waiting
+    assert (answered.status_code, answered.headers["x-cache"]) == (200, "MISS")
+    assert upstream.calls() == 2

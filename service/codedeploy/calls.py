@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from service.accounts import AccountRegion
+from service.codedeploy.budget import BudgetSpent, UpstreamBudget
 from service.codedeploy.errors import (
     THROTTLING_CODES,
     from_botocore_error,
@@ -23,6 +24,7 @@ from service.codedeploy.errors import (
     sts_error,
 )
 from service.errors import GatewayError, Throttled, UpstreamError, UpstreamTimeout
+from service.freshness import background, stale_fallback
 from service.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -86,8 +88,10 @@ class Calls:
         timeout_seconds: float,
         metrics: Metrics,
         max_concurrency: int,
+        budget: UpstreamBudget,
     ) -> None:
         self.where = where
+        self._budget = budget
         self._open_client = open_client
         self._client: CodeDeployClient | None = None
         self._opening: asyncio.Task[CodeDeployClient] | None = None
@@ -145,6 +149,9 @@ class Calls:
                 reply = await self._bounded(call, attempts)  # once, in the new session
             _note(request_id(reply))
             return reply
+        except BudgetSpent:
+            outcome = "budget"
+            raise
         except Throttled:
             outcome = "throttled"
             raise
@@ -162,6 +169,24 @@ class Calls:
             if attempts.count > 1:
                 self._metrics.upstream_retries.labels(operation).inc(attempts.count - 1)
 
+    async def _within_budget(self, attempts: _Attempts) -> None:
+        """Until the budget toward CodeDeploy lets this call go (the deadline running);
+        at once ``BudgetSpent`` when a stale answer stands ready for a caller's read."""
+        behind = background.get()
+        waited = False
+        while wait := await self._budget.take(self.where, background=behind):
+            if stale_fallback.get() and not behind:
+                raise BudgetSpent(
+                    "The gateway's budget toward CodeDeploy (GATEWAY_UPSTREAM_RATE_PER_SECOND) "
+                    "is spent for now."
+                )
+            if not waited:
+                waited = True
+                self._metrics.budget_waits.labels("background" if behind else "caller").inc()
+            attempts.throttled = True  # the deadline running out here is throttling
+            await asyncio.sleep(wait)
+        attempts.throttled = False
+
     async def _bounded(self, call: Call, attempts: _Attempts) -> dict[str, Any]:
         deadline = asyncio.timeout(self._timeout)
         client = None
@@ -169,6 +194,7 @@ class Calls:
             # Waiting for the client's first credentials, or for a slot, counts too.
             async with deadline:
                 client = await self._connected()
+                await self._within_budget(attempts)
                 async with self._slots:
                     reply: dict[str, Any] = await call(client)
                     return reply

@@ -27,6 +27,7 @@ from botocore.loaders import Loader, create_loader
 from botocore.utils import parse_timestamp
 
 from service.accounts import AccountRegion, Accounts
+from service.codedeploy.budget import NoBudget, UpstreamBudget
 from service.codedeploy.calls import Calls, record_attempt
 from service.codedeploy.credentials import AssumedRole, Hold
 from service.codedeploy.operations import CodeDeploy
@@ -141,8 +142,10 @@ class Upstreams:
         accounts: Accounts,
         metrics: Metrics,
         clock: Callable[[], float] = time.monotonic,
+        budget: UpstreamBudget | None = None,
     ) -> None:
         self.accounts = accounts
+        self._budget: UpstreamBudget = budget or NoBudget()
         self._config = config
         self._metrics = metrics
         self._clock = clock
@@ -203,6 +206,7 @@ class Upstreams:
                 timeout_seconds=self._config.timeout_seconds,
                 metrics=self._metrics,
                 max_concurrency=self._config.max_concurrency,
+                budget=self._budget,
             )
             codedeploy = CodeDeploy(calls, api=self._config.api)
             self._codedeploys[where] = codedeploy

@@ -9,12 +9,11 @@ from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.accounts import EVERY_ACCOUNT
-from service.cache import stale_allowed
 from service.edge.headers import request_headers
 from service.edge.paths import GRAPHQL, METRICS, PROBES, PUBLIC, path_of
 from service.edge.refusal import Refuse
 from service.errors import ErrorCode, GatewayError, RateLimited, Unauthorized
-from service.freshness import forbids_stale
+from service.freshness import forbids_stale, stale_allowed
 from service.guard.authenticator import Authenticator, presented
 from service.guard.ratelimit import (
     FAILURE_BURST,

@@ -5,15 +5,17 @@ While the store is away each replica charges its own buckets, as it does alone.
 """
 
 import hashlib
+import math
 from typing import Any
 
 from service.fleet.store import Store, StoreDown
 from service.guard.ratelimit import TokenBuckets
 
-# KEYS[1]: the caller's bucket; ARGV: rate per second, burst, tokens wanted. Answers 0
-# (spent) or the whole seconds until that many are there, as TokenBuckets.take does.
+# KEYS[1]: a bucket; ARGV: rate per second, burst, tokens wanted, tokens that must stay
+# after (a floor). Answers the seconds until that many could be taken ("0": taken now).
 _TAKE = """
-local rate, burst, wanted = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local wanted, kept = tonumber(ARGV[3]), tonumber(ARGV[4])
 local time = redis.call('TIME')
 local now = tonumber(time[1]) + tonumber(time[2]) / 1000000
 local kind = redis.call('TYPE', KEYS[1]).ok
@@ -23,24 +25,36 @@ local tokens = tonumber(held[1]) or burst
 local at = tonumber(held[2]) or now
 tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
 local wait = 0
-if tokens >= wanted then
+if tokens - wanted >= kept then
   tokens = tokens - wanted
 else
-  wait = math.max(1, math.ceil((wanted - tokens) / rate))
+  wait = (wanted + kept - tokens) / rate
 end
 redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens),
   'at', string.format('%.6f', now))
 -- A bucket untouched until it is full again is the same as none.
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
-return wait
+return string.format('%.6f', wait)
 """
+
+
+async def take(
+    store: Store, key: str, *, rate: float, burst: float, wanted: float, kept: float = 0.0
+) -> float:
+    """``wanted`` tokens from the fleet's bucket ``key``, leaving ``kept``: 0 when taken,
+    else the seconds until they could be (``StoreDown`` when the store cannot say)."""
+
+    async def run(redis: Any) -> float:
+        return float(await redis.eval(_TAKE, 1, key, repr(rate), repr(burst), wanted, kept))
+
+    return await store.run(run)
 
 
 class SharedBuckets:
     def __init__(self, store: Store, local: TokenBuckets, *, rate: float, burst: int) -> None:
         self._store = store
         self._local = local
-        self._rate = repr(rate)
+        self._rate = rate
         self._burst = burst
 
     async def charge(self, caller: str, count: int = 1) -> int:
@@ -48,12 +62,12 @@ class SharedBuckets:
         seconds to wait; a count over the burst is charged as the burst."""
         # Hashed: a caller's name is the identity provider's, of any length.
         name = hashlib.blake2b(caller.encode(), digest_size=16).hexdigest()
-        args: list[str | int] = [self._rate, self._burst, min(count, self._burst)]
-
-        async def take(redis: Any) -> int:
-            return int(await redis.eval(_TAKE, 1, self._store.key("b", name), *args))
-
+        wanted = min(count, self._burst)
         try:
-            return await self._store.run(take)
+            wait = await take(
+                self._store, self._store.key("b", name), rate=self._rate, burst=self._burst,
+                wanted=wanted,
+            )  # fmt: skip
         except StoreDown:
             return self._local.take(caller, count)
+        return max(1, math.ceil(wait)) if wait else 0

@@ -26,6 +26,7 @@ from typing import Any
 from service.accounts import AccountRegion
 from service.codedeploy import DeploymentFilter
 from service.errors import ErrorCode, GatewayError, RateLimited
+from service.freshness import background
 from service.live.changes import Change, Kind
 from service.live.watch import LINGER_SECONDS, SEQ
 from service.live.watchers import Watchers
@@ -252,6 +253,7 @@ class Follows:
         resolver: Resolver,
         read: Callable[[Feed, Resolver, bool], Awaitable[None]],
     ) -> None:
+        background.set(True)  # nobody's request: callers' reads go before this one's
         refresh = False
         while not feed.closed:
             try:

@@ -8,9 +8,12 @@ from typing import Any
 
 import pytest
 
+from service.accounts import AccountRegion
+from service.codedeploy.budget import LocalBudget
+from service.fleet.budget import StoreBudget
 from service.fleet.store import Store
 from service.metrics import Metrics
-from tests.support import WAIT, RedisServer
+from tests.support import WAIT, FakeClock, RedisServer
 
 
 @pytest.fixture
@@ -53,3 +56,26 @@ def test_a_payload_cannot_pose_as_the_kind_or_the_sender(replicas: list[Store]) 
     for field in ("k", "by"):
         with pytest.raises(ValueError, match="may not use"):
             replicas[0].message("changed", **{field: "x"})
+
+
+async def test_the_budget_toward_codedeploy_holds_for_the_fleet(redis: RedisServer) -> None:
+    """Three replicas' budgets over one store, a call every 100 s: one of them calls now,
+    the others are told when; while the store is away each keeps its own."""
+    where = AccountRegion("prod", "us-east-1")
+    async with AsyncExitStack() as stack:
+        stores = [
+            await stack.enter_async_context(
+                Store(redis.url, password=None, timeout=2, max_connections=4, metrics=Metrics())
+            )
+            for _ in range(3)
+        ]
+        budgets = [StoreBudget(store, LocalBudget(0.01, FakeClock())) for store in stores]
+        waits = [await budget.take(where, background=False) for budget in budgets]
+        assert waits[0] == 0
+        assert all(wait > 90 for wait in waits[1:])
+        elsewhere = await budgets[1].take(AccountRegion("prod", "eu-west-1"), background=False)
+        assert elsewhere == 0
+        stores[2].up = False  # as the store's failures mark it
+        # Alone: each replica's own bucket, at the same rate.
+        assert await budgets[2].take(where, background=False) == 0
+        assert await budgets[2].take(where, background=False) > 90
