@@ -18,15 +18,20 @@ QUERY = """{ deploymentInstance(deploymentId: "d-EXAMPLE01", instanceId: "i-0a1b
 
 @pytest.mark.parametrize(
     ("fault", "reason"),
-    [("throttle_rate", "THROTTLED"), ("error_rate", "UPSTREAM_ERROR")],
+    [
+        ("throttle_rate", "THROTTLED"),
+        ("error_rate", "UPSTREAM_ERROR"),
+        # 2.5 s against a 2 s deadline: a timeout, the fresh read first well within it.
+        ("latency_seconds", "UPSTREAM_TIMEOUT"),
+    ],
 )
 async def test_a_key_read_before_is_answered_stale_when_codedeploy_fails(
     upstream: Upstream, make_gateway: GatewayFactory, clock: FakeClock, fault: str, reason: str
 ) -> None:
-    async with make_gateway(**SETTINGS) as gateway:
+    async with make_gateway(**SETTINGS, upstream_timeout_seconds=2) as gateway:
         fresh = await gateway.get(INSTANCE)
         clock.advance(60 + 6)  # a final instance lives 60 s: now 6 s past it
-        setattr(upstream.emulator.faults, fault, 1.0)
+        setattr(upstream.emulator.faults, fault, 1.0 if fault.endswith("rate") else 2.5)
         stale = await gateway.get(INSTANCE)
         metrics = (await gateway.get("/metrics")).text
     assert stale.status_code == 200
