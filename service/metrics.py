@@ -78,6 +78,22 @@ class Metrics:
             ["operation_name"],
             registry=registry,
         )
+        self.graphql_requests = Counter(
+            "gateway_graphql_requests",
+            "GraphQL requests by operation name and type (query, subscription; unknown for a "
+            "document refused before its operation was found) and outcome (ok, error: an "
+            "answer with errors, refused: no answer but errors). A trusted document's name is "
+            "kept as it is; others as sent while fewer than 100 names are seen, then other.",
+            ["operation_name", "operation_type", "outcome"],
+            registry=registry,
+        )
+        self.graphql_duration = Histogram(
+            "gateway_graphql_request_duration_seconds",
+            "GraphQL requests answered over HTTP, by operation name and type (as above).",
+            ["operation_name", "operation_type"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
         self.refusals = Counter(
             "gateway_refusals",
             "Requests refused before routing (credentials, rate limit), by code.",
@@ -151,6 +167,7 @@ class Metrics:
             registry=registry,
         )
         self._operation_name = BoundedLabel()
+        self._request_name = BoundedLabel()
         self._caller = BoundedLabel()
 
     def http_request(self, route: str, method: str, status: int, seconds: float) -> None:
@@ -162,6 +179,18 @@ class Metrics:
     def graphql_operation(self, name: str | None) -> None:
         label = name if name and OPERATION_NAME.fullmatch(name) else "anonymous"
         self.graphql_operations.labels(self._operation_name(label)).inc()
+
+    def graphql_request(
+        self, name: str | None, kind: str, outcome: str, seconds: float | None, *, trusted: bool
+    ) -> None:
+        """One GraphQL request: ``trusted`` when its document is on the trusted list, whose
+        names are bounded by the list itself."""
+        label = name if name and OPERATION_NAME.fullmatch(name) else "anonymous"
+        if not trusted:
+            label = self._request_name(label)
+        self.graphql_requests.labels(label, kind, outcome).inc()
+        if seconds is not None:
+            self.graphql_duration.labels(label, kind).observe(seconds)
 
     def caller_request(self, caller: str | None, status: int) -> None:
         self.hot.callers[self._caller(caller) if caller else "anonymous", status] += 1

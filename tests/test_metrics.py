@@ -1,9 +1,13 @@
 """/metrics: live figures by route template, upstream operation, cache and GraphQL name."""
 
+import json
+from pathlib import Path
+
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.metrics import LATENCY_BUCKETS
+from service.graphql.documents import sha256
+from service.metrics import LATENCY_BUCKETS, MAX_LABEL_VALUES
 from tests.support import FAILED, INSTANCE_QUERY, GatewayFactory, Upstream, graphql
 
 URL = "/v1/deployments/{}/instances/{}".format(*FAILED)
@@ -106,6 +110,46 @@ async def test_graphql_operations_are_counted_by_name(gateway: httpx.AsyncClient
     operations = "gateway_graphql_operations_total"
     assert value(found, operations, operation_name="StatusPage") == 1
     assert value(found, operations, operation_name="anonymous") == 1
+
+
+PAGE = 'query Page { deployment(deploymentId: "d-EXAMPLE01") { status } }'
+MISSING = 'query Missing { deployment(deploymentId: "d-NOTTHERE1") { status } }'
+
+
+async def test_graphql_requests_are_counted_by_operation_with_their_outcome_and_duration(
+    gateway: httpx.AsyncClient,
+) -> None:
+    await graphql(gateway, PAGE)
+    await graphql(gateway, PAGE)  # replayed
+    await graphql(gateway, MISSING)  # answered, with an error
+    await gateway.post("/graphql", json={"query": "query Broken {", "operationName": "Broken"})
+    found = await samples(gateway)
+    requests = "gateway_graphql_requests_total"
+    query = {"operation_type": "query"}
+    assert value(found, requests, operation_name="Page", outcome="ok", **query) == 2
+    assert value(found, requests, operation_name="Missing", outcome="error", **query) == 1
+    # Refused before its operation was found: the name sent, the type unknown.
+    refused = {"operation_name": "Broken", "operation_type": "unknown", "outcome": "refused"}
+    assert value(found, requests, **refused) == 1
+    seconds = "gateway_graphql_request_duration_seconds_count"
+    assert value(found, seconds, operation_name="Page", **query) == 2
+
+
+async def test_graphql_operation_names_are_bounded_unless_trusted(
+    upstream: Upstream, make_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    trusted = tmp_path / "persisted-documents.json"
+    trusted.write_text(json.dumps({sha256(PAGE): PAGE}))
+    async with make_gateway(graphql_trusted_documents=trusted) as gateway:
+        for n in range(MAX_LABEL_VALUES + 20):  # untrusted, refused, named by the sender
+            query = f"query Q{n} {{ __typename }}"
+            await gateway.post("/graphql", json={"query": query, "operationName": f"Q{n}"})
+        await gateway.post("/graphql", json={"query": PAGE})
+        found = await samples(gateway)
+    requests = "gateway_graphql_requests_total"
+    names = {dict(labels)["operation_name"] for name, labels in found if name == requests}
+    assert len(names) == MAX_LABEL_VALUES + 2  # the first 100, other, and the trusted Page
+    assert {"other", "Page"} <= names
 
 
 async def test_graphql_documents_are_kept_once_they_run_and_refusals_at_once(

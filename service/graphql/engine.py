@@ -11,6 +11,7 @@ the caller's rate; then graphql-core runs it over the shared resolver layer.
 import asyncio
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import AsyncGenerator, Awaitable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,7 @@ from typing import Any, cast
 
 import orjson
 from graphql import (
+    DocumentNode,
     ExecutionResult,
     GraphQLError,
     GraphQLSchema,
@@ -108,15 +110,38 @@ class GraphQLEngine:
     ) -> Answer:
         """The answer to ``request``; raises ``RateLimited`` when the caller cannot pay.
 
-        Responses are shared only among callers granted the same accounts.
+        Responses are shared only among callers granted the same accounts. Counted by
+        operation (``gateway_graphql_requests``, its duration too).
         """
+        start = time.perf_counter()
+        seen = _Seen(request.operation_name)
+        outcome = "refused"
+        try:
+            answer = await self._run(request, grants, caller, budget, seen)
+            if answer.status < 400:
+                outcome = "error" if b'"errors":' in answer.body else "ok"
+            return answer
+        finally:
+            seconds = time.perf_counter() - start
+            self.metrics.graphql_request(
+                seen.name, seen.kind, outcome, seconds, trusted=seen.trusted
+            )
+
+    async def _run(
+        self, request: GraphQLRequest, grants: Grants, caller: str, budget: Budget, seen: "_Seen"
+    ) -> Answer:
         found = self._text(request)
         if isinstance(found, Answer):
             return found
         digest, text = found
-        key = self._response_key(digest, request, grants.audience, self.documents.get(digest))
+        seen.trusted = self.trusted is not None  # on the list: its names are the list's
+        document = self.documents.get(digest)
+        key = self._response_key(digest, request, grants.audience, document)
         stored = self.responses.get(key) if key is not None else None
         if stored is not None:
+            seen.kind = "query"  # only a query's answer is replayed
+            if seen.name is None and document is not None and document.node is not None:
+                seen.name = _sole_name(document.node)
             self.metrics.cache_event("responses", "hit")
             return Answer(
                 stored.body, stored=stored, max_age=self.responses.max_age(stored), hit=True
@@ -125,6 +150,7 @@ class GraphQLEngine:
         prepared = await self._operation(digest, text, request, budget)
         if isinstance(prepared, Answer):
             return prepared
+        seen.operation(prepared.operation)
         if prepared.operation.operation is OperationType.SUBSCRIPTION:
             message = (
                 "A subscription needs a stream: graphql-transport-ws (WebSocket at /graphql) "
@@ -143,13 +169,28 @@ class GraphQLEngine:
         (a subscription's, or a query's one). A subscription's first read fails before
         the first result: a ``GatewayError`` (an unknown deployment, a limit) is raised
         from ``anext`` for the transport to answer in its own shape."""
+        seen = _Seen(request.operation_name)
+        outcome = "refused"
+        try:
+            streamed = await self._stream(request, grants, budget, live, seen)
+            if not isinstance(streamed, Answer) or streamed.status < 400:
+                outcome = "ok"
+            return streamed
+        finally:
+            self.metrics.graphql_request(seen.name, seen.kind, outcome, None, trusted=seen.trusted)
+
+    async def _stream(
+        self, request: GraphQLRequest, grants: Grants, budget: Budget, live: Live, seen: "_Seen"
+    ) -> Answer | AsyncGenerator[bytes, None]:
         found = self._text(request)
         if isinstance(found, Answer):
             return found
         digest, text = found
+        seen.trusted = self.trusted is not None
         prepared = await self._operation(digest, text, request, budget)
         if isinstance(prepared, Answer):
             return prepared
+        seen.operation(prepared.operation)
         if prepared.operation.operation is not OperationType.SUBSCRIPTION:
             key = self._response_key(digest, request, grants.audience, prepared.document)
             context = Context(self.resolvers, grants, live.caller)
@@ -404,6 +445,26 @@ class GraphQLEngine:
         if len(errors) > LOGGED_ERRORS:
             logger.info("graphql errors: %d more not logged", len(errors) - LOGGED_ERRORS)
         return errors
+
+
+def _sole_name(node: DocumentNode) -> str | None:
+    """The name of a document's one operation, which a request need not name."""
+    operations = [d for d in node.definitions if isinstance(d, OperationDefinitionNode)]
+    name = operations[0].name if len(operations) == 1 else None
+    return name.value if name else None
+
+
+@dataclass(slots=True)
+class _Seen:
+    """What a request turned out to be, as far as it got: its metrics' labels."""
+
+    name: str | None
+    kind: str = "unknown"
+    trusted: bool = False
+
+    def operation(self, operation: OperationDefinitionNode) -> None:
+        self.name = operation.name.value if operation.name else None
+        self.kind = operation.operation.value
 
 
 @dataclass(frozen=True, slots=True)
