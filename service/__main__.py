@@ -18,7 +18,7 @@ import uvicorn
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from service import ci
+from service import ci, tracing
 from service.app import create_app
 from service.edge.connections import BoundedWebSocket, bounded_protocol
 from service.emulator import DataError, load_data
@@ -26,6 +26,7 @@ from service.guard import hash_key, new_key
 from service.health import Health
 from service.logs import configure_logging, flush_logs
 from service.settings import ConfigurationError, Settings
+from service.version import __version__
 
 SWITCH_INTERVAL_SECONDS = 0.001
 URLS_WITH_PASSWORDS = frozenset({"redis_url"})
@@ -132,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         local_data = load_data(settings.local_data) if settings.local else None
         # JSON lines for log pipelines; people running --local read plain lines.
         configure_logging(settings.log_level, json_lines=not settings.local)
+        tracing.configure(__version__)  # by the OTEL_* variables, as a process's logging
         health = Health()
         app = create_app(settings, local_data=local_data, health=health)
     except ValidationError as exc:
@@ -171,7 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     # the worker thread prepares a long GraphQL document: /healthz under 4 senders of
     # costly documents went from 3-12 ms p50 to 0.5 ms (make bench).
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
-    DrainingServer(config, health, settings.drain_seconds, partial(banner, settings)).run()
+    try:
+        DrainingServer(config, health, settings.drain_seconds, partial(banner, settings)).run()
+    finally:
+        tracing.shutdown()  # what is left of the batch goes out
     return 0
 
 

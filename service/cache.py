@@ -18,6 +18,7 @@ from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
 from cachetools import TLRUCache
 
+from service import tracing
 from service.errors import CacheInfo, GatewayError
 from service.freshness import background, stale_allowed, stale_fallback
 from service.metrics import CacheEvent
@@ -182,7 +183,9 @@ class ResultCache(Generic[V]):
         stale_on: Callable[[GatewayError], bool] = lambda _error: False,
         stale_while_revalidate: float = 0.0,
         on_stale: Callable[[str], None] = lambda _reason: None,
+        name: str = "cache",
     ) -> None:
+        self.name = name
         # Every entry is charged at least its share of the bytes, so their count stays
         # within ``max_entries`` too.
         least = max_bytes / max_entries
@@ -208,7 +211,7 @@ class ResultCache(Generic[V]):
             )
             if seconds >= 1
         )
-        self._observe = observe
+        self._observe = _traced(observe) if tracing.on() else observe
         self._inflight: dict[Hashable, asyncio.Future[Cached[V]]] = {}
         self._value_ttl = value_ttl
         self._error_ttl = error_ttl
@@ -260,6 +263,7 @@ class ResultCache(Generic[V]):
 
     def _stale(self, entry: _Entry[V], reason: str) -> Cached[V]:
         self._on_stale(reason)
+        tracing.event(f"stale {reason}")
         assert entry.value is not None
         age = int(self._clock() - entry.read_at)
         info = CacheInfo(hit=True, max_age=0, stale=reason, age=age, directives=self._directives)
@@ -312,7 +316,16 @@ class ResultCache(Generic[V]):
         """The cached answer for ``key``, or the loader's, shared with concurrent callers.
 
         ``refresh`` skips the stored entry (but still joins a load already under way).
+        With tracing on, a span says which (its events: hit, miss, join, shared_hit, ...).
         """
+        if tracing.on():
+            with tracing.span(f"cache {self.name}", attributes={"cache.name": self.name}):
+                return await self._get(key, load, refresh)
+        return await self._get(key, load, refresh)
+
+    async def _get(
+        self, key: Hashable, load: Callable[[], Awaitable[V]], refresh: bool
+    ) -> Cached[V]:
         stored = None if refresh else self._stored(key)
         if stored is None and not refresh and (entry := self._revalidating(key)) is not None:
             if key not in self._inflight:  # one refresh, however many callers
@@ -352,6 +365,15 @@ class ResultCache(Generic[V]):
 
         ``refresh`` skips the stored entries (but still joins loads under way).
         """
+        if tracing.on():
+            attributes = {"cache.name": self.name, "cache.keys": len(keys)}
+            with tracing.span(f"cache {self.name}", attributes=attributes):
+                return await self._get_many(keys, load_many, refresh)
+        return await self._get_many(keys, load_many, refresh)
+
+    async def _get_many(
+        self, keys: Sequence[K], load_many: LoadMany[K, V], refresh: bool
+    ) -> list[Cached[V] | GatewayError]:
         answers: dict[K, Cached[V] | GatewayError] = {}
         pending: dict[K, asyncio.Future[Cached[V]]] = {}
         missing: list[K] = []
@@ -497,6 +519,16 @@ class _Entries(TLRUCache[Hashable, _Entry[V]]):
             return self[key]
         except KeyError:
             return default
+
+
+def _traced(observe: Callable[[CacheEvent], None]) -> Callable[[CacheEvent], None]:
+    """``observe``, each event also on the current span (the lookup's, or the load's)."""
+
+    def seen(event: CacheEvent) -> None:
+        observe(event)
+        tracing.event(event)
+
+    return seen
 
 
 @contextmanager

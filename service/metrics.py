@@ -7,8 +7,16 @@ from collections.abc import Iterator
 from itertools import accumulate
 from typing import Literal
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.registry import Collector
 
 CacheEvent = Literal["hit", "miss", "join", "eviction", "shared_hit", "shared_join"]
@@ -195,8 +203,14 @@ class Metrics:
     def caller_request(self, caller: str | None, status: int) -> None:
         self.hot.callers[self._caller(caller) if caller else "anonymous", status] += 1
 
-    def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+    def exposition(self, accept: str | None = None) -> tuple[bytes, str]:
+        """The metrics and their media type: OpenMetrics when ``accept`` asks for it (it
+        carries the latency histograms' exemplars, each a trace id), else Prometheus'
+        text format."""
+        if accept and "application/openmetrics-text" in accept:
+            body: bytes = openmetrics.generate_latest(self.registry)  # type: ignore[no-untyped-call]
+            return body, openmetrics.CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
 class HotCounts(Collector):

@@ -27,6 +27,7 @@ LAYERS: list[set[str]] = [
         "service.health",
         "service.freshness",
         "service.moments",
+        "service.tracing",
     },
     {"service.codes", "service.version"},
 ]

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from opentelemetry.trace import Span, SpanKind, StatusCode
 
+from service import tracing
 from service.accounts import AccountRegion
 from service.codedeploy.budget import BudgetSpent, UpstreamBudget
 from service.codedeploy.errors import (
@@ -70,6 +72,18 @@ def record_attempt(parsed_response: dict[str, Any] | None = None, **_: Any) -> N
     attempts.count += 1
     code = (parsed_response or {}).get("Error", {}).get("Code")
     attempts.throttled = code in THROTTLING_CODES
+
+
+# What every CodeDeploy call's span says of it (OpenTelemetry's RPC conventions for AWS).
+RPC = {"rpc.system": "aws-api", "rpc.service": "CodeDeploy"}
+
+
+def failed(span: "Span", error: GatewayError) -> None:
+    """Marks a call's span failed, with the gateway's code and CodeDeploy's request id."""
+    span.set_status(StatusCode.ERROR, error.code)
+    span.set_attribute("error.type", error.upstream_code or error.code)
+    if error.request_id:
+        span.set_attribute("aws.request_id", error.request_id)
 
 
 def request_id(reply: dict[str, Any]) -> str | None:
@@ -133,7 +147,23 @@ class Calls:
             await asyncio.gather(self._opening, return_exceptions=True)
 
     async def __call__(self, operation: str, call: Call) -> dict[str, Any]:
-        """``call``, within the deadline, translated, and counted in the metrics."""
+        """``call``, within the deadline, translated, counted in the metrics, and a span
+        of its own when tracing is on."""
+        if not tracing.on():
+            return await self._counted(operation, call)
+        attributes = {**RPC, "rpc.method": operation, "cloud.region": self.where.region}
+        with tracing.span(f"CodeDeploy/{operation}", SpanKind.CLIENT, attributes) as span:
+            assert span is not None
+            try:
+                reply = await self._counted(operation, call)
+            except GatewayError as error:
+                failed(span, error)
+                raise
+            if found := request_id(reply):
+                span.set_attribute("aws.request_id", found)
+            return reply
+
+    async def _counted(self, operation: str, call: Call) -> dict[str, Any]:
         attempts = _Attempts()
         token = _attempts.set(attempts)
         start = time.perf_counter()
@@ -165,7 +195,10 @@ class Calls:
         finally:
             _attempts.reset(token)
             self._metrics.upstream_calls.labels(operation, outcome).inc()
-            self._metrics.upstream_duration.labels(operation).observe(time.perf_counter() - start)
+            trace = tracing.current_trace_id()
+            self._metrics.upstream_duration.labels(operation).observe(
+                time.perf_counter() - start, exemplar={"trace_id": trace} if trace else None
+            )
             if attempts.count > 1:
                 self._metrics.upstream_retries.labels(operation).inc(attempts.count - 1)
 

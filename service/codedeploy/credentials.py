@@ -21,7 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiobotocore.credentials import AioRefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
+from opentelemetry.trace import SpanKind
 
+from service import tracing
+from service.codedeploy.calls import failed
 from service.codedeploy.errors import from_botocore_error, from_client_error, sts_error
 from service.errors import ErrorCode, GatewayError, UpstreamError, UpstreamTimeout
 
@@ -223,13 +226,27 @@ class AssumedRole:
         answered without the ARN."""
         self._hold.check()
         try:
-            fetched = await self._call()
+            fetched = await self._traced()
         except GatewayError as error:
             self._count(error.upstream_code or error.code)
             self._hold.keep(error)
             raise
         self._count("ok")
         return fetched
+
+    async def _traced(self) -> _Set:
+        """The call, a span of its own when tracing is on (its own trace: a renewal is
+        nobody's request)."""
+        if not tracing.on():
+            return await self._call()
+        attributes = {"rpc.system": "aws-api", "rpc.service": "STS", "rpc.method": "AssumeRole"}
+        with tracing.span("STS/AssumeRole", SpanKind.CLIENT, attributes) as span:
+            assert span is not None
+            try:
+                return await self._call()
+            except GatewayError as error:
+                failed(span, error)
+                raise
 
     async def _call(self) -> _Set:
         try:

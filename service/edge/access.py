@@ -12,6 +12,7 @@ from typing import Literal
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service import tracing
 from service.codedeploy import request_ids
 from service.edge.headers import answer_headers, private, relative_location
 from service.edge.refusal import Refuse
@@ -219,6 +220,7 @@ class Access:
                 "cache": cache,
                 "cache_level": level,
                 "upstream_request_ids": ids,
+                **({"trace_id": trace} if (trace := tracing.current_trace_id()) else {}),
             },
         )
 

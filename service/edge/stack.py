@@ -4,6 +4,8 @@ Before any of this, the connection (``connections.py``) bounded what the client 
 make the process hold: header bytes and time, idle keep-alive, connections at once.
 Then, as ASGI layers, each a plain ``(scope, receive, send)`` callable:
 
+0. ``Traced`` (only when the ``OTEL_*`` variables name an endpoint): a server span for
+   the request, the caller's ``traceparent`` continued.
 1. ``Access``: the client's address, a request id, timing, metrics, the log line;
    the headers every answer carries (``headers.py``: security, ``private`` for a
    caller's), refusals included; HEAD answered as its GET, without the body; a 500 for
@@ -27,10 +29,12 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service import tracing
 from service.edge.access import Access, ClientAddress
 from service.edge.body import BodyLimit
 from service.edge.gate import Gate
 from service.edge.refusal import Refuse
+from service.edge.traced import Traced
 from service.guard import Authenticator, TokenBuckets
 from service.guard.ratelimit import Buckets
 from service.metrics import Metrics
@@ -45,6 +49,8 @@ CORS_REQUEST_HEADERS = [
     "Content-Type",
     "If-None-Match",
     "Last-Event-ID",
+    "traceparent",
+    "tracestate",
     "X-API-Key",
     "X-Request-ID",
 ]
@@ -87,7 +93,8 @@ def edge(
 ) -> Gateway:
     """The stack for ``api``: ``buckets`` count callers' requests (``failures`` their
     failed authentications, else buckets of the gate's own); ``faces`` go innermost."""
-    layers: list[Layer] = [
+    layers: list[Layer] = [Traced] if tracing.on() else []
+    layers += [
         partial(
             Access,
             metrics=metrics,

@@ -36,6 +36,7 @@ from graphql import (
 from graphql.execution.values import get_variable_values
 from graphql.validation import ASTValidationRule, specified_rules
 
+from service import tracing
 from service.accounts import Grants
 from service.cache import recording
 from service.errors import ErrorCode, RateLimited
@@ -160,7 +161,13 @@ class GraphQLEngine:
         context = Context(self.resolvers, grants, caller)
         if key is None:  # the document was prepared just now
             key = self._response_key(digest, request, grants.audience, prepared.document)
-        return await self._execute(prepared.document, request, key, context)
+        if not tracing.on():
+            return await self._execute(prepared.document, request, key, context)
+        attributes = {"graphql.operation.type": seen.kind}
+        if seen.name:
+            attributes["graphql.operation.name"] = seen.name
+        with tracing.span(f"{seen.kind} {seen.name or ''}".rstrip(), attributes=attributes):
+            return await self._execute(prepared.document, request, key, context)
 
     async def stream(
         self, request: GraphQLRequest, *, grants: Grants, budget: Budget, live: Live

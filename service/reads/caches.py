@@ -172,6 +172,7 @@ def make_caches(
             stale_on=lifetimes.stands_in,
             stale_while_revalidate=lifetimes.stale_while_revalidate,
             on_stale=lambda reason: metrics.stale_answers.labels(name, reason).inc(),
+            name=name,
         )
         metrics.cache_entries.labels(name).set_function(cache.__len__)
         return cache

@@ -1,9 +1,9 @@
 """``/healthz``, ``/readyz`` and ``/metrics``: answered from memory, never by calling AWS."""
 
 from enum import StrEnum
+from typing import Annotated
 
-from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST
+from fastapi import APIRouter, Header, Response
 from pydantic import BaseModel
 
 from service.edge.paths import HEALTHZ, METRICS, READYZ
@@ -50,6 +50,8 @@ async def readyz(health: HealthDep) -> Status:
 
 
 @router.get(METRICS, include_in_schema=False)
-async def metrics(registry: MetricsDep) -> Response:
-    """Prometheus text format: requests, upstream calls, cache, GraphQL operations."""
-    return Response(registry.exposition(), media_type=CONTENT_TYPE_LATEST)
+async def metrics(registry: MetricsDep, accept: Annotated[str | None, Header()] = None) -> Response:
+    """Prometheus text format (OpenMetrics, with exemplars, when asked): requests,
+    upstream calls, cache, GraphQL operations."""
+    body, media_type = registry.exposition(accept)
+    return Response(body, media_type=media_type)

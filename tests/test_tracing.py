@@ -1,0 +1,162 @@
+"""Traces as a collector receives them: ``python -m service`` with the standard OTEL_*
+variables exports over OTLP/HTTP to a receiver started here, on a real socket, which
+decodes each payload with the official ``opentelemetry-proto`` messages."""
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from service import tracing
+from tests.support import (
+    ACCESS_KEY_ID,
+    FAILED,
+    SECRET_ACCESS_KEY,
+    WAIT,
+    Upstream,
+    running_process,
+)
+
+pytestmark = pytest.mark.processes
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+CALLER_SPAN = "00f067aa0ba902b7"
+
+
+class Receiver:
+    """An OTLP/HTTP traces endpoint: every span it was sent, by id, as dictionaries."""
+
+    def __init__(self) -> None:
+        self.spans: dict[str, dict[str, Any]] = {}
+        self.lock = threading.Lock()
+
+    def take(self, body: bytes) -> None:
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(body)
+        with self.lock:
+            for resource in request.resource_spans:
+                for scope in resource.scope_spans:
+                    for span in scope.spans:
+                        self.spans[span.span_id.hex()] = {
+                            "name": span.name,
+                            "trace": span.trace_id.hex(),
+                            "parent": span.parent_span_id.hex(),
+                            "kind": span.kind,
+                            "attributes": {
+                                a.key: getattr(a.value, a.value.WhichOneof("value"))
+                                for a in span.attributes
+                            },
+                        }
+
+    def of(self, trace_id: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [span for span in self.spans.values() if span["trace"] == trace_id]
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[Receiver, str]]:
+    received = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            assert self.path == "/v1/traces"
+            received.take(body)
+            answer = ExportTraceServiceResponse().SerializeToString()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield received, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_a_graphql_request_under_a_callers_traceparent_is_one_trace(
+    receiver: tuple[Receiver, str], upstream: Upstream, tmp_path: Path
+) -> None:
+    received, endpoint = receiver
+    environment = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "50",  # ms: the test need not wait 5 s for a batch
+        "OTEL_SERVICE_NAME": "gateway-under-test",
+        # As deployed (JSON log lines), reading the emulator on its socket.
+        "GATEWAY_AUTH": "none",
+        "AWS_ENDPOINT_URL_CODEDEPLOY": upstream.url,
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    query = """{ deploymentInstance(deploymentId: "%s", instanceId: "%s") { status } }"""
+    with running_process(tmp_path / "gateway.log", False, **environment) as (url, _):
+        async with httpx.AsyncClient(base_url=url) as client:
+            answer = await client.post(
+                "/graphql",
+                json={"query": query % FAILED, "operationName": None},
+                headers={"traceparent": f"00-{TRACE_ID}-{CALLER_SPAN}-01"},
+            )
+            assert answer.json()["data"]["deploymentInstance"]["status"] == "FAILED"
+            openmetrics = await client.get(
+                "/metrics", headers={"accept": "application/openmetrics-text; version=1.0.0"}
+            )
+            async with asyncio.timeout(WAIT):  # until the batch arrives
+                while not any(s["name"].startswith("CodeDeploy/") for s in received.of(TRACE_ID)):  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+        log = (tmp_path / "gateway.log").read_text()
+    spans = {span["name"]: span for span in received.of(TRACE_ID)}
+    request = spans["POST /graphql"]
+    assert request["parent"] == CALLER_SPAN  # the caller's trace, continued
+    assert request["attributes"]["http.response.status_code"] == 200
+    operation = spans["query"]
+    assert operation["parent"] == next(k for k, s in received.spans.items() if s is request)
+    call = spans["CodeDeploy/BatchGetDeploymentInstances"]
+    assert call["attributes"]["rpc.system"] == "aws-api"
+    assert call["attributes"]["rpc.method"] == "BatchGetDeploymentInstances"
+    # The call's ancestors lead to the request span, through the operation's.
+    ids = {id_: span for id_, span in received.spans.items() if span["trace"] == TRACE_ID}
+    chain, parent = [], call["parent"]
+    while parent in ids:
+        chain.append(ids[parent]["name"])
+        parent = ids[parent]["parent"]
+    assert chain[-2:] == ["query", "POST /graphql"]
+    assert parent == CALLER_SPAN
+    # The upstream latency's exemplar names the trace too (OpenMetrics, when asked).
+    assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
+    assert f'# {{trace_id="{TRACE_ID}"}}' in openmetrics.text
+    # The access line names the trace.
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    (access,) = [line for line in lines if line.get("route") == "/graphql"]
+    assert access["trace_id"] == TRACE_ID
+
+
+def test_tracing_is_off_without_an_endpoint() -> None:
+    assert not tracing.wanted({})
+    assert not tracing.wanted(
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c", "OTEL_SDK_DISABLED": "true"}
+    )
+    assert not tracing.wanted(
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c", "OTEL_TRACES_EXPORTER": "none"}
+    )
+    assert tracing.wanted({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c"})
+    assert not tracing.on()  # the test process never configured it
