@@ -7,10 +7,11 @@ on one event loop without locks.
 """
 
 import asyncio
+import contextvars
 import itertools
 import math
 import time
-from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -19,12 +20,13 @@ from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 from cachetools import TLRUCache
 
 from service import tracing
-from service.errors import CacheInfo, GatewayError
-from service.freshness import background, stale_allowed, stale_fallback
+from service.errors import BudgetSpent, CacheInfo, ErrorCode, GatewayError, UpstreamError
+from service.freshness import Reading, in_background, reading, stale_allowed
 from service.metrics import CacheEvent
 
 V = TypeVar("V")
 K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
 
 
 _serials = itertools.count()
@@ -213,6 +215,8 @@ class ResultCache(Generic[V]):
         )
         self._observe = _traced(observe) if tracing.on() else observe
         self._inflight: dict[Hashable, asyncio.Future[Cached[V]]] = {}
+        self._readings: dict[Hashable, Reading] = {}
+        """How each load under way may wait for the budget: its joiners may change it."""
         self._value_ttl = value_ttl
         self._error_ttl = error_ttl
         self._clock = clock
@@ -266,8 +270,17 @@ class ResultCache(Generic[V]):
         tracing.event(f"stale {reason}")
         assert entry.value is not None
         age = int(self._clock() - entry.read_at)
-        info = CacheInfo(hit=True, max_age=0, stale=reason, age=age, directives=self._directives)
-        return Cached(entry.value, info)
+        # No directives: a cache downstream must not keep it stale any longer.
+        return Cached(entry.value, CacheInfo(hit=True, max_age=0, stale=reason, age=age))
+
+    def _joined(self, key: Hashable, refresh: bool) -> None:
+        """A caller waits on the load under way for ``key`` too: a background load becomes
+        a caller's, and loses its fallback unless a stale answer stands ready for this
+        caller as well."""
+        read = self._readings.get(key)
+        if read is not None:
+            read.background = read.background and in_background()
+            read.fallback = read.fallback and not refresh and self._stands_ready(key)
 
     def _stands_ready(self, key: Hashable) -> bool:
         """A stale value would answer for ``key`` if its read failed (throttled by the
@@ -324,13 +337,17 @@ class ResultCache(Generic[V]):
         return await self._get(key, load, refresh)
 
     async def _get(
-        self, key: Hashable, load: Callable[[], Awaitable[V]], refresh: bool
+        self,
+        key: Hashable,
+        load: Callable[[], Awaitable[V]],
+        refresh: bool,
+        *,
+        retried: bool = False,
     ) -> Cached[V]:
         stored = None if refresh else self._stored(key)
         if stored is None and not refresh and (entry := self._revalidating(key)) is not None:
             if key not in self._inflight:  # one refresh, however many callers
-                with _told(background, True):
-                    refreshing = asyncio.create_task(self._load(key, load, refresh))
+                refreshing = _behind(self._load(key, load, refresh), self._readings, [key])
                 refreshing.add_done_callback(_retrieve)
                 self._inflight[key] = refreshing
             stored = self._stale(entry, REVALIDATING)
@@ -338,16 +355,22 @@ class ResultCache(Generic[V]):
             task = self._inflight.get(key)
             if task is None:
                 self._observe("miss")
-                with _told(stale_fallback, not refresh and self._stands_ready(key)):
+                read = Reading(in_background(), not refresh and self._stands_ready(key))
+                with _told(read):
                     task = asyncio.create_task(self._load(key, load, refresh))
                 self._inflight[key] = task
+                self._readings[key] = read
             else:
                 self._observe("join")
+                self._joined(key, refresh)
             try:
                 # One caller giving up must not cancel the load the others are waiting for.
                 stored = await asyncio.shield(task)
             except GatewayError as error:
                 stored = error if refresh else self._or_stale(key, error)
+                if isinstance(stored, BudgetSpent) and not retried:
+                    # Failed for a stale answer this caller cannot take: its own read, waiting.
+                    return await self._get(key, load, refresh, retried=True)
         self._note(key, stored)
         if isinstance(stored, GatewayError):
             raise stored
@@ -372,7 +395,12 @@ class ResultCache(Generic[V]):
         return await self._get_many(keys, load_many, refresh)
 
     async def _get_many(
-        self, keys: Sequence[K], load_many: LoadMany[K, V], refresh: bool
+        self,
+        keys: Sequence[K],
+        load_many: LoadMany[K, V],
+        refresh: bool,
+        *,
+        retried: bool = False,
     ) -> list[Cached[V] | GatewayError]:
         answers: dict[K, Cached[V] | GatewayError] = {}
         pending: dict[K, asyncio.Future[Cached[V]]] = {}
@@ -388,6 +416,7 @@ class ResultCache(Generic[V]):
                     revalidated.append(key)
             elif key in self._inflight:
                 self._observe("join")
+                self._joined(key, refresh)
                 pending[key] = self._inflight[key]
             else:
                 self._observe("miss")
@@ -400,14 +429,25 @@ class ResultCache(Generic[V]):
                 future.add_done_callback(_retrieve)
                 self._inflight[key] = future
             pending.update((key, futures[key]) for key in missing)
-            ready = not refresh and all(self._stands_ready(key) for key in missing)
-            with _told(background, not missing), _told(stale_fallback, ready):
-                _background(asyncio.create_task(self._load_many(futures, load_many, refresh)))
+            loading = self._load_many(futures, load_many, refresh)
+            if missing:
+                ready = not refresh and all(self._stands_ready(key) for key in missing)
+                read = Reading(in_background(), ready)
+                with _told(read):
+                    _background(asyncio.create_task(loading))
+                self._readings.update(dict.fromkeys(futures, read))
+            else:  # only refreshes, behind the callers
+                _background(_behind(loading, self._readings, list(futures)))
         for key, future in pending.items():
             try:
                 answers[key] = await asyncio.shield(future)
             except GatewayError as error:
                 answers[key] = error if refresh else self._or_stale(key, error)
+        spent = [key for key, answer in answers.items() if isinstance(answer, BudgetSpent)]
+        if spent and not retried:
+            # Failed for stale answers this caller cannot take: its own read, waiting.
+            again = await self._get_many(spent, load_many, refresh, retried=True)
+            answers.update(zip(spent, again, strict=True))
         for key, answer in answers.items():
             self._note(key, answer)
         return [answers[key] for key in keys]
@@ -427,8 +467,15 @@ class ResultCache(Generic[V]):
         finally:
             for key in futures:
                 del self._inflight[key]
+                self._readings.pop(key, None)
         for key, future in futures.items():
-            kept = self._keep(key, outcomes[key])
+            outcome = outcomes.get(key)
+            if outcome is None:  # a loader that left a key out must not leave its waiters
+                outcome = UpstreamError(
+                    "CodeDeploy's answer left this item out.",
+                    code=ErrorCode.UPSTREAM_INVALID_RESPONSE,
+                )
+            kept = self._keep(key, outcome)
             if isinstance(kept, GatewayError):
                 future.set_exception(kept)
             else:
@@ -444,6 +491,7 @@ class ResultCache(Generic[V]):
             outcome = (await self._fetch([key], load_one, refresh))[key]
         finally:
             del self._inflight[key]
+            self._readings.pop(key, None)
         kept = self._keep(key, outcome)
         if isinstance(kept, GatewayError):
             raise kept
@@ -473,7 +521,9 @@ class ResultCache(Generic[V]):
     def _store_value(self, key: Hashable, value: V, remote_ttl: float | None = None) -> Cached[V]:
         ttl = self._value_ttl(value) if remote_ttl is None else remote_ttl
         now = self._clock()
-        entry = _Entry(value, None, now + ttl, ENTRY_BYTES + self._size(value), read_at=now)
+        # From the fleet: read when its lifetime began, not when it reached this replica.
+        read_at = now if remote_ttl is None else now - max(0.0, self._value_ttl(value) - ttl)
+        entry = _Entry(value, None, now + ttl, ENTRY_BYTES + self._size(value), read_at=read_at)
         hit = remote_ttl is not None
         if ttl <= 0 or entry.size > self._entries.maxsize:  # answered, not kept
             self._entries.pop(key, None)
@@ -488,9 +538,12 @@ class ResultCache(Generic[V]):
         """The error to answer: a copy naming its own entry when stored (one error can
         fail a whole batch, and each key gets an entry of its own)."""
         # Errors with no TTL (throttling, 5xx, timeouts) leave a stored answer alone: it
-        # may stand in for them, stale (``_or_stale``).
+        # may stand in for them, stale (``_or_stale``). Any other says the stored answer is
+        # wrong now (refused, gone): it goes, and stands in for nothing.
         ttl = self._error_ttl(error) if remote_ttl is None else remote_ttl
         if ttl <= 0:
+            if not self._stale_on(error):
+                self._entries.pop(key, None)
             return error
         # Kept as a fresh copy: the error raised holds botocore's traceback and cause.
         entry: _Entry[V] = _Entry(
@@ -532,13 +585,25 @@ def _traced(observe: Callable[[CacheEvent], None]) -> Callable[[CacheEvent], Non
 
 
 @contextmanager
-def _told(variable: ContextVar[bool], value: bool) -> Iterator[None]:
-    """``variable`` is ``value`` for what starts here (a task copies it when made)."""
-    token = variable.set(value)
+def _told(read: Reading) -> Iterator[None]:
+    """``read`` is the reading of what starts here (a task copies it when made)."""
+    token = reading.set(read)
     try:
         yield
     finally:
-        variable.reset(token)
+        reading.reset(token)
+
+
+def _behind(
+    work: Coroutine[Any, Any, T], readings: dict[Hashable, Reading], keys: Sequence[Hashable]
+) -> "asyncio.Task[T]":
+    """A refresh behind stale answers: a background read, in a context of its own, so it
+    is no request's (nor part of its trace: the request's span ended with its answer)."""
+    read = Reading(background=True)
+    context = contextvars.Context()
+    context.run(reading.set, read)
+    readings.update(dict.fromkeys(keys, read))
+    return asyncio.create_task(work, context=context)
 
 
 def _retrieve(future: "asyncio.Future[Any]") -> None:

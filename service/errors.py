@@ -427,6 +427,13 @@ class Throttled(GatewayError):
         return {"Retry-After": str(self.retry_after_seconds)}
 
 
+class BudgetSpent(Throttled):
+    """The gateway's own budget toward CodeDeploy is spent
+    (``GATEWAY_UPSTREAM_RATE_PER_SECOND``): no call was made. A read whose stale answer
+    stood ready fails so at once, to be answered with it; any other, once its deadline
+    ran out waiting."""
+
+
 class RateLimited(Throttled):
     """This caller is over its own rate limit; CodeDeploy was not asked."""
 

@@ -4,16 +4,33 @@ settle for, told from the layer that knows to the ones that act on it."""
 
 import hashlib
 from contextvars import ContextVar
+from dataclasses import dataclass
 
 stale_allowed: ContextVar[bool] = ContextVar("stale_allowed", default=True)
 """Whether this request takes a stale answer when a read fails: not when its
 ``Cache-Control`` says ``no-cache`` or ``max-stale=0`` (set by the edge's gate)."""
-stale_fallback: ContextVar[bool] = ContextVar("stale_fallback", default=False)
-"""A stale answer stands ready for the read under way (set by the cache): rather than wait
-for the budget toward CodeDeploy, it may fail at once and be answered stale."""
-background: ContextVar[bool] = ContextVar("background", default=False)
-"""The read is nobody's request (a watcher's, a refresh behind a stale answer): it yields
-the budget toward CodeDeploy to callers' reads."""
+
+
+@dataclass(slots=True)
+class Reading:
+    """How a read under way may wait for the budget toward CodeDeploy. Shared by all who
+    wait on one (single-flight): a caller joining a background read makes it a caller's,
+    one who takes no stale answer takes its fallback away; the read looks again at each
+    turn it waits."""
+
+    background: bool = False
+    """Nobody's request (a watcher's, a refresh behind a stale answer): callers first."""
+    fallback: bool = False
+    """A stale answer stands ready for everyone waiting: fail at once rather than wait."""
+
+
+reading: ContextVar[Reading | None] = ContextVar("reading", default=None)
+"""The read this context makes (None: a caller's, with no fallback)."""
+
+
+def in_background() -> bool:
+    current = reading.get()
+    return current is not None and current.background
 
 
 def entity_tag(body: bytes) -> str:

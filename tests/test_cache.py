@@ -1,12 +1,16 @@
 """ResultCache on its own: lifetimes, errors, single-flight, bounds."""
 
 import asyncio
+import contextvars
 from functools import partial
+from typing import Any
 
 import pytest
 
 from service.cache import ResultCache
-from service.errors import ErrorCode, GatewayError, NotFound, UpstreamError
+from service.errors import ErrorCode, GatewayError, NotFound, Throttled, UpstreamError
+from service.freshness import Reading, in_background, reading
+from service.reads.caches import Lifetimes
 from tests.support import FakeClock
 
 
@@ -27,12 +31,15 @@ class Loader:
         return f"value-{self.loads}"
 
 
-def make_cache(clock: FakeClock, max_entries: int = 10) -> ResultCache[str]:
+def make_cache(clock: FakeClock, max_entries: int = 10, **stale: Any) -> ResultCache[str]:
     return ResultCache(
         max_entries=max_entries,
         value_ttl=lambda value: 0.0 if value.startswith("nocache") else 10.0,
         error_ttl=lambda error: 5.0 if isinstance(error, NotFound) else 0.0,
         clock=clock,
+        # As the resolver's caches: a passing failure leaves the stored answer alone.
+        stale_on=Lifetimes.stands_in,
+        **stale,
     )
 
 
@@ -88,6 +95,61 @@ async def test_a_failed_refresh_keeps_the_stored_answer(clock: FakeClock) -> Non
         await cache.get("k", load, refresh=True)
     load.error = None
     assert (await cache.get("k", load)).value == "value-1"
+
+
+async def test_a_refusal_drops_the_stored_answer_so_nothing_stale_hides_it(
+    clock: FakeClock,
+) -> None:
+    cache, load = make_cache(clock, stale_if_error=300), Loader()
+    await cache.get("k", load)
+    clock.advance(11)
+    load.error = UpstreamError("denied", code=ErrorCode.UPSTREAM_ACCESS_DENIED)
+    with pytest.raises(UpstreamError):
+        await cache.get("k", load)
+    load.error = Throttled("slow down")
+    with pytest.raises(Throttled):  # no older value stands in for it any more
+        await cache.get("k", load)
+
+
+async def test_a_watchers_batch_read_stays_in_the_background(clock: FakeClock) -> None:
+    cache = make_cache(clock)
+    seen: list[bool] = []
+
+    async def load_many(keys: list[str]) -> dict[str, str]:
+        seen.append(in_background())
+        return {key: f"value-{key}" for key in keys}
+
+    async def watcher() -> None:
+        reading.set(Reading(background=True))
+        await cache.get_many(["a", "b"], load_many, refresh=True)
+
+    await asyncio.create_task(watcher(), context=contextvars.Context())
+    await cache.get_many(["c"], load_many)
+    assert seen == [True, False]
+
+
+async def test_a_caller_joining_a_background_read_makes_it_a_callers(clock: FakeClock) -> None:
+    cache = make_cache(clock)
+    gate = asyncio.Event()
+    priorities: list[bool] = []
+
+    async def load() -> str:
+        await gate.wait()
+        priorities.append(in_background())  # as the budget's wait looks again
+        current = reading.get()
+        assert current is not None
+        return "value" if current.background else "caller's"
+
+    async def watcher() -> str:
+        reading.set(Reading(background=True))
+        return (await cache.get("k", load)).value
+
+    behind = asyncio.create_task(watcher(), context=contextvars.Context())
+    await asyncio.sleep(0)  # the watcher's read is under way
+    caller = asyncio.create_task(cache.get("k", load))
+    await asyncio.sleep(0)
+    gate.set()
+    assert (await behind, (await caller).value) == ("caller's", "caller's")
 
 
 async def test_refresh_bypasses_and_replaces_the_entry(clock: FakeClock) -> None:

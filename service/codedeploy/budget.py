@@ -12,12 +12,6 @@ from collections.abc import Callable
 from typing import Protocol
 
 from service.accounts import AccountRegion
-from service.errors import Throttled
-
-
-class BudgetSpent(Throttled):
-    """The budget toward CodeDeploy is spent and a stale answer stood ready: the read fails
-    at once, to be answered with it (this 429 only if it went meanwhile)."""
 
 
 class UpstreamBudget(Protocol):
@@ -36,11 +30,12 @@ class NoBudget:
 
 class LocalBudget:
     """A token bucket per account region, refilled at ``rate`` a second, holding one
-    second's worth (at least one call)."""
+    second's worth (at least two calls)."""
 
     def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
-        self.burst = max(1.0, rate)
+        # Two at least, so that a background read can leave one to callers.
+        self.burst = max(2.0, rate)
         self._clock = clock
         self._buckets: dict[AccountRegion, tuple[float, float]] = {}
         """Tokens left, and when they were counted: bounded by the accounts file."""
@@ -51,7 +46,7 @@ class LocalBudget:
     def floor(self, *, background: bool) -> float:
         """The tokens a call needs left: a background read leaves the lower half of the
         bucket to callers' reads."""
-        return max(1.0, self.burst / 2) if background else 1.0
+        return 1.0 + self.burst / 2 if background else 1.0
 
     def take_now(self, where: AccountRegion, *, background: bool) -> float:
         now = self._clock()

@@ -18,15 +18,15 @@ from opentelemetry.trace import Span, SpanKind, StatusCode
 
 from service import tracing
 from service.accounts import AccountRegion
-from service.codedeploy.budget import BudgetSpent, UpstreamBudget
+from service.codedeploy.budget import UpstreamBudget
 from service.codedeploy.errors import (
     THROTTLING_CODES,
     from_botocore_error,
     from_client_error,
     sts_error,
 )
-from service.errors import GatewayError, Throttled, UpstreamError, UpstreamTimeout
-from service.freshness import background, stale_fallback
+from service.errors import BudgetSpent, GatewayError, Throttled, UpstreamError, UpstreamTimeout
+from service.freshness import Reading, reading
 from service.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -58,6 +58,8 @@ class _Attempts:
     count: int = 0
     throttled: bool = False
     """Whether the latest answer was a throttle: the deadline then ran out backing off."""
+    budget: bool = False
+    """Whether the call is waiting for the budget toward CodeDeploy."""
 
 
 # Filled by the response-received hook for the call running in the current task.
@@ -205,20 +207,21 @@ class Calls:
     async def _within_budget(self, attempts: _Attempts) -> None:
         """Until the budget toward CodeDeploy lets this call go (the deadline running);
         at once ``BudgetSpent`` when a stale answer stands ready for a caller's read."""
-        behind = background.get()
+        read = reading.get() or Reading()
         waited = False
-        while wait := await self._budget.take(self.where, background=behind):
-            if stale_fallback.get() and not behind:
+        while wait := await self._budget.take(self.where, background=read.background):
+            if read.fallback and not read.background:
                 raise BudgetSpent(
                     "The gateway's budget toward CodeDeploy (GATEWAY_UPSTREAM_RATE_PER_SECOND) "
                     "is spent for now."
                 )
             if not waited:
                 waited = True
-                self._metrics.budget_waits.labels("background" if behind else "caller").inc()
-            attempts.throttled = True  # the deadline running out here is throttling
+                priority = "background" if read.background else "caller"
+                self._metrics.budget_waits.labels(priority).inc()
+            attempts.budget = True  # the deadline running out here is the budget's
             await asyncio.sleep(wait)
-        attempts.throttled = False
+        attempts.budget = False
 
     async def _bounded(self, call: Call, attempts: _Attempts) -> dict[str, Any]:
         deadline = asyncio.timeout(self._timeout)
@@ -236,6 +239,11 @@ class Calls:
                 raise sts_error(UpstreamTimeout("STS did not answer."), self.where.account) from exc
             if not deadline.expired():
                 raise UpstreamTimeout("CodeDeploy did not answer in time.") from exc
+            if attempts.budget:
+                raise BudgetSpent(
+                    "The gateway's budget toward CodeDeploy (GATEWAY_UPSTREAM_RATE_PER_SECOND) "
+                    "was spent until the deadline; retry later."
+                ) from exc
             if attempts.throttled:
                 raise Throttled(
                     "CodeDeploy kept throttling the gateway until the deadline; retry later."

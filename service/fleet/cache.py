@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 import orjson
 
 from service.cache import Codec, Fetched, LoadMany, Remote, SharedTier, loaded
-from service.errors import ErrorCode, GatewayError
+from service.errors import BudgetSpent, ErrorCode, GatewayError
 from service.fleet.store import CHANNEL, Store, StoreDown
 
 logger = logging.getLogger(__name__)
@@ -206,7 +206,11 @@ class StoreTier(Generic[V]):
                     ttl_ms = int(self._ttl(outcome) * 1000)
                     if ttl_ms > 0:
                         pipe.set(self._value_key(name), self._encode(name, outcome), px=ttl_ms)
-                    elif leased and isinstance(outcome, GatewayError):
+                    elif (
+                        leased
+                        and isinstance(outcome, GatewayError)
+                        and not isinstance(outcome, BudgetSpent)  # no call was made
+                    ):
                         # Not cached, but the replicas waiting on this call get it, as
                         # joiners do: kept just past a waiter's longest poll.
                         fleeting = self._store.seal(name, FLEETING + encode_error(outcome))

@@ -120,7 +120,7 @@ class GraphQLEngine:
         try:
             answer = await self._run(request, grants, caller, budget, seen)
             if answer.status < 400:
-                outcome = "error" if b'"errors":' in answer.body else "ok"
+                outcome = "error" if answer.errors else "ok"
             return answer
         finally:
             seconds = time.perf_counter() - start
@@ -135,7 +135,6 @@ class GraphQLEngine:
         if isinstance(found, Answer):
             return found
         digest, text = found
-        seen.trusted = self.trusted is not None  # on the list: its names are the list's
         document = self.documents.get(digest)
         key = self._response_key(digest, request, grants.audience, document)
         stored = self.responses.get(key) if key is not None else None
@@ -143,6 +142,7 @@ class GraphQLEngine:
             seen.kind = "query"  # only a query's answer is replayed
             if seen.name is None and document is not None and document.node is not None:
                 seen.name = _sole_name(document.node)
+            seen.trusted = self.trusted is not None
             self.metrics.cache_event("responses", "hit")
             return Answer(
                 stored.body, stored=stored, max_age=self.responses.max_age(stored), hit=True
@@ -151,7 +151,7 @@ class GraphQLEngine:
         prepared = await self._operation(digest, text, request, budget)
         if isinstance(prepared, Answer):
             return prepared
-        seen.operation(prepared.operation)
+        seen.operation(prepared.operation, trusted=self.trusted is not None)
         if prepared.operation.operation is OperationType.SUBSCRIPTION:
             message = (
                 "A subscription needs a stream: graphql-transport-ws (WebSocket at /graphql) "
@@ -193,11 +193,10 @@ class GraphQLEngine:
         if isinstance(found, Answer):
             return found
         digest, text = found
-        seen.trusted = self.trusted is not None
         prepared = await self._operation(digest, text, request, budget)
         if isinstance(prepared, Answer):
             return prepared
-        seen.operation(prepared.operation)
+        seen.operation(prepared.operation, trusted=self.trusted is not None)
         if prepared.operation.operation is not OperationType.SUBSCRIPTION:
             key = self._response_key(digest, request, grants.audience, prepared.document)
             context = Context(self.resolvers, grants, live.caller)
@@ -440,8 +439,9 @@ class GraphQLEngine:
             return answer_with([request_error(message, ErrorCode.RESPONSE_TOO_LARGE)])
         stored = self.responses.put(key, body, reads) if key is not None else None
         if stored is None:
-            return Answer(body)
-        return Answer(body, stored=stored, max_age=self.responses.max_age(stored))
+            return Answer(body, errors=bool(outcome.errors))
+        max_age = self.responses.max_age(stored)
+        return Answer(body, stored=stored, max_age=max_age, errors=bool(outcome.errors))
 
     @staticmethod
     def _errors(result: ExecutionResult) -> list[GraphQLErrorDict]:
@@ -469,9 +469,12 @@ class _Seen:
     kind: str = "unknown"
     trusted: bool = False
 
-    def operation(self, operation: OperationDefinitionNode) -> None:
+    def operation(self, operation: OperationDefinitionNode, *, trusted: bool) -> None:
+        """The operation that runs: named by its document, which is ``trusted`` when on
+        the trusted list (whose names the list bounds)."""
         self.name = operation.name.value if operation.name else None
         self.kind = operation.operation.value
+        self.trusted = trusted
 
 
 @dataclass(frozen=True, slots=True)

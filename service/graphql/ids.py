@@ -164,5 +164,7 @@ def stale_objects(reads: Recording, caches: Caches) -> list[dict[str, object]]:
         else:
             where = AccountRegion(parts[0], parts[1])
             name = {"id": NodeKey(kind, where, parts[-len(PARTS[kind]) :]).id}
-        named[str(name)] = {**name, "age": info.age, "reason": info.stale}
+        before = named.get(str(name), {"age": -1})
+        if info.age > int(str(before["age"])):  # the oldest, when a name comes twice
+            named[str(name)] = {**name, "age": info.age, "reason": info.stale}
     return list(named.values())

@@ -93,10 +93,12 @@ class Answer:
     max_age: int = 0
     """Seconds it stays as fresh as the cache entries it was built from."""
     hit: bool = False
+    errors: bool = False
+    """The response holds errors (a refusal's, or fields'): for the metrics."""
 
 
 def answer_with(errors: list[GraphQLErrorDict], status: int = 400) -> Answer:
-    return Answer(to_json({"errors": errors}), status)
+    return Answer(to_json({"errors": errors}), status, errors=True)
 
 
 def to_json(payload: dict[str, Any]) -> bytes:

@@ -26,7 +26,7 @@ from typing import Any
 from service.accounts import AccountRegion
 from service.codedeploy import DeploymentFilter
 from service.errors import ErrorCode, GatewayError, RateLimited
-from service.freshness import background
+from service.freshness import Reading, reading
 from service.live.changes import Change, Kind
 from service.live.watch import LINGER_SECONDS, SEQ
 from service.live.watchers import Watchers
@@ -253,7 +253,7 @@ class Follows:
         resolver: Resolver,
         read: Callable[[Feed, Resolver, bool], Awaitable[None]],
     ) -> None:
-        background.set(True)  # nobody's request: callers' reads go before this one's
+        reading.set(Reading(background=True))  # nobody's request: callers' reads go first
         refresh = False
         while not feed.closed:
             try:

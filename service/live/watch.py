@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from service.errors import DeploymentNotStarted, GatewayError, Throttled
-from service.freshness import background
+from service.freshness import Reading, reading
 from service.guard.ratelimit import FREE
 from service.live.changes import Change, Kind, Watched
 from service.metrics import Metrics
@@ -237,7 +237,7 @@ class Watcher:
     # --- reading and diffing ---------------------------------------------------------
 
     async def _run(self) -> None:
-        background.set(True)  # nobody's request: callers' reads go before this one's
+        reading.set(Reading(background=True))  # nobody's request: callers' reads go first
         delay = self._interval
         while not self.final:
             self._wake.clear()  # a nudge from here on, during the read too, is kept

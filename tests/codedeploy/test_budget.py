@@ -24,12 +24,13 @@ def test_background_reads_leave_half_the_bucket_to_callers() -> None:
     taken = 0
     while budget.take_now(HERE, background=True) == 0:
         taken += 1
-    assert taken == 6  # 10 tokens down to 4: one is taken only while half are left
+    assert taken == 5  # 10 tokens down to 5: one is taken only while more than half are left
     assert budget.take_now(HERE, background=True) > 0
-    assert [budget.take_now(HERE, background=False) for _ in range(4)] == [0, 0, 0, 0]
+    assert [budget.take_now(HERE, background=False) for _ in range(5)] == [0, 0, 0, 0, 0]
 
 
-def test_a_rate_under_one_still_lets_one_call_through() -> None:
-    budget = LocalBudget(0.5, FakeClock())
+def test_a_slow_rate_still_keeps_a_call_for_callers() -> None:
+    budget = LocalBudget(0.5, FakeClock())  # a bucket of two, at least
     assert budget.take_now(HERE, background=True) == 0
-    assert budget.take_now(HERE, background=False) == 2.0
+    assert budget.take_now(HERE, background=True) == 2.0  # the last one is a caller's
+    assert budget.take_now(HERE, background=False) == 0
