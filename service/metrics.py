@@ -5,7 +5,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Iterator
 from itertools import accumulate
-from typing import Literal
+from typing import Any, Literal
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -84,22 +84,6 @@ class Metrics:
             "gateway_graphql_operations",
             "GraphQL operations, by operation name.",
             ["operation_name"],
-            registry=registry,
-        )
-        self.graphql_requests = Counter(
-            "gateway_graphql_requests",
-            "GraphQL requests by operation name and type (query, subscription; unknown for a "
-            "document refused before its operation was found) and outcome (ok, error: an "
-            "answer with errors, refused: no answer but errors). A trusted document's name is "
-            "kept as it is; others as sent while fewer than 100 names are seen, then other.",
-            ["operation_name", "operation_type", "outcome"],
-            registry=registry,
-        )
-        self.graphql_duration = Histogram(
-            "gateway_graphql_request_duration_seconds",
-            "GraphQL requests answered over HTTP, by operation name and type (as above).",
-            ["operation_name", "operation_type"],
-            buckets=LATENCY_BUCKETS,
             registry=registry,
         )
         self.refusals = Counter(
@@ -196,9 +180,10 @@ class Metrics:
         label = name if name and OPERATION_NAME.fullmatch(name) else "anonymous"
         if not trusted:
             label = self._request_name(label)
-        self.graphql_requests.labels(label, kind, outcome).inc()
+        hot = self.hot
+        hot.graphql[label, kind, outcome] += 1
         if seconds is not None:
-            self.graphql_duration.labels(label, kind).observe(seconds)
+            _observe(hot.graphql_durations, (label, kind), seconds)
 
     def caller_request(self, caller: str | None, status: int) -> None:
         self.hot.callers[self._caller(caller) if caller else "anonymous", status] += 1
@@ -225,15 +210,12 @@ class HotCounts(Collector):
         self.durations: dict[tuple[str, str], list[float]] = {}
         self.callers: collections.Counter[tuple[str, int]] = collections.Counter()
         self.cache_events: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.graphql: collections.Counter[tuple[str, str, str]] = collections.Counter()
+        self.graphql_durations: dict[tuple[str, str], list[float]] = {}
 
     def request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests[route, method, status] += 1
-        counts = self.durations.get((route, method))
-        if counts is None:
-            # One count per bucket, then +Inf, then the sum of the observations.
-            counts = self.durations[route, method] = [0.0] * (len(LATENCY_BUCKETS) + 2)
-        counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        counts[-1] += seconds
+        _observe(self.durations, (route, method), seconds)
 
     def collect(self) -> Iterator[Metric]:
         requests = CounterMetricFamily(
@@ -244,18 +226,29 @@ class HotCounts(Collector):
         for (route, method, status), count in self.requests.items():
             requests.add_metric([route, method, str(status)], count)
         yield requests
-        durations = HistogramMetricFamily(
+        yield _histogram(
             "gateway_http_request_duration_seconds",
             "Time to answer, by route template and method.",
-            labels=["route", "method"],
+            ["route", "method"],
+            self.durations,
         )
-        bounds = [str(float(bound)) for bound in LATENCY_BUCKETS] + ["+Inf"]
-        for (route, method), counts in self.durations.items():
-            cumulative = list(accumulate(counts[:-1]))
-            durations.add_metric(
-                [route, method], list(zip(bounds, cumulative, strict=True)), counts[-1]
-            )
-        yield durations
+        graphql = CounterMetricFamily(
+            "gateway_graphql_requests",
+            "GraphQL requests by operation name and type (query, subscription; unknown for a "
+            "document refused before its operation was found) and outcome (ok, error: an "
+            "answer with errors, refused: no answer but errors). A trusted document's name is "
+            "kept as it is; others as sent while fewer than 100 names are seen, then other.",
+            labels=["operation_name", "operation_type", "outcome"],
+        )
+        for labels, count in self.graphql.items():
+            graphql.add_metric(list(labels), count)
+        yield graphql
+        yield _histogram(
+            "gateway_graphql_request_duration_seconds",
+            "GraphQL requests answered over HTTP, by operation name and type (as above).",
+            ["operation_name", "operation_type"],
+            self.graphql_durations,
+        )
         callers = CounterMetricFamily(
             "gateway_caller_requests",
             "Requests past the credentials check, by caller (key:<name>, jwt:<subject>, "
@@ -274,3 +267,23 @@ class HotCounts(Collector):
         for (cache, event), count in self.cache_events.items():
             events.add_metric([cache, event], count)
         yield events
+
+
+def _observe(durations: dict[Any, list[float]], key: Any, seconds: float) -> None:
+    counts = durations.get(key)
+    if counts is None:
+        # One count per bucket, then +Inf, then the sum of the observations.
+        counts = durations[key] = [0.0] * (len(LATENCY_BUCKETS) + 2)
+    counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+    counts[-1] += seconds
+
+
+def _histogram(
+    name: str, documentation: str, labels: list[str], durations: dict[Any, list[float]]
+) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(name, documentation, labels=labels)
+    bounds = [str(float(bound)) for bound in LATENCY_BUCKETS] + ["+Inf"]
+    for key, counts in durations.items():
+        cumulative = list(accumulate(counts[:-1]))
+        family.add_metric(list(key), list(zip(bounds, cumulative, strict=True)), counts[-1])
+    return family
