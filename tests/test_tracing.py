@@ -58,9 +58,18 @@ class Receiver:
                             },
                         }
 
+    def names(self, trace_id: str) -> set[str]:
+        return {span["name"] for span in self.of(trace_id)}
+
     def of(self, trace_id: str) -> list[dict[str, Any]]:
         with self.lock:
             return [span for span in self.spans.values() if span["trace"] == trace_id]
+
+
+def accessed(log: Path, route: str) -> list[dict[str, Any]]:
+    """The access lines of ``route`` the gateway's JSON log holds so far."""
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("route") == route]
 
 
 @pytest.fixture
@@ -120,10 +129,12 @@ async def test_a_graphql_request_under_a_callers_traceparent_is_one_trace(
             openmetrics = await client.get(
                 "/metrics", headers={"accept": "application/openmetrics-text; version=1.0.0"}
             )
-            async with asyncio.timeout(WAIT):  # until the batch arrives
-                while not any(s["name"].startswith("CodeDeploy/") for s in received.of(TRACE_ID)):  # noqa: ASYNC110
+            async with asyncio.timeout(WAIT):  # until the batches arrive, the request's last
+                while not {"POST /graphql", "query"} <= received.names(TRACE_ID):  # noqa: ASYNC110
                     await asyncio.sleep(0.05)
-        log = (tmp_path / "gateway.log").read_text()
+        async with asyncio.timeout(WAIT):  # until the access line is out (lines go in batches)
+            while not (access := accessed(tmp_path / "gateway.log", "/graphql")):  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
     spans = {span["name"]: span for span in received.of(TRACE_ID)}
     request = spans["POST /graphql"]
     assert request["parent"] == CALLER_SPAN  # the caller's trace, continued
@@ -145,9 +156,7 @@ async def test_a_graphql_request_under_a_callers_traceparent_is_one_trace(
     assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
     assert f'# {{trace_id="{TRACE_ID}"}}' in openmetrics.text
     # The access line names the trace.
-    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
-    (access,) = [line for line in lines if line.get("route") == "/graphql"]
-    assert access["trace_id"] == TRACE_ID
+    assert [line["trace_id"] for line in access] == [TRACE_ID]
 
 
 def test_tracing_is_off_without_an_endpoint() -> None:
