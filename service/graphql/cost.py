@@ -193,24 +193,13 @@ class _Estimate:
                 # A subscription's first read; the watcher's later ones are shared.
                 deployment = args["deploymentId"]
                 tally.deployments.add((where, deployment))
-                if parent.name == "Subscription" and node.selection_set is not None:
-                    # An event carries what the watcher read; anything more is read anew
-                    # for every event, its loaders emptied in between.
-                    each = self._nested()
-                    union = get_named_type(definition.type)
-                    assert isinstance(union, GraphQLUnionType)
-                    each.walk(union, node.selection_set, deployment, None, where)
-                    self.per_event += each.tally.total()
+                if parent.name == "Subscription":
+                    self._per_event(definition.type, node, deployment, where)
             case ("Subscription", "deploymentGroupEvents" | "applicationEvents"):
                 # The feed's first reads: the group (or the groups' list) and its running
                 # deployments' list; each event's selection is read anew, as above.
                 tally.discovery += 2
-                if node.selection_set is not None:
-                    each = self._nested()
-                    union = get_named_type(definition.type)
-                    assert isinstance(union, GraphQLUnionType)
-                    each.walk(union, node.selection_set, None, None, where)
-                    self.per_event += each.tally.total()
+                self._per_event(definition.type, node, None, where)
             case ("Deployment", "instance"):
                 tally.ids[where, "instances", deployment or ""].add(args["instanceId"])
                 self._chosen(where, "instance", deployment or "", [args["instanceId"]])
@@ -273,6 +262,18 @@ class _Estimate:
             child = get_named_type(definition.type)
             if isinstance(child, GraphQLObjectType | GraphQLUnionType):
                 self.walk(child, node.selection_set, deployment, connection, where)
+
+    def _per_event(self, type_: Any, node: FieldNode, deployment: str | None, where: Where) -> None:
+        """What each event of a subscription reads beyond what the watcher (or feed) read:
+        an event carries that, and anything more is read anew for every event, its
+        loaders emptied in between."""
+        if node.selection_set is None:
+            return
+        each = self._nested()
+        union = get_named_type(type_)
+        assert isinstance(union, GraphQLUnionType)
+        each.walk(union, node.selection_set, deployment, None, where)
+        self.per_event += each.tally.total()
 
     def _each(self, type_: Any, node: FieldNode, count: int, where: Where) -> None:
         """What each of ``count`` objects' selection reads, a subtree of its own each: the
