@@ -21,7 +21,6 @@ from typing import Any, cast
 
 import orjson
 from graphql import (
-    DocumentNode,
     ExecutionResult,
     GraphQLError,
     GraphQLSchema,
@@ -136,13 +135,14 @@ class GraphQLEngine:
             return found
         digest, text = found
         document = self.documents.get(digest)
-        key = self._response_key(digest, request, grants.audience, document)
+        known = None
+        if document is not None and document.node is not None:
+            known = get_operation_ast(document.node, request.operation_name)
+        key = self._response_key(digest, request, grants.audience, known)
         stored = self.responses.get(key) if key is not None else None
         if stored is not None:
-            seen.kind = "query"  # only a query's answer is replayed
-            if seen.name is None and document is not None and document.node is not None:
-                seen.name = _sole_name(document.node)
-            seen.trusted = self.trusted is not None
+            assert known is not None  # the key names it
+            seen.operation(known, trusted=self.trusted is not None)
             self.metrics.cache_event("responses", "hit")
             return Answer(
                 stored.body, stored=stored, max_age=self.responses.max_age(stored), hit=True
@@ -160,7 +160,7 @@ class GraphQLEngine:
             return answer_with([request_error(message, ErrorCode.STREAM_REQUIRED)])
         context = Context(self.resolvers, grants, caller)
         if key is None:  # the document was prepared just now
-            key = self._response_key(digest, request, grants.audience, prepared.document)
+            key = self._response_key(digest, request, grants.audience, prepared.operation)
         if not tracing.on():
             return await self._execute(prepared.document, request, key, context)
         attributes = {"graphql.operation.type": seen.kind}
@@ -198,7 +198,7 @@ class GraphQLEngine:
             return prepared
         seen.operation(prepared.operation, trusted=self.trusted is not None)
         if prepared.operation.operation is not OperationType.SUBSCRIPTION:
-            key = self._response_key(digest, request, grants.audience, prepared.document)
+            key = self._response_key(digest, request, grants.audience, prepared.operation)
             context = Context(self.resolvers, grants, live.caller)
             return _once((await self._execute(prepared.document, request, key, context)).body)
         assert prepared.document.node is not None
@@ -320,15 +320,17 @@ class GraphQLEngine:
         return text_digest, request.query
 
     def _response_key(
-        self, digest: str, request: GraphQLRequest, audience: str, document: Document | None
+        self,
+        digest: str,
+        request: GraphQLRequest,
+        audience: str,
+        operation: OperationDefinitionNode | None,
     ) -> bytes | None:
         """What a stored response is found by: the document, the operation, the values of
         the variables it declares (others change nothing, so they must not make a new
         key: a client adding one each time would never be replayed) and who may read it.
-        None without the document prepared: nothing can be stored under it yet."""
-        if document is None or document.node is None:
-            return None
-        operation = get_operation_ast(document.node, request.operation_name)
+        None without the document's ``operation`` (not prepared yet, or no such
+        operation): nothing can be stored under it."""
         if operation is None:
             return None
         declared = {
@@ -452,13 +454,6 @@ class GraphQLEngine:
         if len(errors) > LOGGED_ERRORS:
             logger.info("graphql errors: %d more not logged", len(errors) - LOGGED_ERRORS)
         return errors
-
-
-def _sole_name(node: DocumentNode) -> str | None:
-    """The name of a document's one operation, which a request need not name."""
-    operations = [d for d in node.definitions if isinstance(d, OperationDefinitionNode)]
-    name = operations[0].name if len(operations) == 1 else None
-    return name.value if name else None
 
 
 @dataclass(slots=True)
