@@ -76,8 +76,9 @@ def record_attempt(parsed_response: dict[str, Any] | None = None, **_: Any) -> N
     attempts.throttled = code in THROTTLING_CODES
 
 
-# What every CodeDeploy call's span says of it (OpenTelemetry's RPC conventions for AWS).
-RPC = {"rpc.system": "aws-api", "rpc.service": "CodeDeploy"}
+def rpc(service: str, method: str) -> dict[str, str]:
+    """What an AWS call's span says of it (OpenTelemetry's RPC conventions for AWS)."""
+    return {"rpc.system": "aws-api", "rpc.service": service, "rpc.method": method}
 
 
 def failed(span: "Span", error: GatewayError) -> None:
@@ -153,7 +154,7 @@ class Calls:
         of its own when tracing is on."""
         if not tracing.on():
             return await self._counted(operation, call)
-        attributes = {**RPC, "rpc.method": operation, "cloud.region": self.where.region}
+        attributes = {**rpc("CodeDeploy", operation), "cloud.region": self.where.region}
         with tracing.span(f"CodeDeploy/{operation}", SpanKind.CLIENT, attributes) as span:
             assert span is not None
             try:

@@ -24,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from opentelemetry.trace import SpanKind
 
 from service import tracing
-from service.codedeploy.calls import failed
+from service.codedeploy.calls import failed, rpc
 from service.codedeploy.errors import from_botocore_error, from_client_error, sts_error
 from service.errors import ErrorCode, GatewayError, UpstreamError, UpstreamTimeout
 
@@ -239,8 +239,7 @@ class AssumedRole:
         nobody's request)."""
         if not tracing.on():
             return await self._call()
-        attributes = {"rpc.system": "aws-api", "rpc.service": "STS", "rpc.method": "AssumeRole"}
-        with tracing.span("STS/AssumeRole", SpanKind.CLIENT, attributes) as span:
+        with tracing.span("STS/AssumeRole", SpanKind.CLIENT, rpc("STS", "AssumeRole")) as span:
             assert span is not None
             try:
                 return await self._call()
