@@ -48,8 +48,11 @@ def forbids_stale(cache_control: str | None) -> bool:
     its lifetime, even when CodeDeploy's read fails (it gets the error)."""
     if cache_control is None:
         return False
-    directives = {part.strip().lower().replace(" ", "") for part in cache_control.split(",")}
-    return "no-cache" in directives or "max-stale=0" in directives
+    if refresh_requested(cache_control):
+        return True
+    return "max-stale=0" in {
+        part.strip().lower().replace(" ", "") for part in cache_control.split(",")
+    }
 
 
 def not_modified(if_none_match: str | None, etag: str) -> bool:
