@@ -4,8 +4,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSPreparedRequest
 
 from service.accounts import Account, Accounts
 from service.codedeploy import CodeDeploy, UpstreamConfig, Upstreams, resolve_region
@@ -141,3 +143,24 @@ async def test_every_account_region_shares_one_tls_context(upstream: Upstream) -
             await upstreams.get(target).get_deployment(FAILED[0])
     made = _tls_context.cache_info()
     assert (made.misses, made.hits) == (1, len(regions) - 1)
+
+
+async def test_a_remembered_user_agent_is_the_one_botocore_builds(upstream: Upstream) -> None:
+    """Each request's User-Agent, as sent, equals botocore's own for that call."""
+    sent: list[str] = []
+
+    def seen(request: AWSPreparedRequest, **_: object) -> None:
+        agent = request.headers["User-Agent"]
+        sent.append(agent.decode() if isinstance(agent, bytes) else agent)
+
+    async with connect(config(), Metrics()) as codedeploy:
+        client: Any = await codedeploy.calls._connected()
+        client.meta.events.register("before-send.codedeploy", seen)
+        await codedeploy.instances.get(*FAILED)
+        await codedeploy.instances.get(*FAILED)  # the remembered one
+        del client._user_agent_creator.to_string  # botocore's own builder again
+        await codedeploy.instances.get(*FAILED)
+    assert len(sent) == 3
+    assert sent[0] == sent[1] == sent[2]
+    assert "app/codedeploy-gateway" in sent[0]
+    assert "cfg/retry-mode#standard" in sent[0]
