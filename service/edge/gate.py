@@ -151,8 +151,9 @@ class Gate:
                 raise
         context = context_of(scope)
         context.admitted, context.caller, context.grants = True, caller, grants
-        if forbids_stale(request_headers(scope, b"cache-control")[0]):
-            stale_allowed.set(False)  # for the reads this request's task makes
+        # For the reads this request makes; set either way, so nothing carries over to
+        # a next request run in the same task (an in-process client's).
+        stale_allowed.set(not forbids_stale(request_headers(scope, b"cache-control")[0]))
         if self.buckets is not None:
             key = caller_key(scope)
             context.budget = Budget(self.buckets, key, self._refused)
