@@ -51,7 +51,7 @@ from service.metrics import Metrics
 from service.reads import Resolvers, costs, make_caches
 from service.rest import api, docs, operations
 from service.rest.api import addressed_routes
-from service.rest.hits import InstanceHitFastPath
+from service.rest.fastpath import InstanceFastPath
 from service.rest.problems import (
     PROBLEM_JSON,
     add_exception_handlers,
@@ -242,7 +242,7 @@ def create_app(
             graphiql=settings.docs,
             ws_send_timeout=settings.ws_send_timeout_seconds,
         ),
-        partial(InstanceHitFastPath, routes=addressed_routes("GetDeploymentInstance")),
+        partial(InstanceFastPath, routes=addressed_routes("GetDeploymentInstance")),
     ]
     return edge(
         app,

@@ -15,8 +15,7 @@ Then, as ASGI layers, each a plain ``(scope, receive, send)`` callable:
 4. ``BodyLimit``: a body is read only for a caller who got this far, and only so far.
 5. The faces' own layers, which the factory hands in (the edge knows neither face):
    ``GraphQLEndpoint`` for ``/graphql`` (no FastAPI route, so no REST tool trips on it),
-   then ``InstanceHitFastPath``, the hottest REST route's cache hits without FastAPI's
-   machinery.
+   then ``InstanceFastPath``, the hottest REST route without FastAPI's machinery.
 
 Then FastAPI's routing, dependencies and REST routes. Refusals, here and in every layer,
 are answered by the factory's renderer, in the shape of the face the path is.

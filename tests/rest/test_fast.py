@@ -1,55 +1,88 @@
-"""The fast path for instance cache hits answers exactly as the route does."""
+"""The fast path for the instance route answers exactly as the route does: hits, misses,
+refreshes, conditional requests, errors and stale answers, header for header."""
+
+import re
+from collections.abc import Awaitable, Callable
 
 import httpx
+import pytest
 
-from tests.support import FAILED, Upstream
+from service.rest.fastpath import InstanceFastPath
+from tests.support import FAILED, FakeClock, GatewayFactory, Upstream
 
 URL = "/v1/deployments/{}/instances/{}".format(*FAILED)
+GONE = "/v1/deployments/d-EXAMPLE01/instances/i-gone"
+Answer = tuple[int, list[tuple[str, str]], bytes]
 
 
-def without_cache_status(headers: httpx.Headers) -> dict[str, str]:
-    return {
-        k: v for k, v in headers.items() if k not in ("x-cache", "cache-control", "x-request-id")
-    }
+def answer(response: httpx.Response) -> Answer:
+    """The response, less what differs between any two (request ids, CodeDeploy's too)."""
+    headers = [(k, v) for k, v in response.headers.items() if k != "x-request-id"]
+    return response.status_code, headers, re.sub(rb'"requestId":"[^"]*"', b"", response.content)
 
 
-async def test_a_hit_is_the_routes_answer(gateway: httpx.AsyncClient) -> None:
-    routed = await gateway.get(URL)
-    fast = await gateway.get(URL)
-    assert (routed.headers["x-cache"], fast.headers["x-cache"]) == ("MISS", "HIT")
-    assert fast.content == routed.content
-    assert without_cache_status(fast.headers) == without_cache_status(routed.headers)
-    assert fast.headers["cache-control"] == "max-age=60, stale-if-error=300"
+async def story(gateway: httpx.AsyncClient, upstream: Upstream, clock: FakeClock) -> list[Answer]:
+    """Every kind of answer the route gives, in an order that fills the cache."""
+    first = await gateway.get(URL)  # a miss
+    answers = [answer(first), answer(await gateway.get(URL))]  # then a hit
+    etag = first.headers["etag"]
+    for headers in (
+        {"If-None-Match": etag},
+        {"If-None-Match": '"other"'},
+        {"Cache-Control": "no-cache"},
+        {"Cache-Control": "no-cache", "If-None-Match": etag},
+    ):
+        answers.append(answer(await gateway.get(URL, headers=headers)))
+    answers.append(answer(await gateway.head(URL)))
+    for path in (
+        GONE,  # not found, read
+        GONE,  # not found, stored
+        "/v1/deployments/d-EXAMPLE01/instances/" + "x" * 300,  # refused unread
+        "/v1/deployments/d-EXAMPLE01/instances/i%20space",
+        "/v1/deployments/d-NOSUCH001/instances/i-1",
+    ):
+        answers.append(answer(await gateway.get(path)))
+    upstream.emulator.faults.throttle_rate = 1.0
+    try:
+        clock.advance(61)  # past the terminal instance's lifetime: read again, throttled
+        answers.append(answer(await gateway.get(URL)))  # stale, with its age
+        answers.append(answer(await gateway.get(URL, headers={"Cache-Control": "max-stale=0"})))
+        answers.append(answer(await gateway.get(GONE.replace("gone", "unread"))))  # 429
+    finally:
+        upstream.emulator.faults.throttle_rate = 0.0
+    return answers
 
 
-async def test_a_hit_answers_if_none_match(gateway: httpx.AsyncClient) -> None:
-    etag = (await gateway.get(URL)).headers["etag"]
-    fast = await gateway.get(URL, headers={"If-None-Match": etag})
-    assert (fast.status_code, fast.content, fast.headers["etag"]) == (304, b"", etag)
-
-
-async def test_no_cache_goes_to_the_route(gateway: httpx.AsyncClient, upstream: Upstream) -> None:
-    await gateway.get(URL)
-    refreshed = await gateway.get(URL, headers={"Cache-Control": "no-cache"})
-    assert refreshed.headers["x-cache"] == "MISS"
-    assert upstream.calls() == 2
-
-
-async def test_stored_errors_go_to_the_route(gateway: httpx.AsyncClient) -> None:
-    await gateway.get("/v1/deployments/d-EXAMPLE01/instances/i-gone")
-    cached_404 = await gateway.get("/v1/deployments/d-EXAMPLE01/instances/i-gone")
-    assert (cached_404.status_code, cached_404.headers["x-cache"]) == (404, "HIT")
-    assert cached_404.headers["content-type"] == "application/problem+json"
-
-
-async def test_of_a_repeated_header_the_first_counts_on_both_ways(
-    gateway: httpx.AsyncClient,
+async def test_the_fast_path_answers_as_the_route(
+    upstream: Upstream,
+    make_gateway: GatewayFactory,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    etag = (await gateway.get(URL)).headers["etag"]  # the route's answer, stored
+    async with make_gateway(upstream_max_attempts=1) as gateway:
+        fast = await story(gateway, upstream, clock)
+    calls = upstream.calls()
+
+    async def to_the_route(*_: object) -> bool:
+        return False
+
+    answers: Callable[..., Awaitable[bool]] = to_the_route
+    monkeypatch.setattr(InstanceFastPath, "_answer", answers)
+    clock.advance(-61)
+    async with make_gateway(upstream_max_attempts=1) as gateway:
+        routed = await story(gateway, upstream, clock)
+    assert upstream.calls() == 2 * calls
+    statuses = [status for status, _, _ in fast]
+    assert statuses == [200, 200, 304, 200, 200, 304, 200, 404, 404, 400, 400, 404, 200, 429, 429]
+    assert ("x-cache", "STALE") in fast[12][1]
+    for fast_answer, routed_answer in zip(fast, routed, strict=True):
+        assert fast_answer == routed_answer
+
+
+async def test_of_a_repeated_header_the_first_counts(gateway: httpx.AsyncClient) -> None:
+    etag = (await gateway.get(URL)).headers["etag"]
     repeated = [("If-None-Match", etag), ("If-None-Match", '"other"')]
-    fast = await gateway.get(URL, headers=repeated)
-    routed = await gateway.get(URL, headers=[*repeated, ("Cache-Control", "no-cache")])
-    assert (fast.status_code, routed.status_code) == (304, 304)
+    assert (await gateway.get(URL, headers=repeated)).status_code == 304
     refreshed = await gateway.get(
         URL, headers=[("Cache-Control", "no-cache"), ("Cache-Control", "max-age=60")]
     )
