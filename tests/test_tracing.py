@@ -49,6 +49,9 @@ class Receiver:
                     for span in scope.spans:
                         self.spans[span.span_id.hex()] = {
                             "name": span.name,
+                            "id": span.span_id.hex(),
+                            "status": span.status.code,
+                            "events": [event.name for event in span.events],
                             "trace": span.trace_id.hex(),
                             "parent": span.parent_span_id.hex(),
                             "kind": span.kind,
@@ -157,6 +160,35 @@ async def test_a_graphql_request_under_a_callers_traceparent_is_one_trace(
     assert f'# {{trace_id="{TRACE_ID}"}}' in openmetrics.text
     # The access line names the trace.
     assert [line["trace_id"] for line in access] == [TRACE_ID]
+
+
+def test_a_spans_error_is_recorded_a_cancellation_is_not(
+    receiver: tuple[Receiver, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``span`` does ``start_as_current_span``'s work: current within its block, ended
+    after it, an error (not a cancellation) recorded with status ERROR."""
+    received, url = receiver
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", url)
+    assert tracing.configure("test")
+    try:
+        with pytest.raises(ValueError, match="no such thing"), tracing.span("fails"):
+            raise ValueError("no such thing")
+        with pytest.raises(asyncio.CancelledError), tracing.span("cancelled"):
+            raise asyncio.CancelledError
+        with tracing.span("outer") as outer, tracing.span("inner"):
+            tracing.event("hit")
+            assert outer is not None
+            current = format(outer.get_span_context().trace_id, "032x")
+            assert tracing.current_trace_id() == current
+        assert tracing.current_trace_id() is None  # no span current after the blocks
+    finally:
+        tracing.shutdown()  # exports what is left
+    spans = {span["name"]: span for span in received.spans.values()}
+    assert (spans["fails"]["status"], spans["fails"]["events"]) == (2, ["exception"])  # ERROR
+    assert (spans["cancelled"]["status"], spans["cancelled"]["events"]) == (0, [])  # UNSET
+    assert spans["inner"]["parent"] == spans["outer"]["id"]
+    assert spans["inner"]["events"] == ["hit"]
+    assert spans["outer"]["parent"] == ""
 
 
 def test_tracing_is_off_without_an_endpoint() -> None:
