@@ -26,7 +26,7 @@ class Traced:
             name.decode("latin-1"): value.decode("latin-1")
             for name, value in scope["headers"]
             if name in PROPAGATED
-        }
+        }  # usually none: then no propagator runs
         method = scope["method"]
         status = 0
 
