@@ -14,6 +14,7 @@ import os
 import random
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,7 +22,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from bench import watchers
+from bench import upstream, watchers
 from service.emulator import DEMO_ACCOUNTS, DEMO_DATA
 from service.guard import hash_key
 from service.models import TERMINAL_STATUSES
@@ -263,6 +264,50 @@ def measure(
     return row
 
 
+@dataclass
+class Scenario:
+    name: str
+    server: subprocess.Popen[bytes]
+    url: str
+    request: dict[str, str] = field(default_factory=dict)
+    connections: int = 64
+
+
+def interleaved(
+    scenarios: list[Scenario], emulator: str, seconds: int, rounds: int = 5
+) -> list[Row]:
+    """``scenarios`` in turns, ``rounds`` slices of ``seconds`` each: a row per scenario,
+    its rate over all its slices, its p50 the slices' median, its p99 their worst."""
+    runs: dict[str, list[dict[str, int]]] = {scenario.name: [] for scenario in scenarios}
+    before = settled_calls(emulator)
+    for _ in range(rounds):
+        for scenario in scenarios:
+            runs[scenario.name].append(
+                wrk(scenario.url, scenario.connections, max(1, seconds // rounds),
+                    **scenario.request)
+            )  # fmt: skip
+    calls = upstream_calls(emulator) - before
+    total = sum(run["requests"] for each in runs.values() for run in each)
+    rows = []
+    for scenario in scenarios:
+        each = runs[scenario.name]
+        requests = sum(run["requests"] for run in each)
+        row = Row(
+            name=scenario.name,
+            connections=scenario.connections,
+            requests=requests,
+            rps=round(requests / (sum(run["duration_us"] for run in each) / 1e6), 1),
+            p50_ms=round(statistics.median(run["p50_us"] for run in each) / 1000, 2),
+            p99_ms=round(max(run["p99_us"] for run in each) / 1000, 2),
+            rss_peak_mb=round(memory_mb(scenario.server.pid, "VmHWM"), 1),
+            upstream_per_request=round(calls / max(total, 1), 3),
+            failures=sum(run["errors"] + run["non2xx"] for run in each),
+        )
+        print(f"  {row.name}: {row.rps} req/s, p50 {row.p50_ms} ms, p99 {row.p99_ms} ms")
+        rows.append(row)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10, help="per scenario")
@@ -280,7 +325,10 @@ def main() -> None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
     RESULTS.mkdir(exist_ok=True)
     python = sys.executable
-    ports = {name: free_port() for name in ("emulator", "hit", "miss", "baseline", "naive", "live")}
+    names = ("emulator", "instant", "hit", "miss", "traced", "baseline", "naive", "live")
+    ports: dict[str, int] = {}
+    while len(set(ports.values())) < len(names):  # the kernel may hand a port out twice
+        ports = {name: free_port() for name in names}
     url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     aws = {
         "AWS_ENDPOINT_URL_CODEDEPLOY": url["emulator"],
@@ -306,12 +354,21 @@ def main() -> None:
         ids = Path(tmp) / "ids.txt"
         ids.write_text("\n".join(f"i-{n:017x}" for n in range(args.fleet)))
         print(f"starting: emulator ({args.fleet} instances, {args.latency_ms:g} ms a call)")
-        upstream = stack.enter_context(
+        emulator_process = stack.enter_context(
             serve(
                 [python, "-m", "service.emulator", "--port", str(ports["emulator"]),
                  "--data", str(data), "--latency-ms", str(args.latency_ms)],
                 {},
                 f"{url['emulator']}/_emulator/calls",
+            )
+        )  # fmt: skip
+        instant = url["instant"]
+        stack.enter_context(
+            serve(
+                [python, "-m", "service.emulator", "--port", str(ports["instant"]),
+                 "--data", str(data), "--latency-ms", "0"],
+                {},
+                f"{instant}/_emulator/calls",
             )
         )  # fmt: skip
         if args.only == "fleet":
@@ -346,6 +403,12 @@ def main() -> None:
                 url["baseline"],
             )
         )  # fmt: skip
+        # Tracing as a deployment samples it, to a collector that takes everything (the
+        # bare app answers 200 to any request).
+        traced = stack.enter_context(
+            serve([*gateway, str(ports["traced"])], aws | traced_to(url["baseline"]),
+                  f"{url['traced']}/openapi.json", logs / "traced.log")
+        )  # fmt: skip
         naive = stack.enter_context(
             serve(
                 [python, "-m", "uvicorn", "bench.naive:app", "--port", str(ports["naive"]),
@@ -354,6 +417,7 @@ def main() -> None:
                 f"{url['naive']}/docs",
             )
         )  # fmt: skip
+        httpx.get(url["traced"] + FAILED, headers=KEYED).raise_for_status()
         httpx.post(url["hit"] + "/graphql", json={"query": INSTANCE_QUERY}, headers=KEYED)
         httpx.get(url["hit"] + MEMBER, headers=KEYED).raise_for_status()
         # Registers the README query's hash, as a client's first APQ round trip does.
@@ -369,32 +433,55 @@ def main() -> None:
         }
         print("measuring:")
         emulator = url["emulator"]
-        rows = [
-            measure("baseline (bare ASGI, same bytes)", baseline, url["baseline"] + FAILED,
-                    emulator, connections=64, seconds=seconds),
-            measure("REST cache hit", hit, url["hit"] + FAILED, emulator,
-                    connections=64, seconds=seconds),
-            measure("REST cache hit, member account (assumed role)", hit, url["hit"] + MEMBER,
-                    emulator, connections=64, seconds=seconds),
-            measure("GraphQL cache hit (POST, README query)", hit, url["hit"] + "/graphql",
-                    emulator, connections=64, seconds=seconds, BENCH_METHOD="POST",
-                    BENCH_BODY=json.dumps({"query": README_QUERY})),
-            measure("GraphQL cache hit (APQ GET)", hit, url["hit"] + APQ_GET, emulator,
-                    connections=64, seconds=seconds),
+        rows: list[Row] = []
+        # The rows whose ratios are targets take turns, so a load that drifts during
+        # the run (a shared machine) weighs on each alike.
+        rows += interleaved(
+            [
+                Scenario("baseline (bare ASGI, same bytes)", baseline, url["baseline"] + FAILED),
+                Scenario("REST cache hit", hit, url["hit"] + FAILED),
+                Scenario("REST cache hit, tracing on (10 % sampled)", traced,
+                         url["traced"] + FAILED),
+                Scenario("REST cache hit, member account (assumed role)", hit,
+                         url["hit"] + MEMBER),
+                Scenario("GraphQL cache hit (POST, README query)", hit, url["hit"] + "/graphql",
+                         {"BENCH_METHOD": "POST",
+                          "BENCH_BODY": json.dumps({"query": README_QUERY})}),
+                Scenario("GraphQL cache hit (APQ GET)", hit, url["hit"] + APQ_GET),
+            ],
+            emulator,
+            seconds,
+        )  # fmt: skip
+        rows += [
             measure("REST cache miss", miss, url["miss"], emulator,
                     connections=64, seconds=seconds, **random_instance),
-            measure("upstream alone (the emulator), 1 connection", upstream, emulator, emulator,
-                    connections=1, seconds=seconds, BENCH_METHOD="POST",
-                    BENCH_AMZ_TARGET="CodeDeploy_20141006.GetDeploymentInstance",
-                    BENCH_BODY=json.dumps({"deploymentId": FLEET, "instanceId": f"i-{0:017x}"})),
-            measure("REST cache miss, 1 connection", miss, url["miss"], emulator,
-                    connections=1, seconds=seconds, **random_instance),
+        ]  # fmt: skip
+        rows += interleaved(
+            [
+                Scenario("upstream alone (the emulator), 1 connection", emulator_process,
+                         emulator, {"BENCH_METHOD": "POST",
+                                    "BENCH_AMZ_TARGET": "CodeDeploy_20141006.GetDeploymentInstance",
+                                    "BENCH_BODY": json.dumps({"deploymentId": FLEET,
+                                                              "instanceId": f"i-{0:017x}"})},
+                         connections=1),
+                Scenario("REST cache miss, 1 connection", miss, url["miss"], random_instance,
+                         connections=1),
+            ],
+            emulator,
+            seconds,
+        )  # fmt: skip
+        rows += [
             measure("GraphQL page of 50, cold", miss, url["miss"] + "/graphql", emulator,
                     connections=16, seconds=seconds, BENCH_METHOD="POST",
                     BENCH_BODY=json.dumps({"query": PAGE_QUERY})),
             measure("naive peer (sync boto3), miss", naive, url["naive"], emulator,
                     connections=64, seconds=seconds, **random_instance),
         ]  # fmt: skip
+        print("  a miss's time apart (bench/upstream.py)")
+        apart = upstream.measure(
+            instant,
+            aws | no_cache | {"AWS_ENDPOINT_URL_CODEDEPLOY": instant, "BENCH_API_KEY": BENCH_KEY},
+        )
         # Before the attacks, whose parsing leaves the heap larger than the cache does.
         full = fill_cache(url["hit"], args.fleet, hit.pid)
         rows += [
@@ -421,7 +508,17 @@ def main() -> None:
             url["live"], BENCH_KEY, lambda: upstream_calls(emulator),
             lambda: memory_mb(live.pid, "VmRSS"), args.viewers, args.watch_seconds,
         )  # fmt: skip
-    write(rows, full, args, watched, fleet_summary)
+    write(rows, full, args, watched, fleet_summary, apart)
+
+
+def traced_to(collector: str) -> dict[str, str]:
+    """The OTEL_* variables of a gateway sending a tenth of its traces to ``collector``."""
+    return {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector,
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.1",
+        "OTEL_SERVICE_NAME": "codedeploy-gateway-bench",
+    }
 
 
 def under_attack(server: subprocess.Popen[bytes], base: str, emulator: str, seconds: int) -> Row:
@@ -663,8 +760,10 @@ def write(
     args: argparse.Namespace,
     watched: watchers.WatchersRow,
     fleet: FleetRow,
+    apart: upstream.UpstreamApart,
 ) -> None:
     by = {row.name: row for row in rows}
+    traced = by["REST cache hit, tracing on (10 % sampled)"]
     baseline, hit = by["baseline (bare ASGI, same bytes)"], by["REST cache hit"]
     graphql_hit, miss = by["GraphQL cache hit (POST, README query)"], by["REST cache miss"]
     apq_hit = by["GraphQL cache hit (APQ GET)"]
@@ -676,10 +775,12 @@ def write(
     alone = by["upstream alone (the emulator), 1 connection"]
     # (target, measured, bound, whether the bound is a ceiling rather than a floor)
     targets = [
-        ("REST cache hit ≥ 50 % of the baseline", hit.rps / baseline.rps, 0.50, False),
+        ("REST cache hit ≥ 70 % of the baseline", hit.rps / baseline.rps, 0.70, False),
+        ("tracing on, 10 % sampled: hits ≥ 90 % of the rate with it off",
+         traced.rps / hit.rps, 0.90, False),
         ("a member account's hit ≥ 90 % of the default account's", member_hit.rps / hit.rps,
          0.90, False),
-        ("GraphQL cache hit (POST) ≥ 50 % of REST cache hit", graphql_hit.rps / hit.rps, 0.50,
+        ("GraphQL cache hit (POST) ≥ 90 % of REST cache hit", graphql_hit.rps / hit.rps, 0.90,
          False),
         ("GraphQL APQ GET hit ≥ 70 % of REST cache hit", apq_hit.rps / hit.rps, 0.70, False),
         ("costly documents refused with 0 upstream calls",
@@ -689,8 +790,8 @@ def write(
         ("/healthz p99 < 100 ms while 4 clients send them", attacked.p99_ms, 100, True),
         ("/healthz p99 < 100 ms while 3 clients send the largest allowed document",
          largest.p99_ms, 100, True),
-        ("miss adds ≤ 2 ms p50 over the upstream alone (1 connection)",
-         single.p50_ms - alone.p50_ms, 2.0, True),
+        ("miss adds ≤ 1 ms p50 over the upstream alone (1 connection)",
+         single.p50_ms - alone.p50_ms, 1.0, True),
         ("≥ 10x the naive peer's throughput on misses (64 connections)", miss.rps / naive.rps, 10,
          False),
         ("RSS < 150 MB with 10,000 cached instances", full_cache_rss, 150, True),
@@ -741,6 +842,13 @@ def write(
         f"{watched.calls_per_minute_one_group_viewer}; with {watched.group_viewers}, "
         f"{watched.calls_per_minute_group_viewers}.",
         "",
+        f"A miss's time apart (bench/upstream.py: one connection, an emulator answering at "
+        f"once, medians of {upstream.ROUNDS * upstream.CALLS:,} calls each): the request's "
+        f"bytes alone (aiohttp) {apart.raw_us:,.0f} µs; through the gateway's CodeDeploy "
+        f"client (aiobotocore) {apart.client_us:,.0f} µs, so botocore's own work is "
+        f"{apart.botocore_us:,.0f} µs; a REST miss through the whole app (no HTTP server) "
+        f"{apart.miss_us:,.0f} µs, so the gateway's own is {apart.gateway_us:,.0f} µs.",
+        "",
         *fleet_lines(fleet, args.seconds),
     ]
     lines += ["", "| target | measured | met |", "|---|---|---|"]
@@ -756,6 +864,7 @@ def write(
                 "full_cache_rss_mb": full_cache_rss,
                 "watchers": asdict(watched),
                 "fleet": asdict(fleet),
+                "upstream_apart": asdict(apart),
             },
             indent=2,
         )
