@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from service.errors import ErrorCode, Forbidden, NotFound
-from service.settings import ConfigurationError, parse_document
+from service.settings import ConfigurationError, load_file
 
 # An alias stands in a URL path and in log lines: short, plain.
 ALIAS_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -24,7 +24,6 @@ ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::(\d{12}):role/[A-Za-z0-9_+=,.@/-]{1,51
 # Every (account, region) may get a credential provider and a client: bounded.
 MAX_TARGETS = 1000
 DEFAULT_ALIAS = "default"
-YAML_SUFFIXES = frozenset({".yaml", ".yml"})
 
 Alias = Annotated[str, StringConstraints(pattern=ALIAS_PATTERN)]
 Region = Annotated[str, StringConstraints(pattern=REGION_PATTERN)]
@@ -92,25 +91,10 @@ class Accounts:
     def load(cls, path: Path, source: str = "GATEWAY_ACCOUNTS_FILE") -> Self:
         """The file's accounts (JSON, or YAML for a name ending in ``.yaml`` or ``.yml``),
         or ``ConfigurationError`` with one line per problem."""
-        where = f"{source} ({path})"
-        try:
-            content = path.read_bytes()
-        except OSError as exc:
-            raise ConfigurationError(f"{where}: {exc.strerror}") from None
-        try:
-            raw = parse_document(content, yaml_file=path.suffix.lower() in YAML_SUFFIXES)
-        except ValueError as exc:
-            raise ConfigurationError(f"{where}: {exc}") from None
-        try:
-            parsed = _File.model_validate(raw)
-        except ValidationError as exc:
-            lines = [
-                f"{where}: {'.'.join(map(str, error['loc'])) or 'file'}: {error['msg']}"
-                for error in exc.errors(include_input=False, include_url=False)
-            ]
-            raise ConfigurationError("\n".join(lines)) from None
+        parsed = load_file(path, _File, source)
         problems = _problems(parsed)
         if problems:
+            where = f"{source} ({path})"
             raise ConfigurationError("\n".join(f"{where}: {line}" for line in problems))
         default = parsed.default or next(iter(parsed.accounts))
         return cls(parsed.accounts, default)

@@ -33,6 +33,7 @@ from service.fleet.buckets import SharedBuckets
 from service.fleet.budget import StoreBudget
 from service.fleet.cache import StoreTiers
 from service.fleet.live import LiveFleet
+from service.fleet.outbox import StoreOutbox
 from service.fleet.store import Store
 from service.graphql.documents import Documents, load_trusted
 from service.graphql.engine import GraphQLEngine
@@ -49,7 +50,7 @@ from service.live import Watchers
 from service.live.follow import Follows
 from service.metrics import Metrics
 from service.reads import Resolvers, costs, make_caches
-from service.rest import api, docs, operations
+from service.rest import api, docs, operations, webhooks
 from service.rest.api import addressed_routes
 from service.rest.fastpath import InstanceFastPath
 from service.rest.problems import (
@@ -62,6 +63,7 @@ from service.rest.routes import FILTER_ENUMS
 from service.settings import Settings
 from service.tokens import Cursors
 from service.version import __version__
+from service.webhooks import Outbox, SqliteOutbox, Webhooking, Webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +82,7 @@ class State(TypedDict):
     metrics: Metrics
     watchers: Watchers
     follows: Follows
+    webhooks: Webhooking | None
 
 
 def create_app(
@@ -111,6 +114,9 @@ def create_app(
     trusted = None
     if settings.graphql_trusted_documents is not None:
         trusted = load_trusted(settings.graphql_trusted_documents)
+    hooks = None
+    if settings.webhooks_file is not None:
+        hooks = Webhooks.load(settings.webhooks_file, accounts)
     if not authenticator.enabled and not settings.local:
         logger.warning("GATEWAY_AUTH=none: anyone who can reach the gateway can read everything")
 
@@ -179,6 +185,28 @@ def create_app(
             # The feeds end first: their viewers are the watchers' too, and would hold
             # the watchers' close for its whole grace.
             health.on_stop += [follows.close, watchers.close]
+            webhooking = None
+            if hooks is not None:
+                outbox: Outbox
+                if store is not None:
+                    outbox = StoreOutbox(store)
+                else:
+                    assert settings.webhooks_db is not None  # the settings require one
+                    outbox = await SqliteOutbox(settings.webhooks_db).open()
+                stack.push_async_callback(outbox.close)
+                webhooking = Webhooking(
+                    hooks,
+                    outbox,
+                    resolvers,
+                    follows,
+                    metrics,
+                    interval=settings.watch_interval_seconds,
+                    retry_base_seconds=settings.webhooks_retry_base_seconds,
+                )
+                stack.push_async_callback(webhooking.close)
+                health.on_stop.insert(0, webhooking.close)  # it follows feeds: before them
+                webhooking.start()
+                logger.info("%d webhook(s) to call", len(hooks))
             if settings.events_queue_url is not None:
                 queue = str(settings.events_queue_url)
                 region = queue_region(queue, settings.aws_region or accounts.default.region)
@@ -198,6 +226,7 @@ def create_app(
                     "metrics": metrics,
                     "watchers": watchers,
                     "follows": follows,
+                    "webhooks": webhooking,
                 }
             finally:
                 health.started = False
@@ -224,6 +253,7 @@ def create_app(
     add_exception_handlers(app)
     api.include(app)
     app.include_router(operations.router)
+    app.include_router(webhooks.router)
     if settings.docs:
         app.include_router(docs.router)
     app.include_router(docs.board_router(bool(settings.auth_schemes)))

@@ -45,6 +45,8 @@ class ErrorCode(StrEnum):
     INSTANCE_NOT_FOUND = "INSTANCE_NOT_FOUND"
     TARGET_NOT_FOUND = "TARGET_NOT_FOUND"
     PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+    WEBHOOK_NOT_FOUND = "WEBHOOK_NOT_FOUND"
+    DEAD_LETTER_NOT_FOUND = "DEAD_LETTER_NOT_FOUND"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
     DEPLOYMENT_NOT_STARTED = "DEPLOYMENT_NOT_STARTED"
@@ -173,6 +175,12 @@ VOCABULARY: dict[ErrorCode, Meaning] = {
     ErrorCode.DEPLOYMENT_GROUP_NOT_FOUND: Meaning(404, "The deployment group does not exist."),
     ErrorCode.DEPLOYMENT_NOT_FOUND: Meaning(404, "The deployment does not exist."),
     ErrorCode.INSTANCE_NOT_FOUND: Meaning(404, "The instance is not part of the deployment."),
+    ErrorCode.WEBHOOK_NOT_FOUND: Meaning(
+        404, "No webhook of that name (or none at all) is configured (`/operations/webhooks`)."
+    ),
+    ErrorCode.DEAD_LETTER_NOT_FOUND: Meaning(
+        404, "No dead letter by that reference: resent already, or never one."
+    ),
     ErrorCode.TARGET_NOT_FOUND: Meaning(404, "The target is not part of the deployment."),
     ErrorCode.PERSISTED_QUERY_NOT_FOUND: Meaning(
         404,

@@ -158,9 +158,27 @@ class Metrics:
             "Times the shared store failed or timed out and this replica went on alone.",
             registry=registry,
         )
+        self.webhook_deliveries = Counter(
+            "gateway_webhook_deliveries",
+            "Webhook delivery tries by webhook and outcome: delivered, retry (a failed try, "
+            "tried again later), dead (the last try failed: a dead letter), gone (410: the "
+            "webhook disabled).",
+            ["webhook", "outcome"],
+            registry=registry,
+        )
+        self.webhook_events = Counter(
+            "gateway_webhook_events",
+            "Changes for a webhook: queued, or skipped (queued before — seen again after a "
+            "restart or by another replica — or the webhook disabled).",
+            ["webhook", "outcome"],
+            registry=registry,
+        )
         self._operation_name = BoundedLabel()
         self._request_name = BoundedLabel()
         self._caller = BoundedLabel()
+
+    def webhook_delivered(self, webhook: str, outcome: str) -> None:
+        self.webhook_deliveries.labels(webhook, outcome).inc()
 
     def http_request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.hot.request(route, method, status, seconds)

@@ -2,14 +2,16 @@
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import (
     AnyHttpUrl,
+    BaseModel,
     Field,
     IPvAnyNetwork,
     RedisDsn,
     SecretStr,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -21,10 +23,34 @@ AuthScheme = Literal["api-key", "jwt"]
 UpstreamApi = Literal["instances", "targets"]
 AUTH_CHOICES = "none, api-key, jwt or api-key,jwt"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "[::1]", "localhost"})
+YAML_SUFFIXES = frozenset({".yaml", ".yml"})
+M = TypeVar("M", bound=BaseModel)
 
 
 class ConfigurationError(Exception):
     """The configuration cannot produce a working gateway; the message names the variable."""
+
+
+def load_file(path: Path, model: type[M], source: str) -> M:
+    """``path``'s document (JSON, or YAML for a name ending in ``.yaml`` or ``.yml``) as
+    ``model``, or ``ConfigurationError`` with one line per problem, each saying where."""
+    where = f"{source} ({path})"
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(f"{where}: {exc.strerror}") from None
+    try:
+        raw = parse_document(content, yaml_file=path.suffix.lower() in YAML_SUFFIXES)
+    except ValueError as exc:
+        raise ConfigurationError(f"{where}: {exc}") from None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        lines = [
+            f"{where}: {'.'.join(map(str, error['loc'])) or 'file'}: {error['msg']}"
+            for error in exc.errors(include_input=False, include_url=False)
+        ]
+        raise ConfigurationError("\n".join(lines)) from None
 
 
 def parse_document(content: str | bytes, *, yaml_file: bool = False) -> object:
@@ -264,6 +290,11 @@ class Settings(BaseSettings):
                 raise ValueError("GATEWAY_AUTH=jwt needs GATEWAY_JWT_ISSUER and _AUDIENCE")
         if self.rate_limit_burst is not None and self.rate_limit_per_second is None:
             raise ValueError("GATEWAY_RATE_LIMIT_BURST needs GATEWAY_RATE_LIMIT_PER_SECOND")
+        if self.webhooks_file and self.webhooks_db is None and self.redis_url is None:
+            raise ValueError(
+                "GATEWAY_WEBHOOKS_FILE needs GATEWAY_WEBHOOKS_DB (a file the deliveries wait "
+                "in) or GATEWAY_REDIS_URL"
+            )
         return self
 
     @property
@@ -289,6 +320,18 @@ class Settings(BaseSettings):
     events_queue_url: AnyHttpUrl | None = None
     """An SQS queue that receives CodeDeploy's EventBridge state-change notifications: a
     watched deployment is read again as soon as one names it, instead of at the next poll."""
+
+    # Webhooks: deployments' changes delivered to services and chat (docs/webhooks.md).
+    webhooks_file: Path | None = None
+    """JSON (or YAML): the webhooks to call — each a URL at a host ``allowedHosts`` names,
+    its signing secret's file, what it follows and in which format. Unset: none."""
+    webhooks_db: Path | None = None
+    """The SQLite file the deliveries wait in (WAL mode), so none is lost to a restart;
+    required with ``GATEWAY_WEBHOOKS_FILE`` unless ``GATEWAY_REDIS_URL`` is set (a fleet's
+    deliveries wait in the store)."""
+    webhooks_retry_base_seconds: float = Field(default=5.0, gt=0, le=3600)
+    """A failed delivery's first retry comes this long after it (±20 % jitter), each next
+    four times as long, up to an hour; the eighth failed try makes a dead letter."""
 
     # A fleet: replicas share one Redis-protocol store (Redis, Valkey, ElastiCache).
     redis_url: RedisDsn | None = None

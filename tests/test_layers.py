@@ -15,6 +15,7 @@ LAYERS: list[set[str]] = [
     {"service.app", "service.ci"},
     {"service.fleet"},
     {"service.rest", "service.graphql"},
+    {"service.webhooks"},
     {"service.edge", "service.live"},
     {"service.reads", "service.request"},
     {"service.codedeploy", "service.cache", "service.guard", "service.emulator", "service.tokens"},

@@ -10,7 +10,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.accounts import EVERY_ACCOUNT
 from service.edge.headers import request_headers
-from service.edge.paths import GRAPHQL, METRICS, PROBES, PUBLIC, path_of
+from service.edge.paths import GRAPHQL, METRICS, OPERATIONS, PROBES, PUBLIC, path_of
 from service.edge.refusal import Refuse
 from service.errors import ErrorCode, GatewayError, RateLimited, Unauthorized
 from service.freshness import forbids_stale, stale_allowed
@@ -41,7 +41,7 @@ def admission(scope: Scope) -> Admission:
     path = path_of(scope)
     if path in PROBES or path.startswith(PUBLIC):
         return Admission.PUBLIC
-    if path == METRICS:
+    if path == METRICS or path.startswith(OPERATIONS + "/"):
         return Admission.METRICS_KEY
     # GraphiQL's page is a GET with no parameters; every query, by text or by hash, is
     # guarded (and every WebSocket).
@@ -130,7 +130,10 @@ class Gate:
                     raise Unauthorized(
                         "/metrics wants its own key.", code=ErrorCode.INVALID_API_KEY
                     )
-            return
+                return
+            if path_of(scope) == METRICS:  # open without a key, as scrapers expect
+                return
+            # An operator's route without a metrics key: a caller's credential, as any.
         caller, grants = None, EVERY_ACCOUNT
         address = address_key(scope)
         if self.authenticator.enabled:

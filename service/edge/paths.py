@@ -12,6 +12,8 @@ BOARD = "/board"
 HEALTHZ = "/healthz"
 READYZ = "/readyz"
 METRICS = "/metrics"
+# An operator's routes (webhooks' dead letters): the metrics key when there is one.
+OPERATIONS = "/operations"
 
 PROBES = frozenset({HEALTHZ, READYZ})
 # Pages a browser renders (Swagger UI, GraphiQL) and the files they load: they get the

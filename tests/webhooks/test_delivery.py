@@ -1,0 +1,223 @@
+"""Deliveries to real receivers over real sockets: signed, retried with the same id,
+disabled by 410, kept as dead letters and sent again; redirects never followed, metadata
+and private addresses never called."""
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from standardwebhooks.webhooks import Webhook as Verifier
+
+from service.app import create_app
+from service.live.changes import Watched
+from service.settings import ConfigurationError, Settings
+from service.webhooks import Webhooking
+from service.webhooks.config import Webhook
+from service.webhooks.delivery import Sender
+from service.webhooks.messages import Message
+from service.webhooks.outbox import Pending
+from tests.support import (
+    LIVE,
+    WAIT,
+    Live,
+    LiveFactory,
+    RedisServer,
+    free_port,
+    running_process,
+    until,
+)
+from tests.webhooks.conftest import SECRET, Receiver, hooks_file, receiving
+
+APPLICATION, GROUP = "orders-api", "orders-api-staging"
+
+
+def hook(receiver: Receiver, **extra: Any) -> dict[str, Any]:
+    return {"name": "tracker", "url": receiver.url, "applications": [APPLICATION],
+            "deploymentGroups": [GROUP], "events": ["deployment"], **extra}  # fmt: skip
+
+
+def settings(tmp_path: Path, *hooks: dict[str, Any], **top: Any) -> dict[str, Any]:
+    return {
+        "webhooks_file": hooks_file(tmp_path, *hooks, **top),
+        "webhooks_db": tmp_path / "webhooks.db",
+        "webhooks_retry_base_seconds": 0.05,
+    }
+
+
+def changed(live: Live) -> None:
+    """CodeDeploy changed: the group's feed and the deployment's watcher read now."""
+    where = live.gateway.state["resolvers"].accounts.default
+    live.gateway.state["follows"].changed(where, APPLICATION, GROUP)
+    live.watchers.changed(Watched(where, LIVE))
+
+
+def types(receiver: Receiver) -> list[str]:
+    return [d.json["type"] for d in receiver.deliveries() if d.path == "/hook"]
+
+
+async def test_a_signed_delivery_follows_a_change_in_codedeploy(
+    make_live: LiveFactory, receiver: Receiver, tmp_path: Path
+) -> None:
+    async with make_live(**settings(tmp_path, hook(receiver))) as live:
+        await until(lambda: types(receiver) == ["deployment.inprogress"])
+        live.clock.advance(57)  # the rolling run is over
+        changed(live)
+        await until(lambda: "deployment.succeeded" in types(receiver))
+    first, last = receiver.deliveries()[0], receiver.deliveries()[-1]
+    verified = Verifier(SECRET).verify(last.body, last.headers)
+    assert verified["data"]["deploymentInfo"]["deploymentId"] == LIVE
+    assert verified["data"]["deploymentInfo"]["status"] == "Succeeded"
+    assert (verified["applicationName"], verified["deploymentGroupName"]) == (APPLICATION, GROUP)
+    assert first.headers["webhook-id"] != last.headers["webhook-id"]
+    assert last.headers["Content-Type"] == "application/json"
+    assert last.headers["User-Agent"].startswith("codedeploy-gateway/")
+
+
+async def test_a_failing_receiver_gets_the_same_event_on_its_fourth_try(
+    make_live: LiveFactory, receiver: Receiver, tmp_path: Path
+) -> None:
+    receiver.answers = [(500, {})] * 3
+    async with make_live(**settings(tmp_path, hook(receiver))) as live:
+        await until(lambda: len(receiver.deliveries()) == 4)
+        async with live.client() as client:
+            metrics = (await client.get("/metrics")).text
+            state = (await client.get("/operations/webhooks")).json()
+    ids = {delivery.headers["webhook-id"] for delivery in receiver.deliveries()}
+    assert len(ids) == 1
+    for delivery in receiver.deliveries():  # each try signed anew, each verifies
+        Verifier(SECRET).verify(delivery.body, delivery.headers)
+    assert 'gateway_webhook_deliveries_total{outcome="retry",webhook="tracker"} 3.0' in metrics
+    assert 'gateway_webhook_deliveries_total{outcome="delivered",webhook="tracker"} 1.0' in metrics
+    assert state["webhooks"][0] | {"waiting": 0} == {
+        "name": "tracker", "host": "127.0.0.1", "format": "standard", "events": ["deployment"],
+        "enabled": True, "disabledBecause": None, "waiting": 0, "deadLetters": 0,
+    }  # fmt: skip
+
+
+async def test_410_disables_the_webhook_and_an_operator_sends_again(
+    make_live: LiveFactory, receiver: Receiver, tmp_path: Path
+) -> None:
+    receiver.answers = [(410, {})]
+    async with make_live(**settings(tmp_path, hook(receiver))) as live, live.client() as client:
+        await until(lambda: len(receiver.deliveries()) == 1)
+        webhooking: Webhooking = live.gateway.state["webhooks"]
+        async with asyncio.timeout(WAIT):
+            while "tracker" not in await webhooking.outbox.disabled():  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        listed = (await client.get("/operations/webhooks")).json()["webhooks"][0]
+        letters = (await client.get("/operations/webhooks/dead-letters")).json()["deadLetters"]
+        assert (listed["enabled"], listed["disabledBecause"]) == (False, "410 Gone")
+        assert len(letters) == 1
+        assert letters[0]["lastError"] == "410"
+        assert letters[0]["webhookId"] == receiver.deliveries()[0].headers["webhook-id"]
+        missing = await client.post("/operations/webhooks/dead-letters/404/resend")
+        assert (missing.status_code, missing.json()["code"]) == (404, "DEAD_LETTER_NOT_FOUND")
+        resent = await client.post(f"/operations/webhooks/dead-letters/{letters[0]['ref']}/resend")
+        assert resent.status_code == 202
+        enabled = await client.post("/operations/webhooks/tracker/enable")
+        assert enabled.status_code == 200
+        await until(lambda: len(receiver.deliveries()) == 2)
+        again = (await client.get("/operations/webhooks/dead-letters")).json()["deadLetters"]
+    first, second = receiver.deliveries()
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+    assert again == []
+
+
+async def test_a_redirect_is_not_followed(
+    make_live: LiveFactory, receiver: Receiver, tmp_path: Path
+) -> None:
+    followed = receiver.url.replace("/hook", "/followed")
+    receiver.answers = [(307, {"Location": followed})] * 2
+    async with make_live(**settings(tmp_path, hook(receiver))):
+        await until(lambda: len(receiver.deliveries()) == 3)  # two redirects, then a 204
+    assert [delivery.path for delivery in receiver.deliveries()] == ["/hook"] * 3
+
+
+async def test_metadata_private_and_unlisted_receivers_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match=r"169\.254\.169\.254 is a cloud metadata address"):
+        create_app(Settings(auth="none", **settings(
+            tmp_path, {"name": "x", "url": "http://169.254.169.254/latest/meta-data/"},
+            allowedHosts=["169.254.169.254"], privateHosts=["169.254.169.254"],
+        )))  # fmt: skip
+    with pytest.raises(ConfigurationError, match=r"host 'evil\.example' is not in allowedHosts"):
+        create_app(
+            Settings(
+                auth="none", **settings(tmp_path, {"name": "x", "url": "https://evil.example/"})
+            )
+        )
+    # A name that resolves to loopback, its host not in privateHosts: refused after DNS,
+    # before any connection.
+    refused = Webhook("x", "http://localhost:9/hook", "localhost", b"k" * 32, None, None, None,
+                      frozenset({"all"}), "standard", private=False)  # fmt: skip
+    sender = Sender()
+    pending = Pending(Message("x", "k", "msg_1", b"{}", 0.0), 0, "1")
+    try:
+        outcome = await sender.send(refused, pending)
+    finally:
+        await sender.close()
+    assert outcome.error is not None
+    assert outcome.error.startswith("refused: localhost: 127.0.0.1 is private, loopback")
+
+
+async def test_without_webhooks_the_operator_routes_say_so(
+    make_live: LiveFactory,
+) -> None:
+    async with make_live() as live, live.client() as client:
+        answer = await client.get("/operations/webhooks")
+    assert (answer.status_code, answer.json()["code"]) == (404, "WEBHOOK_NOT_FOUND")
+
+
+async def test_three_replicas_over_one_store_deliver_each_event_once(
+    make_live: LiveFactory, receiver: Receiver, redis: RedisServer, tmp_path: Path
+) -> None:
+    fleet = settings(tmp_path, hook(receiver)) | {"redis_url": redis.url, "webhooks_db": None}
+    async with make_live(**fleet) as one, make_live(**fleet) as two, make_live(**fleet) as three:
+        await until(lambda: types(receiver) == ["deployment.inprogress"])
+        one.clock.advance(57)  # the emulator's, shared: the rolling run is over
+        for replica in (one, two, three):
+            changed(replica)
+        await until(lambda: "deployment.succeeded" in types(receiver))
+        store = redis.client()
+        await until(lambda: not store.keys("cdgw:*wh:q:*"))  # every queue settled
+    ids = [delivery.headers["webhook-id"] for delivery in receiver.deliveries()]
+    assert types(receiver) == ["deployment.inprogress", "deployment.succeeded"]
+    assert len(set(ids)) == 2
+
+
+@pytest.mark.processes
+def test_killed_with_deliveries_waiting_a_restart_delivers_them(tmp_path: Path) -> None:
+    """``kill -9`` while the receiver is down and deliveries wait; started again with the
+    receiver up, everything that waited arrives, under the ids it had."""
+    port = free_port()  # nothing listens there yet: every try fails
+    path = hooks_file(tmp_path, {"name": "tracker", "url": f"http://127.0.0.1:{port}/hook",
+                                 "applications": [APPLICATION]})  # fmt: skip
+    database = tmp_path / "webhooks.db"
+    env = {"GATEWAY_WEBHOOKS_FILE": str(path), "GATEWAY_WEBHOOKS_DB": str(database),
+           "GATEWAY_WEBHOOKS_RETRY_BASE_SECONDS": "0.05"}  # fmt: skip
+
+    def waiting() -> set[str]:
+        with sqlite3.connect(database) as db:
+            rows = db.execute("SELECT id FROM messages WHERE state = 'waiting' AND attempts > 0")
+            return {id_ for (id_,) in rows}
+
+    with running_process(tmp_path / "first.log", **env) as (_, process):
+        _until(lambda: len(waiting()) >= 3)  # tried, failed, waiting for the next try
+        process.kill()
+        process.wait()
+    queued = waiting()
+    with receiving(port) as receiver, running_process(tmp_path / "second.log", **env):
+        _until(lambda: queued <= {d.headers["webhook-id"] for d in receiver.deliveries()})
+    for delivery in receiver.deliveries():
+        Verifier(SECRET).verify(delivery.body, delivery.headers)
+
+
+def _until(condition: Callable[[], bool]) -> None:
+    """A bound on a hang (processes, not this loop's tasks), not a measurement."""
+    deadline = time.monotonic() + 3 * WAIT
+    while not condition():
+        assert time.monotonic() < deadline, "waited too long"
+        time.sleep(0.05)
