@@ -117,6 +117,8 @@ def create_app(
     hooks = None
     if settings.webhooks_file is not None:
         hooks = Webhooks.load(settings.webhooks_file, accounts)
+        if settings.redis_url is None and settings.webhooks_db is not None:
+            SqliteOutbox.check(settings.webhooks_db)
     if not authenticator.enabled and not settings.local:
         logger.warning("GATEWAY_AUTH=none: anyone who can reach the gateway can read everything")
 

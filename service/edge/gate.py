@@ -130,6 +130,7 @@ class Gate:
                     raise Unauthorized(
                         "/metrics wants its own key.", code=ErrorCode.INVALID_API_KEY
                     )
+                context_of(scope).grants = EVERY_ACCOUNT  # an operator's, on these paths
                 return
             if path_of(scope) == METRICS:  # open without a key, as scrapers expect
                 return

@@ -1,5 +1,6 @@
 """An operator's view of the webhooks: their state, their dead letters, and resending one
-(``/operations/webhooks``; the metrics key when there is one, else a caller's credential).
+(``/operations/webhooks``; the metrics key when there is one, else a caller's credential
+granted every account).
 Not in OpenAPI: an operator's tool, like ``/metrics``, not the contract."""
 
 from typing import Annotated, Any
@@ -7,7 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 
 from service.edge.paths import OPERATIONS
-from service.errors import ErrorCode, NotFound
+from service.errors import ErrorCode, Forbidden, NotFound
+from service.request import context_of
 from service.webhooks import Webhooking
 
 router = APIRouter(prefix=OPERATIONS + "/webhooks", include_in_schema=False)
@@ -15,6 +17,13 @@ MAX_LISTED = 1000
 
 
 def _webhooks(request: Request) -> Webhooking:
+    """The webhooks, for an operator: the metrics key, or a caller granted every account
+    (dead letters carry any account's deployments)."""
+    if context_of(request.scope).grants.accounts is not None:
+        raise Forbidden(
+            "The webhooks' routes want the metrics key, or a caller granted every account.",
+            code=ErrorCode.FORBIDDEN,
+        )
     webhooking: Webhooking | None = request.state.webhooks
     if webhooking is None:
         raise NotFound("No webhooks are configured (GATEWAY_WEBHOOKS_FILE).",

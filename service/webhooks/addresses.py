@@ -8,7 +8,7 @@ import ipaddress
 METADATA = frozenset(
     ipaddress.ip_address(address)
     for address in ("169.254.169.254", "fd00:ec2::254", "169.254.170.2", "169.254.170.23",
-                    "100.100.100.200", "192.0.0.192")
+                    "fd00:ec2::23", "100.100.100.200", "192.0.0.192")
 )  # fmt: skip
 
 
@@ -24,7 +24,8 @@ def refusal(address: str, private_allowed: bool) -> str | None:
         return f"{ip} is a cloud metadata address"
     if ip.is_unspecified or ip.is_multicast or ip.is_reserved:
         return f"{ip} is not a receiver's address"
-    if not private_allowed and (ip.is_private or ip.is_loopback or ip.is_link_local):
+    # Not global: private, loopback, link-local, shared (100.64/10), documentation, …
+    if not private_allowed and not ip.is_global:
         return f"{ip} is private, loopback or link-local (the host is not in privateHosts)"
     return None
 
@@ -32,7 +33,7 @@ def refusal(address: str, private_allowed: bool) -> str | None:
 def literal_refusal(host: str, private_allowed: bool) -> str | None:
     """For a URL whose host is an address: why it may not be called; None for a name."""
     try:
-        ipaddress.ip_address(host)
+        ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return None
-    return refusal(host, private_allowed)
+    return refusal(host.strip("[]"), private_allowed)

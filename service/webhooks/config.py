@@ -5,7 +5,7 @@ in any of them."""
 import base64
 import binascii
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -21,6 +21,7 @@ SECRET_PREFIX = "whsec_"
 # The Standard Webhooks specification's bounds for a secret's bytes.
 SECRET_BYTES = (24, 64)
 MAX_WEBHOOKS = 100
+MAX_SECRET_FILE_BYTES = 1024
 
 EventChoice = Literal["deployment", "instance-failed", "target-failed", "all"]
 Format = Literal["standard", "slack"]
@@ -63,7 +64,7 @@ class Webhook:
     name: str
     url: str
     host: str
-    secret: bytes
+    secret: bytes = field(repr=False)
     accounts: frozenset[str] | None
     applications: frozenset[str] | None
     groups: frozenset[str] | None
@@ -113,9 +114,9 @@ class Webhooks:
                 problems.append(f"{where}.name: {hook.name!r} is named twice")
             if hook.url.username or hook.url.password:
                 problems.append(f"{where}.url: credentials in a URL end up in logs; sign instead")
-            if host not in allowed and f"[{host}]" not in allowed:
+            if not _named(host, allowed):
                 problems.append(f"{where}.url: host {host!r} is not in allowedHosts")
-            elif (refused := literal_refusal(host, host in private)) is not None:
+            elif (refused := literal_refusal(host, _named(host, private))) is not None:
                 problems.append(f"{where}.url: {refused}")
             for alias in hook.accounts or ():
                 if alias not in accounts.accounts:
@@ -135,12 +136,17 @@ class Webhooks:
                 groups=_set(hook.deployment_groups),
                 events=frozenset(hook.events),
                 format=hook.format,
-                private=host in private or f"[{host}]" in private,
+                private=_named(host, private),
             )
         if problems:
             raise ConfigurationError("\n".join(f"{SOURCE} ({path}): {line}" for line in problems))
         board = None if parsed.board_url is None else str(parsed.board_url)
         return cls(hooks, board)
+
+
+def _named(host: str, hosts: set[str]) -> bool:
+    """Whether ``hosts`` names ``host`` (an IPv6 address with or without its brackets)."""
+    return host in hosts or f"[{host}]" in hosts
 
 
 def _set(values: list[str] | None) -> frozenset[str] | None:
@@ -150,9 +156,14 @@ def _set(values: list[str] | None) -> frozenset[str] | None:
 def _secret(path: Path) -> tuple[bytes, str | None]:
     """The secret's bytes, or why the file holds none (never quoting it)."""
     try:
-        text = path.read_text().strip()
+        if not path.is_file():
+            return b"", "not a file" if path.exists() else "No such file or directory"
+        with path.open("rb") as file:  # a secret is ~50 bytes: never read a huge file whole
+            text = file.read(MAX_SECRET_FILE_BYTES + 1).decode().strip()
     except (OSError, UnicodeDecodeError) as exc:
         return b"", getattr(exc, "strerror", None) or "not readable text"
+    if len(text) > MAX_SECRET_FILE_BYTES:
+        return b"", f"holds more than {MAX_SECRET_FILE_BYTES} bytes: not one secret"
     if not text.startswith(SECRET_PREFIX):
         return b"", f"does not hold a Standard Webhooks secret ({SECRET_PREFIX} and base64)"
     try:

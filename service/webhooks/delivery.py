@@ -81,8 +81,9 @@ class Sender:
     def _session(self, hook: Webhook) -> aiohttp.ClientSession:
         session = self._sessions.get(hook.name)
         if session is None:
+            # As many connections as deliveries at once: none waits for one inside its 10 s.
             connector = aiohttp.TCPConnector(
-                resolver=CheckedResolver(hook.private), limit=4, use_dns_cache=False
+                resolver=CheckedResolver(hook.private), limit=CONCURRENCY, use_dns_cache=False
             )
             session = aiohttp.ClientSession(
                 connector=connector,
@@ -120,8 +121,10 @@ class Sender:
             cause = exc.os_error
             return Outcome(None, f"refused: {cause}" if isinstance(cause, Refused) else
                            f"cannot connect: {exc.strerror or exc}")  # fmt: skip
+        except aiohttp.ClientResponseError as exc:  # its text names the URL: a secret
+            return Outcome(None, f"{type(exc).__name__}: {exc.status} {exc.message}")
         except aiohttp.ClientError as exc:
-            return Outcome(None, f"{type(exc).__name__}: {exc}")
+            return Outcome(None, f"{type(exc).__name__}")
         if 200 <= status < 300:
             return Outcome(status, None)
         snippet = head[:200].decode("utf-8", "replace").strip()

@@ -223,35 +223,42 @@ class Follower:
         await self._put(message)
 
     async def _put(self, message: Message) -> None:
-        """Queued; kept here while the outbox cannot take it (the store away), and
-        given again every interval — the oldest dropped past ``MAX_UNSENT``."""
+        """Queued; while the outbox cannot take messages (the store away) they are held
+        here, in order, and offered again every interval — the oldest dropped past
+        ``MAX_UNSENT``. A message comes after those held, so a deployment's stay in order."""
+        if self._unsent or not await self._offer(message):
+            self._hold(message)
+
+    async def _offer(self, message: Message) -> bool:
         try:
             queued = await self._outbox.put(message)
         except Exception as exc:
             if not self._unsent:
-                logger.warning("webhooks: cannot queue (%r): kept here until it can", exc)
-            if len(self._unsent) == MAX_UNSENT:
-                dropped = self._unsent.popleft()
-                logger.error("webhooks: %s for %s lost: the outbox is away", dropped.id,
-                             dropped.webhook)  # fmt: skip
-            self._unsent.append(message)
-            return
-        self._metrics.webhook_events.labels(
-            message.webhook, "queued" if queued else "skipped"
-        ).inc()
+                logger.warning("webhooks: cannot queue (%r): held here until it can", exc)
+            return False
+        outcome = "queued" if queued else "skipped"
+        self._metrics.webhook_events.labels(message.webhook, outcome).inc()
         if queued:
             self._wake()
+        return True
+
+    def _hold(self, message: Message) -> None:
+        if len(self._unsent) == MAX_UNSENT:
+            dropped = self._unsent.popleft()
+            logger.error("webhooks: %s for %s lost: the outbox is away", dropped.id,
+                         dropped.webhook)  # fmt: skip
+        self._unsent.append(message)
 
     async def _retry_unsent(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
-            for _ in range(len(self._unsent)):
-                message = self._unsent.popleft()
-                await self._put(message)
-                if self._unsent and self._unsent[-1] is message:  # still away: next time
-                    break
+            while self._unsent and await self._offer(self._unsent[0]):
+                self._unsent.popleft()
 
     async def close(self) -> None:
+        if self._unsent:
+            logger.error("webhooks: %d message(s) never reached the outbox (it was away)",
+                         len(self._unsent))  # fmt: skip
         tasks = [*self._tasks.values(), *self._listers]
         for task in tasks:
             task.cancel()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from service.settings import ConfigurationError
 from service.webhooks.messages import Message
 
 T = TypeVar("T")
@@ -21,6 +22,10 @@ T = TypeVar("T")
 # feed) is not sent twice.
 DELIVERED_KEPT_SECONDS = 7 * 86_400
 MAX_ERROR = 500
+# Dead letters kept, the oldest dropped past it: a receiver gone for good cannot grow them
+# without bound.
+MAX_DEAD_LETTERS = 10_000
+MAX_REF_DIGITS = 18  # SQLite's integers are 64-bit
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +103,20 @@ CREATE TABLE IF NOT EXISTS disabled (webhook TEXT PRIMARY KEY, reason TEXT NOT N
 """
 
 
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        # In WAL mode NORMAL loses nothing to a killed process (the OS holds the writes);
+        # only to the machine losing power before a checkpoint.
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(SCHEMA)
+    except sqlite3.Error:
+        db.close()
+        raise
+    return db
+
+
 class SqliteOutbox:
     def __init__(self, path: Path) -> None:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="webhooks-db")
@@ -109,13 +128,16 @@ class SqliteOutbox:
         return self
 
     def _open(self) -> None:
-        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        # In WAL mode NORMAL loses nothing to a killed process (the OS holds the writes);
-        # only to the machine losing power before a checkpoint.
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(SCHEMA)
-        self._db = db
+        self._db = _connect(self._path)
+
+    @staticmethod
+    def check(path: Path) -> None:
+        """At start-up, before serving: ``ConfigurationError`` in one line for a file
+        that cannot be the outbox (no such directory, not SQLite, not writable)."""
+        try:
+            _connect(path).close()
+        except sqlite3.Error as exc:
+            raise ConfigurationError(f"GATEWAY_WEBHOOKS_DB ({path}): {exc}") from None
 
     async def _run(self, work: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._thread, work, *args)
@@ -183,12 +205,19 @@ class SqliteOutbox:
         )  # fmt: skip
 
     async def dead(self, pending: Pending, error: str, now: float) -> None:
-        await self._run(
-            self._sql,
-            "UPDATE messages SET state = 'dead', attempts = attempts + 1, last_error = ?, "
-            "settled = ? WHERE seq = ?",
-            error[:MAX_ERROR], now, int(pending.ref),
-        )  # fmt: skip
+        def dead() -> None:
+            self._sql(
+                "UPDATE messages SET state = 'dead', attempts = attempts + 1, last_error = ?, "
+                "settled = ? WHERE seq = ?",
+                error[:MAX_ERROR], now, int(pending.ref),
+            )  # fmt: skip
+            self._sql(
+                "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages "
+                "WHERE state = 'dead' ORDER BY seq DESC LIMIT -1 OFFSET ?)",
+                MAX_DEAD_LETTERS,
+            )
+
+        await self._run(dead)
 
     async def dead_letters(self, limit: int) -> list[DeadLetter]:
         rows = await self._run(
@@ -200,7 +229,7 @@ class SqliteOutbox:
         return [DeadLetter(str(row[0]), *row[1:]) for row in rows]
 
     async def resend(self, ref: str, now: float) -> bool:
-        if not ref.isdecimal():
+        if not (ref.isascii() and ref.isdigit() and len(ref) <= MAX_REF_DIGITS):
             return False
         rows = await self._run(
             self._sql,

@@ -8,6 +8,7 @@ import pytest
 from service.accounts import Accounts
 from service.settings import ConfigurationError, Settings
 from service.webhooks import Webhooks
+from service.webhooks.addresses import refusal
 from tests.webhooks.conftest import SECRET, hooks_file
 
 ACCOUNTS = Accounts.alone("us-east-1")
@@ -88,3 +89,38 @@ def test_a_webhooks_file_needs_somewhere_to_keep_deliveries(tmp_path: Path) -> N
         Settings(auth="none", webhooks_file=tmp_path / "w.json")
     Settings(auth="none", webhooks_file=tmp_path / "w.json", webhooks_db=tmp_path / "w.db")
     Settings(auth="none", webhooks_file=tmp_path / "w.json", redis_url="redis://r:6379/0")
+
+
+@pytest.mark.parametrize(
+    ("address", "private", "refused"),
+    [
+        ("100.64.0.1", False, "is private, loopback or link-local"),  # shared (CGNAT) space
+        ("fd00:ec2::23", True, "is a cloud metadata address"),  # EKS Pod Identity
+        ("::ffff:169.254.169.254", True, "is a cloud metadata address"),
+        ("10.0.0.7", True, None),
+        ("93.184.216.34", False, None),
+    ],
+)
+def test_which_addresses_a_receiver_may_have(
+    address: str, private: bool, refused: str | None
+) -> None:
+    reason = refusal(address, private_allowed=private)
+    assert (reason is None) if refused is None else (reason is not None and refused in reason)
+
+
+def test_a_bracketed_ipv6_host_named_private_is_accepted(tmp_path: Path) -> None:
+    path = hooks_file(tmp_path, {"name": "inside", "url": "http://[fd12::1]:8080/hook"},
+                      allowedHosts=["[fd12::1]"], privateHosts=["[fd12::1]"])  # fmt: skip
+    assert Webhooks.load(path, ACCOUNTS).hooks["inside"].private
+
+
+def test_a_secret_file_is_never_read_whole(tmp_path: Path) -> None:
+    huge = tmp_path / "huge"
+    huge.write_text(SECRET + "\n" + "x" * 10_000)
+    path = hooks_file(tmp_path, {"name": "x", "url": "https://hooks.example.com/",
+                                 "secretFile": str(huge)}, allowedHosts=["hooks.example.com"], privateHosts=[])  # fmt: skip
+    with pytest.raises(ConfigurationError, match="holds more than 1024 bytes"):
+        Webhooks.load(path, ACCOUNTS)
+    assert "secret" not in repr(Webhooks.load(hooks_file(tmp_path, {
+        "name": "x", "url": "https://hooks.example.com/"}, allowedHosts=["hooks.example.com"], privateHosts=[]),
+        ACCOUNTS).hooks["x"])  # fmt: skip

@@ -3,6 +3,8 @@ disabled by 410, kept as dead letters and sent again; redirects never followed, 
 and private addresses never called."""
 
 import asyncio
+import json
+import socket
 import sqlite3
 import time
 from collections.abc import Callable
@@ -20,12 +22,15 @@ from service.webhooks.config import Webhook
 from service.webhooks.delivery import Sender
 from service.webhooks.messages import Message
 from service.webhooks.outbox import Pending
+from tests.identity import API_KEY, API_KEYS, OTHER_KEY
 from tests.support import (
     LIVE,
     WAIT,
+    GatewayFactory,
     Live,
     LiveFactory,
     RedisServer,
+    Upstream,
     free_port,
     running_process,
     until,
@@ -221,3 +226,76 @@ def _until(condition: Callable[[], bool]) -> None:
     while not condition():
         assert time.monotonic() < deadline, "waited too long"
         time.sleep(0.05)
+
+
+async def test_the_operator_routes_want_the_metrics_key_or_every_account(
+    make_gateway: GatewayFactory, upstream: Upstream, receiver: Receiver, tmp_path: Path
+) -> None:
+    accounts = tmp_path / "accounts.json"
+    other = {"roleArn": "arn:aws:iam::222222222222:role/read", "regions": ["us-east-1"]}
+    accounts.write_text(json.dumps({"default": "default", "accounts": {
+        "default": {"regions": ["us-east-1"]}, "other": other}}))  # fmt: skip
+    keys = {
+        "billing": {"sha256": API_KEYS["billing"], "accounts": ["other"]},
+        "status-page": API_KEYS["status-page"],  # every account
+    }
+    config = settings(tmp_path, hook(receiver))
+    async with make_gateway(auth="api-key", api_keys=json.dumps(keys), accounts_file=accounts,
+                            **config) as client:  # fmt: skip
+        narrow = await client.get("/operations/webhooks", headers={"X-API-Key": API_KEY})
+        wide = await client.get("/operations/webhooks", headers={"X-API-Key": OTHER_KEY})
+        anonymous = await client.get("/operations/webhooks")
+        resend = await client.post(
+            "/operations/webhooks/dead-letters/1/resend", headers={"X-API-Key": API_KEY}
+        )
+    assert (narrow.status_code, narrow.json()["code"]) == (403, "FORBIDDEN")
+    assert (resend.status_code, resend.json()["code"]) == (403, "FORBIDDEN")
+    assert wide.status_code == 200
+    assert anonymous.status_code == 401
+    async with make_gateway(metrics_api_key="m" * 32, **config) as client:
+        keyed = await client.get("/operations/webhooks", headers={"X-API-Key": "m" * 32})
+        unkeyed = await client.get("/operations/webhooks")
+    assert (keyed.status_code, unkeyed.status_code) == (200, 401)
+
+
+async def test_a_bad_outbox_file_stops_start_up_in_one_line(tmp_path: Path) -> None:
+    not_sqlite = tmp_path / "text.db"
+    not_sqlite.write_text("not a database, " * 100)
+    for database, reason in ((tmp_path / "no" / "such.db", "unable to open database file"),
+                             (not_sqlite, "file is not a database")):  # fmt: skip
+        config = settings(tmp_path, {"name": "x", "url": "http://127.0.0.1:9/"})
+        with pytest.raises(ConfigurationError) as error:
+            create_app(Settings(auth="none", **(config | {"webhooks_db": database})))
+        assert str(error.value) == f"GATEWAY_WEBHOOKS_DB ({database}): {reason}"
+
+
+@pytest.mark.parametrize(
+    "answer", [b"HTTP/1.1 abc\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"]
+)
+async def test_a_malformed_answer_is_an_error_that_names_no_url(answer: bytes) -> None:
+    """A Slack URL's path is its secret: no error text may carry it."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        secret_path = "/services/T0SECRET/B0SECRET/xoxSECRET"
+
+        def answer_once() -> None:
+            connection, _ = server.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(answer)
+
+        answering = asyncio.create_task(asyncio.to_thread(answer_once))
+        slack = Webhook("slack", f"http://127.0.0.1:{port}{secret_path}", "127.0.0.1",
+                        b"k" * 32, None, None, None, frozenset({"all"}), "slack", private=True)  # fmt: skip
+        sender = Sender()
+        try:
+            outcome = await sender.send(
+                slack, Pending(Message("slack", "k", "m", b"{}", 0), 0, "1")
+            )
+        finally:
+            await sender.close()
+            await answering
+    assert outcome.error is not None
+    assert "SECRET" not in outcome.error

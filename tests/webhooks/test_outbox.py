@@ -61,6 +61,7 @@ async def test_a_queue_goes_out_in_order_and_a_retry_holds_it_back(outbox: Outbo
     assert await outbox.resend(letter.ref, 2200.0)
     assert not await outbox.resend(letter.ref, 2200.0)
     assert not await outbox.resend("no-such-ref", 2200.0)
+    assert not await outbox.resend("9" * 40, 2200.0)
     (resent,) = await outbox.due(2200.0, 1, {"tracker\x1fprod/us-east-1/d-2"})
     assert (resent.message.body, resent.attempts) == (b'{"n":2}', 0)
     assert await outbox.dead_letters(10) == []
