@@ -33,6 +33,7 @@ GROUP = "deliveries"
 CLAIM_IDLE_SECONDS = 60.0
 TOUCH_SECONDS = 15.0
 MAX_QUEUES_READ = 100
+FORGET_AFTER_SECONDS = 86_400.0
 
 # A queue's entry is its message's id, a newline, then the message: the scripts compare
 # the id, so nothing settles a head it was not about.
@@ -113,6 +114,7 @@ class StoreOutbox:
         store: Store,
         *,
         claim_idle_seconds: float = CLAIM_IDLE_SECONDS,
+        forget_after_seconds: float = FORGET_AFTER_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
@@ -122,6 +124,7 @@ class StoreOutbox:
         self._waiting, self._dead_count = key("wh", "waiting"), key("wh", "dead-count")
         self._disabled = key("wh", "disabled")
         self._claim_idle_ms = int(claim_idle_seconds * 1000)
+        self._forget_after_ms = int(forget_after_seconds * 1000)
         self._clock = clock
         self._held: dict[str, str] = {}
         """Queues this replica works: name → its stream entry."""
@@ -215,6 +218,12 @@ class StoreOutbox:
             )  # fmt: skip
             self._claim_from = _text(claimed[0])  # "0-0" once the whole group was seen
             taken += [(entry_id, fields) for entry_id, fields in claimed[1] if fields]
+            # Each process is a consumer of its own name: those gone a day, holding
+            # nothing (what they held was claimed), are forgotten.
+            for consumer in await redis.xinfo_consumers(self._stream, GROUP):
+                name, idle = _text(consumer["name"]), consumer["idle"]
+                if name != me and not consumer["pending"] and idle >= self._forget_after_ms:
+                    await redis.xgroup_delconsumer(self._stream, GROUP, name)
             return taken, owned
 
         taken, owned = await self._store.run(take)

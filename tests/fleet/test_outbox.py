@@ -99,3 +99,30 @@ async def test_queues_waiting_for_a_retry_do_not_starve_the_others(redis: RedisS
         await outbox.put(message(999))
         (found,) = await outbox.due(2001.0, 16, set())
     assert found.message.webhook == "tracker"
+
+
+async def test_a_consumer_gone_holding_nothing_is_forgotten(redis: RedisServer) -> None:
+    """Each process is a consumer of its own name; one gone (a day, by default; at once
+    here) holding nothing is dropped from the group by a replica looking for idle queues."""
+    clock = FakeClock()
+    async with AsyncExitStack() as stack:
+        gone, staying = [
+            await stack.enter_async_context(
+                Store(redis.url, password=None, timeout=2, max_connections=4, metrics=Metrics())
+            )
+            for _ in range(2)
+        ]
+        first = StoreOutbox(gone, clock=clock)
+        await first.put(message(1))
+        (held,) = await first.due(2000.0, 10, set())
+        await first.delivered(held, 2000.0)  # it held a queue, settled it, then stopped
+        store = redis.client()
+        stream = gone.key("wh", "stream")
+        assert [c["name"] for c in store.xinfo_consumers(stream, "deliveries")] == [
+            gone.replica.encode()
+        ]
+        second = StoreOutbox(staying, forget_after_seconds=0, clock=clock)
+        clock.advance(60)
+        await second.due(2100.0, 10, set())
+        left = [c["name"] for c in store.xinfo_consumers(stream, "deliveries")]
+    assert gone.replica.encode() not in left

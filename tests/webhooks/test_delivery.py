@@ -32,6 +32,7 @@ from tests.support import (
     RedisServer,
     Upstream,
     free_port,
+    put_deployment,
     running_process,
     until,
 )
@@ -299,3 +300,54 @@ async def test_a_malformed_answer_is_an_error_that_names_no_url(answer: bytes) -
             await answering
     assert outcome.error is not None
     assert "SECRET" not in outcome.error
+
+
+SLACKED = "d-SLACK0001"
+
+
+def slack_deployment(status: str) -> dict[str, Any]:
+    """A prod deployment of three instances, two of which fail at ApplicationStart."""
+    failing = {"lifecycleEventName": "ApplicationStart", "status": "Failed", "diagnostics": {
+        "errorCode": "ScriptFailed", "scriptName": "scripts/start_server.sh",
+        "message": "Script failed with exit code 1", "logTail": "booting\nport 8080 in use\n"}}  # fmt: skip
+    return {
+        "computePlatform": "Server",
+        "status": status,
+        "applicationName": APPLICATION,
+        "deploymentGroupName": "orders-api-prod",
+        "instances": [
+            {
+                "deploymentId": SLACKED,
+                "instanceId": f"i-{number}",
+                "status": "Failed" if status == "Failed" and number < 2 else "InProgress",
+                "lastUpdatedAt": 1795518061.0 + number,
+                "lifecycleEvents": [failing] if status == "Failed" and number < 2 else [],
+            }
+            for number in range(3)
+        ],
+    }
+
+
+async def test_slack_hears_a_failed_deployment_with_its_failures(
+    make_live: LiveFactory, receiver: Receiver, tmp_path: Path
+) -> None:
+    chat = {"name": "deploys", "url": receiver.url, "applications": [APPLICATION],
+            "deploymentGroups": ["orders-api-prod"], "events": ["deployment"], "format": "slack"}  # fmt: skip
+    config = settings(tmp_path, chat, boardUrl="https://deploys.example.com/board")
+    async with make_live(**config) as live:
+        await put_deployment(live.upstream, SLACKED, slack_deployment("InProgress"))
+        where = live.gateway.state["resolvers"].accounts.default
+        live.gateway.state["follows"].changed(where, APPLICATION, "orders-api-prod")
+        await until(lambda: len(receiver.deliveries()) == 1)
+        await put_deployment(live.upstream, SLACKED, slack_deployment("Failed"))
+        live.changed(SLACKED)
+        await until(lambda: len(receiver.deliveries()) == 2)
+    started, failed = (delivery.json for delivery in receiver.deliveries())
+    assert started["blocks"][0]["text"]["text"] == f"Deployment {SLACKED} inprogress"
+    assert failed["blocks"][0]["text"]["text"] == f"Deployment {SLACKED} failed"
+    sections = [block["text"]["text"] for block in failed["blocks"] if block["type"] == "section"]
+    failures = [text for text in sections if "failed at *ApplicationStart*" in text]
+    assert len(failures) == 2
+    assert "(`scripts/start_server.sh`)" in failures[0]
+    assert "port 8080 in use" in failures[0]
+    assert "<https://deploys.example.com/board|Open the board>" in json.dumps(failed)
