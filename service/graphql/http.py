@@ -13,8 +13,10 @@ limits and the rate apply to each.
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import aclosing, asynccontextmanager
+from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -43,6 +45,8 @@ PARAMETERS = frozenset({"query", "operationName", "variables", "extensions"})
 # Requests remembered parsed, by their bytes: at most 1,024 of at most 4 KiB each.
 MEMO_REQUESTS = 1024
 MEMO_BYTES = 4096
+# Accept headers parsed once, the usual ones: browsers' run to ~150 characters.
+MEMO_ACCEPT_CHARS = 256
 
 
 class GraphQLEndpoint:
@@ -268,10 +272,22 @@ def _media_type(accept: str | None) -> str:
     return GRAPHQL_RESPONSE if graphql > 0 and graphql >= plain else JSON
 
 
-def _weights(accept: str | None) -> dict[str, float]:
-    """The media types ``Accept`` names (its first 32), each with its ``q``."""
+def _weights(accept: str | None) -> Mapping[str, float]:
+    """The media types ``Accept`` names (its first 32), each with its ``q``; a client
+    sends the same one every time, so the usual ones are parsed once."""
+    if not accept:
+        return {}
+    return _accept(accept) if len(accept) <= MEMO_ACCEPT_CHARS else _parse_accept(accept)
+
+
+@lru_cache(maxsize=64)
+def _accept(accept: str) -> Mapping[str, float]:
+    return MappingProxyType(_parse_accept(accept))
+
+
+def _parse_accept(accept: str) -> dict[str, float]:
     weights: dict[str, float] = {}
-    for part in (accept or "").split(",")[:32]:
+    for part in accept.split(",")[:32]:
         kind, *params = (piece.strip() for piece in part.split(";"))
         weight = 1.0
         for param in params:
