@@ -7,7 +7,6 @@ on one event loop without locks.
 """
 
 import asyncio
-import contextvars
 import itertools
 import math
 import time
@@ -21,7 +20,7 @@ from cachetools import TLRUCache
 
 from service import tracing
 from service.errors import BudgetSpent, CacheInfo, ErrorCode, GatewayError, UpstreamError
-from service.freshness import Reading, in_background, reading, stale_allowed
+from service.freshness import Reading, in_background, in_the_background, reading, stale_allowed
 from service.metrics import CacheEvent
 
 V = TypeVar("V")
@@ -600,10 +599,8 @@ def _behind(
     """A refresh behind stale answers: a background read, in a context of its own, so it
     is no request's (nor part of its trace: the request's span ended with its answer)."""
     read = Reading(background=True)
-    context = contextvars.Context()
-    context.run(reading.set, read)
     readings.update(dict.fromkeys(keys, read))
-    return asyncio.create_task(work, context=context)
+    return in_the_background(work, read=read)
 
 
 def _retrieve(future: "asyncio.Future[Any]") -> None:

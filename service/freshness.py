@@ -2,9 +2,15 @@
 ``If-None-Match`` and ``Cache-Control: no-cache``; and what a read in this context may
 settle for, told from the layer that knows to the ones that act on it."""
 
+import asyncio
+import contextvars
 import hashlib
+from collections.abc import Coroutine
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 stale_allowed: ContextVar[bool] = ContextVar("stale_allowed", default=True)
 """Whether this request takes a stale answer when a read fails: not when its
@@ -26,6 +32,17 @@ class Reading:
 
 reading: ContextVar[Reading | None] = ContextVar("reading", default=None)
 """The read this context makes (None: a caller's, with no fallback)."""
+
+
+def in_the_background(
+    work: Coroutine[Any, Any, T], name: str | None = None, read: Reading | None = None
+) -> "asyncio.Task[T]":
+    """``work`` as nobody's request: a task in a context of its own — none of the request
+    that started it (its upstream request ids, its trace), however long it runs — whose
+    reads are ``read`` (by default a background one: callers' reads go first)."""
+    context = contextvars.Context()
+    context.run(reading.set, read or Reading(background=True))
+    return asyncio.create_task(work, name=name, context=context)
 
 
 def in_background() -> bool:

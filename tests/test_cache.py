@@ -9,7 +9,7 @@ import pytest
 
 from service.cache import ResultCache
 from service.errors import ErrorCode, GatewayError, NotFound, Throttled, UpstreamError
-from service.freshness import Reading, in_background, reading
+from service.freshness import Reading, in_background, in_the_background, reading
 from service.reads.caches import Lifetimes
 from tests.support import FakeClock
 
@@ -325,3 +325,25 @@ async def test_a_peek_counts_a_hit_only_for_what_it_returns(clock: FakeClock) ->
     await cache.get("k", Loader())
     assert cache.peek("k") is not None
     assert events == ["miss", "miss", "hit"]
+
+
+REQUEST: contextvars.ContextVar[str | None] = contextvars.ContextVar("request", default=None)
+
+
+async def test_background_work_is_nobodys_request() -> None:
+    """What runs behind requests (watchers, feeds, webhooks, refreshes) sees none of the
+    request that started it, and its reads go after callers'."""
+    seen: list[object] = []
+
+    async def work() -> None:
+        seen.extend([REQUEST.get(), reading.get()])
+
+    token = REQUEST.set("a request's")
+    try:
+        await in_the_background(work())
+        given = Reading(background=True, fallback=True)
+        await in_the_background(work(), read=given)
+    finally:
+        REQUEST.reset(token)
+    assert seen == [None, Reading(background=True), None, given]
+    assert seen[3] is given

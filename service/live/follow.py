@@ -26,7 +26,7 @@ from typing import Any
 from service.accounts import AccountRegion
 from service.codedeploy import DeploymentFilter
 from service.errors import ErrorCode, GatewayError, RateLimited
-from service.freshness import Reading, reading
+from service.freshness import in_the_background
 from service.live.changes import Change, Kind
 from service.live.watch import LINGER_SECONDS, SEQ
 from service.live.watchers import Watchers
@@ -234,10 +234,8 @@ class Follows:
         feed = Feed(followed, self._stop)
         self._feeds[followed] = feed
         read = self._read_group if followed.group is not None else self._read_application
-        self._tasks[followed] = asyncio.create_task(
-            self._run(feed, resolver, read),
-            name=f"follow {followed}",
-            context=contextvars.Context(),
+        self._tasks[followed] = in_the_background(
+            self._run(feed, resolver, read), name=f"follow {followed}"
         )
         return feed
 
@@ -253,7 +251,6 @@ class Follows:
         resolver: Resolver,
         read: Callable[[Feed, Resolver, bool], Awaitable[None]],
     ) -> None:
-        reading.set(Reading(background=True))  # nobody's request: callers' reads go first
         refresh = False
         while not feed.closed:
             try:

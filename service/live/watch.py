@@ -11,7 +11,6 @@ the latest state when it catches up.
 """
 
 import asyncio
-import contextvars
 import logging
 import re
 import secrets
@@ -23,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from service.errors import DeploymentNotStarted, GatewayError, Throttled
-from service.freshness import Reading, reading
+from service.freshness import in_the_background
 from service.guard.ratelimit import FREE
 from service.live.changes import Change, Kind, Watched
 from service.metrics import Metrics
@@ -151,11 +150,7 @@ class Watcher:
         self.viewers = 0
         self._linger: asyncio.TimerHandle | None = None
         self.first_read: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        # A context of its own: the task would otherwise share the first viewer's request
-        # context (its upstream request ids, read for the access log) for its whole life.
-        self._task = asyncio.create_task(
-            self._run(), name=f"watch {watched}", context=contextvars.Context()
-        )
+        self._task = in_the_background(self._run(), name=f"watch {watched}")
 
     # --- what viewers read -----------------------------------------------------------
 
@@ -237,7 +232,6 @@ class Watcher:
     # --- reading and diffing ---------------------------------------------------------
 
     async def _run(self) -> None:
-        reading.set(Reading(background=True))  # nobody's request: callers' reads go first
         delay = self._interval
         while not self.final:
             self._wake.clear()  # a nudge from here on, during the read too, is kept

@@ -11,7 +11,6 @@ message per webhook whose filters and events take it, under an id made from what
 """
 
 import asyncio
-import contextvars
 import hashlib
 import logging
 import time
@@ -19,11 +18,10 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Any
 
 from service.accounts import AccountRegion
 from service.errors import GatewayError
-from service.freshness import Reading, reading
+from service.freshness import in_the_background
 from service.live.changes import Change
 from service.live.follow import Follows, Key
 from service.metrics import Metrics
@@ -99,10 +97,10 @@ class Follower:
             if not hooks:
                 continue
             if any(hook.applications is None for hook in hooks):
-                self._listers.append(self._spawn(self._list_applications(where, hooks)))
+                self._listers.append(in_the_background(self._list_applications(where, hooks)))
             for application in sorted(set().union(*(hook.applications or () for hook in hooks))):
                 self._follow_application(where, application, hooks)
-        self._listers.append(self._spawn(self._retry_unsent()))
+        self._listers.append(in_the_background(self._retry_unsent()))
 
     def _follow_application(self, where: AccountRegion, application: str,
                             hooks: list[Webhook]) -> None:  # fmt: skip
@@ -117,13 +115,7 @@ class Follower:
 
     def _follow(self, target: Target) -> None:
         if target not in self._tasks:
-            self._tasks[target] = self._spawn(self._run(target))
-
-    def _spawn(self, work: Any) -> "asyncio.Task[None]":
-        # Nobody's request: callers' reads go first, and no request's context leaks in.
-        context = contextvars.Context()
-        context.run(reading.set, Reading(background=True))
-        return asyncio.create_task(work, context=context)
+            self._tasks[target] = in_the_background(self._run(target))
 
     async def _list_applications(self, where: AccountRegion, hooks: list[Webhook]) -> None:
         listing = self._resolvers.at(where).application_list()
